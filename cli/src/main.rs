@@ -1,0 +1,290 @@
+//! `strata`: the operator tool for Strata databases, like RocksDB's `ldb` and `sst_dump`.
+//!
+//! Keys and values given on the command line are taken as UTF-8 text; printed keys and values
+//! escape non-printable bytes as `\xNN`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use strata::{Db, Keyspace, Options, ReadOptions};
+use strata_sstable::{parse_internal_key, InternalIterator, Table};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "strata",
+    version,
+    about = "Operate on a Strata database directory"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Print the value of KEY; prints nothing and exits 1 if it is absent.
+    Get {
+        dir: PathBuf,
+        key: String,
+        #[arg(long, default_value = strata::DEFAULT_KEYSPACE_NAME)]
+        keyspace: String,
+    },
+    /// Set KEY to VALUE (durably: the WAL is fsynced before exit).
+    Put {
+        dir: PathBuf,
+        key: String,
+        value: String,
+        #[arg(long, default_value = strata::DEFAULT_KEYSPACE_NAME)]
+        keyspace: String,
+    },
+    /// Delete KEY.
+    Delete {
+        dir: PathBuf,
+        key: String,
+        #[arg(long, default_value = strata::DEFAULT_KEYSPACE_NAME)]
+        keyspace: String,
+    },
+    /// Print key-value pairs in order, one `key => value` per line.
+    Scan {
+        dir: PathBuf,
+        /// First key (inclusive).
+        #[arg(long)]
+        from: Option<String>,
+        /// Last key (exclusive).
+        #[arg(long)]
+        to: Option<String>,
+        /// Only keys starting with this prefix.
+        #[arg(long)]
+        prefix: Option<String>,
+        /// Walk from the last key backwards.
+        #[arg(long)]
+        reverse: bool,
+        /// Stop after this many pairs.
+        #[arg(long)]
+        limit: Option<usize>,
+        #[arg(long, default_value = strata::DEFAULT_KEYSPACE_NAME)]
+        keyspace: String,
+    },
+    /// Write every memtable to a table.
+    Flush { dir: PathBuf },
+    /// Print levels, files, sizes and the sequence number.
+    Stats { dir: PathBuf },
+    /// Check every checksum without changing anything; exits 1 on corruption.
+    Verify { dir: PathBuf },
+    /// Print a table's properties and entries.
+    DumpSst {
+        file: PathBuf,
+        /// Print only the properties.
+        #[arg(long)]
+        properties_only: bool,
+    },
+}
+
+/// One item of a scan.
+type Pair = strata::Result<(Vec<u8>, Vec<u8>)>;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("strata: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Escapes bytes for printing: printable ASCII as is, the rest as `\xNN`.
+fn show(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len());
+    for &b in bytes {
+        if (0x20..0x7f).contains(&b) && b != b'\\' {
+            s.push(b as char);
+        } else {
+            s.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    s
+}
+
+fn open(dir: &PathBuf) -> strata::Result<Db> {
+    let mut opts = Options::default();
+    opts.create_if_missing = false;
+    Db::open(dir, opts)
+}
+
+fn keyspace(db: &Db, name: &str) -> strata::Result<Keyspace> {
+    if name == strata::DEFAULT_KEYSPACE_NAME {
+        return Ok(db.default_keyspace().clone());
+    }
+    if !db.keyspace_names().iter().any(|n| n == name) {
+        return Err(strata::Error::NoSuchKeyspace(name.to_string()));
+    }
+    db.keyspace(name)
+}
+
+fn run(command: Command) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    match command {
+        Command::Get {
+            dir,
+            key,
+            keyspace: ks,
+        } => {
+            let db = open(&dir)?;
+            let value = keyspace(&db, &ks)?.get(key.as_bytes())?;
+            db.close()?;
+            match value {
+                Some(v) => {
+                    println!("{}", show(&v));
+                    Ok(ExitCode::SUCCESS)
+                }
+                None => Ok(ExitCode::from(1)),
+            }
+        }
+        Command::Put {
+            dir,
+            key,
+            value,
+            keyspace: ks,
+        } => {
+            let mut opts = Options::default();
+            opts.sync_mode = strata::SyncMode::Always;
+            let db = Db::open(&dir, opts)?;
+            let ks = if ks == strata::DEFAULT_KEYSPACE_NAME {
+                db.default_keyspace().clone()
+            } else {
+                db.keyspace(&ks)?
+            };
+            ks.put(key.as_bytes(), value.as_bytes())?;
+            db.close()?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Delete {
+            dir,
+            key,
+            keyspace: ks,
+        } => {
+            let db = open(&dir)?;
+            keyspace(&db, &ks)?.delete(key.as_bytes())?;
+            db.sync_wal()?;
+            db.close()?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Scan {
+            dir,
+            from,
+            to,
+            prefix,
+            reverse,
+            limit,
+            keyspace: ks,
+        } => {
+            let db = open(&dir)?;
+            let ks = keyspace(&db, &ks)?;
+            let mut opts = match &prefix {
+                Some(p) => ReadOptions::default().prefix(p.as_bytes()),
+                None => ReadOptions::default(),
+            };
+            if let Some(f) = from {
+                let f = f.into_bytes();
+                if opts.lower_bound.as_ref().is_none_or(|l| f > *l) {
+                    opts.lower_bound = Some(f);
+                }
+            }
+            if let Some(t) = to {
+                let t = t.into_bytes();
+                if opts.upper_bound.as_ref().is_none_or(|u| t < *u) {
+                    opts.upper_bound = Some(t);
+                }
+            }
+            let scan = ks.scan(&opts)?;
+            let limit = limit.unwrap_or(usize::MAX);
+            let items: Box<dyn Iterator<Item = Pair>> = if reverse {
+                Box::new(scan.rev())
+            } else {
+                Box::new(scan)
+            };
+            for item in items.take(limit) {
+                let (k, v) = item?;
+                println!("{} => {}", show(&k), show(&v));
+            }
+            db.close()?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Flush { dir } => {
+            let db = open(&dir)?;
+            db.flush()?;
+            db.close()?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Stats { dir } => {
+            let db = open(&dir)?;
+            print!("{}", db.stats());
+            db.close()?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Verify { dir } => match strata::verify_dir(&dir) {
+            Ok(report) => {
+                println!(
+                    "OK: {} tables ({} bytes), {} WALs, {} manifest edits",
+                    report.tables, report.table_bytes, report.logs, report.manifest_edits
+                );
+                for t in &report.orphan_tables {
+                    println!("note: orphan table {} (removed at next open)", t.display());
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => {
+                println!("FAILED: {e}");
+                Ok(ExitCode::from(1))
+            }
+        },
+        Command::DumpSst {
+            file,
+            properties_only,
+        } => {
+            let table = Arc::new(Table::open(&file, None)?);
+            let p = table.properties();
+            println!("file:             {}", file.display());
+            println!("size:             {}", table.file_size());
+            println!("entries:          {}", p.num_entries);
+            println!("deletions:        {}", p.num_deletions);
+            println!("data blocks:      {}", p.num_data_blocks);
+            println!("raw key bytes:    {}", p.raw_key_bytes);
+            println!("raw value bytes:  {}", p.raw_value_bytes);
+            println!("sequence range:   {}..={}", p.smallest_seq, p.largest_seq);
+            println!("smallest key:     {}", describe_key(&p.smallest_key));
+            println!("largest key:      {}", describe_key(&p.largest_key));
+            println!("compression:      {}", p.compression);
+            println!("bloom bits/key:   {}", p.bloom_bits_per_key);
+            println!("created (unix ms): {}", p.created_unix_ms);
+            if !properties_only {
+                let mut it = table.iter();
+                it.seek_to_first();
+                while it.valid() {
+                    println!("{} => {}", describe_key(it.key()), show(it.value()));
+                    it.next();
+                }
+                it.status()?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn describe_key(ikey: &[u8]) -> String {
+    match parse_internal_key(ikey) {
+        Some(k) => {
+            let kind = match k.kind {
+                0 => "del".to_string(),
+                1 => "put".to_string(),
+                other => format!("kind{other}"),
+            };
+            format!("'{}' @{} {}", show(k.user_key), k.seq, kind)
+        }
+        None if ikey.is_empty() => "(none)".into(),
+        None => format!("(malformed {})", show(ikey)),
+    }
+}

@@ -1,0 +1,1012 @@
+//! The database: open and recovery, the write path (group commit), reads, flushes.
+
+use std::collections::{HashMap, VecDeque};
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use crossbeam_channel::{Receiver, Sender};
+use strata_sstable::{BlockCache, SeqNo, Table, TableBuilder, TableOptions, ValueKind};
+
+use crate::batch::{DecodedRecord, WriteBatch};
+use crate::error::{Error, Result};
+use crate::filename;
+use crate::iter::DbIterator;
+use crate::keyspace::{Keyspace, KeyspaceId, DEFAULT_KEYSPACE, DEFAULT_KEYSPACE_NAME};
+use crate::manifest::{FileMeta, Manifest, VersionEdit};
+use crate::memtable::{Lookup, Memtable};
+use crate::merge::{BoxedIter, MergingIter};
+use crate::options::{Options, ReadOptions, WriteOptions};
+use crate::snapshot::{Snapshot, SnapshotList};
+use crate::stats::{KeyspaceStats, LevelStats, Stats};
+use crate::version::{TableFile, Version};
+use strata_wal::{RecoveryMode, SyncMode};
+
+/// Locks a mutex, recovering the guard if a panicking thread poisoned it: every structure
+/// behind these mutexes is left consistent between statements, and a failed background job
+/// reports through `bg_error`, not through lock poisoning.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The memtables of one WAL: one per keyspace that was written while that WAL was active.
+#[derive(Debug)]
+pub(crate) struct MemGen {
+    pub log_number: u64,
+    tables: RwLock<HashMap<KeyspaceId, Arc<Memtable>>>,
+    bytes: AtomicUsize,
+}
+
+impl MemGen {
+    fn new(log_number: u64) -> Self {
+        MemGen {
+            log_number,
+            tables: RwLock::new(HashMap::new()),
+            bytes: AtomicUsize::new(0),
+        }
+    }
+
+    pub fn get(&self, ks: KeyspaceId) -> Option<Arc<Memtable>> {
+        self.tables
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&ks)
+            .cloned()
+    }
+
+    fn get_or_create(&self, ks: KeyspaceId) -> Arc<Memtable> {
+        if let Some(m) = self.get(ks) {
+            return m;
+        }
+        let mut tables = self.tables.write().unwrap_or_else(|e| e.into_inner());
+        Arc::clone(tables.entry(ks).or_default())
+    }
+
+    fn insert(&self, ks: KeyspaceId, key: &[u8], seq: SeqNo, kind: ValueKind, value: &[u8]) {
+        let mem = self.get_or_create(ks);
+        let before = mem.approximate_bytes();
+        mem.insert(key, seq, kind, value);
+        self.bytes
+            .fetch_add(mem.approximate_bytes() - before, Ordering::Relaxed);
+    }
+
+    fn bytes(&self) -> usize {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.bytes() == 0
+    }
+
+    fn sorted_tables(&self) -> Vec<(KeyspaceId, Arc<Memtable>)> {
+        let tables = self.tables.read().unwrap_or_else(|e| e.into_inner());
+        let mut v: Vec<_> = tables.iter().map(|(k, m)| (*k, Arc::clone(m))).collect();
+        v.sort_by_key(|(k, _)| *k);
+        v
+    }
+}
+
+/// What readers need: the memtables and the version, taken together under the state lock.
+#[derive(Debug, Clone)]
+pub(crate) struct SuperVersion {
+    pub mem: Arc<MemGen>,
+    /// Frozen memtables, oldest first.
+    pub imm: Vec<Arc<MemGen>>,
+    pub version: Arc<Version>,
+}
+
+#[derive(Debug)]
+struct State {
+    sv: SuperVersion,
+    bg_error: Option<Error>,
+    /// Set while a flush job runs, so `flush()` waiters know work is in flight.
+    flushes_done: u64,
+}
+
+/// A writer waiting in the group-commit queue.
+#[derive(Debug)]
+struct Slot {
+    batch: Mutex<Option<WriteBatch>>,
+    sync: bool,
+    force_rotate: bool,
+    result: Mutex<Option<Result<()>>>,
+}
+
+#[derive(Debug)]
+enum BgTask {
+    Flush,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub user_bytes_written: AtomicU64,
+    pub flush_count: AtomicU64,
+    pub flush_bytes: AtomicU64,
+    pub stall_count: AtomicU64,
+    pub stall_micros: AtomicU64,
+    pub wal_syncs: AtomicU64,
+    pub write_groups: AtomicU64,
+    pub writes: AtomicU64,
+}
+
+/// Shared state of an open database.
+pub(crate) struct Inner {
+    dir: PathBuf,
+    options: Options,
+    lock_file: Mutex<Option<File>>,
+    cache: Arc<BlockCache>,
+    state: Mutex<State>,
+    /// Signalled when a flush finishes or a background error is set.
+    state_cv: Condvar,
+    writers: Mutex<VecDeque<Arc<Slot>>>,
+    writers_cv: Condvar,
+    wal: Mutex<strata_wal::Writer>,
+    manifest: Mutex<Manifest>,
+    next_file: AtomicU64,
+    /// Highest sequence number whose write is complete and visible to readers.
+    visible_seq: AtomicU64,
+    snapshots: Arc<SnapshotList>,
+    keyspaces: RwLock<HashMap<String, KeyspaceId>>,
+    bg_tx: Mutex<Option<Sender<BgTask>>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    closed: AtomicBool,
+    pub(crate) counters: Counters,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inner").field("dir", &self.dir).finish()
+    }
+}
+
+/// An open database.
+///
+/// `Db` derefs to its default [`Keyspace`], so `db.put`, `db.get`, `db.range` work on it
+/// directly. Dropping it (or calling [`Db::close`]) stops background threads, syncs the WAL and
+/// releases the directory lock; memtables are not flushed (the WAL holds their data).
+#[derive(Debug)]
+pub struct Db {
+    inner: Arc<Inner>,
+    default: Keyspace,
+}
+
+impl std::ops::Deref for Db {
+    type Target = Keyspace;
+
+    fn deref(&self) -> &Keyspace {
+        &self.default
+    }
+}
+
+impl Db {
+    /// Opens (or creates) the database in `path`, recovering from its WAL.
+    ///
+    /// # Errors
+    /// [`Error::Locked`] if another process has it open, [`Error::NotFound`] if it does not exist
+    /// and `create_if_missing` is false, [`Error::Corruption`] naming the damaged file, I/O
+    /// errors.
+    pub fn open(path: impl AsRef<Path>, options: Options) -> Result<Db> {
+        options.validate()?;
+        let inner = Arc::new(open_inner(path.as_ref(), options)?);
+        let (tx, rx) = crossbeam_channel::unbounded();
+        *lock(&inner.bg_tx) = Some(tx);
+        let mut threads = Vec::new();
+        {
+            let inner = Arc::clone(&inner);
+            threads.push(
+                std::thread::Builder::new()
+                    .name("strata-flush".into())
+                    .spawn(move || flush_thread(&inner, &rx))?,
+            );
+        }
+        if let SyncMode::Interval(every) = inner.options.sync_mode {
+            let inner2 = Arc::clone(&inner);
+            threads.push(
+                std::thread::Builder::new()
+                    .name("strata-wal-sync".into())
+                    .spawn(move || sync_thread(&inner2, every))?,
+            );
+        }
+        *lock(&inner.threads) = threads;
+        // Frozen memtables left by recovery (none today: recovery flushes) get flushed now.
+        inner.schedule_flush();
+        let default = Keyspace {
+            id: DEFAULT_KEYSPACE,
+            name: Arc::from(DEFAULT_KEYSPACE_NAME),
+            inner: Arc::clone(&inner),
+        };
+        Ok(Db { inner, default })
+    }
+
+    /// The keyspace named `name`, created (durably) if it does not exist.
+    ///
+    /// # Errors
+    /// I/O errors writing the manifest; [`Error::InvalidArgument`] for an empty or over-long
+    /// name.
+    pub fn keyspace(&self, name: &str) -> Result<Keyspace> {
+        self.inner.keyspace(name)
+    }
+
+    /// Names of all keyspaces, sorted.
+    pub fn keyspace_names(&self) -> Vec<String> {
+        let map = self
+            .inner
+            .keyspaces
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        let mut names: Vec<_> = map.keys().cloned().collect();
+        names.sort();
+        names
+    }
+
+    /// The default keyspace.
+    pub fn default_keyspace(&self) -> &Keyspace {
+        &self.default
+    }
+
+    /// Applies `batch` atomically.
+    ///
+    /// # Errors
+    /// I/O errors from the WAL; [`Error::Poisoned`] after an earlier failure;
+    /// [`Error::InvalidArgument`] for a batch naming an unknown keyspace.
+    pub fn write(&self, batch: WriteBatch, options: WriteOptions) -> Result<()> {
+        self.inner.write(batch, options)
+    }
+
+    /// Pins the current state for consistent reads.
+    pub fn snapshot(&self) -> Snapshot {
+        self.inner
+            .snapshots
+            .pin(self.inner.visible_seq.load(Ordering::Acquire))
+    }
+
+    /// Writes every memtable to a table and waits until that is durable.
+    ///
+    /// # Errors
+    /// I/O errors; a background error.
+    pub fn flush(&self) -> Result<()> {
+        self.inner.flush()
+    }
+
+    /// Fsyncs the WAL: every write acknowledged before the call is durable when it returns.
+    ///
+    /// # Errors
+    /// I/O errors (after which the database is poisoned).
+    pub fn sync_wal(&self) -> Result<()> {
+        self.inner.sync_wal()
+    }
+
+    /// Figures about levels, files, sizes and work done.
+    pub fn stats(&self) -> Stats {
+        self.inner.stats()
+    }
+
+    /// Reads and checks every block of every live table.
+    ///
+    /// # Errors
+    /// The first [`Error::Corruption`] found, naming the file and offset.
+    pub fn verify(&self) -> Result<()> {
+        let sv = self.inner.super_version()?;
+        for tree in sv.version.trees.values() {
+            for (_, f) in tree.all_files() {
+                f.table.verify()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The database directory.
+    pub fn path(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// Stops background work, syncs the WAL and releases the directory lock.
+    ///
+    /// # Errors
+    /// The error of the final WAL sync, or a background error that happened earlier.
+    pub fn close(self) -> Result<()> {
+        self.inner.shutdown()
+    }
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        let _ = self.inner.shutdown();
+    }
+}
+
+fn open_inner(dir: &Path, options: Options) -> Result<Inner> {
+    fs::create_dir_all(dir)?;
+    let lock_file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(filename::lock_path(dir))?;
+    match lock_file.try_lock() {
+        Ok(()) => {}
+        Err(fs::TryLockError::WouldBlock) => return Err(Error::Locked(dir.to_path_buf())),
+        Err(fs::TryLockError::Error(e)) => return Err(e.into()),
+    }
+
+    let current_exists = filename::current_path(dir).exists();
+    if current_exists && options.error_if_exists {
+        return Err(Error::InvalidArgument(format!(
+            "database at {} already exists",
+            dir.display()
+        )));
+    }
+    if !current_exists {
+        if !options.create_if_missing {
+            return Err(Error::NotFound(dir.to_path_buf()));
+        }
+        let edit = VersionEdit {
+            log_number: Some(0),
+            next_file: Some(2),
+            last_seq: Some(0),
+            keyspaces: vec![(DEFAULT_KEYSPACE, DEFAULT_KEYSPACE_NAME.to_string())],
+            ..VersionEdit::default()
+        };
+        Manifest::create(dir, 1, &edit)?;
+    }
+
+    let cache = Arc::new(BlockCache::new(options.block_cache_bytes));
+    let recovered = crate::recovery::recover(dir, &options, &cache)?;
+
+    Ok(Inner {
+        dir: dir.to_path_buf(),
+        lock_file: Mutex::new(Some(lock_file)),
+        cache,
+        state: Mutex::new(State {
+            sv: SuperVersion {
+                mem: Arc::new(MemGen::new(recovered.log_number)),
+                imm: Vec::new(),
+                version: Arc::new(recovered.version),
+            },
+            bg_error: None,
+            flushes_done: 0,
+        }),
+        state_cv: Condvar::new(),
+        writers: Mutex::new(VecDeque::new()),
+        writers_cv: Condvar::new(),
+        wal: Mutex::new(recovered.wal),
+        manifest: Mutex::new(recovered.manifest),
+        next_file: AtomicU64::new(recovered.next_file),
+        visible_seq: AtomicU64::new(recovered.last_seq),
+        snapshots: Arc::new(SnapshotList::default()),
+        keyspaces: RwLock::new(recovered.keyspaces),
+        bg_tx: Mutex::new(None),
+        threads: Mutex::new(Vec::new()),
+        closed: AtomicBool::new(false),
+        counters: Counters::default(),
+        options,
+    })
+}
+
+impl Inner {
+    pub(crate) fn new_file_number(&self) -> u64 {
+        self.next_file.fetch_add(1, Ordering::SeqCst)
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn super_version(&self) -> Result<SuperVersion> {
+        self.check_open()?;
+        Ok(lock(&self.state).sv.clone())
+    }
+
+    fn set_bg_error(&self, e: Error) {
+        let mut st = lock(&self.state);
+        if st.bg_error.is_none() {
+            st.bg_error = Some(Error::Poisoned(e.to_string()));
+        }
+        drop(st);
+        self.state_cv.notify_all();
+    }
+
+    fn schedule_flush(&self) {
+        if let Some(tx) = lock(&self.bg_tx).as_ref() {
+            let _ = tx.send(BgTask::Flush);
+        }
+    }
+
+    fn keyspace(self: &Arc<Self>, name: &str) -> Result<Keyspace> {
+        self.check_open()?;
+        if name.is_empty() || name.len() > 255 {
+            return Err(Error::InvalidArgument(
+                "a keyspace name must be 1 to 255 bytes".into(),
+            ));
+        }
+        let handle = |id| Keyspace {
+            id,
+            name: Arc::from(name),
+            inner: Arc::clone(self),
+        };
+        if let Some(&id) = self
+            .keyspaces
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+        {
+            return Ok(handle(id));
+        }
+        // Creation goes through the manifest lock so edits stay ordered.
+        let mut manifest = lock(&self.manifest);
+        let mut map = self.keyspaces.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(&id) = map.get(name) {
+            return Ok(handle(id));
+        }
+        let id = map.values().max().map_or(0, |m| m + 1);
+        let edit = VersionEdit {
+            keyspaces: vec![(id, name.to_string())],
+            ..VersionEdit::default()
+        };
+        manifest.log(&edit)?;
+        map.insert(name.to_string(), id);
+        let mut st = lock(&self.state);
+        let version = st.sv.version.apply(&edit, |_, _| {
+            Err(Error::InvalidArgument(
+                "keyspace edit carries no file".into(),
+            ))
+        })?;
+        st.sv.version = Arc::new(version);
+        Ok(handle(id))
+    }
+
+    fn known_keyspace(&self, id: KeyspaceId) -> bool {
+        self.keyspaces
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .any(|&k| k == id)
+    }
+
+    // ---- write path -------------------------------------------------------------------
+
+    pub(crate) fn write(&self, batch: WriteBatch, options: WriteOptions) -> Result<()> {
+        self.check_open()?;
+        batch.validate()?;
+        for op in batch.ops() {
+            let op = op?;
+            if op.keyspace != DEFAULT_KEYSPACE && !self.known_keyspace(op.keyspace) {
+                return Err(Error::InvalidArgument(format!(
+                    "write batch names unknown keyspace id {}",
+                    op.keyspace
+                )));
+            }
+        }
+        self.enqueue(Slot {
+            batch: Mutex::new(Some(batch)),
+            sync: options.sync,
+            force_rotate: false,
+            result: Mutex::new(None),
+        })
+    }
+
+    /// Group commit: the writer at the head of the queue becomes the leader, takes the whole
+    /// queue, writes it as one WAL append (and at most one fsync), inserts it into the
+    /// memtable, publishes the new sequence number and hands every follower its result.
+    fn enqueue(&self, slot: Slot) -> Result<()> {
+        let slot = Arc::new(slot);
+        let mut queue = lock(&self.writers);
+        queue.push_back(Arc::clone(&slot));
+        loop {
+            if let Some(r) = lock(&slot.result).take() {
+                return r;
+            }
+            if queue.front().is_some_and(|f| Arc::ptr_eq(f, &slot)) {
+                break;
+            }
+            queue = self
+                .writers_cv
+                .wait(queue)
+                .unwrap_or_else(|e| e.into_inner());
+        }
+        // Leader. A rotation request leads a group of its own.
+        let mut group = vec![Arc::clone(&slot)];
+        if !slot.force_rotate {
+            let mut bytes = 0usize;
+            for s in queue.iter().skip(1) {
+                if s.force_rotate || bytes > (1 << 20) {
+                    break;
+                }
+                bytes += lock(&s.batch).as_ref().map_or(0, WriteBatch::size_in_bytes);
+                group.push(Arc::clone(s));
+            }
+        }
+        drop(queue);
+
+        let result = self.write_group(&group);
+
+        let mut queue = lock(&self.writers);
+        for s in &group {
+            queue.pop_front();
+            if !Arc::ptr_eq(s, &slot) {
+                *lock(&s.result) = Some(result.clone());
+            }
+        }
+        drop(queue);
+        self.writers_cv.notify_all();
+        result
+    }
+
+    fn write_group(&self, group: &[Arc<Slot>]) -> Result<()> {
+        let force = group.iter().any(|s| s.force_rotate);
+        self.make_room(force)?;
+        if force {
+            return Ok(());
+        }
+        let mut batches: Vec<WriteBatch> = group
+            .iter()
+            .filter_map(|s| lock(&s.batch).take())
+            .filter(|b| !b.is_empty())
+            .collect();
+        if batches.is_empty() {
+            return Ok(());
+        }
+        let sync = group.iter().any(|s| s.sync);
+        let first = self.visible_seq.load(Ordering::Acquire) + 1;
+        let mut seq = first;
+        let mut records: Vec<&[u8]> = Vec::with_capacity(batches.len());
+        let mut bytes = 0u64;
+        for b in &mut batches {
+            let n = b.len() as u64;
+            bytes += b.size_in_bytes() as u64;
+            records.push(b.seal(seq));
+            seq += n;
+        }
+        let last = seq - 1;
+        let synced = {
+            let mut wal = lock(&self.wal);
+            match wal.append_batch(&records, sync) {
+                Ok(s) => s,
+                Err(e) => {
+                    let e = Error::from(e);
+                    self.set_bg_error(e.clone());
+                    return Err(e);
+                }
+            }
+        };
+        let mem = lock(&self.state).sv.mem.clone();
+        let mut seq = first;
+        for b in &batches {
+            for op in b.ops() {
+                let op = op?;
+                mem.insert(op.keyspace, op.key, seq, op.kind, op.value);
+                seq += 1;
+            }
+        }
+        self.visible_seq.store(last, Ordering::Release);
+        let c = &self.counters;
+        c.user_bytes_written.fetch_add(bytes, Ordering::Relaxed);
+        c.write_groups.fetch_add(1, Ordering::Relaxed);
+        c.writes.fetch_add(group.len() as u64, Ordering::Relaxed);
+        if synced {
+            c.wal_syncs.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// Makes sure the active memtable has room, freezing it (and starting a new WAL) when it is
+    /// full or `force` is set; stalls while too many frozen memtables wait for flush.
+    /// Called only by the write leader.
+    fn make_room(&self, mut force: bool) -> Result<()> {
+        let mut stall_start: Option<Instant> = None;
+        let mut st = lock(&self.state);
+        loop {
+            if let Some(e) = &st.bg_error {
+                return Err(e.clone());
+            }
+            if self.closed.load(Ordering::Acquire) {
+                return Err(Error::Closed);
+            }
+            let full = st.sv.mem.bytes() >= self.options.memtable_size;
+            if !full && !force {
+                break;
+            }
+            if force && st.sv.mem.is_empty() {
+                break;
+            }
+            if st.sv.imm.len() >= self.options.max_immutable_memtables {
+                if stall_start.is_none() {
+                    stall_start = Some(Instant::now());
+                    self.counters.stall_count.fetch_add(1, Ordering::Relaxed);
+                }
+                st = self.state_cv.wait(st).unwrap_or_else(|e| e.into_inner());
+                continue;
+            }
+            // Freeze the memtable and switch to a new WAL. The old WAL is fsynced so every
+            // log but the newest is complete on disk (recovery reads older logs strictly).
+            let number = self.new_file_number();
+            let mut wal = lock(&self.wal);
+            let new_wal = strata_wal::Writer::create(
+                &filename::log_path(&self.dir, number),
+                number,
+                self.options.sync_mode,
+            )
+            .and_then(|w| wal.sync().map(|()| w));
+            let new_wal = match new_wal {
+                Ok(w) => w,
+                Err(e) => {
+                    let e = Error::from(e);
+                    st.bg_error = Some(Error::Poisoned(e.to_string()));
+                    return Err(e);
+                }
+            };
+            *wal = new_wal;
+            drop(wal);
+            if let Err(e) = filename::sync_dir(&self.dir) {
+                st.bg_error = Some(Error::Poisoned(e.to_string()));
+                return Err(e.into());
+            }
+            let old = std::mem::replace(&mut st.sv.mem, Arc::new(MemGen::new(number)));
+            st.sv.imm.push(old);
+            self.schedule_flush();
+            force = false;
+        }
+        if let Some(t) = stall_start {
+            self.counters
+                .stall_micros
+                .fetch_add(t.elapsed().as_micros() as u64, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    fn flush(&self) -> Result<()> {
+        self.check_open()?;
+        self.enqueue(Slot {
+            batch: Mutex::new(None),
+            sync: false,
+            force_rotate: true,
+            result: Mutex::new(None),
+        })?;
+        let mut st = lock(&self.state);
+        loop {
+            if let Some(e) = &st.bg_error {
+                return Err(e.clone());
+            }
+            if st.sv.imm.is_empty() {
+                return Ok(());
+            }
+            st = self.state_cv.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    fn sync_wal(&self) -> Result<()> {
+        self.check_open()?;
+        let r = lock(&self.wal).sync();
+        if let Err(e) = r {
+            let e = Error::from(e);
+            self.set_bg_error(e.clone());
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    // ---- reads ------------------------------------------------------------------------
+
+    pub(crate) fn get(
+        &self,
+        ks: KeyspaceId,
+        key: &[u8],
+        snapshot: Option<&Snapshot>,
+    ) -> Result<Option<Vec<u8>>> {
+        let sv = self.super_version()?;
+        let seq = snapshot.map_or_else(
+            || self.visible_seq.load(Ordering::Acquire),
+            Snapshot::sequence,
+        );
+        for gen in std::iter::once(&sv.mem).chain(sv.imm.iter().rev()) {
+            if let Some(mem) = gen.get(ks) {
+                match mem.get(key, seq) {
+                    Lookup::Value(v) => return Ok(Some(v)),
+                    Lookup::Deleted => return Ok(None),
+                    Lookup::Absent => {}
+                }
+            }
+        }
+        let Some(tree) = sv.version.tree(ks) else {
+            return Ok(None);
+        };
+        for file in tree.candidates(key) {
+            if let Some((_, kind, value)) = file.table.get(key, seq)? {
+                return Ok((kind == ValueKind::Put as u8).then_some(value));
+            }
+        }
+        Ok(None)
+    }
+
+    pub(crate) fn iter(&self, ks: KeyspaceId, options: &ReadOptions<'_>) -> Result<DbIterator> {
+        let sv = self.super_version()?;
+        let seq = options.snapshot.map_or_else(
+            || self.visible_seq.load(Ordering::Acquire),
+            Snapshot::sequence,
+        );
+        let mut children: Vec<BoxedIter> = Vec::new();
+        for gen in std::iter::once(&sv.mem).chain(sv.imm.iter().rev()) {
+            if let Some(mem) = gen.get(ks) {
+                children.push(Box::new(mem.iter()));
+            }
+        }
+        if let Some(tree) = sv.version.tree(ks) {
+            for (_, f) in tree.all_files() {
+                children.push(Box::new(f.table.iter()));
+            }
+        }
+        Ok(DbIterator::new(
+            MergingIter::new(children),
+            seq,
+            options.lower_bound.clone(),
+            options.upper_bound.clone(),
+        ))
+    }
+
+    fn stats(&self) -> Stats {
+        let st = lock(&self.state);
+        let sv = st.sv.clone();
+        drop(st);
+        let names = self
+            .keyspaces
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let mut keyspaces = Vec::new();
+        for (name, id) in names {
+            let mut levels = Vec::new();
+            if let Some(tree) = sv.version.tree(id) {
+                for (level, files) in tree.levels.iter().enumerate() {
+                    levels.push(LevelStats {
+                        level,
+                        files: files.len(),
+                        bytes: files.iter().map(|f| f.meta.size).sum(),
+                        entries: files.iter().map(|f| f.table.properties().num_entries).sum(),
+                    });
+                }
+            }
+            let memtable_bytes = std::iter::once(&sv.mem)
+                .chain(sv.imm.iter())
+                .filter_map(|g| g.get(id))
+                .map(|m| m.approximate_bytes() as u64)
+                .sum();
+            keyspaces.push(KeyspaceStats {
+                name,
+                levels,
+                memtable_bytes,
+            });
+        }
+        keyspaces.sort_by(|a, b| a.name.cmp(&b.name));
+        let c = &self.counters;
+        Stats {
+            last_sequence: self.visible_seq.load(Ordering::Acquire),
+            next_file_number: self.next_file.load(Ordering::Relaxed),
+            immutable_memtables: sv.imm.len(),
+            active_memtable_bytes: sv.mem.bytes() as u64,
+            keyspaces,
+            user_bytes_written: c.user_bytes_written.load(Ordering::Relaxed),
+            flush_count: c.flush_count.load(Ordering::Relaxed),
+            flush_bytes: c.flush_bytes.load(Ordering::Relaxed),
+            stall_count: c.stall_count.load(Ordering::Relaxed),
+            stall_micros: c.stall_micros.load(Ordering::Relaxed),
+            wal_syncs: c.wal_syncs.load(Ordering::Relaxed),
+            write_groups: c.write_groups.load(Ordering::Relaxed),
+            writes: c.writes.load(Ordering::Relaxed),
+            block_cache_bytes: self.cache.used_bytes(),
+            block_cache_capacity: self.cache.capacity(),
+        }
+    }
+
+    // ---- flush ------------------------------------------------------------------------
+
+    /// Flushes frozen memtables, oldest first, until none is left.
+    fn flush_pending(&self) -> Result<()> {
+        loop {
+            let gen = {
+                let st = lock(&self.state);
+                if let Some(e) = &st.bg_error {
+                    return Err(e.clone());
+                }
+                match st.sv.imm.first() {
+                    Some(g) => Arc::clone(g),
+                    None => return Ok(()),
+                }
+            };
+            self.flush_gen(&gen)?;
+        }
+    }
+
+    fn flush_gen(&self, gen: &Arc<MemGen>) -> Result<()> {
+        let mut edit = VersionEdit::default();
+        let mut opened: HashMap<u64, Arc<TableFile>> = HashMap::new();
+        for (ks, mem) in gen.sorted_tables() {
+            if mem.is_empty() {
+                continue;
+            }
+            let number = self.new_file_number();
+            let file = write_table(&self.dir, number, &mem, &self.options, 0, &self.cache)?;
+            self.counters
+                .flush_bytes
+                .fetch_add(file.meta.size, Ordering::Relaxed);
+            edit.new_files.push((ks, 0, file.meta.clone()));
+            opened.insert(number, file);
+        }
+        filename::sync_dir(&self.dir)?;
+
+        let mut manifest = lock(&self.manifest);
+        let next_log = {
+            let st = lock(&self.state);
+            st.sv
+                .imm
+                .get(1)
+                .map_or(st.sv.mem.log_number, |g| g.log_number)
+        };
+        edit.log_number = Some(next_log);
+        edit.next_file = Some(self.next_file.load(Ordering::SeqCst));
+        edit.last_seq = Some(self.visible_seq.load(Ordering::Acquire));
+        manifest.log(&edit)?;
+        {
+            let mut st = lock(&self.state);
+            let version = st.sv.version.apply(&edit, |_, meta| {
+                opened.get(&meta.number).cloned().ok_or_else(|| {
+                    Error::InvalidArgument(format!("flush lost table {}", meta.number))
+                })
+            })?;
+            st.sv.version = Arc::new(version);
+            if st.sv.imm.first().is_some_and(|g| Arc::ptr_eq(g, gen)) {
+                st.sv.imm.remove(0);
+            }
+            st.flushes_done += 1;
+        }
+        drop(manifest);
+        self.counters.flush_count.fetch_add(1, Ordering::Relaxed);
+        self.state_cv.notify_all();
+        // The WAL of the flushed memtables is no longer needed.
+        let _ = fs::remove_file(filename::log_path(&self.dir, gen.log_number));
+        Ok(())
+    }
+
+    fn shutdown(&self) -> Result<()> {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        // Wake stalled writers so they see `closed`.
+        self.state_cv.notify_all();
+        // Wait for in-flight writers: take leadership of the queue by waiting for it to drain.
+        {
+            let mut q = lock(&self.writers);
+            while !q.is_empty() {
+                q = self.writers_cv.wait(q).unwrap_or_else(|e| e.into_inner());
+            }
+        }
+        *lock(&self.bg_tx) = None;
+        let threads = std::mem::take(&mut *lock(&self.threads));
+        for t in threads {
+            let _ = t.join();
+        }
+        let sync = lock(&self.wal).sync();
+        if let Some(f) = lock(&self.lock_file).take() {
+            let _ = f.unlock();
+        }
+        sync?;
+        match &lock(&self.state).bg_error {
+            Some(e) => Err(e.clone()),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Writes the contents of `mem` to table `number` at `level`.
+pub(crate) fn write_table(
+    dir: &Path,
+    number: u64,
+    mem: &Arc<Memtable>,
+    options: &Options,
+    level: usize,
+    cache: &Arc<BlockCache>,
+) -> Result<Arc<TableFile>> {
+    use strata_sstable::InternalIterator;
+    let path = filename::table_path(dir, number);
+    let topts = TableOptions {
+        block_size: options.block_size,
+        restart_interval: options.block_restart_interval,
+        compression: options.compression_for(level),
+        bloom_bits_per_key: options.bloom_bits_per_key,
+    };
+    let mut builder = TableBuilder::create(&path, topts)?;
+    let mut it = mem.iter();
+    it.seek_to_first();
+    while it.valid() {
+        if let Err(e) = builder.add(it.key(), it.value()) {
+            let _ = builder.abandon();
+            return Err(e.into());
+        }
+        it.next();
+    }
+    let summary = builder.finish()?;
+    let table = Arc::new(Table::open(&path, Some(Arc::clone(cache)))?);
+    let p = &summary.properties;
+    Ok(Arc::new(TableFile {
+        meta: FileMeta {
+            number,
+            size: summary.file_size,
+            smallest_seq: p.smallest_seq,
+            largest_seq: p.largest_seq,
+            smallest: p.smallest_key.clone(),
+            largest: p.largest_key.clone(),
+        },
+        table,
+    }))
+}
+
+fn flush_thread(inner: &Inner, rx: &Receiver<BgTask>) {
+    while let Ok(BgTask::Flush) = rx.recv() {
+        if let Err(e) = inner.flush_pending() {
+            inner.set_bg_error(e);
+        }
+    }
+}
+
+fn sync_thread(inner: &Inner, every: std::time::Duration) {
+    let tick = every.min(std::time::Duration::from_millis(100));
+    while !inner.closed.load(Ordering::Acquire) {
+        std::thread::sleep(tick);
+        let r = lock(&inner.wal).sync_if_due();
+        match r {
+            Ok(true) => {
+                inner.counters.wal_syncs.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(false) => {}
+            Err(e) => {
+                inner.set_bg_error(e.into());
+                return;
+            }
+        }
+    }
+}
+
+/// What recovery hands to `Inner`.
+pub(crate) struct Recovered {
+    pub version: Version,
+    pub wal: strata_wal::Writer,
+    pub manifest: Manifest,
+    pub log_number: u64,
+    pub next_file: u64,
+    pub last_seq: SeqNo,
+    pub keyspaces: HashMap<String, KeyspaceId>,
+}
+
+/// Replays WAL `path` into `gen`; returns the highest sequence number seen.
+pub(crate) fn replay_log(path: &Path, mode: RecoveryMode, gen: &MemGen) -> Result<SeqNo> {
+    let mut reader = strata_wal::Reader::open(path, mode)?;
+    let mut max_seq = 0;
+    loop {
+        let offset = reader.valid_end();
+        let Some(record) = reader.next_record()? else {
+            break;
+        };
+        let rec = DecodedRecord::parse(&record).map_err(|r| Error::corruption(path, offset, r))?;
+        let mut seq = rec.seq;
+        let mut ops = rec.ops();
+        while let Some(op) = ops.next_checked() {
+            let op = op.map_err(|r| Error::corruption(path, offset, r))?;
+            gen.insert(op.keyspace, op.key, seq, op.kind, op.value);
+            max_seq = max_seq.max(seq);
+            seq += 1;
+        }
+    }
+    Ok(max_seq)
+}
+
+pub(crate) fn new_memgen(log_number: u64) -> MemGen {
+    MemGen::new(log_number)
+}
+
+pub(crate) fn memgen_tables(gen: &MemGen) -> Vec<(KeyspaceId, Arc<Memtable>)> {
+    gen.sorted_tables()
+}

@@ -1,0 +1,88 @@
+//! Names of the files in a database directory (DESIGN.md section 4).
+
+use std::path::{Path, PathBuf};
+
+/// The kinds of file the engine creates in its directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FileKind {
+    /// `000012.log`: a write-ahead log.
+    Log(u64),
+    /// `000010.sst`: a table.
+    Table(u64),
+    /// `MANIFEST-000005`: a log of version edits.
+    Manifest(u64),
+    /// `CURRENT`: names the live manifest.
+    Current,
+    /// `LOCK`: the process lock.
+    Lock,
+    /// `*.tmp`: a file being written (CURRENT.tmp, a table of an interrupted flush).
+    Temp,
+}
+
+pub(crate) fn log_path(dir: &Path, number: u64) -> PathBuf {
+    dir.join(format!("{number:06}.log"))
+}
+
+pub(crate) fn table_path(dir: &Path, number: u64) -> PathBuf {
+    dir.join(format!("{number:06}.sst"))
+}
+
+pub(crate) fn manifest_name(number: u64) -> String {
+    format!("MANIFEST-{number:06}")
+}
+
+pub(crate) fn current_path(dir: &Path) -> PathBuf {
+    dir.join("CURRENT")
+}
+
+pub(crate) fn lock_path(dir: &Path) -> PathBuf {
+    dir.join("LOCK")
+}
+
+/// Parses a directory entry's name; `None` for files that are not the engine's.
+pub(crate) fn parse(name: &str) -> Option<FileKind> {
+    if name == "CURRENT" {
+        return Some(FileKind::Current);
+    }
+    if name == "LOCK" {
+        return Some(FileKind::Lock);
+    }
+    if name.ends_with(".tmp") {
+        return Some(FileKind::Temp);
+    }
+    if let Some(n) = name.strip_prefix("MANIFEST-") {
+        return n.parse().ok().map(FileKind::Manifest);
+    }
+    if let Some(n) = name.strip_suffix(".log") {
+        return n.parse().ok().map(FileKind::Log);
+    }
+    if let Some(n) = name.strip_suffix(".sst") {
+        return n.parse().ok().map(FileKind::Table);
+    }
+    None
+}
+
+/// fsyncs a directory so that file creations, renames and deletions in it are durable.
+pub(crate) fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        let d = Path::new("/x");
+        let log = log_path(d, 12);
+        assert_eq!(log, Path::new("/x/000012.log"));
+        assert_eq!(parse("000012.log"), Some(FileKind::Log(12)));
+        assert_eq!(parse("1234567.sst"), Some(FileKind::Table(1234567)));
+        assert_eq!(parse(&manifest_name(5)), Some(FileKind::Manifest(5)));
+        assert_eq!(parse("CURRENT"), Some(FileKind::Current));
+        assert_eq!(parse("CURRENT.tmp"), Some(FileKind::Temp));
+        assert_eq!(parse("LOCK"), Some(FileKind::Lock));
+        assert_eq!(parse("notes.txt"), None);
+        assert_eq!(parse("abc.log"), None);
+    }
+}

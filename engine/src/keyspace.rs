@@ -1,0 +1,127 @@
+//! Keyspaces (column families): independent key namespaces sharing one WAL and manifest.
+
+use std::sync::Arc;
+
+use crate::db::Inner;
+use crate::error::Result;
+use crate::iter::{DbIterator, Scan};
+use crate::options::{ReadOptions, WriteOptions};
+use crate::snapshot::Snapshot;
+use crate::WriteBatch;
+
+/// Identifies a keyspace in the WAL, the manifest and batches. DO NOT CHANGE: on disk.
+pub(crate) type KeyspaceId = u32;
+
+/// The keyspace every database has, named `"default"`.
+pub(crate) const DEFAULT_KEYSPACE: KeyspaceId = 0;
+
+/// Name of the default keyspace.
+pub const DEFAULT_KEYSPACE_NAME: &str = "default";
+
+/// A handle to one keyspace of a database: its own ordered key space (its own memtable and
+/// levels) that shares the database's WAL, so a [`WriteBatch`] across keyspaces is atomic.
+///
+/// Handles are cheap to clone. Using a handle after its database was closed returns
+/// [`Error::Closed`](crate::Error::Closed).
+#[derive(Clone)]
+pub struct Keyspace {
+    pub(crate) id: KeyspaceId,
+    pub(crate) name: Arc<str>,
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Keyspace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Keyspace")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+impl Keyspace {
+    pub(crate) fn id(&self) -> KeyspaceId {
+        self.id
+    }
+
+    /// The keyspace's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Sets `key` to `value`.
+    ///
+    /// # Errors
+    /// I/O errors from the WAL, [`Error::Poisoned`](crate::Error::Poisoned) after an earlier
+    /// failure, [`Error::Closed`](crate::Error::Closed).
+    pub fn put(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<()> {
+        let mut b = WriteBatch::new();
+        b.put_in(self, key, value);
+        self.inner.write(b, WriteOptions::default())
+    }
+
+    /// Deletes `key` (a no-op if absent).
+    ///
+    /// # Errors
+    /// As [`Keyspace::put`].
+    pub fn delete(&self, key: impl AsRef<[u8]>) -> Result<()> {
+        let mut b = WriteBatch::new();
+        b.delete_in(self, key);
+        self.inner.write(b, WriteOptions::default())
+    }
+
+    /// The current value of `key`.
+    ///
+    /// # Errors
+    /// I/O errors and [`Error::Corruption`](crate::Error::Corruption) from tables.
+    pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
+        self.inner.get(self.id, key.as_ref(), None)
+    }
+
+    /// The value of `key` as of `snapshot`.
+    ///
+    /// # Errors
+    /// As [`Keyspace::get`].
+    pub fn get_at(&self, key: impl AsRef<[u8]>, snapshot: &Snapshot) -> Result<Option<Vec<u8>>> {
+        self.inner.get(self.id, key.as_ref(), Some(snapshot))
+    }
+
+    /// A cursor (seek, next, prev) over the keyspace, limited by the options' bounds and
+    /// snapshot. The cursor starts unpositioned: call a seek first.
+    ///
+    /// # Errors
+    /// [`Error::Closed`](crate::Error::Closed).
+    pub fn iter(&self, options: &ReadOptions<'_>) -> Result<DbIterator> {
+        self.inner.iter(self.id, options)
+    }
+
+    /// Every key-value pair in `[lower, upper)` (either bound may be absent), as a Rust
+    /// iterator that can also run backwards (`.rev()`).
+    ///
+    /// # Errors
+    /// [`Error::Closed`](crate::Error::Closed).
+    pub fn range(&self, lower: Option<&[u8]>, upper: Option<&[u8]>) -> Result<Scan> {
+        let opts = ReadOptions {
+            lower_bound: lower.map(<[u8]>::to_vec),
+            upper_bound: upper.map(<[u8]>::to_vec),
+            ..ReadOptions::default()
+        };
+        self.scan(&opts)
+    }
+
+    /// Every key-value pair whose key starts with `prefix`.
+    ///
+    /// # Errors
+    /// [`Error::Closed`](crate::Error::Closed).
+    pub fn prefix(&self, prefix: impl AsRef<[u8]>) -> Result<Scan> {
+        self.scan(&ReadOptions::default().prefix(prefix.as_ref()))
+    }
+
+    /// A Rust iterator over the pairs selected by `options`.
+    ///
+    /// # Errors
+    /// [`Error::Closed`](crate::Error::Closed).
+    pub fn scan(&self, options: &ReadOptions<'_>) -> Result<Scan> {
+        Scan::new(self.iter(options)?, self.iter(options)?)
+    }
+}

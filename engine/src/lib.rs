@@ -1,0 +1,59 @@
+//! # Strata
+//!
+//! A durable embedded key-value engine: a log-structured merge tree with a write-ahead log,
+//! memtables on a concurrent skiplist, immutable sorted tables with bloom filters, snapshots,
+//! bounded forward and reverse iterators, and keyspaces (column families) that share one WAL so
+//! a batch across them is atomic.
+//!
+//! ```
+//! use strata::{Db, Options, WriteBatch, WriteOptions};
+//!
+//! # fn main() -> strata::Result<()> {
+//! let dir = tempfile::tempdir()?;
+//! let db = Db::open(dir.path(), Options::default())?;
+//! db.put(b"apple", b"red")?;
+//! let users = db.keyspace("users")?;
+//! let mut batch = WriteBatch::new();
+//! batch.put(b"banana", b"yellow").put_in(&users, b"ada", b"lovelace");
+//! db.write(batch, WriteOptions::sync())?;            // atomic, durable on return
+//! assert_eq!(db.get(b"apple")?, Some(b"red".to_vec()));
+//! let fruits: Vec<_> = db.range(None, None)?.collect::<strata::Result<_>>()?;
+//! assert_eq!(fruits.len(), 2);
+//! # Ok(()) }
+//! ```
+//!
+//! What it is not: a server (see `strata-server`), a SQL database, or a distributed store.
+//! Durability guarantees per [`SyncMode`] are in `docs/durability.md`.
+
+mod batch;
+mod db;
+mod error;
+mod filename;
+mod iter;
+mod keyspace;
+mod manifest;
+mod memtable;
+mod merge;
+mod options;
+mod recovery;
+mod snapshot;
+mod stats;
+mod verify;
+mod version;
+
+pub use batch::WriteBatch;
+pub use db::Db;
+pub use error::{Error, Result};
+pub use iter::{DbIterator, Scan};
+pub use keyspace::{Keyspace, DEFAULT_KEYSPACE_NAME};
+pub use options::{
+    Compression, Options, ReadOptions, RecoveryMode, SyncMode, WriteOptions, NUM_LEVELS,
+};
+pub use snapshot::Snapshot;
+pub use stats::{KeyspaceStats, LevelStats, Stats};
+pub use verify::{verify_dir, VerifyReport};
+
+// Compiles the README's embedding example as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

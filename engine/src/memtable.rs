@@ -1,0 +1,202 @@
+//! The memtable: a concurrent skiplist of internal keys, one per keyspace per generation.
+
+use std::ops::Bound;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use crossbeam_skiplist::map::Entry;
+use crossbeam_skiplist::SkipMap;
+use strata_sstable::{InternalIterator, InternalKey, SeqNo, ValueKind, KIND_FOR_SEEK};
+
+/// Bytes charged per entry on top of key and value: skiplist node, tower and allocations.
+const ENTRY_OVERHEAD: usize = 80;
+
+/// What a memtable knows about a key at a sequence number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Lookup {
+    /// The newest visible entry is a value.
+    Value(Vec<u8>),
+    /// The newest visible entry is a tombstone.
+    Deleted,
+    /// The memtable holds no visible entry for the key: look further down.
+    Absent,
+}
+
+/// A sorted in-memory table. Writers insert concurrently with readers; only the write leader
+/// inserts, so inserts never race each other.
+#[derive(Default)]
+pub(crate) struct Memtable {
+    map: SkipMap<InternalKey, Vec<u8>>,
+    bytes: AtomicUsize,
+}
+
+impl std::fmt::Debug for Memtable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Memtable")
+            .field("entries", &self.map.len())
+            .field("bytes", &self.approximate_bytes())
+            .finish()
+    }
+}
+
+impl Memtable {
+    pub fn insert(&self, user_key: &[u8], seq: SeqNo, kind: ValueKind, value: &[u8]) {
+        let key = InternalKey::new(user_key, seq, kind as u8);
+        self.bytes.fetch_add(
+            user_key.len() + value.len() + 8 + ENTRY_OVERHEAD,
+            Ordering::Relaxed,
+        );
+        self.map.insert(key, value.to_vec());
+    }
+
+    /// The newest entry for `user_key` with a sequence number `<= seq`.
+    pub fn get(&self, user_key: &[u8], seq: SeqNo) -> Lookup {
+        let probe = InternalKey::new(user_key, seq, KIND_FOR_SEEK);
+        let Some(entry) = self.map.lower_bound(Bound::Included(&probe)) else {
+            return Lookup::Absent;
+        };
+        let key = entry.key();
+        if key.user_key() != user_key {
+            return Lookup::Absent;
+        }
+        match ValueKind::from_u8(key.kind()) {
+            Some(ValueKind::Put) => Lookup::Value(entry.value().clone()),
+            _ => Lookup::Deleted,
+        }
+    }
+
+    pub fn approximate_bytes(&self) -> usize {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    pub fn iter(self: &Arc<Self>) -> MemIter {
+        MemIter {
+            cur: None,
+            mem: Arc::clone(self),
+        }
+    }
+}
+
+/// A cursor over a memtable, implementing the table iterator trait.
+pub(crate) struct MemIter {
+    // Field order matters: `cur` borrows from the skiplist owned by `mem` and must drop first.
+    cur: Option<Entry<'static, InternalKey, Vec<u8>>>,
+    mem: Arc<Memtable>,
+}
+
+type Map = SkipMap<InternalKey, Vec<u8>>;
+
+impl MemIter {
+    /// Positions the cursor at the entry `find` picks from the skiplist.
+    fn reposition(
+        &mut self,
+        find: impl for<'a> FnOnce(&'a Map) -> Option<Entry<'a, InternalKey, Vec<u8>>>,
+    ) {
+        let entry = find(&self.mem.map);
+        // SAFETY: the entry borrows `self.mem.map`, which lives in an `Arc` this iterator owns
+        // and so outlives `self.cur` (declared first, dropped first). The skiplist never moves
+        // its nodes, and an `Entry` keeps its node alive by reference count, so extending the
+        // borrow to 'static cannot dangle while `self` exists.
+        self.cur = entry.map(|e| unsafe {
+            std::mem::transmute::<
+                Entry<'_, InternalKey, Vec<u8>>,
+                Entry<'static, InternalKey, Vec<u8>>,
+            >(e)
+        });
+    }
+}
+
+impl InternalIterator for MemIter {
+    fn valid(&self) -> bool {
+        self.cur.is_some()
+    }
+
+    fn seek_to_first(&mut self) {
+        self.reposition(|m| m.front());
+    }
+
+    fn seek_to_last(&mut self) {
+        self.reposition(|m| m.back());
+    }
+
+    fn seek(&mut self, target: &[u8]) {
+        let probe = InternalKey::from_encoded(target.to_vec());
+        self.reposition(|m| m.lower_bound(Bound::Included(&probe)));
+    }
+
+    fn seek_for_prev(&mut self, target: &[u8]) {
+        let probe = InternalKey::from_encoded(target.to_vec());
+        self.reposition(|m| m.upper_bound(Bound::Included(&probe)));
+    }
+
+    fn next(&mut self) {
+        let e = self.cur.as_ref().and_then(|c| c.next());
+        self.cur = e;
+    }
+
+    fn prev(&mut self) {
+        let e = self.cur.as_ref().and_then(|c| c.prev());
+        self.cur = e;
+    }
+
+    fn key(&self) -> &[u8] {
+        self.cur.as_ref().map_or(&[], |c| c.key().as_bytes())
+    }
+
+    fn value(&self) -> &[u8] {
+        self.cur.as_ref().map_or(&[], |c| c.value().as_slice())
+    }
+
+    fn status(&self) -> strata_sstable::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strata_sstable::parse_internal_key;
+
+    #[test]
+    fn get_sees_newest_visible_version() {
+        let m = Memtable::default();
+        m.insert(b"k", 1, ValueKind::Put, b"v1");
+        m.insert(b"k", 3, ValueKind::Delete, b"");
+        m.insert(b"k", 5, ValueKind::Put, b"v5");
+        assert_eq!(m.get(b"k", 0), Lookup::Absent);
+        assert_eq!(m.get(b"k", 1), Lookup::Value(b"v1".to_vec()));
+        assert_eq!(m.get(b"k", 2), Lookup::Value(b"v1".to_vec()));
+        assert_eq!(m.get(b"k", 4), Lookup::Deleted);
+        assert_eq!(m.get(b"k", 9), Lookup::Value(b"v5".to_vec()));
+        assert_eq!(m.get(b"j", 9), Lookup::Absent);
+        assert_eq!(m.get(b"kk", 9), Lookup::Absent);
+    }
+
+    #[test]
+    fn iterator_walks_both_ways() {
+        let m = Arc::new(Memtable::default());
+        for (i, k) in [b"a", b"c", b"e"].iter().enumerate() {
+            m.insert(*k, i as u64 + 1, ValueKind::Put, b"x");
+        }
+        let mut it = m.iter();
+        it.seek_to_first();
+        let mut fwd = vec![];
+        while it.valid() {
+            fwd.push(parse_internal_key(it.key()).unwrap().user_key.to_vec());
+            it.next();
+        }
+        assert_eq!(fwd, vec![b"a".to_vec(), b"c".to_vec(), b"e".to_vec()]);
+        it.seek(&InternalKey::new(b"b", 100, KIND_FOR_SEEK).into_bytes());
+        assert_eq!(parse_internal_key(it.key()).unwrap().user_key, b"c");
+        it.prev();
+        assert_eq!(parse_internal_key(it.key()).unwrap().user_key, b"a");
+        it.prev();
+        assert!(!it.valid());
+        it.seek_for_prev(&InternalKey::new(b"d", 0, 0).into_bytes());
+        assert_eq!(parse_internal_key(it.key()).unwrap().user_key, b"c");
+    }
+}

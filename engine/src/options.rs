@@ -1,0 +1,187 @@
+//! Options for opening a database, writing and reading.
+
+use std::time::Duration;
+
+pub use strata_sstable::Compression;
+pub use strata_wal::{RecoveryMode, SyncMode};
+
+use crate::error::{Error, Result};
+use crate::snapshot::Snapshot;
+
+/// Number of levels in each keyspace's tree (L0..L6).
+pub const NUM_LEVELS: usize = 7;
+
+/// Options for [`Db::open`](crate::Db::open). Every field has a documented default.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Options {
+    /// Create the database if the directory holds none. Default: `true`.
+    pub create_if_missing: bool,
+    /// Fail if a database already exists. Default: `false`.
+    pub error_if_exists: bool,
+    /// When the WAL is fsynced (see `docs/durability.md`). Default:
+    /// `SyncMode::Interval(1s)`, like Redis `appendfsync everysec`.
+    pub sync_mode: SyncMode,
+    /// What to do with a damaged tail of the newest WAL at recovery. Default: drop a torn tail.
+    pub recovery_mode: RecoveryMode,
+    /// Bytes a memtable may hold before it is frozen and flushed. Default: 64 MiB.
+    pub memtable_size: usize,
+    /// Frozen memtables waiting for flush before writers stop. Default: 2.
+    pub max_immutable_memtables: usize,
+    /// Target uncompressed size of a data block. Default: 4096.
+    pub block_size: usize,
+    /// Entries between restart points in a data block. Default: 16.
+    pub block_restart_interval: usize,
+    /// Bloom filter bits per key (0 disables the filter). Default: 10 (about 1% false positives).
+    pub bloom_bits_per_key: u32,
+    /// Byte budget of the shared cache of decompressed blocks. Default: 64 MiB.
+    pub block_cache_bytes: u64,
+    /// Compression of each level's tables, L0 first; the last entry applies to deeper levels.
+    /// Default: none for L0 and L1, zstd level 3 below.
+    pub compression_per_level: Vec<Compression>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            create_if_missing: true,
+            error_if_exists: false,
+            sync_mode: SyncMode::Interval(Duration::from_secs(1)),
+            recovery_mode: RecoveryMode::default(),
+            memtable_size: 64 << 20,
+            max_immutable_memtables: 2,
+            block_size: 4096,
+            block_restart_interval: 16,
+            bloom_bits_per_key: 10,
+            block_cache_bytes: 64 << 20,
+            compression_per_level: vec![Compression::None, Compression::None, Compression::Zstd(3)],
+        }
+    }
+}
+
+impl Options {
+    /// Checks rules that span fields.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] naming the offending option.
+    pub fn validate(&self) -> Result<()> {
+        if self.memtable_size < 4096 {
+            return Err(Error::InvalidArgument(
+                "memtable_size must be >= 4096".into(),
+            ));
+        }
+        if self.max_immutable_memtables == 0 {
+            return Err(Error::InvalidArgument(
+                "max_immutable_memtables must be >= 1".into(),
+            ));
+        }
+        if self.block_size < 64 {
+            return Err(Error::InvalidArgument("block_size must be >= 64".into()));
+        }
+        if self.block_restart_interval == 0 {
+            return Err(Error::InvalidArgument(
+                "block_restart_interval must be >= 1".into(),
+            ));
+        }
+        if self.compression_per_level.is_empty() {
+            return Err(Error::InvalidArgument(
+                "compression_per_level must not be empty".into(),
+            ));
+        }
+        if let SyncMode::Interval(d) = self.sync_mode {
+            if d.is_zero() {
+                return Err(Error::InvalidArgument(
+                    "SyncMode::Interval needs a non-zero interval".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The compression for tables written to `level`.
+    pub(crate) fn compression_for(&self, level: usize) -> Compression {
+        let list = &self.compression_per_level;
+        list.get(level)
+            .or(list.last())
+            .copied()
+            .unwrap_or(Compression::None)
+    }
+}
+
+/// Options for one write.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WriteOptions {
+    /// fsync the WAL before the write is acknowledged, whatever the `SyncMode`.
+    pub sync: bool,
+}
+
+impl WriteOptions {
+    /// Write options with `sync` set.
+    pub fn sync() -> Self {
+        WriteOptions { sync: true }
+    }
+}
+
+/// Options for reads and iterators.
+#[derive(Debug, Clone, Default)]
+pub struct ReadOptions<'a> {
+    /// Read as of this snapshot instead of the latest state.
+    pub snapshot: Option<&'a Snapshot>,
+    /// Iterators start at keys `>=` this bound.
+    pub lower_bound: Option<Vec<u8>>,
+    /// Iterators stop before keys `>=` this bound (exclusive).
+    pub upper_bound: Option<Vec<u8>>,
+}
+
+impl<'a> ReadOptions<'a> {
+    /// Reads as of `snapshot`.
+    pub fn at(snapshot: &'a Snapshot) -> Self {
+        ReadOptions {
+            snapshot: Some(snapshot),
+            ..Default::default()
+        }
+    }
+
+    /// Restricts iteration to keys starting with `prefix`.
+    pub fn prefix(mut self, prefix: &[u8]) -> Self {
+        self.lower_bound = Some(prefix.to_vec());
+        self.upper_bound = prefix_successor(prefix);
+        self
+    }
+}
+
+/// The smallest key greater than every key that starts with `prefix`, or `None` if no such key
+/// exists (an empty prefix or one made only of 0xFF bytes).
+pub(crate) fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut succ = prefix.to_vec();
+    while let Some(last) = succ.pop() {
+        if last != 0xFF {
+            succ.push(last + 1);
+            return Some(succ);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn successor() {
+        assert_eq!(prefix_successor(b"ab"), Some(b"ac".to_vec()));
+        assert_eq!(prefix_successor(b"a\xff"), Some(b"b".to_vec()));
+        assert_eq!(prefix_successor(b"\xff\xff"), None);
+        assert_eq!(prefix_successor(b""), None);
+    }
+
+    #[test]
+    fn defaults_validate() {
+        assert!(Options::default().validate().is_ok());
+        let o = Options {
+            max_immutable_memtables: 0,
+            ..Options::default()
+        };
+        assert!(o.validate().is_err());
+    }
+}

@@ -1,0 +1,110 @@
+//! Statistics: a snapshot of levels, files and counters.
+
+use std::fmt;
+
+/// One level of one keyspace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LevelStats {
+    /// Level number (0 = newest).
+    pub level: usize,
+    /// Number of tables.
+    pub files: usize,
+    /// Bytes of those tables on disk.
+    pub bytes: u64,
+    /// Entries (including tombstones and old versions) in those tables.
+    pub entries: u64,
+}
+
+/// One keyspace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyspaceStats {
+    /// The keyspace's name.
+    pub name: String,
+    /// Its levels, L0 first.
+    pub levels: Vec<LevelStats>,
+    /// Bytes in its active and frozen memtables.
+    pub memtable_bytes: u64,
+}
+
+/// Figures returned by [`Db::stats`](crate::Db::stats).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Highest sequence number assigned and visible.
+    pub last_sequence: u64,
+    /// Next file number the database will use.
+    pub next_file_number: u64,
+    /// Frozen memtables waiting for flush.
+    pub immutable_memtables: usize,
+    /// Bytes in the active memtables.
+    pub active_memtable_bytes: u64,
+    /// Per keyspace.
+    pub keyspaces: Vec<KeyspaceStats>,
+    /// Bytes of write batches accepted since open.
+    pub user_bytes_written: u64,
+    /// Memtable flushes completed since open.
+    pub flush_count: u64,
+    /// Bytes of tables written by flushes since open.
+    pub flush_bytes: u64,
+    /// Times a writer had to wait for a flush.
+    pub stall_count: u64,
+    /// Total time writers waited, in microseconds.
+    pub stall_micros: u64,
+    /// WAL fsyncs since open.
+    pub wal_syncs: u64,
+    /// Group commits (one WAL append each) since open.
+    pub write_groups: u64,
+    /// Write calls since open.
+    pub writes: u64,
+    /// Bytes held by the block cache.
+    pub block_cache_bytes: u64,
+    /// The block cache's budget.
+    pub block_cache_capacity: u64,
+}
+
+impl fmt::Display for Stats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "last sequence:        {}", self.last_sequence)?;
+        writeln!(f, "next file number:     {}", self.next_file_number)?;
+        writeln!(f, "immutable memtables:  {}", self.immutable_memtables)?;
+        writeln!(
+            f,
+            "active memtable:      {} bytes",
+            self.active_memtable_bytes
+        )?;
+        writeln!(
+            f,
+            "since open:           {} writes in {} groups, {} WAL syncs, {} user bytes",
+            self.writes, self.write_groups, self.wal_syncs, self.user_bytes_written
+        )?;
+        writeln!(
+            f,
+            "flushes:              {} ({} bytes); stalls: {} ({} us)",
+            self.flush_count, self.flush_bytes, self.stall_count, self.stall_micros
+        )?;
+        writeln!(
+            f,
+            "block cache:          {} / {} bytes",
+            self.block_cache_bytes, self.block_cache_capacity
+        )?;
+        for ks in &self.keyspaces {
+            writeln!(
+                f,
+                "keyspace {:?} (memtables {} bytes)",
+                ks.name, ks.memtable_bytes
+            )?;
+            writeln!(f, "  level  files        bytes      entries")?;
+            for l in &ks.levels {
+                if l.files == 0 {
+                    continue;
+                }
+                writeln!(
+                    f,
+                    "  L{:<5}{:>6} {:>12} {:>12}",
+                    l.level, l.files, l.bytes, l.entries
+                )?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,134 @@
+//! A version: the immutable set of live tables of every keyspace, by level.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use strata_sstable::{compare_internal, parse_internal_key, SeqNo, Table};
+
+use crate::error::Result;
+use crate::keyspace::KeyspaceId;
+use crate::manifest::{FileMeta, VersionEdit};
+use crate::options::NUM_LEVELS;
+
+/// A live table and what the manifest says about it.
+#[derive(Debug)]
+pub(crate) struct TableFile {
+    pub meta: FileMeta,
+    pub table: Arc<Table>,
+}
+
+impl TableFile {
+    pub fn smallest_user_key(&self) -> &[u8] {
+        parse_internal_key(&self.meta.smallest).map_or(&[], |k| k.user_key)
+    }
+
+    pub fn largest_user_key(&self) -> &[u8] {
+        parse_internal_key(&self.meta.largest).map_or(&[], |k| k.user_key)
+    }
+
+    /// True if `user_key` lies within the table's key range.
+    pub fn covers(&self, user_key: &[u8]) -> bool {
+        self.meta.size > 0
+            && self.smallest_user_key() <= user_key
+            && user_key <= self.largest_user_key()
+    }
+}
+
+/// The levels of one keyspace. Invariant: L0 is ordered newest first (by largest sequence
+/// number); L1 and deeper are sorted by smallest key and do not overlap.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Tree {
+    pub levels: [Vec<Arc<TableFile>>; NUM_LEVELS],
+}
+
+impl Tree {
+    /// Tables that may hold `user_key`, in the order a read must consult them.
+    pub fn candidates<'a>(
+        &'a self,
+        user_key: &'a [u8],
+    ) -> impl Iterator<Item = &'a Arc<TableFile>> + 'a {
+        let l0 = self.levels[0].iter().filter(move |f| f.covers(user_key));
+        let deeper = self.levels[1..].iter().filter_map(move |files| {
+            // Binary search for the first file whose largest key is >= user_key.
+            let i = files.partition_point(|f| f.largest_user_key() < user_key);
+            files.get(i).filter(|f| f.covers(user_key))
+        });
+        l0.chain(deeper)
+    }
+
+    pub fn all_files(&self) -> impl Iterator<Item = (usize, &Arc<TableFile>)> {
+        self.levels
+            .iter()
+            .enumerate()
+            .flat_map(|(l, files)| files.iter().map(move |f| (l, f)))
+    }
+
+    fn sort(&mut self) {
+        self.levels[0].sort_by(|a, b| {
+            b.meta
+                .largest_seq
+                .cmp(&a.meta.largest_seq)
+                .then(b.meta.number.cmp(&a.meta.number))
+        });
+        for files in &mut self.levels[1..] {
+            files.sort_by(|a, b| compare_internal(&a.meta.smallest, &b.meta.smallest));
+        }
+    }
+}
+
+/// Every keyspace's tree. Cheap to clone: trees share their table handles.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Version {
+    pub trees: BTreeMap<KeyspaceId, Tree>,
+}
+
+impl Version {
+    pub fn tree(&self, ks: KeyspaceId) -> Option<&Tree> {
+        self.trees.get(&ks)
+    }
+
+    /// A new version with `edit` applied. `open` opens a table named by a new-file entry.
+    pub fn apply(
+        &self,
+        edit: &VersionEdit,
+        mut open: impl FnMut(KeyspaceId, &FileMeta) -> Result<Arc<TableFile>>,
+    ) -> Result<Version> {
+        let mut next = self.clone();
+        for (id, _) in &edit.keyspaces {
+            next.trees.entry(*id).or_default();
+        }
+        for (ks, level, number) in &edit.deleted_files {
+            if let Some(tree) = next.trees.get_mut(ks) {
+                tree.levels[*level].retain(|f| f.meta.number != *number);
+            }
+        }
+        for (ks, level, meta) in &edit.new_files {
+            let file = open(*ks, meta)?;
+            next.trees.entry(*ks).or_default().levels[*level].push(file);
+        }
+        for tree in next.trees.values_mut() {
+            tree.sort();
+        }
+        Ok(next)
+    }
+
+    /// An edit that recreates this version from nothing (the first record of a new manifest).
+    pub fn snapshot_edit(&self) -> VersionEdit {
+        let mut edit = VersionEdit::default();
+        for (ks, tree) in &self.trees {
+            for (level, f) in tree.all_files() {
+                edit.new_files.push((*ks, level, f.meta.clone()));
+            }
+        }
+        edit
+    }
+
+    pub fn max_seq(&self) -> SeqNo {
+        self.trees
+            .values()
+            .flat_map(|t| t.all_files())
+            .map(|(_, f)| f.meta.largest_seq)
+            .max()
+            .unwrap_or(0)
+    }
+}

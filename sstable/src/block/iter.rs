@@ -1,0 +1,254 @@
+//! A cursor over one block (LevelDB's `Block::Iter`).
+
+use std::cmp::Ordering;
+use std::sync::Arc;
+
+use super::{Block, Location};
+use crate::error::{Error, Result};
+use crate::handle::get_varint32;
+use crate::iter::InternalIterator;
+use crate::key::compare_internal;
+
+/// Decoded entry header: `(shared, unshared, value_len, header_len)`.
+fn decode_header(data: &[u8]) -> Option<(usize, usize, usize, usize)> {
+    let (shared, a) = get_varint32(data)?;
+    let (unshared, b) = get_varint32(data.get(a..)?)?;
+    let (value_len, c) = get_varint32(data.get(a + b..)?)?;
+    Some((
+        shared as usize,
+        unshared as usize,
+        value_len as usize,
+        a + b + c,
+    ))
+}
+
+/// Iterates a [`Block`] whose keys are encoded internal keys.
+///
+/// Invariant: the cursor is valid iff `err` is `None` and `current < restart_offset`.
+/// Errors are sticky: once corrupt, every move keeps the iterator invalid.
+#[derive(Debug)]
+pub(crate) struct BlockIter {
+    block: Arc<Block>,
+    loc: Location,
+    /// Offset of the current entry.
+    current: usize,
+    /// Index of the restart block containing `current`.
+    restart_index: usize,
+    /// Offset just past the current entry.
+    next_offset: usize,
+    key: Vec<u8>,
+    value: (usize, usize),
+    err: Option<Error>,
+}
+
+impl BlockIter {
+    /// An unpositioned cursor over `block`; `loc` names the block in errors.
+    pub(crate) fn new(block: Arc<Block>, loc: Location) -> Self {
+        let end = block.restart_offset();
+        let restarts = block.num_restarts();
+        BlockIter {
+            block,
+            loc,
+            current: end,
+            restart_index: restarts,
+            next_offset: end,
+            key: Vec::new(),
+            value: (0, 0),
+            err: None,
+        }
+    }
+
+    fn mark_invalid(&mut self) {
+        self.current = self.block.restart_offset();
+        self.restart_index = self.block.num_restarts();
+    }
+
+    fn corrupt(&mut self, reason: &str) {
+        if self.err.is_none() {
+            let at = self.current;
+            self.err = Some(self.loc.corruption(format!("{reason} (block offset {at})")));
+        }
+        self.mark_invalid();
+    }
+
+    fn seek_to_restart_point(&mut self, index: usize) {
+        self.key.clear();
+        self.restart_index = index;
+        self.next_offset = self.block.restart_point(index);
+        self.value = (self.next_offset, self.next_offset);
+    }
+
+    /// Decodes the entry at `next_offset`. Returns false at the end or on corruption.
+    fn parse_next_key(&mut self) -> bool {
+        self.current = self.next_offset;
+        let limit = self.block.restart_offset();
+        if self.current >= limit {
+            self.mark_invalid();
+            return false;
+        }
+        let block = Arc::clone(&self.block);
+        let data = block.data();
+        let Some(entries) = data.get(self.current..limit) else {
+            self.corrupt("entry out of range");
+            return false;
+        };
+        let Some((shared, unshared, value_len, header_len)) = decode_header(entries) else {
+            self.corrupt("malformed block entry header");
+            return false;
+        };
+        if shared > self.key.len() {
+            self.corrupt("block entry shares more bytes than the previous key has");
+            return false;
+        }
+        let key_start = self.current + header_len;
+        let bounds = key_start
+            .checked_add(unshared)
+            .and_then(|key_end| Some((key_end, key_end.checked_add(value_len)?)));
+        let Some((key_end, value_end)) = bounds.filter(|&(_, v)| v <= limit) else {
+            self.corrupt("block entry runs past the end of the block");
+            return false;
+        };
+        let Some(delta) = data.get(key_start..key_end) else {
+            self.corrupt("block entry runs past the end of the block");
+            return false;
+        };
+        while self.restart_index + 1 < self.block.num_restarts()
+            && self.block.restart_point(self.restart_index + 1) < self.current
+        {
+            self.restart_index += 1;
+        }
+        let at_restart = self.block.restart_point(self.restart_index) == self.current
+            || self.block.restart_point(self.restart_index + 1) == self.current;
+        if at_restart && shared != 0 {
+            self.corrupt("restart point entry shares a prefix");
+            return false;
+        }
+        self.key.truncate(shared);
+        self.key.extend_from_slice(delta);
+        self.value = (key_end, value_end);
+        self.next_offset = value_end;
+        true
+    }
+
+    /// The full key stored at restart point `index`, or `None` if malformed.
+    fn restart_key(&self, index: usize) -> Option<&[u8]> {
+        let data = self.block.data();
+        let start = self.block.restart_point(index);
+        let entry = data.get(start..self.block.restart_offset())?;
+        let (shared, unshared, _, header_len) = decode_header(entry)?;
+        if shared != 0 {
+            return None;
+        }
+        entry.get(header_len..header_len.checked_add(unshared)?)
+    }
+}
+
+impl InternalIterator for BlockIter {
+    fn valid(&self) -> bool {
+        self.err.is_none() && self.current < self.block.restart_offset()
+    }
+
+    fn seek_to_first(&mut self) {
+        if self.err.is_some() {
+            return;
+        }
+        self.seek_to_restart_point(0);
+        self.parse_next_key();
+    }
+
+    fn seek_to_last(&mut self) {
+        if self.err.is_some() {
+            return;
+        }
+        self.seek_to_restart_point(self.block.num_restarts().saturating_sub(1));
+        while self.parse_next_key() && self.next_offset < self.block.restart_offset() {}
+    }
+
+    fn seek(&mut self, target: &[u8]) {
+        if self.err.is_some() {
+            return;
+        }
+        // Binary search for the last restart point whose key is < target.
+        let mut left = 0;
+        let mut right = self.block.num_restarts().saturating_sub(1);
+        while left < right {
+            let mid = left + (right - left).div_ceil(2);
+            match self.restart_key(mid) {
+                Some(k) if compare_internal(k, target) == Ordering::Less => left = mid,
+                Some(_) => right = mid - 1,
+                None => {
+                    self.current = self.block.restart_point(mid);
+                    self.corrupt("malformed restart point entry");
+                    return;
+                }
+            }
+        }
+        // Linear scan for the first key >= target.
+        self.seek_to_restart_point(left);
+        while self.parse_next_key() {
+            if compare_internal(&self.key, target) != Ordering::Less {
+                return;
+            }
+        }
+    }
+
+    fn seek_for_prev(&mut self, target: &[u8]) {
+        self.seek(target);
+        if self.valid() {
+            if compare_internal(&self.key, target) == Ordering::Greater {
+                self.prev();
+            }
+        } else if self.err.is_none() {
+            self.seek_to_last();
+        }
+    }
+
+    fn next(&mut self) {
+        if self.valid() {
+            self.parse_next_key();
+        }
+    }
+
+    fn prev(&mut self) {
+        if !self.valid() {
+            return;
+        }
+        // Back up to a restart point before the current entry, then scan forward to the
+        // entry just before it.
+        let original = self.current;
+        while self.block.restart_point(self.restart_index) >= original {
+            if self.restart_index == 0 {
+                self.mark_invalid();
+                return;
+            }
+            self.restart_index -= 1;
+        }
+        self.seek_to_restart_point(self.restart_index);
+        while self.parse_next_key() && self.next_offset < original {}
+    }
+
+    fn key(&self) -> &[u8] {
+        if self.valid() {
+            &self.key
+        } else {
+            &[]
+        }
+    }
+
+    fn value(&self) -> &[u8] {
+        if !self.valid() {
+            return &[];
+        }
+        self.block
+            .data()
+            .get(self.value.0..self.value.1)
+            .unwrap_or_default()
+    }
+
+    fn status(&self) -> Result<()> {
+        match &self.err {
+            Some(e) => Err(e.duplicate()),
+            None => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,228 @@
+//! The two-level table iterator: index block cursor -> data block cursor.
+
+use std::sync::Arc;
+
+use super::reader::Table;
+use crate::block::BlockIter;
+use crate::error::{Error, Result};
+use crate::iter::InternalIterator;
+
+/// Iterates every entry of a [`Table`] in internal-key order. Owns an `Arc<Table>`; data
+/// blocks are loaded through the table's block cache.
+///
+/// Errors are sticky: after a damaged block the iterator stays invalid and `status()`
+/// returns the corruption, whatever it is asked to do next.
+pub struct TableIter {
+    table: Arc<Table>,
+    index: BlockIter,
+    /// Cursor over the data block the index points at (None when unpositioned).
+    data: Option<BlockIter>,
+    /// File offset of the block under `data`.
+    data_offset: u64,
+    err: Option<Error>,
+}
+
+impl std::fmt::Debug for TableIter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TableIter")
+            .field("table", &self.table.path())
+            .field("valid", &self.valid())
+            .field("data_offset", &self.data_offset)
+            .field("err", &self.err)
+            .finish()
+    }
+}
+
+impl TableIter {
+    pub(crate) fn new(table: Arc<Table>) -> Self {
+        let index = table.index_iter();
+        TableIter {
+            table,
+            index,
+            data: None,
+            data_offset: 0,
+            err: None,
+        }
+    }
+
+    fn fail(&mut self, e: Error) {
+        if self.err.is_none() {
+            self.err = Some(e);
+        }
+        self.data = None;
+    }
+
+    /// Loads the data block the index cursor points at (keeps the current one if same).
+    fn init_data_block(&mut self) {
+        if !self.index.valid() {
+            self.data = None;
+            if let Err(e) = self.index.status() {
+                self.fail(e);
+            }
+            return;
+        }
+        let handle = match self.table.decode_index_value(self.index.value()) {
+            Ok(h) => h,
+            Err(e) => return self.fail(e),
+        };
+        if self.data.is_some() && self.data_offset == handle.offset {
+            return;
+        }
+        match self.table.data_block(handle) {
+            Ok(block) => {
+                self.data = Some(BlockIter::new(block, self.table.location(handle.offset)));
+                self.data_offset = handle.offset;
+            }
+            Err(e) => self.fail(e),
+        }
+    }
+
+    /// Checks the data cursor; true if the caller should move to another block.
+    fn data_exhausted(&mut self) -> bool {
+        if self.err.is_some() {
+            self.data = None;
+            return false;
+        }
+        match &self.data {
+            Some(d) if d.valid() => false,
+            Some(d) => match d.status() {
+                Ok(()) => self.index.valid(),
+                Err(e) => {
+                    self.fail(e);
+                    false
+                }
+            },
+            None => false,
+        }
+    }
+
+    fn skip_empty_blocks_forward(&mut self) {
+        while self.data_exhausted() {
+            self.index.next();
+            self.init_data_block();
+            if let Some(d) = &mut self.data {
+                d.seek_to_first();
+            }
+        }
+        if !self.valid() {
+            self.data = None;
+        }
+    }
+
+    fn skip_empty_blocks_backward(&mut self) {
+        while self.data_exhausted() {
+            self.index.prev();
+            self.init_data_block();
+            if let Some(d) = &mut self.data {
+                d.seek_to_last();
+            }
+        }
+        if !self.valid() {
+            self.data = None;
+        }
+    }
+}
+
+impl InternalIterator for TableIter {
+    fn valid(&self) -> bool {
+        self.err.is_none() && self.data.as_ref().is_some_and(|d| d.valid())
+    }
+
+    fn seek_to_first(&mut self) {
+        if self.err.is_some() {
+            return;
+        }
+        self.index.seek_to_first();
+        self.init_data_block();
+        if let Some(d) = &mut self.data {
+            d.seek_to_first();
+        }
+        self.skip_empty_blocks_forward();
+    }
+
+    fn seek_to_last(&mut self) {
+        if self.err.is_some() {
+            return;
+        }
+        self.index.seek_to_last();
+        self.init_data_block();
+        if let Some(d) = &mut self.data {
+            d.seek_to_last();
+        }
+        self.skip_empty_blocks_backward();
+    }
+
+    fn seek(&mut self, target: &[u8]) {
+        if self.err.is_some() {
+            return;
+        }
+        // The first block whose last key is >= target holds the answer.
+        self.index.seek(target);
+        self.init_data_block();
+        if let Some(d) = &mut self.data {
+            d.seek(target);
+        }
+        self.skip_empty_blocks_forward();
+    }
+
+    fn seek_for_prev(&mut self, target: &[u8]) {
+        if self.err.is_some() {
+            return;
+        }
+        self.index.seek(target);
+        if !self.index.valid() {
+            match self.index.status() {
+                // Every key in the table is < target.
+                Ok(()) => self.seek_to_last(),
+                Err(e) => self.fail(e),
+            }
+            return;
+        }
+        self.init_data_block();
+        if let Some(d) = &mut self.data {
+            d.seek_for_prev(target);
+        }
+        self.skip_empty_blocks_backward();
+    }
+
+    fn next(&mut self) {
+        if !self.valid() {
+            return;
+        }
+        if let Some(d) = &mut self.data {
+            d.next();
+        }
+        self.skip_empty_blocks_forward();
+    }
+
+    fn prev(&mut self) {
+        if !self.valid() {
+            return;
+        }
+        if let Some(d) = &mut self.data {
+            d.prev();
+        }
+        self.skip_empty_blocks_backward();
+    }
+
+    fn key(&self) -> &[u8] {
+        match &self.data {
+            Some(d) if self.err.is_none() => d.key(),
+            _ => &[],
+        }
+    }
+
+    fn value(&self) -> &[u8] {
+        match &self.data {
+            Some(d) if self.err.is_none() => d.value(),
+            _ => &[],
+        }
+    }
+
+    fn status(&self) -> Result<()> {
+        match &self.err {
+            Some(e) => Err(e.duplicate()),
+            None => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,381 @@
+//! Opens a table and answers point lookups.
+
+use std::fs::File;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use memmap2::Mmap;
+
+use super::iter::TableIter;
+use crate::block::trailer::{self, BLOCK_TRAILER_LEN};
+use crate::block::{Block, BlockIter, Location};
+use crate::cache::BlockCache;
+use crate::error::{Error, Result};
+use crate::filter::Filter;
+use crate::footer::{Footer, FOOTER_LEN};
+use crate::handle::BlockHandle;
+use crate::iter::InternalIterator;
+use crate::key::{compare_internal, encode_internal_key, parse_internal_key, SeqNo, KIND_FOR_SEEK};
+use crate::properties::Properties;
+
+/// Source of process-unique table ids (block cache keys).
+static NEXT_TABLE_ID: AtomicU64 = AtomicU64::new(1);
+
+/// The bytes of a table.
+enum Source {
+    Mmap(Mmap),
+    Bytes(Vec<u8>),
+}
+
+impl Source {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Source::Mmap(m) => m,
+            Source::Bytes(b) => b,
+        }
+    }
+}
+
+/// An open, immutable table. `Send + Sync`; share it as `Arc<Table>`.
+///
+/// Opening checks the footer and reads and verifies the index, filter and properties blocks;
+/// data blocks are checked (CRC) each time they are read from the file.
+pub struct Table {
+    id: u64,
+    path: PathBuf,
+    name: Arc<Path>,
+    source: Source,
+    footer: Footer,
+    /// Where the footer starts: every block lies before it.
+    blocks_end: u64,
+    index: Arc<Block>,
+    filter: Option<Filter>,
+    properties: Properties,
+    cache: Option<Arc<BlockCache>>,
+}
+
+impl std::fmt::Debug for Table {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Table")
+            .field("id", &self.id)
+            .field("path", &self.path)
+            .field("file_size", &self.file_size())
+            .field("footer", &self.footer)
+            .field("filter", &self.filter)
+            .field("properties", &self.properties)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Table {
+    /// Maps the file at `path` into memory and opens it.
+    ///
+    /// The file must not be modified or truncated while the table is open (tables are
+    /// immutable; the engine only deletes them, which is safe on Unix).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] if the file cannot be opened or mapped; [`Error::Corruption`] naming
+    /// the file and offset if the footer or a meta block is damaged.
+    pub fn open(path: &Path, cache: Option<Arc<BlockCache>>) -> Result<Table> {
+        let file = File::open(path)?;
+        let len = file.metadata()?.len();
+        if len < FOOTER_LEN as u64 {
+            return Err(Error::corruption(
+                path,
+                0,
+                "file too short to be an sstable",
+            ));
+        }
+        // SAFETY: the mapping is read-only and tables are immutable once written: nothing in
+        // Strata writes to or truncates a table file after `TableBuilder::finish`. Another
+        // process modifying the file is outside our contract (it could change bytes under
+        // us, which the CRCs catch, or truncate it, which would raise SIGBUS).
+        let map = unsafe { Mmap::map(&file)? };
+        Table::from_source(Source::Mmap(map), path.to_path_buf(), cache)
+    }
+
+    /// Opens a table held in memory; `name` is used as its path in errors.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Corruption`] if the bytes are not a valid table.
+    pub fn open_bytes(
+        bytes: Vec<u8>,
+        name: PathBuf,
+        cache: Option<Arc<BlockCache>>,
+    ) -> Result<Table> {
+        Table::from_source(Source::Bytes(bytes), name, cache)
+    }
+
+    fn from_source(source: Source, path: PathBuf, cache: Option<Arc<BlockCache>>) -> Result<Table> {
+        let data = source.bytes();
+        let footer_at = data
+            .len()
+            .checked_sub(FOOTER_LEN)
+            .ok_or_else(|| Error::corruption(&path, 0, "file too short to be an sstable"))?;
+        let footer_bytes: &[u8; FOOTER_LEN] = data
+            .get(footer_at..)
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| Error::corruption(&path, 0, "file too short to be an sstable"))?;
+        let footer = Footer::decode(footer_bytes)
+            .map_err(|e| Error::corruption(&path, footer_at as u64, e.reason()))?;
+
+        let name: Arc<Path> = Arc::from(path.as_path());
+        let blocks = Blocks {
+            data,
+            end: footer_at as u64,
+            name: &name,
+        };
+        let index = Arc::new(blocks.read_block(footer.index)?);
+        let props_block = blocks.read_block(footer.properties)?;
+        let properties =
+            Properties::decode(props_block, &blocks.location(footer.properties.offset))?;
+        let filter = if footer.filter.size > 0 {
+            let bytes = blocks.read_raw(footer.filter)?;
+            let filter = Filter::from_bytes(&bytes)
+                .map_err(|r| blocks.location(footer.filter.offset).corruption(r))?;
+            Some(filter)
+        } else {
+            None
+        };
+        Ok(Table {
+            id: NEXT_TABLE_ID.fetch_add(1, Ordering::Relaxed),
+            path,
+            name,
+            source,
+            footer,
+            blocks_end: footer_at as u64,
+            index,
+            filter,
+            properties,
+            cache,
+        })
+    }
+
+    /// The file's path (or the name given to [`open_bytes`](Self::open_bytes)).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Size of the file, bytes.
+    pub fn file_size(&self) -> u64 {
+        self.source.bytes().len() as u64
+    }
+
+    /// The properties recorded when the table was written.
+    pub fn properties(&self) -> &Properties {
+        &self.properties
+    }
+
+    /// False if the bloom filter proves `user_key` is absent; true otherwise (always true
+    /// for a table without a filter).
+    pub fn may_contain(&self, user_key: &[u8]) -> bool {
+        self.filter.as_ref().is_none_or(|f| f.may_contain(user_key))
+    }
+
+    /// The newest entry for `user_key` with a sequence number `<= seq`, as
+    /// `(seq, kind, value)`, or `None`. Consults the bloom filter first.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Corruption`] if a block on the way is damaged.
+    pub fn get(&self, user_key: &[u8], seq: SeqNo) -> Result<Option<(SeqNo, u8, Vec<u8>)>> {
+        if !self.may_contain(user_key) {
+            return Ok(None);
+        }
+        let target = encode_internal_key(user_key, seq, KIND_FOR_SEEK);
+        let mut index = self.index_iter();
+        index.seek(&target);
+        while index.valid() {
+            let handle = self.decode_index_value(index.value())?;
+            let mut block = BlockIter::new(self.data_block(handle)?, self.location(handle.offset));
+            block.seek(&target);
+            if block.valid() {
+                let parsed = parse_internal_key(block.key()).ok_or_else(|| {
+                    self.location(handle.offset)
+                        .corruption("malformed internal key")
+                })?;
+                if parsed.user_key != user_key {
+                    return Ok(None);
+                }
+                return Ok(Some((parsed.seq, parsed.kind, block.value().to_vec())));
+            }
+            block.status()?;
+            // The index key bounds the block's keys, so this only happens if the index
+            // disagrees with the block; the next block has the answer.
+            index.next();
+        }
+        index.status()?;
+        Ok(None)
+    }
+
+    /// An iterator over every entry.
+    pub fn iter(self: &Arc<Self>) -> TableIter {
+        TableIter::new(Arc::clone(self))
+    }
+
+    /// Reads and checks every block: checksums, block structure, key order, index bounds
+    /// and entry counts against the properties.
+    ///
+    /// # Errors
+    ///
+    /// The first problem, as [`Error::Corruption`] naming the file and offset.
+    pub fn verify(&self) -> Result<()> {
+        self.read_block(self.footer.index)?;
+        self.read_block(self.footer.properties)?;
+        if self.footer.filter.size > 0 {
+            self.read_raw(self.footer.filter)?;
+        }
+        let mut index = self.index_iter();
+        index.seek_to_first();
+        let mut prev_key: Vec<u8> = Vec::new();
+        let (mut entries, mut blocks, mut next_offset) = (0u64, 0u64, 0u64);
+        while index.valid() {
+            let handle = self.decode_index_value(index.value())?;
+            let loc = self.location(handle.offset);
+            if handle.offset < next_offset {
+                return Err(loc.corruption("data blocks overlap"));
+            }
+            let mut it = BlockIter::new(Arc::new(self.read_block(handle)?), loc.clone());
+            it.seek_to_first();
+            let mut n = 0u64;
+            while it.valid() {
+                let key = it.key();
+                if parse_internal_key(key).is_none() {
+                    return Err(loc.corruption("malformed internal key"));
+                }
+                if entries + n > 0 && compare_internal(&prev_key, key) != std::cmp::Ordering::Less {
+                    return Err(loc.corruption("keys out of order"));
+                }
+                if compare_internal(key, index.key()) == std::cmp::Ordering::Greater {
+                    return Err(loc.corruption("key beyond its index entry"));
+                }
+                prev_key.clear();
+                prev_key.extend_from_slice(key);
+                n += 1;
+                it.next();
+            }
+            it.status()?;
+            if n == 0 {
+                return Err(loc.corruption("empty data block"));
+            }
+            entries += n;
+            blocks += 1;
+            next_offset = handle.offset + handle.size + BLOCK_TRAILER_LEN as u64;
+            index.next();
+        }
+        index.status()?;
+        if entries != self.properties.num_entries || blocks != self.properties.num_data_blocks {
+            return Err(self
+                .location(self.footer.properties.offset)
+                .corruption(format!(
+                    "properties disagree with contents: {entries} entries in {blocks} blocks, \
+                 properties say {} in {}",
+                    self.properties.num_entries, self.properties.num_data_blocks
+                )));
+        }
+        Ok(())
+    }
+
+    /// A cursor over the index block.
+    pub(crate) fn index_iter(&self) -> BlockIter {
+        BlockIter::new(
+            Arc::clone(&self.index),
+            self.location(self.footer.index.offset),
+        )
+    }
+
+    /// Decodes an index entry's value.
+    pub(crate) fn decode_index_value(&self, value: &[u8]) -> Result<BlockHandle> {
+        BlockHandle::decode_varint(value).ok_or_else(|| {
+            self.location(self.footer.index.offset)
+                .corruption("bad block handle in index")
+        })
+    }
+
+    /// A data block, from the cache or the file.
+    pub(crate) fn data_block(&self, handle: BlockHandle) -> Result<Arc<Block>> {
+        if let Some(cache) = &self.cache {
+            if let Some(block) = cache.get(self.id, handle.offset) {
+                return Ok(block);
+            }
+        }
+        let block = Arc::new(self.read_block(handle)?);
+        if let Some(cache) = &self.cache {
+            cache.insert(self.id, handle.offset, Arc::clone(&block));
+        }
+        Ok(block)
+    }
+
+    pub(crate) fn location(&self, offset: u64) -> Location {
+        self.blocks().location(offset)
+    }
+
+    fn blocks(&self) -> Blocks<'_> {
+        Blocks {
+            data: self.source.bytes(),
+            end: self.blocks_end,
+            name: &self.name,
+        }
+    }
+
+    fn read_raw(&self, handle: BlockHandle) -> Result<Vec<u8>> {
+        self.blocks().read_raw(handle)
+    }
+
+    fn read_block(&self, handle: BlockHandle) -> Result<Block> {
+        self.blocks().read_block(handle)
+    }
+}
+
+/// Bounds-checked, verified block reads from a table's bytes.
+struct Blocks<'a> {
+    data: &'a [u8],
+    /// Where the footer starts: every block lies before it.
+    end: u64,
+    name: &'a Arc<Path>,
+}
+
+impl Blocks<'_> {
+    fn location(&self, offset: u64) -> Location {
+        Location::new(Arc::clone(self.name), offset)
+    }
+
+    /// The stored bytes of a block plus its trailer.
+    fn stored_range(&self, handle: BlockHandle) -> Result<Range<usize>> {
+        let loc = || self.location(handle.offset);
+        if handle.offset >= self.end {
+            return Err(loc().corruption("block handle out of range"));
+        }
+        let end = handle
+            .offset
+            .checked_add(handle.size)
+            .and_then(|e| e.checked_add(BLOCK_TRAILER_LEN as u64))
+            .filter(|&e| e <= self.end)
+            .ok_or_else(|| loc().corruption("truncated block read"))?;
+        let start = usize::try_from(handle.offset)
+            .map_err(|_| loc().corruption("block handle out of range"))?;
+        let end = usize::try_from(end).map_err(|_| loc().corruption("truncated block read"))?;
+        Ok(start..end)
+    }
+
+    /// Reads, verifies and decompresses a block's bytes.
+    fn read_raw(&self, handle: BlockHandle) -> Result<Vec<u8>> {
+        let range = self.stored_range(handle)?;
+        let loc = self.location(handle.offset);
+        let stored = self
+            .data
+            .get(range)
+            .ok_or_else(|| loc.corruption("truncated block read"))?;
+        trailer::decode(stored, &loc)
+    }
+
+    /// Reads a block and validates its restart array.
+    fn read_block(&self, handle: BlockHandle) -> Result<Block> {
+        let raw = self.read_raw(handle)?;
+        Block::new(raw).map_err(|r| self.location(handle.offset).corruption(r))
+    }
+}
