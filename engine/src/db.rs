@@ -624,27 +624,15 @@ impl Inner {
             }
             // Freeze the memtable and switch to a new WAL. The old WAL is fsynced so every
             // log but the newest is complete on disk (recovery reads older logs strictly).
+            // The file work happens outside the state lock so readers never wait on it; only
+            // the leader rotates, so nothing else changes `mem` meanwhile.
+            drop(st);
             let number = self.new_file_number();
-            let mut wal = lock(&self.wal);
-            let new_wal = strata_wal::Writer::create(
-                &filename::log_path(&self.dir, number),
-                number,
-                self.options.sync_mode,
-            )
-            .and_then(|w| wal.sync().map(|()| w));
-            let new_wal = match new_wal {
-                Ok(w) => w,
-                Err(e) => {
-                    let e = Error::from(e);
-                    st.bg_error = Some(Error::Poisoned(e.to_string()));
-                    return Err(e);
-                }
-            };
-            *wal = new_wal;
-            drop(wal);
-            if let Err(e) = filename::sync_dir(&self.dir) {
+            let rotated = self.rotate_wal(number);
+            st = lock(&self.state);
+            if let Err(e) = rotated {
                 st.bg_error = Some(Error::Poisoned(e.to_string()));
-                return Err(e.into());
+                return Err(e);
             }
             let old = std::mem::replace(&mut st.sv.mem, Arc::new(MemGen::new(number)));
             st.sv.imm.push(old);
@@ -656,6 +644,20 @@ impl Inner {
                 .stall_micros
                 .fetch_add(t.elapsed().as_micros() as u64, Ordering::Relaxed);
         }
+        Ok(())
+    }
+
+    /// Starts WAL `number`: creates it, fsyncs the directory, fsyncs the old WAL, swaps them.
+    fn rotate_wal(&self, number: u64) -> Result<()> {
+        let new_wal = strata_wal::Writer::create(
+            &filename::log_path(&self.dir, number),
+            number,
+            self.options.sync_mode,
+        )?;
+        filename::sync_dir(&self.dir)?;
+        let mut wal = lock(&self.wal);
+        wal.sync()?;
+        *wal = new_wal;
         Ok(())
     }
 

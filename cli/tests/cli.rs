@@ -1,0 +1,107 @@
+//! The `strata` binary as an operator runs it.
+
+// Test helpers outside `#[test]` functions unwrap too; clippy's test exemption misses them.
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn strata(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn dir_arg(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn put_get_delete_scan_flush_stats_verify() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("db");
+    let d = dir_arg(&db);
+    for (k, v) in [("apple", "red"), ("banana", "yellow"), ("cherry", "dark red")] {
+        assert!(strata(&["put", d, k, v]).status.success());
+    }
+    let got = strata(&["get", d, "banana"]);
+    assert!(got.status.success());
+    assert_eq!(stdout(&got), "yellow\n");
+
+    let missing = strata(&["get", d, "durian"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert_eq!(stdout(&missing), "");
+
+    assert!(strata(&["delete", d, "apple"]).status.success());
+    assert_eq!(strata(&["get", d, "apple"]).status.code(), Some(1));
+
+    let scan = strata(&["scan", d]);
+    assert_eq!(stdout(&scan), "banana => yellow\ncherry => dark red\n");
+    let rev = strata(&["scan", d, "--reverse", "--limit", "1"]);
+    assert_eq!(stdout(&rev), "cherry => dark red\n");
+    let pre = strata(&["scan", d, "--prefix", "ban"]);
+    assert_eq!(stdout(&pre), "banana => yellow\n");
+
+    assert!(strata(&["flush", d]).status.success());
+    let stats = strata(&["stats", d]);
+    assert!(stats.status.success());
+    let text = stdout(&stats);
+    assert!(text.contains("last sequence:"), "{text}");
+    assert!(text.contains("L0"), "{text}");
+
+    let verify = strata(&["verify", d]);
+    assert_eq!(verify.status.code(), Some(0), "{}", stdout(&verify));
+
+    // Every open flushes what it recovered, so there are several small tables.
+    let tables: Vec<_> = std::fs::read_dir(&db)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "sst"))
+        .collect();
+    let dumps: String = tables
+        .iter()
+        .map(|t| {
+            let dump = strata(&["dump-sst", t.to_str().unwrap()]);
+            assert!(dump.status.success());
+            stdout(&dump)
+        })
+        .collect();
+    assert!(dumps.contains("'banana' @"), "{dumps}");
+    assert!(dumps.contains("'apple' @") && dumps.contains(" del"), "{dumps}");
+    let sst = &tables[0];
+
+    // A flipped byte in any table makes verify fail with exit code 1.
+    let mut bytes = std::fs::read(sst).unwrap();
+    let mid = bytes.len() / 3;
+    bytes[mid] ^= 0x01;
+    std::fs::write(sst, bytes).unwrap();
+    let verify = strata(&["verify", d]);
+    assert_eq!(verify.status.code(), Some(1), "{}", stdout(&verify));
+    assert!(stdout(&verify).contains(".sst"), "{}", stdout(&verify));
+}
+
+#[test]
+fn keyspaces_from_the_command_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("db");
+    let d = dir_arg(&db);
+    assert!(strata(&["put", d, "k", "v", "--keyspace", "users"]).status.success());
+    assert_eq!(strata(&["get", d, "k"]).status.code(), Some(1));
+    assert_eq!(stdout(&strata(&["get", d, "k", "--keyspace", "users"])), "v\n");
+    let unknown = strata(&["get", d, "k", "--keyspace", "nope"]);
+    assert_eq!(unknown.status.code(), Some(2));
+}
+
+#[test]
+fn opening_a_missing_database_is_an_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("absent");
+    let out = strata(&["get", dir_arg(&d), "k"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("create_if_missing"));
+}
