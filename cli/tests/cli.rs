@@ -26,7 +26,11 @@ fn put_get_delete_scan_flush_stats_verify() {
     let tmp = tempfile::tempdir().unwrap();
     let db = tmp.path().join("db");
     let d = dir_arg(&db);
-    for (k, v) in [("apple", "red"), ("banana", "yellow"), ("cherry", "dark red")] {
+    for (k, v) in [
+        ("apple", "red"),
+        ("banana", "yellow"),
+        ("cherry", "dark red"),
+    ] {
         assert!(strata(&["put", d, k, v]).status.success());
     }
     let got = strata(&["get", d, "banana"]);
@@ -72,7 +76,10 @@ fn put_get_delete_scan_flush_stats_verify() {
         })
         .collect();
     assert!(dumps.contains("'banana' @"), "{dumps}");
-    assert!(dumps.contains("'apple' @") && dumps.contains(" del"), "{dumps}");
+    assert!(
+        dumps.contains("'apple' @") && dumps.contains(" del"),
+        "{dumps}"
+    );
     let sst = &tables[0];
 
     // A flipped byte in any table makes verify fail with exit code 1.
@@ -90,9 +97,14 @@ fn keyspaces_from_the_command_line() {
     let tmp = tempfile::tempdir().unwrap();
     let db = tmp.path().join("db");
     let d = dir_arg(&db);
-    assert!(strata(&["put", d, "k", "v", "--keyspace", "users"]).status.success());
+    assert!(strata(&["put", d, "k", "v", "--keyspace", "users"])
+        .status
+        .success());
     assert_eq!(strata(&["get", d, "k"]).status.code(), Some(1));
-    assert_eq!(stdout(&strata(&["get", d, "k", "--keyspace", "users"])), "v\n");
+    assert_eq!(
+        stdout(&strata(&["get", d, "k", "--keyspace", "users"])),
+        "v\n"
+    );
     let unknown = strata(&["get", d, "k", "--keyspace", "nope"]);
     assert_eq!(unknown.status.code(), Some(2));
 }

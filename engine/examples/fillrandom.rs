@@ -45,7 +45,11 @@ fn value(i: u64) -> [u8; 100] {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let num: u64 = args.next().map(|s| s.parse()).transpose()?.unwrap_or(1_000_000);
+    let num: u64 = args
+        .next()
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(1_000_000);
     let dir = match args.next() {
         Some(d) => std::path::PathBuf::from(d),
         None => std::env::temp_dir().join(format!("strata-fillrandom-{}", std::process::id())),
@@ -66,7 +70,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let reopen_secs = t.elapsed().as_secs_f64();
 
     // Read in a different order: a multiplicative permutation of 0..num.
-    let step = (0..).map(|k| 1_000_003 + 2 * k).find(|s| gcd(*s, num) == 1).unwrap_or(1);
+    let step = (0..)
+        .map(|k| 1_000_003 + 2 * k)
+        .find(|s| gcd(*s, num) == 1)
+        .unwrap_or(1);
     let t = Instant::now();
     let mut missing = 0u64;
     for j in 0..num {
@@ -79,14 +86,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let get_secs = t.elapsed().as_secs_f64();
 
     let mb = (num * 116) as f64 / 1e6;
-    println!("keys: {num} x (16 + 100) bytes = {mb:.1} MB of user data, dir {}", dir.display());
+    println!(
+        "keys: {num} x (16 + 100) bytes = {mb:.1} MB of user data, dir {}",
+        dir.display()
+    );
     println!(
         "fillrandom: {:.0} puts/s ({:.1} MB/s), {put_secs:.2} s; with close {fill_secs:.2} s",
         num as f64 / put_secs,
         mb / put_secs
     );
     println!("reopen:     {reopen_secs:.2} s (replays and flushes the WAL)");
-    println!("readrandom: {:.0} gets/s, {get_secs:.2} s, {missing} missing or wrong", num as f64 / get_secs);
+    println!(
+        "readrandom: {:.0} gets/s, {get_secs:.2} s, {missing} missing or wrong",
+        num as f64 / get_secs
+    );
     print!("{}", db.stats());
     db.close()?;
     let _ = std::fs::remove_dir_all(&dir);

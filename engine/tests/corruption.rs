@@ -4,6 +4,10 @@
 // Test helpers outside `#[test]` functions unwrap too; clippy's test exemption misses them.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
+use common::copy_dir;
+
 use std::path::{Path, PathBuf};
 
 use strata::{Db, Error, Options, SyncMode};
@@ -21,16 +25,6 @@ fn key(i: usize) -> String {
 
 fn value(i: usize) -> Vec<u8> {
     format!("value-{i}-{}", "v".repeat(i % 40)).into_bytes()
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        if e.file_name() != "LOCK" {
-            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
-        }
-    }
 }
 
 fn files_with(dir: &Path, pred: impl Fn(&str) -> bool) -> Vec<PathBuf> {

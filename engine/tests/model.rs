@@ -4,9 +4,12 @@
 // Test helpers outside `#[test]` functions unwrap too; clippy's test exemption misses them.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use common::copy_dir;
 use proptest::prelude::*;
 use strata::{Db, Options, ReadOptions, Snapshot, SyncMode, WriteBatch, WriteOptions};
 
@@ -62,21 +65,12 @@ fn options() -> Options {
 }
 
 /// Copies the directory as a crash would leave it. Background flushes are let finish first so
-/// the copy is a consistent picture of one moment (the kill -9 test covers crashes mid-flush);
-/// an obsolete WAL deleted while copying is simply missing from the copy, as after a crash.
-fn copy_dir(db: &Db, from: &Path, to: &Path) {
+/// the copy is a consistent picture of one moment (the kill -9 test covers crashes mid-flush).
+fn crash_copy(db: &Db, from: &Path, to: &Path) {
     while db.stats().immutable_memtables > 0 {
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        match std::fs::copy(e.path(), to.join(e.file_name())) {
-            Ok(_) => {}
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-            Err(err) => panic!("copy {}: {err}", e.path().display()),
-        }
-    }
+    copy_dir(from, to);
 }
 
 fn scan(
@@ -178,8 +172,7 @@ fn run(ops: Vec<Op>) {
                 snapshots.clear();
                 generation += 1;
                 let copy = root.path().join(format!("db{generation}"));
-                copy_dir(&db, &dir, &copy);
-                std::fs::remove_file(copy.join("LOCK")).unwrap();
+                crash_copy(&db, &dir, &copy);
                 drop(db);
                 dir = copy;
                 db = Db::open(&dir, options()).unwrap();

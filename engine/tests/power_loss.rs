@@ -5,6 +5,10 @@
 // Test helpers outside `#[test]` functions unwrap too; clippy's test exemption misses them.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
+use common::copy_dir;
+
 use std::collections::hash_map::RandomState;
 use std::fs::OpenOptions;
 use std::hash::{BuildHasher, Hasher};
@@ -31,16 +35,6 @@ fn newest_log(dir: &Path) -> PathBuf {
         .collect();
     logs.sort();
     logs.pop().unwrap()
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        if e.file_name() != "LOCK" {
-            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
-        }
-    }
 }
 
 fn key(i: usize) -> String {
