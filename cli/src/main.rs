@@ -69,6 +69,18 @@ enum Command {
     },
     /// Write every memtable to a table.
     Flush { dir: PathBuf },
+    /// Compact a key range (default: everything) down to the bottom level.
+    Compact {
+        dir: PathBuf,
+        /// First key of the range (inclusive).
+        #[arg(long)]
+        from: Option<String>,
+        /// Last key of the range (inclusive).
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long, default_value = strata::DEFAULT_KEYSPACE_NAME)]
+        keyspace: String,
+    },
     /// Print levels, files, sizes and the sequence number.
     Stats { dir: PathBuf },
     /// Check every checksum without changing anything; exits 1 on corruption.
@@ -216,6 +228,21 @@ fn run(command: Command) -> Result<ExitCode, Box<dyn std::error::Error>> {
         Command::Flush { dir } => {
             let db = open(&dir)?;
             db.flush()?;
+            db.close()?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Compact {
+            dir,
+            from,
+            to,
+            keyspace: ks,
+        } => {
+            let db = open(&dir)?;
+            keyspace(&db, &ks)?.compact_range(
+                from.as_deref().map(str::as_bytes),
+                to.as_deref().map(str::as_bytes),
+            )?;
+            print!("{}", db.stats());
             db.close()?;
             Ok(ExitCode::SUCCESS)
         }

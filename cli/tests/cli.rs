@@ -52,11 +52,21 @@ fn put_get_delete_scan_flush_stats_verify() {
     assert_eq!(stdout(&pre), "banana => yellow\n");
 
     assert!(strata(&["flush", d]).status.success());
+    let compact = strata(&["compact", d, "--from", "a", "--to", "z"]);
+    assert!(
+        compact.status.success(),
+        "{}",
+        String::from_utf8_lossy(&compact.stderr)
+    );
+    assert_eq!(
+        stdout(&strata(&["scan", d])),
+        "banana => yellow\ncherry => dark red\n"
+    );
     let stats = strata(&["stats", d]);
     assert!(stats.status.success());
     let text = stdout(&stats);
     assert!(text.contains("last sequence:"), "{text}");
-    assert!(text.contains("L0"), "{text}");
+    assert!(text.contains("keyspace \"default\""), "{text}");
 
     let verify = strata(&["verify", d]);
     assert_eq!(verify.status.code(), Some(0), "{}", stdout(&verify));

@@ -9,7 +9,7 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender};
-use strata_sstable::{BlockCache, SeqNo, Table, TableBuilder, TableOptions, ValueKind};
+use strata_sstable::{BlockCache, SeqNo, Table, TableBuilder, ValueKind};
 
 use crate::batch::{DecodedRecord, WriteBatch};
 use crate::error::{Error, Result};
@@ -18,11 +18,11 @@ use crate::iter::DbIterator;
 use crate::keyspace::{Keyspace, KeyspaceId, DEFAULT_KEYSPACE, DEFAULT_KEYSPACE_NAME};
 use crate::manifest::{FileMeta, Manifest, VersionEdit};
 use crate::memtable::{Lookup, Memtable};
-use crate::merge::{BoxedIter, MergingIter};
-use crate::options::{Options, ReadOptions, WriteOptions};
+use crate::options::{Options, ReadOptions, WriteOptions, NUM_LEVELS};
 use crate::snapshot::{Snapshot, SnapshotList};
-use crate::stats::{KeyspaceStats, LevelStats, Stats};
+use crate::stats::{CompactionStats, KeyspaceStats, LevelStats, Stats};
 use crate::version::{TableFile, Version};
+use strata_compaction::{BoxedIter, MergingIter};
 use strata_wal::{RecoveryMode, SyncMode};
 
 /// Locks a mutex, recovering the guard if a panicking thread poisoned it: every structure
@@ -99,9 +99,9 @@ pub(crate) struct SuperVersion {
 }
 
 #[derive(Debug)]
-struct State {
-    sv: SuperVersion,
-    bg_error: Option<Error>,
+pub(crate) struct State {
+    pub(crate) sv: SuperVersion,
+    pub(crate) bg_error: Option<Error>,
     /// Set while a flush job runs, so `flush()` waiters know work is in flight.
     flushes_done: u64,
 }
@@ -120,7 +120,7 @@ enum BgTask {
     Flush,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Counters {
     pub user_bytes_written: AtomicU64,
     pub flush_count: AtomicU64,
@@ -130,29 +130,51 @@ pub(crate) struct Counters {
     pub wal_syncs: AtomicU64,
     pub write_groups: AtomicU64,
     pub writes: AtomicU64,
+    /// Compaction work by output level.
+    pub levels: Mutex<Vec<crate::compact::LevelWork>>,
+}
+
+impl Default for Counters {
+    fn default() -> Self {
+        Counters {
+            user_bytes_written: AtomicU64::new(0),
+            flush_count: AtomicU64::new(0),
+            flush_bytes: AtomicU64::new(0),
+            stall_count: AtomicU64::new(0),
+            stall_micros: AtomicU64::new(0),
+            wal_syncs: AtomicU64::new(0),
+            write_groups: AtomicU64::new(0),
+            writes: AtomicU64::new(0),
+            levels: Mutex::new(vec![crate::compact::LevelWork::default(); NUM_LEVELS]),
+        }
+    }
 }
 
 /// Shared state of an open database.
 pub(crate) struct Inner {
-    dir: PathBuf,
-    options: Options,
-    lock_file: Mutex<Option<File>>,
-    cache: Arc<BlockCache>,
-    state: Mutex<State>,
+    pub(crate) dir: PathBuf,
+    pub(crate) options: Options,
+    pub(crate) lock_file: Mutex<Option<File>>,
+    pub(crate) cache: Arc<BlockCache>,
+    pub(crate) state: Mutex<State>,
     /// Signalled when a flush finishes or a background error is set.
-    state_cv: Condvar,
+    pub(crate) state_cv: Condvar,
     writers: Mutex<VecDeque<Arc<Slot>>>,
-    writers_cv: Condvar,
-    wal: Mutex<strata_wal::Writer>,
-    manifest: Mutex<Manifest>,
-    next_file: AtomicU64,
+    pub(crate) writers_cv: Condvar,
+    pub(crate) wal: Mutex<strata_wal::Writer>,
+    pub(crate) manifest: Mutex<Manifest>,
+    pub(crate) next_file: AtomicU64,
     /// Highest sequence number whose write is complete and visible to readers.
-    visible_seq: AtomicU64,
-    snapshots: Arc<SnapshotList>,
-    keyspaces: RwLock<HashMap<String, KeyspaceId>>,
+    pub(crate) visible_seq: AtomicU64,
+    pub(crate) snapshots: Arc<SnapshotList>,
+    pub(crate) keyspaces: RwLock<HashMap<String, KeyspaceId>>,
     bg_tx: Mutex<Option<Sender<BgTask>>>,
-    threads: Mutex<Vec<JoinHandle<()>>>,
-    closed: AtomicBool,
+    pub(crate) threads: Mutex<Vec<JoinHandle<()>>>,
+    pub(crate) closed: AtomicBool,
+    /// Wakes compaction threads.
+    pub(crate) compact_tx: Mutex<Option<Sender<()>>>,
+    /// Files owned by running compactions, and the round-robin cursors.
+    pub(crate) compacting: Mutex<crate::compact::Compacting>,
     pub(crate) counters: Counters,
 }
 
@@ -202,6 +224,17 @@ impl Db {
                     .spawn(move || flush_thread(&inner, &rx))?,
             );
         }
+        let (ctx, crx) = crossbeam_channel::unbounded();
+        *lock(&inner.compact_tx) = Some(ctx);
+        for i in 1..inner.options.max_background_jobs {
+            let inner = Arc::clone(&inner);
+            let crx = crx.clone();
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("strata-compact-{i}"))
+                    .spawn(move || crate::compact::compaction_thread(&inner, &crx))?,
+            );
+        }
         if let SyncMode::Interval(every) = inner.options.sync_mode {
             let inner2 = Arc::clone(&inner);
             threads.push(
@@ -213,6 +246,7 @@ impl Db {
         *lock(&inner.threads) = threads;
         // Frozen memtables left by recovery (none today: recovery flushes) get flushed now.
         inner.schedule_flush();
+        inner.schedule_compaction();
         let default = Keyspace {
             id: DEFAULT_KEYSPACE,
             name: Arc::from(DEFAULT_KEYSPACE_NAME),
@@ -293,6 +327,41 @@ impl Db {
         for tree in sv.version.trees.values() {
             for (_, f) in tree.all_files() {
                 f.table.verify()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks the shape invariants of every keyspace's current levels: in L1 and deeper, files
+    /// are sorted by key and no two overlap (no user key in two files of one level), and every
+    /// file's recorded key range is ordered. Cheap (metadata only); used by tests after
+    /// compactions and by operators as a consistency check.
+    ///
+    /// # Errors
+    /// A description of the first violation.
+    pub fn check_level_invariants(&self) -> std::result::Result<(), String> {
+        let sv = self.inner.super_version().map_err(|e| e.to_string())?;
+        for (ks, tree) in &sv.version.trees {
+            for (level, files) in tree.levels.iter().enumerate() {
+                for f in files {
+                    if f.smallest_user_key() > f.largest_user_key() {
+                        return Err(format!(
+                            "keyspace {ks} L{level}: file {} has smallest > largest",
+                            f.meta.number
+                        ));
+                    }
+                }
+                if level == 0 {
+                    continue;
+                }
+                for pair in files.windows(2) {
+                    if pair[0].largest_user_key() >= pair[1].smallest_user_key() {
+                        return Err(format!(
+                            "keyspace {ks} L{level}: files {} and {} overlap or are out of order",
+                            pair[0].meta.number, pair[1].meta.number
+                        ));
+                    }
+                }
             }
         }
         Ok(())
@@ -380,6 +449,8 @@ fn open_inner(dir: &Path, options: Options) -> Result<Inner> {
         bg_tx: Mutex::new(None),
         threads: Mutex::new(Vec::new()),
         closed: AtomicBool::new(false),
+        compact_tx: Mutex::new(None),
+        compacting: Mutex::new(crate::compact::Compacting::default()),
         counters: Counters::default(),
         options,
     })
@@ -390,7 +461,7 @@ impl Inner {
         self.next_file.fetch_add(1, Ordering::SeqCst)
     }
 
-    fn check_open(&self) -> Result<()> {
+    pub(crate) fn check_open(&self) -> Result<()> {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
@@ -402,7 +473,7 @@ impl Inner {
         Ok(lock(&self.state).sv.clone())
     }
 
-    fn set_bg_error(&self, e: Error) {
+    pub(crate) fn set_bg_error(&self, e: Error) {
         let mut st = lock(&self.state);
         if st.bg_error.is_none() {
             st.bg_error = Some(Error::Poisoned(e.to_string()));
@@ -607,6 +678,18 @@ impl Inner {
             if self.closed.load(Ordering::Acquire) {
                 return Err(Error::Closed);
             }
+            let l0 = st.sv.version.max_l0_files();
+            if l0 >= self.options.level0_stop_writes_trigger
+                && !self.options.disable_auto_compactions
+            {
+                if stall_start.is_none() {
+                    stall_start = Some(Instant::now());
+                    self.counters.stall_count.fetch_add(1, Ordering::Relaxed);
+                }
+                self.schedule_compaction();
+                st = self.state_cv.wait(st).unwrap_or_else(|e| e.into_inner());
+                continue;
+            }
             let full = st.sv.mem.bytes() >= self.options.memtable_size;
             if !full && !force {
                 break;
@@ -639,6 +722,17 @@ impl Inner {
             self.schedule_flush();
             force = false;
         }
+        let slow = st.sv.version.max_l0_files() >= self.options.level0_slowdown_writes_trigger
+            && !self.options.disable_auto_compactions;
+        drop(st);
+        if slow {
+            // Slowdown: give compaction room before L0 reaches the stop trigger.
+            if stall_start.is_none() {
+                stall_start = Some(Instant::now());
+                self.counters.stall_count.fetch_add(1, Ordering::Relaxed);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
         if let Some(t) = stall_start {
             self.counters
                 .stall_micros
@@ -661,7 +755,7 @@ impl Inner {
         Ok(())
     }
 
-    fn flush(&self) -> Result<()> {
+    pub(crate) fn flush(&self) -> Result<()> {
         self.check_open()?;
         self.enqueue(Slot {
             batch: Mutex::new(None),
@@ -747,6 +841,7 @@ impl Inner {
             seq,
             options.lower_bound.clone(),
             options.upper_bound.clone(),
+            Arc::clone(&sv.version),
         ))
     }
 
@@ -763,12 +858,18 @@ impl Inner {
         for (name, id) in names {
             let mut levels = Vec::new();
             if let Some(tree) = sv.version.tree(id) {
+                let cfg = self.options.picker_config();
+                let view = crate::compact::view(tree, &Default::default());
+                let targets = strata_compaction::picker::targets(&view, &cfg);
+                let scores = strata_compaction::picker::scores(&view, &cfg, &targets);
                 for (level, files) in tree.levels.iter().enumerate() {
                     levels.push(LevelStats {
                         level,
                         files: files.len(),
                         bytes: files.iter().map(|f| f.meta.size).sum(),
                         entries: files.iter().map(|f| f.table.properties().num_entries).sum(),
+                        score: scores.get(level).copied().unwrap_or(0.0),
+                        target_bytes: targets.bytes.get(level).copied().unwrap_or(0),
                     });
                 }
             }
@@ -785,7 +886,28 @@ impl Inner {
         }
         keyspaces.sort_by(|a, b| a.name.cmp(&b.name));
         let c = &self.counters;
+        let compaction: Vec<CompactionStats> = lock(&c.levels)
+            .iter()
+            .enumerate()
+            .map(|(level, w)| CompactionStats {
+                level,
+                compactions: w.count,
+                moves: w.moves,
+                read_bytes: w.read_bytes,
+                write_bytes: w.write_bytes,
+                micros: w.micros,
+            })
+            .collect();
+        let user = c.user_bytes_written.load(Ordering::Relaxed);
+        let written = c.flush_bytes.load(Ordering::Relaxed)
+            + compaction.iter().map(|l| l.write_bytes).sum::<u64>();
         Stats {
+            compaction,
+            write_amplification: if user == 0 {
+                0.0
+            } else {
+                written as f64 / user as f64
+            },
             last_sequence: self.visible_seq.load(Ordering::Acquire),
             next_file_number: self.next_file.load(Ordering::Relaxed),
             immutable_memtables: sv.imm.len(),
@@ -868,6 +990,7 @@ impl Inner {
         drop(manifest);
         self.counters.flush_count.fetch_add(1, Ordering::Relaxed);
         self.state_cv.notify_all();
+        self.schedule_compaction();
         // The WAL of the flushed memtables is no longer needed.
         let _ = fs::remove_file(filename::log_path(&self.dir, gen.log_number));
         Ok(())
@@ -887,6 +1010,7 @@ impl Inner {
             }
         }
         *lock(&self.bg_tx) = None;
+        *lock(&self.compact_tx) = None;
         let threads = std::mem::take(&mut *lock(&self.threads));
         for t in threads {
             let _ = t.join();
@@ -914,13 +1038,7 @@ pub(crate) fn write_table(
 ) -> Result<Arc<TableFile>> {
     use strata_sstable::InternalIterator;
     let path = filename::table_path(dir, number);
-    let topts = TableOptions {
-        block_size: options.block_size,
-        restart_interval: options.block_restart_interval,
-        compression: options.compression_for(level),
-        bloom_bits_per_key: options.bloom_bits_per_key,
-    };
-    let mut builder = TableBuilder::create(&path, topts)?;
+    let mut builder = TableBuilder::create(&path, options.table_options(level))?;
     let mut it = mem.iter();
     it.seek_to_first();
     while it.valid() {
@@ -933,8 +1051,8 @@ pub(crate) fn write_table(
     let summary = builder.finish()?;
     let table = Arc::new(Table::open(&path, Some(Arc::clone(cache)))?);
     let p = &summary.properties;
-    Ok(Arc::new(TableFile {
-        meta: FileMeta {
+    Ok(TableFile::new(
+        FileMeta {
             number,
             size: summary.file_size,
             smallest_seq: p.smallest_seq,
@@ -943,7 +1061,7 @@ pub(crate) fn write_table(
             largest: p.largest_key.clone(),
         },
         table,
-    }))
+    ))
 }
 
 fn flush_thread(inner: &Inner, rx: &Receiver<BgTask>) {

@@ -8,7 +8,11 @@ use strata_sstable::{
 };
 
 use crate::error::{Error, Result};
-use crate::merge::MergingIter;
+use std::sync::Arc;
+
+use strata_compaction::MergingIter;
+
+use crate::version::Version;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Direction {
@@ -34,6 +38,8 @@ pub struct DbIterator {
     saved_key: Vec<u8>,
     saved_value: Vec<u8>,
     error: Option<Error>,
+    /// Keeps the tables under `inner` from being deleted while the iterator lives.
+    _version: Arc<Version>,
 }
 
 impl std::fmt::Debug for DbIterator {
@@ -55,8 +61,10 @@ impl DbIterator {
         seq: SeqNo,
         lower: Option<Vec<u8>>,
         upper: Option<Vec<u8>>,
+        version: Arc<Version>,
     ) -> Self {
         DbIterator {
+            _version: version,
             inner,
             seq,
             lower,

@@ -117,6 +117,16 @@ impl Keyspace {
         self.scan(&ReadOptions::default().prefix(prefix.as_ref()))
     }
 
+    /// Compacts the keyspace's tables holding keys in `[start, end]` (either end open) down to
+    /// the bottom level: shadowed versions and tombstones in the range are dropped (except what
+    /// live snapshots still see). Flushes the memtables first. Blocks until done.
+    ///
+    /// # Errors
+    /// I/O errors and corruption met while compacting (which also poison the database).
+    pub fn compact_range(&self, start: Option<&[u8]>, end: Option<&[u8]>) -> Result<()> {
+        self.inner.compact_range(self.id, start, end)
+    }
+
     /// A Rust iterator over the pairs selected by `options`.
     ///
     /// # Errors

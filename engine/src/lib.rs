@@ -26,6 +26,7 @@
 //! Durability guarantees per [`SyncMode`] are in `docs/durability.md`.
 
 mod batch;
+mod compact;
 mod db;
 mod error;
 mod filename;
@@ -33,7 +34,6 @@ mod iter;
 mod keyspace;
 mod manifest;
 mod memtable;
-mod merge;
 mod options;
 mod recovery;
 mod snapshot;
@@ -50,7 +50,8 @@ pub use options::{
     Compression, Options, ReadOptions, RecoveryMode, SyncMode, WriteOptions, NUM_LEVELS,
 };
 pub use snapshot::Snapshot;
-pub use stats::{KeyspaceStats, LevelStats, Stats};
+pub use stats::{CompactionStats, KeyspaceStats, LevelStats, Stats};
+pub use strata_compaction::{CompactionFilter, Decision};
 pub use verify::{verify_dir, VerifyReport};
 
 // Compiles the README's embedding example as a doctest.

@@ -39,6 +39,23 @@ pub struct Options {
     /// Compression of each level's tables, L0 first; the last entry applies to deeper levels.
     /// Default: none for L0 and L1, zstd level 3 below.
     pub compression_per_level: Vec<Compression>,
+    /// Background threads: one flushes, the others compact (flushes never wait behind a
+    /// compaction). Default: 2.
+    pub max_background_jobs: usize,
+    /// L0 files that trigger a compaction into the base level. Default: 4.
+    pub level0_file_num_compaction_trigger: usize,
+    /// L0 files at which each write is delayed (1 ms) to let compaction catch up. Default: 20.
+    pub level0_slowdown_writes_trigger: usize,
+    /// L0 files at which writes stop until compaction catches up. Default: 36.
+    pub level0_stop_writes_trigger: usize,
+    /// Target size of the base level (the level L0 compacts into). Default: 256 MiB.
+    pub max_bytes_for_level_base: u64,
+    /// Size ratio between adjacent levels. Default: 10.
+    pub max_bytes_for_level_multiplier: u64,
+    /// Target size of a table written by compaction. Default: 64 MiB.
+    pub target_file_size_base: u64,
+    /// Turns background compaction off (manual `compact_range` still works). Default: false.
+    pub disable_auto_compactions: bool,
 }
 
 impl Default for Options {
@@ -55,6 +72,14 @@ impl Default for Options {
             bloom_bits_per_key: 10,
             block_cache_bytes: 64 << 20,
             compression_per_level: vec![Compression::None, Compression::None, Compression::Zstd(3)],
+            max_background_jobs: 2,
+            level0_file_num_compaction_trigger: 4,
+            level0_slowdown_writes_trigger: 20,
+            level0_stop_writes_trigger: 36,
+            max_bytes_for_level_base: 256 << 20,
+            max_bytes_for_level_multiplier: 10,
+            target_file_size_base: 64 << 20,
+            disable_auto_compactions: false,
         }
     }
 }
@@ -88,6 +113,37 @@ impl Options {
                 "compression_per_level must not be empty".into(),
             ));
         }
+        if self.max_background_jobs < 2 {
+            return Err(Error::InvalidArgument(
+                "max_background_jobs must be >= 2 (one flush thread, one compaction thread)".into(),
+            ));
+        }
+        if self.level0_file_num_compaction_trigger == 0 {
+            return Err(Error::InvalidArgument(
+                "level0_file_num_compaction_trigger must be >= 1".into(),
+            ));
+        }
+        if self.level0_slowdown_writes_trigger < self.level0_file_num_compaction_trigger {
+            return Err(Error::InvalidArgument(
+                "level0_slowdown_writes_trigger must be >= level0_file_num_compaction_trigger"
+                    .into(),
+            ));
+        }
+        if self.level0_stop_writes_trigger < self.level0_slowdown_writes_trigger {
+            return Err(Error::InvalidArgument(
+                "level0_stop_writes_trigger must be >= level0_slowdown_writes_trigger".into(),
+            ));
+        }
+        if self.max_bytes_for_level_multiplier < 2 {
+            return Err(Error::InvalidArgument(
+                "max_bytes_for_level_multiplier must be >= 2".into(),
+            ));
+        }
+        if self.target_file_size_base == 0 || self.max_bytes_for_level_base == 0 {
+            return Err(Error::InvalidArgument(
+                "target_file_size_base and max_bytes_for_level_base must be > 0".into(),
+            ));
+        }
         if let SyncMode::Interval(d) = self.sync_mode {
             if d.is_zero() {
                 return Err(Error::InvalidArgument(
@@ -96,6 +152,27 @@ impl Options {
             }
         }
         Ok(())
+    }
+
+    /// The picker's view of these options.
+    pub(crate) fn picker_config(&self) -> strata_compaction::picker::Config {
+        strata_compaction::picker::Config {
+            num_levels: NUM_LEVELS,
+            l0_trigger: self.level0_file_num_compaction_trigger,
+            level_multiplier: self.max_bytes_for_level_multiplier,
+            base_level_bytes: self.max_bytes_for_level_base,
+            target_file_size: self.target_file_size_base,
+        }
+    }
+
+    /// How tables written to `level` are built.
+    pub(crate) fn table_options(&self, level: usize) -> strata_sstable::TableOptions {
+        strata_sstable::TableOptions {
+            block_size: self.block_size,
+            restart_interval: self.block_restart_interval,
+            compression: self.compression_for(level),
+            bloom_bits_per_key: self.bloom_bits_per_key,
+        }
     }
 
     /// The compression for tables written to `level`.

@@ -193,10 +193,7 @@ fn open_table(dir: &Path, meta: &FileMeta, cache: &Arc<BlockCache>) -> Result<Ar
         ));
     }
     let table = Table::open(&path, Some(Arc::clone(cache)))?;
-    Ok(Arc::new(TableFile {
-        meta: meta.clone(),
-        table: Arc::new(table),
-    }))
+    Ok(TableFile::new(meta.clone(), Arc::new(table)))
 }
 
 /// The manifest's log number names the oldest WAL not yet flushed. That WAL is deleted only after

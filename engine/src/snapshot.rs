@@ -22,7 +22,6 @@ impl SnapshotList {
     }
 
     /// Sequence numbers of live snapshots, ascending.
-    #[allow(dead_code)] // read by compaction (next issue) and tests
     pub fn sequences(&self) -> Vec<SeqNo> {
         let live = self.live.lock().unwrap_or_else(|e| e.into_inner());
         live.keys().copied().collect()

@@ -3,7 +3,7 @@
 use std::fmt;
 
 /// One level of one keyspace.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LevelStats {
     /// Level number (0 = newest).
     pub level: usize,
@@ -13,10 +13,14 @@ pub struct LevelStats {
     pub bytes: u64,
     /// Entries (including tombstones and old versions) in those tables.
     pub entries: u64,
+    /// The compaction picker's score (>= 1 means the level wants compaction).
+    pub score: f64,
+    /// Target bytes of the level (0 for L0 and unused levels).
+    pub target_bytes: u64,
 }
 
 /// One keyspace.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct KeyspaceStats {
     /// The keyspace's name.
     pub name: String,
@@ -26,8 +30,25 @@ pub struct KeyspaceStats {
     pub memtable_bytes: u64,
 }
 
+/// Compaction work whose output went to one level (all keyspaces).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CompactionStats {
+    /// The output level.
+    pub level: usize,
+    /// Merges run.
+    pub compactions: u64,
+    /// Trivial moves (a file re-linked one level down, no I/O).
+    pub moves: u64,
+    /// Bytes of input tables read.
+    pub read_bytes: u64,
+    /// Bytes of output tables written.
+    pub write_bytes: u64,
+    /// Time spent merging, in microseconds.
+    pub micros: u64,
+}
+
 /// Figures returned by [`Db::stats`](crate::Db::stats).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Stats {
     /// Highest sequence number assigned and visible.
@@ -60,6 +81,10 @@ pub struct Stats {
     pub block_cache_bytes: u64,
     /// The block cache's budget.
     pub block_cache_capacity: u64,
+    /// Compaction work by output level, L0 first.
+    pub compaction: Vec<CompactionStats>,
+    /// Bytes written by flushes and compactions per byte of user data written since open.
+    pub write_amplification: f64,
 }
 
 impl fmt::Display for Stats {
@@ -87,23 +112,47 @@ impl fmt::Display for Stats {
             "block cache:          {} / {} bytes",
             self.block_cache_bytes, self.block_cache_capacity
         )?;
+        writeln!(f, "write amplification:  {:.2}", self.write_amplification)?;
         for ks in &self.keyspaces {
             writeln!(
                 f,
                 "keyspace {:?} (memtables {} bytes)",
                 ks.name, ks.memtable_bytes
             )?;
-            writeln!(f, "  level  files        bytes      entries")?;
+            writeln!(
+                f,
+                "  level  files        bytes      entries   score       target"
+            )?;
             for l in &ks.levels {
-                if l.files == 0 {
+                if l.files == 0 && l.target_bytes == 0 {
                     continue;
                 }
                 writeln!(
                     f,
-                    "  L{:<5}{:>6} {:>12} {:>12}",
-                    l.level, l.files, l.bytes, l.entries
+                    "  L{:<5}{:>6} {:>12} {:>12} {:>7.2} {:>12}",
+                    l.level, l.files, l.bytes, l.entries, l.score, l.target_bytes
                 )?;
             }
+        }
+        writeln!(f, "compaction by output level:")?;
+        writeln!(
+            f,
+            "  level  merges  moves   read bytes  write bytes   seconds"
+        )?;
+        for c in &self.compaction {
+            if c.compactions == 0 && c.moves == 0 {
+                continue;
+            }
+            writeln!(
+                f,
+                "  L{:<5}{:>7}{:>7} {:>12} {:>12} {:>9.2}",
+                c.level,
+                c.compactions,
+                c.moves,
+                c.read_bytes,
+                c.write_bytes,
+                c.micros as f64 / 1e6
+            )?;
         }
         Ok(())
     }

@@ -1,6 +1,7 @@
 //! A version: the immutable set of live tables of every keyspace, by level.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use strata_sstable::{compare_internal, parse_internal_key, SeqNo, Table};
@@ -11,13 +12,36 @@ use crate::manifest::{FileMeta, VersionEdit};
 use crate::options::NUM_LEVELS;
 
 /// A live table and what the manifest says about it.
+///
+/// Versions, and iterators through the versions they pin, share a table by `Arc`. When a
+/// compaction removes the table from the current version it marks it obsolete; the file is
+/// deleted when the last holder drops it, so no reader ever loses a file it is using.
 #[derive(Debug)]
 pub(crate) struct TableFile {
     pub meta: FileMeta,
     pub table: Arc<Table>,
+    pub obsolete: AtomicBool,
+}
+
+impl Drop for TableFile {
+    fn drop(&mut self) {
+        if self.obsolete.load(Ordering::Acquire) {
+            // Best effort: a file that cannot be removed now is an orphan that the next open
+            // removes.
+            let _ = std::fs::remove_file(self.table.path());
+        }
+    }
 }
 
 impl TableFile {
+    pub fn new(meta: FileMeta, table: Arc<Table>) -> Arc<TableFile> {
+        Arc::new(TableFile {
+            meta,
+            table,
+            obsolete: AtomicBool::new(false),
+        })
+    }
+
     pub fn smallest_user_key(&self) -> &[u8] {
         parse_internal_key(&self.meta.smallest).map_or(&[], |k| k.user_key)
     }
@@ -121,6 +145,15 @@ impl Version {
             }
         }
         edit
+    }
+
+    /// The most L0 files any keyspace has (drives write stalls).
+    pub fn max_l0_files(&self) -> usize {
+        self.trees
+            .values()
+            .map(|t| t.levels[0].len())
+            .max()
+            .unwrap_or(0)
     }
 
     pub fn max_seq(&self) -> SeqNo {

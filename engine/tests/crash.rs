@@ -1,6 +1,7 @@
-//! Crash test: a child process writes with `sync = true` and prints each acknowledged key; the
-//! parent kills it with SIGKILL at a random moment, reopens, and checks that every acknowledged
-//! write is present and that the database verifies clean.
+//! Crash test: a child process writes with `sync = true` (flushing and compacting all the time)
+//! and prints each acknowledged key; the parent kills it with SIGKILL at a random moment,
+//! reopens, and checks that every acknowledged write is present, that the levels are well formed,
+//! that no orphan table is left and that the database verifies clean.
 //!
 //! The child is this test binary itself, re-run on the `crash_child` entry point.
 
@@ -23,10 +24,15 @@ fn random() -> u64 {
     RandomState::new().build_hasher().finish()
 }
 
+/// Tiny memtables and levels: the child flushes and compacts all the time, so kills land in
+/// the middle of flushes and compactions.
 fn options() -> Options {
     let mut o = Options::default();
     o.memtable_size = 64 * 1024;
     o.sync_mode = SyncMode::Never;
+    o.level0_file_num_compaction_trigger = 2;
+    o.max_bytes_for_level_base = 256 * 1024;
+    o.target_file_size_base = 64 * 1024;
     o
 }
 
@@ -117,6 +123,7 @@ fn crash_rounds(rounds: usize, max_ms: u64) {
             );
         }
         db.verify().unwrap();
+        db.check_level_invariants().unwrap();
         db.close().unwrap();
         let report = strata::verify_dir(dir.path()).unwrap();
         assert!(

@@ -5,7 +5,8 @@ use std::cmp::Ordering;
 
 use strata_sstable::{compare_internal, InternalIterator};
 
-pub(crate) type BoxedIter = Box<dyn InternalIterator + Send>;
+/// A boxed child iterator.
+pub type BoxedIter = Box<dyn InternalIterator + Send>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Direction {
@@ -16,13 +17,23 @@ enum Direction {
 /// Merges children by a linear scan for the smallest (or largest) current key. With `n`
 /// children each step costs `O(n)` comparisons; n is the number of memtables plus L0 tables
 /// plus one per deeper level.
-pub(crate) struct MergingIter {
+pub struct MergingIter {
     children: Vec<BoxedIter>,
     current: Option<usize>,
     direction: Direction,
 }
 
+impl std::fmt::Debug for MergingIter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MergingIter")
+            .field("children", &self.children.len())
+            .field("current", &self.current)
+            .finish()
+    }
+}
+
 impl MergingIter {
+    /// Merges `children`, each sorted in internal-key order.
     pub fn new(children: Vec<BoxedIter>) -> Self {
         MergingIter {
             children,

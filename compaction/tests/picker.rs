@@ -1,0 +1,134 @@
+//! The picker as a pure function: targets, scores, choices.
+
+use strata_compaction::picker::{self, Choice, Config, FileInfo};
+use strata_sstable::encode_internal_key;
+
+fn file(number: u64, lo: &str, hi: &str, size: u64) -> FileInfo {
+    FileInfo {
+        number,
+        size,
+        smallest: encode_internal_key(lo.as_bytes(), 10, 1),
+        largest: encode_internal_key(hi.as_bytes(), 1, 1),
+        being_compacted: false,
+    }
+}
+
+const MB: u64 = 1 << 20;
+
+fn empty() -> Vec<Vec<FileInfo>> {
+    vec![Vec::new(); 7]
+}
+
+#[test]
+fn an_empty_tree_sends_l0_to_the_last_level() {
+    let levels = empty();
+    let t = picker::targets(&levels, &Config::default());
+    assert_eq!(t.base_level, 6);
+}
+
+#[test]
+fn dynamic_targets_grow_tenfold_from_the_last_level() {
+    let mut levels = empty();
+    levels[6] = vec![file(1, "a", "z", 100 * 1024 * MB)]; // 100 GiB
+    let t = picker::targets(&levels, &Config::default());
+    assert_eq!(t.bytes[6], 100 * 1024 * MB);
+    assert_eq!(t.bytes[5], 10 * 1024 * MB);
+    assert_eq!(t.bytes[4], 1024 * MB);
+    assert_eq!(t.bytes[3], 1024 * MB / 10); // 102.4 MiB: above base / 10 = 25.6 MiB
+    assert_eq!(t.bytes[2], 0); // 10.24 MiB would be below it: unused
+    assert_eq!(t.base_level, 3);
+    for l in 1..t.base_level {
+        assert_eq!(
+            t.bytes[l], 0,
+            "level {l} above the base level has no target"
+        );
+    }
+}
+
+#[test]
+fn l0_below_its_trigger_picks_nothing_and_at_it_takes_every_l0_file() {
+    let cfg = Config::default();
+    let mut levels = empty();
+    levels[0] = (1..4).map(|n| file(n, "a", "m", MB)).collect();
+    assert_eq!(picker::choose(&levels, &cfg, &[]), Choice::Nothing);
+    levels[0].push(file(4, "k", "z", MB));
+    levels[6] = vec![
+        file(10, "a", "c", MB),
+        file(11, "x", "y", MB),
+        file(12, "zz", "zzz", MB),
+    ];
+    match picker::choose(&levels, &cfg, &[]) {
+        Choice::Merge(task) => {
+            assert_eq!(task.level, 0);
+            assert_eq!(task.output_level, 6);
+            assert_eq!(task.inputs.len(), 4);
+            assert_eq!(
+                task.overlapping,
+                vec![10, 11],
+                "only overlapping base files join"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn files_being_compacted_are_not_picked_twice() {
+    let cfg = Config::default();
+    let mut levels = empty();
+    levels[0] = (1..6).map(|n| file(n, "a", "z", MB)).collect();
+    levels[0][2].being_compacted = true;
+    assert_eq!(picker::choose(&levels, &cfg, &[]), Choice::Nothing);
+}
+
+#[test]
+fn an_oversized_level_moves_or_merges_one_file_round_robin() {
+    let cfg = Config {
+        base_level_bytes: 4 * MB,
+        ..Config::default()
+    };
+    let mut levels = empty();
+    // L6 sets targets: L6 = 400 MiB, L5 = 40 MiB, L4 = 4 MiB.
+    levels[6] = vec![file(60, "a", "z", 400 * MB)];
+    levels[5] = vec![
+        file(50, "a", "c", 20 * MB),
+        file(51, "d", "f", 20 * MB),
+        file(52, "g", "i", 20 * MB),
+    ];
+    let t = picker::targets(&levels, &cfg);
+    assert_eq!(t.bytes[5], 40 * MB);
+    let cursors = vec![Vec::new(); 7];
+    let first = match picker::choose(&levels, &cfg, &cursors) {
+        Choice::Merge(task) => {
+            assert_eq!((task.level, task.output_level), (5, 6));
+            assert_eq!(task.overlapping, vec![60]);
+            task.inputs[0]
+        }
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(first, 50);
+    // The cursor moves the next pick past the last compacted key.
+    let mut cursors = cursors;
+    cursors[5] = b"c".to_vec();
+    match picker::choose(&levels, &cfg, &cursors) {
+        Choice::Merge(task) => assert_eq!(task.inputs, vec![51]),
+        other => panic!("{other:?}"),
+    }
+    // With nothing below it, a file is moved, not rewritten.
+    levels[6] = vec![file(60, "x", "z", 400 * MB)];
+    match picker::choose(&levels, &cfg, &vec![Vec::new(); 7]) {
+        Choice::Move { level, file, to } => assert_eq!((level, file, to), (5, 50, 6)),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn manual_compaction_takes_every_overlapping_file_of_a_level() {
+    let cfg = Config::default();
+    let mut levels = empty();
+    levels[0] = vec![file(1, "a", "c", MB), file(2, "x", "z", MB)];
+    let task = picker::manual(&levels, &cfg, 0, b"b", b"d").unwrap();
+    assert_eq!(task.inputs, vec![1]);
+    assert_eq!(task.output_level, 6);
+    assert!(picker::manual(&levels, &cfg, 0, b"d", b"e").is_none());
+}

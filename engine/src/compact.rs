@@ -1,0 +1,370 @@
+//! Running compactions: pick (a pure function, `strata-compaction`) and reserve under a lock,
+//! merge without locks, install the result with one manifest edit.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Receiver;
+use strata_compaction::job::{self, JobOptions};
+use strata_compaction::picker::{self, Choice, FileInfo, Task};
+use strata_compaction::{BoxedIter, MergingIter};
+use strata_sstable::{Table, TableBuilder};
+
+use crate::db::{lock, Inner};
+use crate::error::{Error, Result};
+use crate::filename;
+use crate::keyspace::KeyspaceId;
+use crate::manifest::{FileMeta, VersionEdit};
+use crate::options::NUM_LEVELS;
+use crate::version::{TableFile, Tree};
+
+/// What running compactions own.
+#[derive(Debug, Default)]
+pub(crate) struct Compacting {
+    /// Numbers of the files being compacted.
+    files: HashSet<u64>,
+    /// Per keyspace and level: the largest user key of the last file compacted out of it.
+    cursors: HashMap<(KeyspaceId, usize), Vec<u8>>,
+}
+
+/// Work done by compactions whose output went to one level.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct LevelWork {
+    pub count: u64,
+    pub read_bytes: u64,
+    pub write_bytes: u64,
+    pub micros: u64,
+    pub moves: u64,
+}
+
+enum Work {
+    Move {
+        ks: KeyspaceId,
+        level: usize,
+        file: u64,
+        to: usize,
+    },
+    Merge {
+        ks: KeyspaceId,
+        task: Task,
+    },
+}
+
+pub(crate) fn view(tree: &Tree, busy: &HashSet<u64>) -> Vec<Vec<FileInfo>> {
+    tree.levels
+        .iter()
+        .map(|files| {
+            files
+                .iter()
+                .map(|f| FileInfo {
+                    number: f.meta.number,
+                    size: f.meta.size,
+                    smallest: f.meta.smallest.clone(),
+                    largest: f.meta.largest.clone(),
+                    being_compacted: busy.contains(&f.meta.number),
+                })
+                .collect()
+        })
+        .collect()
+}
+
+pub(crate) fn compaction_thread(inner: &Inner, rx: &Receiver<()>) {
+    while rx.recv().is_ok() {
+        loop {
+            if inner.closed.load(Ordering::Acquire) || lock(&inner.state).bg_error.is_some() {
+                break;
+            }
+            let Some(work) = inner.pick() else { break };
+            if let Err(e) = inner.run(work) {
+                inner.set_bg_error(e);
+                break;
+            }
+        }
+    }
+}
+
+impl Inner {
+    /// Wakes a compaction thread to look for work.
+    pub(crate) fn schedule_compaction(&self) {
+        if self.options.disable_auto_compactions {
+            return;
+        }
+        if let Some(tx) = lock(&self.compact_tx).as_ref() {
+            let _ = tx.send(());
+        }
+    }
+
+    /// Picks the next automatic compaction over every keyspace and reserves its files.
+    fn pick(&self) -> Option<Work> {
+        let version = Arc::clone(&lock(&self.state).sv.version);
+        let cfg = self.options.picker_config();
+        let mut c = lock(&self.compacting);
+        for (&ks, tree) in &version.trees {
+            let levels = view(tree, &c.files);
+            let cursors: Vec<Vec<u8>> = (0..NUM_LEVELS)
+                .map(|l| c.cursors.get(&(ks, l)).cloned().unwrap_or_default())
+                .collect();
+            match picker::choose(&levels, &cfg, &cursors) {
+                Choice::Nothing => {}
+                Choice::Move { level, file, to } => {
+                    c.files.insert(file);
+                    return Some(Work::Move {
+                        ks,
+                        level,
+                        file,
+                        to,
+                    });
+                }
+                Choice::Merge(task) => {
+                    c.files.extend(task.inputs.iter().chain(&task.overlapping));
+                    return Some(Work::Merge { ks, task });
+                }
+            }
+        }
+        None
+    }
+
+    fn release(&self, files: impl IntoIterator<Item = u64>) {
+        let mut c = lock(&self.compacting);
+        for f in files {
+            c.files.remove(&f);
+        }
+    }
+
+    fn run(&self, work: Work) -> Result<()> {
+        match work {
+            Work::Move {
+                ks,
+                level,
+                file,
+                to,
+            } => {
+                let r = self.run_move(ks, level, file, to);
+                self.release([file]);
+                r
+            }
+            Work::Merge { ks, task } => {
+                let reserved: Vec<u64> = task
+                    .inputs
+                    .iter()
+                    .chain(&task.overlapping)
+                    .copied()
+                    .collect();
+                let r = self.run_merge(ks, &task);
+                self.release(reserved);
+                r
+            }
+        }
+    }
+
+    fn run_move(&self, ks: KeyspaceId, level: usize, number: u64, to: usize) -> Result<()> {
+        let version = Arc::clone(&lock(&self.state).sv.version);
+        let Some(file) = version
+            .tree(ks)
+            .and_then(|t| t.levels[level].iter().find(|f| f.meta.number == number))
+            .cloned()
+        else {
+            return Ok(()); // already gone
+        };
+        let edit = VersionEdit {
+            deleted_files: vec![(ks, level, number)],
+            new_files: vec![(ks, to, file.meta.clone())],
+            ..VersionEdit::default()
+        };
+        let largest = file.largest_user_key().to_vec();
+        self.install(&edit, &HashMap::from([(number, file)]))?;
+        lock(&self.compacting).cursors.insert((ks, level), largest);
+        lock(&self.counters.levels)[to].moves += 1;
+        Ok(())
+    }
+
+    fn run_merge(&self, ks: KeyspaceId, task: &Task) -> Result<()> {
+        let started = Instant::now();
+        let version = Arc::clone(&lock(&self.state).sv.version);
+        let Some(tree) = version.tree(ks) else {
+            return Ok(());
+        };
+        let pick = |level: usize, numbers: &[u64]| -> Vec<Arc<TableFile>> {
+            tree.levels[level]
+                .iter()
+                .filter(|f| numbers.contains(&f.meta.number))
+                .cloned()
+                .collect()
+        };
+        let mut inputs = pick(task.level, &task.inputs);
+        inputs.extend(pick(task.output_level, &task.overlapping));
+        let read_bytes: u64 = inputs.iter().map(|f| f.meta.size).sum();
+        let (lo, hi) = (&task.range.0, &task.range.1);
+        let bottommost = tree.levels[task.output_level + 1..].iter().all(|files| {
+            files.iter().all(|f| {
+                !(f.smallest_user_key() <= hi.as_slice() && lo.as_slice() <= f.largest_user_key())
+            })
+        });
+        let opts = JobOptions {
+            snapshots: self.snapshots.sequences(),
+            bottommost,
+            output_level: task.output_level,
+            target_file_size: task.target_file_size,
+            grandparents: task.grandparents.clone(),
+            filter: None,
+        };
+        let children: Vec<BoxedIter> = inputs
+            .iter()
+            .map(|f| Box::new(f.table.iter()) as BoxedIter)
+            .collect();
+        let mut merged = MergingIter::new(children);
+        let mut created = Vec::new();
+        let table_options = self.options.table_options(task.output_level);
+        let result = job::run(&mut merged, &opts, || {
+            let number = self.new_file_number();
+            created.push(number);
+            let builder = TableBuilder::create(
+                &filename::table_path(&self.dir, number),
+                table_options.clone(),
+            )?;
+            Ok((number, builder))
+        });
+        let (outputs, _stats) = match result {
+            Ok(r) => r,
+            Err(e) => {
+                for n in created {
+                    let _ = std::fs::remove_file(filename::table_path(&self.dir, n));
+                }
+                return Err(match e {
+                    strata_compaction::Error::Table(t) => t.into(),
+                    other => Error::InvalidArgument(other.to_string()),
+                });
+            }
+        };
+        filename::sync_dir(&self.dir)?;
+
+        let mut edit = VersionEdit::default();
+        for n in &task.inputs {
+            edit.deleted_files.push((ks, task.level, *n));
+        }
+        for n in &task.overlapping {
+            edit.deleted_files.push((ks, task.output_level, *n));
+        }
+        let mut opened = HashMap::new();
+        let mut write_bytes = 0;
+        for out in outputs {
+            let p = &out.summary.properties;
+            let meta = FileMeta {
+                number: out.number,
+                size: out.summary.file_size,
+                smallest_seq: p.smallest_seq,
+                largest_seq: p.largest_seq,
+                smallest: p.smallest_key.clone(),
+                largest: p.largest_key.clone(),
+            };
+            write_bytes += meta.size;
+            let table = Table::open(
+                &filename::table_path(&self.dir, out.number),
+                Some(Arc::clone(&self.cache)),
+            )?;
+            edit.new_files.push((ks, task.output_level, meta.clone()));
+            opened.insert(out.number, TableFile::new(meta, Arc::new(table)));
+        }
+        self.install(&edit, &opened)?;
+        if task.level > 0 {
+            lock(&self.compacting)
+                .cursors
+                .insert((ks, task.level), task.range.1.clone());
+        }
+        let mut levels = lock(&self.counters.levels);
+        let w = &mut levels[task.output_level];
+        w.count += 1;
+        w.read_bytes += read_bytes;
+        w.write_bytes += write_bytes;
+        w.micros += started.elapsed().as_micros() as u64;
+        Ok(())
+    }
+
+    /// Logs `edit` and makes it the current version. Files it removes (and does not re-add)
+    /// become obsolete: deleted when the last version or iterator holding them lets go.
+    fn install(&self, edit: &VersionEdit, opened: &HashMap<u64, Arc<TableFile>>) -> Result<()> {
+        let mut manifest = lock(&self.manifest);
+        let mut edit = edit.clone();
+        edit.next_file = Some(self.next_file.load(Ordering::SeqCst));
+        manifest.log(&edit)?;
+        let mut st = lock(&self.state);
+        let added: HashSet<u64> = edit.new_files.iter().map(|(_, _, m)| m.number).collect();
+        for (ks, level, number) in &edit.deleted_files {
+            if added.contains(number) {
+                continue;
+            }
+            if let Some(f) = st
+                .sv
+                .version
+                .tree(*ks)
+                .and_then(|t| t.levels[*level].iter().find(|f| f.meta.number == *number))
+            {
+                f.obsolete.store(true, Ordering::Release);
+            }
+        }
+        let version = st.sv.version.apply(&edit, |_, meta| {
+            opened.get(&meta.number).cloned().ok_or_else(|| {
+                Error::InvalidArgument(format!("compaction lost table {}", meta.number))
+            })
+        })?;
+        st.sv.version = Arc::new(version);
+        drop(st);
+        drop(manifest);
+        self.state_cv.notify_all();
+        self.schedule_compaction();
+        Ok(())
+    }
+
+    /// Compacts every table of keyspace `ks` overlapping `[lo, hi]` down to the bottom level.
+    pub(crate) fn compact_range(
+        &self,
+        ks: KeyspaceId,
+        lo: Option<&[u8]>,
+        hi: Option<&[u8]>,
+    ) -> Result<()> {
+        self.flush()?;
+        let cfg = self.options.picker_config();
+        for level in 0..NUM_LEVELS - 1 {
+            loop {
+                self.check_open()?;
+                if let Some(e) = &lock(&self.state).bg_error {
+                    return Err(e.clone());
+                }
+                let version = Arc::clone(&lock(&self.state).sv.version);
+                let Some(tree) = version.tree(ks) else {
+                    return Ok(());
+                };
+                let lo = lo.unwrap_or(&[]);
+                let max_key = tree
+                    .all_files()
+                    .map(|(_, f)| f.largest_user_key())
+                    .max()
+                    .unwrap_or(&[]);
+                let hi = hi.unwrap_or(max_key);
+                if !tree.levels[level]
+                    .iter()
+                    .any(|f| f.smallest_user_key() <= hi && lo <= f.largest_user_key())
+                {
+                    break;
+                }
+                let task = {
+                    let mut c = lock(&self.compacting);
+                    let levels = view(tree, &c.files);
+                    let task = picker::manual(&levels, &cfg, level, lo, hi);
+                    if let Some(t) = &task {
+                        c.files.extend(t.inputs.iter().chain(&t.overlapping));
+                    }
+                    task
+                };
+                match task {
+                    Some(task) => self.run(Work::Merge { ks, task })?,
+                    // A background compaction owns some of the files: wait for it.
+                    None => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,247 @@
+//! Leveled compaction: shape invariants, snapshot safety, space reclaimed, stalls, errors.
+
+// Test helpers outside `#[test]` functions unwrap too; clippy's test exemption misses them.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use strata::{Db, Error, Options, ReadOptions, Snapshot, SyncMode, WriteOptions};
+
+type Model = BTreeMap<Vec<u8>, Vec<u8>>;
+
+/// Small sizes so a few megabytes make a deep tree.
+fn options() -> Options {
+    let mut o = Options::default();
+    o.sync_mode = SyncMode::Never;
+    o.memtable_size = 64 * 1024;
+    o.max_bytes_for_level_base = 256 * 1024;
+    o.target_file_size_base = 64 * 1024;
+    o.level0_file_num_compaction_trigger = 2;
+    o
+}
+
+fn key(i: u64) -> Vec<u8> {
+    format!("key{i:08}").into_bytes()
+}
+
+fn dir_bytes(db: &Db) -> u64 {
+    std::fs::read_dir(db.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "sst"))
+        .map(|p| std::fs::metadata(p).map_or(0, |m| m.len()))
+        .sum()
+}
+
+fn scan_all(db: &Db, snap: Option<&Snapshot>) -> Model {
+    let opts = ReadOptions {
+        snapshot: snap,
+        ..ReadOptions::default()
+    };
+    db.scan(&opts).unwrap().map(|r| r.unwrap()).collect()
+}
+
+/// Waits until background compaction has nothing left to do.
+fn settle(db: &Db) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let s = db.stats();
+        let busy = s
+            .keyspaces
+            .iter()
+            .any(|k| k.levels.iter().any(|l| l.score >= 1.0));
+        if !busy && s.immutable_memtables == 0 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "compaction did not settle: {s}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn background_compaction_keeps_levels_sorted_and_reads_right_under_snapshots() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), options()).unwrap();
+    let mut model = Model::new();
+    let mut snaps: Vec<(Snapshot, Model)> = Vec::new();
+    let mut x: u64 = 7;
+    for round in 0..30u64 {
+        for _ in 0..2000 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let k = key((x >> 33) % 5000);
+            if (x >> 20).is_multiple_of(7) {
+                db.delete(&k).unwrap();
+                model.remove(&k);
+            } else {
+                let v = format!("v{round}-{x:x}").into_bytes();
+                db.put(&k, &v).unwrap();
+                model.insert(k, v);
+            }
+        }
+        if round.is_multiple_of(6) {
+            snaps.push((db.snapshot(), model.clone()));
+        }
+        db.check_level_invariants().unwrap();
+    }
+    settle(&db);
+    db.check_level_invariants().unwrap();
+    let stats = db.stats();
+    let deep: usize = stats.keyspaces[0].levels[1..].iter().map(|l| l.files).sum();
+    assert!(deep > 0, "nothing was compacted below L0: {stats}");
+    assert!(
+        stats.compaction.iter().any(|c| c.compactions > 0),
+        "{stats}"
+    );
+    assert_eq!(scan_all(&db, None), model);
+    for (snap, m) in &snaps {
+        assert_eq!(
+            &scan_all(&db, Some(snap)),
+            m,
+            "snapshot {}",
+            snap.sequence()
+        );
+    }
+    // Compacting everything to the bottom keeps every snapshot's view.
+    db.compact_range(None, None).unwrap();
+    db.check_level_invariants().unwrap();
+    for (snap, m) in &snaps {
+        assert_eq!(&scan_all(&db, Some(snap)), m);
+    }
+    drop(snaps);
+    db.compact_range(None, None).unwrap();
+    assert_eq!(scan_all(&db, None), model);
+    for k in 0..5000 {
+        assert_eq!(db.get(key(k)).unwrap(), model.get(&key(k)).cloned());
+    }
+    db.verify().unwrap();
+    db.close().unwrap();
+    let db = Db::open(dir.path(), options()).unwrap();
+    db.check_level_invariants().unwrap();
+    assert_eq!(scan_all(&db, None), model);
+}
+
+#[test]
+fn overwrites_and_deletes_are_reclaimed_by_compact_range() {
+    let root = tempfile::tempdir().unwrap();
+    let keys = 100_000u64;
+    let value =
+        |k: u64, round: u64| format!("{round:02}-{:030}", k * 7919 % 1_000_003).into_bytes();
+    let mut o = options();
+    o.memtable_size = 1 << 20;
+    o.max_bytes_for_level_base = 4 << 20;
+    o.target_file_size_base = 1 << 20;
+
+    let db = Db::open(root.path().join("churn"), o.clone()).unwrap();
+    for round in 0..20 {
+        for k in 0..keys {
+            db.put(key(k), value(k, round)).unwrap();
+        }
+    }
+    for k in (0..keys).step_by(10) {
+        db.delete(key(k)).unwrap();
+    }
+    db.compact_range(None, None).unwrap();
+    let live = keys - keys / 10;
+
+    // The same final state written once.
+    let clean = Db::open(root.path().join("clean"), o).unwrap();
+    for k in 0..keys {
+        if !k.is_multiple_of(10) {
+            clean.put(key(k), value(k, 19)).unwrap();
+        }
+    }
+    clean.compact_range(None, None).unwrap();
+
+    let churn_bytes = dir_bytes(&db);
+    let clean_bytes = dir_bytes(&clean);
+    let amp = churn_bytes as f64 / clean_bytes as f64;
+    eprintln!("space amplification {amp:.3} ({churn_bytes} vs {clean_bytes} bytes)");
+    eprintln!("{}", db.stats());
+    assert!(
+        amp <= 1.2,
+        "space amplification {amp:.3} ({churn_bytes} vs {clean_bytes} bytes)"
+    );
+    // No tombstone and no old version is left on disk.
+    let entries: u64 = db.stats().keyspaces[0]
+        .levels
+        .iter()
+        .map(|l| l.entries)
+        .sum();
+    assert_eq!(entries, live, "{}", db.stats());
+    assert_eq!(db.get(key(10)).unwrap(), None);
+    assert_eq!(db.get(key(11)).unwrap(), Some(value(11, 19)));
+    db.check_level_invariants().unwrap();
+}
+
+#[test]
+fn writers_stall_on_l0_and_resume_without_losing_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = options();
+    o.memtable_size = 16 * 1024;
+    o.level0_file_num_compaction_trigger = 2;
+    o.level0_slowdown_writes_trigger = 3;
+    o.level0_stop_writes_trigger = 4;
+    o.max_immutable_memtables = 1;
+    let db = std::sync::Arc::new(Db::open(dir.path(), o).unwrap());
+    let writers: Vec<_> = (0..4)
+        .map(|t| {
+            let db = std::sync::Arc::clone(&db);
+            std::thread::spawn(move || {
+                for i in 0..3000u64 {
+                    db.put(format!("t{t}-{i:06}"), vec![b'x'; 100]).unwrap();
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    let stats = db.stats();
+    assert!(stats.stall_count > 0, "writers never stalled: {stats}");
+    assert_eq!(db.range(None, None).unwrap().count(), 12_000);
+    db.check_level_invariants().unwrap();
+}
+
+#[test]
+fn a_failed_compaction_surfaces_to_writers_instead_of_hanging() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = options();
+    o.level0_file_num_compaction_trigger = 3;
+    let db = Db::open(dir.path(), o).unwrap();
+    for i in 0..100u64 {
+        db.put(key(i), b"v").unwrap();
+    }
+    db.flush().unwrap();
+    // Damage the table under the running database, then make compaction read it.
+    let table = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "sst"))
+        .unwrap();
+    let mut bytes = std::fs::read(&table).unwrap();
+    bytes[10] ^= 0xFF;
+    std::fs::write(&table, bytes).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let err = loop {
+        let r = (0..50u64)
+            .try_for_each(|i| db.put(key(i + 1000), b"w"))
+            .and_then(|()| db.flush());
+        if let Err(e) = r {
+            break e;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "writes never saw the compaction failure"
+        );
+    };
+    assert!(matches!(err, Error::Poisoned(_)), "{err}");
+    assert!(err.to_string().contains("checksum"), "{err}");
+    assert!(
+        db.write(strata::WriteBatch::new(), WriteOptions::default())
+            .is_err()
+            || db.put(b"k", b"v").is_err()
+    );
+}
