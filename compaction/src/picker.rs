@@ -5,7 +5,8 @@
 //!   each level above has a tenth (`level_multiplier`) of the one below. Levels whose target
 //!   would fall below `base_level_bytes / level_multiplier` stay empty, and L0 compacts straight
 //!   into the first level in use, the **base level**. An empty tree's base level is the last.
-//! - **Scores.** L0: files / `l0_trigger`. Ln: bytes / target. The highest score `>= 1` wins.
+//! - **Scores.** L0: files / `l0_trigger`, or its bytes over the base level's target if that is
+//!   higher (and L0 has at least two files). Ln: bytes / target. The highest score `>= 1` wins.
 //! - **L0 -> base**: all L0 files (they overlap each other) plus every overlapping base file.
 //! - **Ln -> Ln+1**: one file, chosen round-robin by key after the level's cursor, plus every
 //!   overlapping file of Ln+1. If none overlaps, the file is moved (a trivial move: a manifest
@@ -161,8 +162,20 @@ pub enum Choice {
 pub fn scores(levels: &[Vec<FileInfo>], cfg: &Config, t: &Targets) -> Vec<f64> {
     let mut scores = vec![0.0; cfg.num_levels];
     if let Some(l0) = levels.first() {
-        let files = l0.iter().filter(|f| !f.being_compacted).count();
-        scores[0] = files as f64 / cfg.l0_trigger.max(1) as f64;
+        let live: Vec<&FileInfo> = l0.iter().filter(|f| !f.being_compacted).collect();
+        let by_count = live.len() as f64 / cfg.l0_trigger.max(1) as f64;
+        // L0 is also held to the base level's target, so it never outgrows the level it drains
+        // into (RocksDB bounds the L0 -> base fan-out the same way). In a small tree this keeps
+        // flushed data from sitting in L0, which would cost space and a probe per table on
+        // every read.
+        let target = t.bytes.get(t.base_level).copied().unwrap_or(0).max(1);
+        let bytes: u64 = live.iter().map(|f| f.size).sum();
+        let by_size = if live.len() >= 2 {
+            bytes as f64 / target as f64
+        } else {
+            0.0
+        };
+        scores[0] = by_count.max(by_size);
     }
     for (level, files) in levels.iter().enumerate().skip(1) {
         if level >= scores.len() || level + 1 >= cfg.num_levels {

@@ -65,20 +65,6 @@ fn disk_bytes(dir: &std::path::Path) -> u64 {
         .unwrap_or(0)
 }
 
-fn settle(db: &Db) {
-    loop {
-        let s = db.stats();
-        let busy = s
-            .keyspaces
-            .iter()
-            .any(|k| k.levels.iter().any(|l| l.score >= 1.0));
-        if !busy && s.immutable_memtables == 0 {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut num: u64 = 1_000_000;
     let mut reads: Option<u64> = None;
@@ -140,7 +126,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 }
             }
             "settle" => {
-                settle(&db);
+                db.wait_for_background_work()?;
                 println!("settle     : {:.2} s", t.elapsed().as_secs_f64());
             }
             "reopen" => {
@@ -149,7 +135,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 println!("reopen     : {:.2} s", t.elapsed().as_secs_f64());
             }
             "compact" => {
-                settle(&db);
+                db.wait_for_background_work()?;
                 let before = disk_bytes(&dir);
                 db.compact_range(None, None)?;
                 let after = disk_bytes(&dir);

@@ -317,6 +317,50 @@ impl Inner {
         Ok(())
     }
 
+    /// True when no flush is pending, no compaction runs and the picker has nothing to do.
+    fn idle(&self) -> bool {
+        let version = {
+            let st = lock(&self.state);
+            if !st.sv.imm.is_empty() {
+                return false;
+            }
+            Arc::clone(&st.sv.version)
+        };
+        if self.options.disable_auto_compactions {
+            return true;
+        }
+        let c = lock(&self.compacting);
+        if !c.files.is_empty() {
+            return false;
+        }
+        let cfg = self.options.picker_config();
+        version.trees.values().all(|tree| {
+            matches!(
+                picker::choose(&view(tree, &c.files), &cfg, &[]),
+                Choice::Nothing
+            )
+        })
+    }
+
+    /// Blocks until flushes and compactions have nothing left to do.
+    pub(crate) fn wait_for_background_work(&self) -> Result<()> {
+        loop {
+            self.check_open()?;
+            if let Some(e) = &lock(&self.state).bg_error {
+                return Err(e.clone());
+            }
+            if self.idle() {
+                return Ok(());
+            }
+            self.schedule_compaction();
+            let st = lock(&self.state);
+            let _ = self
+                .state_cv
+                .wait_timeout(st, Duration::from_millis(20))
+                .unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
     /// Compacts every table of keyspace `ks` overlapping `[lo, hi]` down to the bottom level.
     pub(crate) fn compact_range(
         &self,

@@ -305,6 +305,16 @@ impl Db {
         self.inner.flush()
     }
 
+    /// Blocks until background work is done: no frozen memtable waits for flush, no compaction
+    /// runs, and no level needs one (like RocksDB's `WaitForCompact`). Writes made meanwhile
+    /// may extend the wait.
+    ///
+    /// # Errors
+    /// A background error; [`Error::Closed`].
+    pub fn wait_for_background_work(&self) -> Result<()> {
+        self.inner.wait_for_background_work()
+    }
+
     /// Fsyncs the WAL: every write acknowledged before the call is durable when it returns.
     ///
     /// # Errors

@@ -258,7 +258,7 @@ pub(crate) fn read_current(dir: &Path) -> Result<(PathBuf, u64)> {
 /// Reads every edit of a manifest. An incomplete final record (an append interrupted by a crash:
 /// that edit never took effect) is dropped; any other damage, even in the last record, is an
 /// error naming the file and offset, because every complete edit was fsynced and acted upon.
-pub(crate) fn read_edits(path: &Path) -> Result<Vec<VersionEdit>> {
+pub(crate) fn read_edits(path: &Path) -> Result<Edits> {
     let mut reader = strata_wal::Reader::open(path, RecoveryMode::TolerateIncompleteTail)?;
     let mut edits = Vec::new();
     loop {
@@ -282,7 +282,38 @@ pub(crate) fn read_edits(path: &Path) -> Result<Vec<VersionEdit>> {
     if edits.is_empty() {
         return Err(Error::corruption(path, 0, "manifest holds no version edit"));
     }
-    Ok(edits)
+    Ok(Edits {
+        edits,
+        dropped_tail: reader.dropped_tail().cloned(),
+    })
+}
+
+/// The edits of a manifest, and the incomplete final record dropped, if any.
+#[derive(Debug)]
+pub(crate) struct Edits {
+    pub edits: Vec<VersionEdit>,
+    pub dropped_tail: Option<strata_wal::TornTail>,
+}
+
+impl Edits {
+    /// Blames a missing file on the dropped tail when there is one: an interrupted append never
+    /// takes effect, so nothing it mentions can have been deleted yet. A file missing after a
+    /// dropped record means the record was complete and acted upon, then damaged.
+    pub fn explain_missing(&self, manifest: &Path, err: Error) -> Error {
+        match (&self.dropped_tail, &err) {
+            (Some(tail), Error::Corruption { file, reason, .. }) => Error::corruption(
+                manifest,
+                tail.offset,
+                format!(
+                    "the manifest's last record is damaged ({}) and the state before it is \
+                     inconsistent: {} ({reason})",
+                    tail.reason,
+                    file.display()
+                ),
+            ),
+            _ => err,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -28,14 +28,15 @@ use crate::version::{TableFile, Version};
 
 pub(crate) fn recover(dir: &Path, options: &Options, cache: &Arc<BlockCache>) -> Result<Recovered> {
     let (manifest_path, _) = manifest::read_current(dir)?;
-    let edits = manifest::read_edits(&manifest_path)?;
+    let read = manifest::read_edits(&manifest_path)?;
+    let edits = &read.edits;
 
     let mut log_number = 0;
     let mut next_file = 2;
     let mut last_seq = 0;
     let mut keyspaces: HashMap<String, KeyspaceId> = HashMap::new();
     let mut files: BTreeMap<(KeyspaceId, usize, u64), FileMeta> = BTreeMap::new();
-    for e in &edits {
+    for e in edits {
         if let Some(n) = e.log_number {
             log_number = log_number.max(n);
         }
@@ -64,7 +65,9 @@ pub(crate) fn recover(dir: &Path, options: &Options, cache: &Arc<BlockCache>) ->
             .collect(),
         ..VersionEdit::default()
     };
-    let mut version = Version::default().apply(&all, |_, meta| open_table(dir, meta, cache))?;
+    let mut version = Version::default()
+        .apply(&all, |_, meta| open_table(dir, meta, cache))
+        .map_err(|e| read.explain_missing(&manifest_path, e))?;
 
     // Every number in use must stay below next_file (a WAL may exist that no edit mentions).
     let mut logs = Vec::new();
@@ -89,7 +92,8 @@ pub(crate) fn recover(dir: &Path, options: &Options, cache: &Arc<BlockCache>) ->
         entries.push((name.to_string(), kind));
     }
     logs.sort_unstable();
-    check_live_log(&manifest_path, log_number, &logs)?;
+    check_live_log(&manifest_path, log_number, &logs)
+        .map_err(|e| read.explain_missing(&manifest_path, e))?;
 
     let gen = new_memgen(0);
     for (i, &n) in logs.iter().enumerate() {

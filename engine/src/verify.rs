@@ -7,7 +7,7 @@ use strata_sstable::Table;
 use strata_wal::RecoveryMode;
 
 use crate::db::{new_memgen, replay_log};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::filename::{self, FileKind};
 use crate::manifest;
 use crate::recovery::check_live_log;
@@ -39,14 +39,15 @@ pub struct VerifyReport {
 pub fn verify_dir(dir: impl AsRef<Path>) -> Result<VerifyReport> {
     let dir = dir.as_ref();
     let (manifest_path, _) = manifest::read_current(dir)?;
-    let edits = manifest::read_edits(&manifest_path)?;
+    let read = manifest::read_edits(&manifest_path)?;
+    let edits = &read.edits;
     let mut report = VerifyReport {
         manifest_edits: edits.len(),
         ..VerifyReport::default()
     };
     let mut live = std::collections::BTreeSet::new();
     let mut log_number = 0;
-    for e in &edits {
+    for e in edits {
         if let Some(n) = e.log_number {
             log_number = log_number.max(n);
         }
@@ -59,6 +60,11 @@ pub fn verify_dir(dir: impl AsRef<Path>) -> Result<VerifyReport> {
     }
     for &n in &live {
         let path = filename::table_path(dir, n);
+        if !path.exists() {
+            let missing =
+                Error::corruption(&path, 0, "table file named by the manifest is missing");
+            return Err(read.explain_missing(&manifest_path, missing));
+        }
         let table = Table::open(&path, None)?;
         table.verify()?;
         report.tables += 1;
@@ -76,7 +82,8 @@ pub fn verify_dir(dir: impl AsRef<Path>) -> Result<VerifyReport> {
         }
     }
     logs.sort_unstable();
-    check_live_log(&manifest_path, log_number, &logs)?;
+    check_live_log(&manifest_path, log_number, &logs)
+        .map_err(|e| read.explain_missing(&manifest_path, e))?;
     for n in logs {
         replay_log(
             &filename::log_path(dir, n),

@@ -44,19 +44,14 @@ fn scan_all(db: &Db, snap: Option<&Snapshot>) -> Model {
 
 /// Waits until background compaction has nothing left to do.
 fn settle(db: &Db) {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let s = db.stats();
-        let busy = s
-            .keyspaces
+    db.wait_for_background_work().unwrap();
+    let s = db.stats();
+    assert!(
+        s.keyspaces
             .iter()
-            .any(|k| k.levels.iter().any(|l| l.score >= 1.0));
-        if !busy && s.immutable_memtables == 0 {
-            return;
-        }
-        assert!(Instant::now() < deadline, "compaction did not settle: {s}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+            .all(|k| k.levels.iter().all(|l| l.score < 1.0)),
+        "{s}"
+    );
 }
 
 #[test]
