@@ -12,6 +12,7 @@
 //! - `overwrite`: put num random keys drawn from the same key space, with new values;
 //! - `readrandom`: get `reads` random keys from the key space, checking each is found;
 //! - `settle`: wait until flushes and compactions have nothing left to do;
+//! - `flush`: write the memtables to tables;
 //! - `reopen`: close and open the database again;
 //! - `compact`: `compact_range` over everything, reporting disk bytes before and after (their
 //!   ratio is the space amplification at rest);
@@ -128,6 +129,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "settle" => {
                 db.wait_for_background_work()?;
                 println!("settle     : {:.2} s", t.elapsed().as_secs_f64());
+            }
+            "flush" => {
+                db.flush()?;
+                println!("flush      : {:.2} s", t.elapsed().as_secs_f64());
             }
             "reopen" => {
                 db.close()?;
