@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use strata::{Db, Keyspace, Options, ReadOptions};
@@ -36,6 +37,18 @@ enum Command {
         dir: PathBuf,
         key: String,
         value: String,
+        #[arg(long, default_value = strata::DEFAULT_KEYSPACE_NAME)]
+        keyspace: String,
+        /// Expire the key after this long: `500ms`, `10s`, `5m`, `2h`, `1d` (a bare number is
+        /// seconds).
+        #[arg(long, value_parser = parse_duration)]
+        ttl: Option<Duration>,
+    },
+    /// Print the time KEY has left (`12.345s`), `none` if it does not expire; exits 1 if the
+    /// key is absent.
+    Ttl {
+        dir: PathBuf,
+        key: String,
         #[arg(long, default_value = strata::DEFAULT_KEYSPACE_NAME)]
         keyspace: String,
     },
@@ -92,6 +105,32 @@ enum Command {
         #[arg(long)]
         properties_only: bool,
     },
+}
+
+/// Parses `500ms`, `10s`, `5m`, `2h`, `1d`, or a bare number of seconds.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 10s"))?;
+    let ms = match unit {
+        "ms" => Some(n),
+        "" | "s" => n.checked_mul(1000),
+        "m" => n.checked_mul(60_000),
+        "h" => n.checked_mul(3_600_000),
+        "d" => n.checked_mul(86_400_000),
+        other => {
+            return Err(format!(
+                "unknown duration unit {other:?} (use ms, s, m, h, d)"
+            ))
+        }
+    };
+    ms.map(Duration::from_millis)
+        .ok_or_else(|| format!("{text:?} is too long"))
 }
 
 /// One item of a scan.
@@ -155,11 +194,34 @@ fn run(command: Command) -> Result<ExitCode, Box<dyn std::error::Error>> {
                 None => Ok(ExitCode::from(1)),
             }
         }
+        Command::Ttl {
+            dir,
+            key,
+            keyspace: ks,
+        } => {
+            let db = open(&dir)?;
+            let ks = keyspace(&db, &ks)?;
+            let entry = ks.get_with_expiry(key.as_bytes())?;
+            let left = ks.ttl(key.as_bytes())?;
+            db.close()?;
+            match (entry, left) {
+                (None, _) => Ok(ExitCode::from(1)),
+                (Some(_), None) => {
+                    println!("none");
+                    Ok(ExitCode::SUCCESS)
+                }
+                (Some(_), Some(d)) => {
+                    println!("{:.3}s", d.as_secs_f64());
+                    Ok(ExitCode::SUCCESS)
+                }
+            }
+        }
         Command::Put {
             dir,
             key,
             value,
             keyspace: ks,
+            ttl,
         } => {
             let mut opts = Options::default();
             opts.sync_mode = strata::SyncMode::Always;
@@ -169,7 +231,10 @@ fn run(command: Command) -> Result<ExitCode, Box<dyn std::error::Error>> {
             } else {
                 db.keyspace(&ks)?
             };
-            ks.put(key.as_bytes(), value.as_bytes())?;
+            match ttl {
+                Some(ttl) => ks.put_with_ttl(key.as_bytes(), value.as_bytes(), ttl)?,
+                None => ks.put(key.as_bytes(), value.as_bytes())?,
+            }
             db.close()?;
             Ok(ExitCode::SUCCESS)
         }
@@ -286,6 +351,11 @@ fn run(command: Command) -> Result<ExitCode, Box<dyn std::error::Error>> {
             println!("largest key:      {}", describe_key(&p.largest_key));
             println!("compression:      {}", p.compression);
             println!("bloom bits/key:   {}", p.bloom_bits_per_key);
+            println!("expiring entries: {}", p.num_expiring);
+            match p.min_expiry_ms {
+                Some(ms) => println!("earliest expiry:  {ms} (unix ms)"),
+                None => println!("earliest expiry:  none"),
+            }
             println!("created (unix ms): {}", p.created_unix_ms);
             if !properties_only {
                 let mut it = table.iter();
@@ -307,6 +377,7 @@ fn describe_key(ikey: &[u8]) -> String {
             let kind = match k.kind {
                 0 => "del".to_string(),
                 1 => "put".to_string(),
+                2 => "put-expiring".to_string(),
                 other => format!("kind{other}"),
             };
             format!("'{}' @{} {}", show(k.user_key), k.seq, kind)

@@ -125,3 +125,27 @@ fn opening_a_missing_database_is_an_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("create_if_missing"));
 }
+
+#[test]
+fn ttl_from_the_command_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("db");
+    let d = dir_arg(&db);
+    assert!(strata(&["put", d, "session", "abc", "--ttl", "1h"])
+        .status
+        .success());
+    assert!(strata(&["put", d, "forever", "x"]).status.success());
+    assert!(strata(&["put", d, "brief", "y", "--ttl", "300ms"])
+        .status
+        .success());
+    let ttl = stdout(&strata(&["ttl", d, "session"]));
+    let secs: f64 = ttl.trim().trim_end_matches('s').parse().unwrap();
+    assert!(secs > 3500.0 && secs <= 3600.0, "{ttl}");
+    assert_eq!(stdout(&strata(&["ttl", d, "forever"])), "none\n");
+    assert_eq!(strata(&["ttl", d, "missing"]).status.code(), Some(1));
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    assert_eq!(strata(&["get", d, "brief"]).status.code(), Some(1));
+    assert_eq!(strata(&["ttl", d, "brief"]).status.code(), Some(1));
+    let bad = strata(&["put", d, "k", "v", "--ttl", "10 parsecs"]);
+    assert_eq!(bad.status.code(), Some(2));
+}

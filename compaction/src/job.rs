@@ -9,6 +9,10 @@
 //! with every older version when the output is the bottommost data for its range (no older
 //! version can exist in a lower level). Elsewhere it is kept, to keep hiding older versions.
 //!
+//! Expiry: a `PutExpiring` entry whose expiry is at or before the job's clock reading is treated
+//! as a tombstone (readers at any snapshot see it as absent already), so it is dropped at the
+//! bottom and turned into a tombstone elsewhere ("TTL tombstones").
+//!
 //! The compaction filter sees the newest version of a key when no snapshot can see it.
 //!
 //! Outputs are cut at user-key boundaries (all versions of a key stay in one table, so files of
@@ -40,6 +44,9 @@ pub struct JobOptions {
     pub grandparents: Vec<FileInfo>,
     /// The keyspace's compaction filter.
     pub filter: Option<Arc<dyn CompactionFilter>>,
+    /// The clock reading (Unix ms) expiry is judged against: a `PutExpiring` entry whose expiry
+    /// is at or before it is treated as a tombstone.
+    pub now_ms: u64,
 }
 
 /// Counts of what a job did.
@@ -55,6 +62,8 @@ pub struct JobStats {
     pub dropped_tombstones: u64,
     /// Entries the filter removed or changed.
     pub filtered: u64,
+    /// Expired entries turned into tombstones or dropped.
+    pub expired: u64,
 }
 
 /// One table the job wrote.
@@ -136,10 +145,25 @@ pub fn run(
 
         let mut value: Option<&[u8]> = Some(input.value());
         let mut changed: Option<Vec<u8>> = None;
-        let mut delete = k.kind != ValueKind::Put as u8;
+        let mut delete = k.kind == ValueKind::Delete as u8;
+        if k.kind == ValueKind::PutExpiring as u8
+            && strata_sstable::split_expiring(input.value()).is_none_or(|(e, _)| e <= opts.now_ms)
+        {
+            // Expired for every reader (expiry is judged by the clock, not the snapshot).
+            stats.expired += 1;
+            delete = true;
+            value = None;
+        }
         if !delete && invisible_to_snapshots {
             if let Some(f) = &opts.filter {
-                match f.filter(opts.output_level, k.user_key, input.value()) {
+                // The filter sees the user's value; an expiry header stays with the entry.
+                let expiry = if k.kind == ValueKind::PutExpiring as u8 {
+                    strata_sstable::split_expiring(input.value())
+                } else {
+                    None
+                };
+                let user_value = expiry.map_or(input.value(), |(_, v)| v);
+                match f.filter(opts.output_level, k.user_key, user_value) {
                     Decision::Keep => {}
                     Decision::Remove => {
                         stats.filtered += 1;
@@ -148,7 +172,10 @@ pub fn run(
                     }
                     Decision::Change(v) => {
                         stats.filtered += 1;
-                        changed = Some(v);
+                        changed = Some(match expiry {
+                            Some((e, _)) => strata_sstable::encode_expiring(e, &v),
+                            None => v,
+                        });
                     }
                 }
             }
@@ -163,8 +190,8 @@ pub fn run(
             Some((_, b)) => b,
             None => &mut current.insert(new_table()?).1,
         };
-        if delete && k.kind == ValueKind::Put as u8 {
-            // The filter removed a value: write a tombstone in its place.
+        if delete && k.kind != ValueKind::Delete as u8 {
+            // The filter removed a value, or it expired: write a tombstone in its place.
             tomb.clear();
             strata_sstable::encode_internal_key_into(
                 &mut tomb,

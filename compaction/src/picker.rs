@@ -30,6 +30,8 @@ pub struct FileInfo {
     pub largest: Vec<u8>,
     /// A running compaction owns this file.
     pub being_compacted: bool,
+    /// Earliest expiry (Unix ms) of an expiring entry in the file, if any.
+    pub min_expiry_ms: Option<u64>,
 }
 
 impl FileInfo {
@@ -253,6 +255,72 @@ pub fn manual(
         return None;
     }
     build_task(levels, cfg, level, output_level, &inputs, 0.0)
+}
+
+/// Periodic TTL compaction: the file whose earliest expiry has passed longest ago (`<= now_ms`),
+/// compacted even though no level is over its target, so expired data gives its space back
+/// without new writes. An L0 file brings all of L0 into the base level; a file of a middle
+/// level merges into the next; a file of the last level is rewritten in place. `None` if no
+/// file qualifies or a qualifying one is busy.
+pub fn choose_expired(levels: &[Vec<FileInfo>], cfg: &Config, now_ms: u64) -> Option<Task> {
+    let t = targets(levels, cfg);
+    let last = cfg.num_levels.saturating_sub(1);
+    let (level, file) = levels
+        .iter()
+        .enumerate()
+        .flat_map(|(l, files)| files.iter().map(move |f| (l, f)))
+        .filter(|(_, f)| !f.being_compacted && f.min_expiry_ms.is_some_and(|e| e <= now_ms))
+        .min_by_key(|(_, f)| f.min_expiry_ms)?;
+    if level == 0 {
+        return match pick_l0(levels, cfg, &t)? {
+            Choice::Merge(task) => Some(task),
+            _ => None,
+        };
+    }
+    if level >= last {
+        return Some(Task {
+            level,
+            output_level: level,
+            inputs: vec![file.number],
+            overlapping: Vec::new(),
+            range: (
+                file.smallest_user_key().to_vec(),
+                file.largest_user_key().to_vec(),
+            ),
+            grandparents: Vec::new(),
+            target_file_size: cfg.target_file_size,
+            score: 0.0,
+        });
+    }
+    build_task(levels, cfg, level, level + 1, &[file], 0.0)
+}
+
+/// A manual rewrite, in place, of the last level's files overlapping `[lo, hi]` (so a
+/// compaction filter or expiry sees data that already reached the bottom). `None` if no file
+/// overlaps or one is busy.
+pub fn manual_bottom(levels: &[Vec<FileInfo>], cfg: &Config, lo: &[u8], hi: &[u8]) -> Option<Task> {
+    let last = cfg.num_levels.checked_sub(1)?;
+    let inputs: Vec<&FileInfo> = levels
+        .get(last)?
+        .iter()
+        .filter(|f| f.overlaps(lo, hi))
+        .collect();
+    if inputs.is_empty() || inputs.iter().any(|f| f.being_compacted) {
+        return None;
+    }
+    Some(Task {
+        level: last,
+        output_level: last,
+        inputs: inputs.iter().map(|f| f.number).collect(),
+        overlapping: Vec::new(),
+        range: (
+            inputs.iter().map(|f| f.smallest_user_key()).min()?.to_vec(),
+            inputs.iter().map(|f| f.largest_user_key()).max()?.to_vec(),
+        ),
+        grandparents: Vec::new(),
+        target_file_size: cfg.target_file_size,
+        score: 0.0,
+    })
 }
 
 fn pick_l0(levels: &[Vec<FileInfo>], cfg: &Config, t: &Targets) -> Option<Choice> {

@@ -10,6 +10,7 @@ fn file(number: u64, lo: &str, hi: &str, size: u64) -> FileInfo {
         smallest: encode_internal_key(lo.as_bytes(), 10, 1),
         largest: encode_internal_key(hi.as_bytes(), 1, 1),
         being_compacted: false,
+        min_expiry_ms: None,
     }
 }
 
@@ -131,4 +132,33 @@ fn manual_compaction_takes_every_overlapping_file_of_a_level() {
     assert_eq!(task.inputs, vec![1]);
     assert_eq!(task.output_level, 6);
     assert!(picker::manual(&levels, &cfg, 0, b"d", b"e").is_none());
+}
+
+#[test]
+fn files_whose_expiry_passed_are_compacted_without_size_pressure() {
+    let cfg = Config {
+        base_level_bytes: 4 * MB,
+        ..Config::default()
+    };
+    let mut levels = empty();
+    levels[5] = vec![file(50, "a", "m", MB)];
+    levels[6] = vec![file(60, "a", "c", 100 * MB), file(61, "n", "z", 100 * MB)];
+    levels[6][1].min_expiry_ms = Some(1_000);
+    assert_eq!(picker::choose(&levels, &cfg, &[]), Choice::Nothing);
+    assert!(picker::choose_expired(&levels, &cfg, 999).is_none());
+    // The last level's file is rewritten in place.
+    let task = picker::choose_expired(&levels, &cfg, 1_000).unwrap();
+    assert_eq!(
+        (task.level, task.output_level, task.inputs.clone()),
+        (6, 6, vec![61])
+    );
+    assert!(task.overlapping.is_empty());
+    // A middle level's file merges into the next level.
+    levels[5][0].min_expiry_ms = Some(500);
+    let task = picker::choose_expired(&levels, &cfg, 1_000).unwrap();
+    assert_eq!((task.level, task.output_level), (5, 6));
+    assert_eq!(task.overlapping, vec![60]);
+    levels[5][0].being_compacted = true;
+    let task = picker::choose_expired(&levels, &cfg, 1_000).unwrap();
+    assert_eq!(task.inputs, vec![61]);
 }

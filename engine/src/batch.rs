@@ -4,7 +4,9 @@
 //!
 //! ```text
 //! record := seq: u64  count: u32  op[count]
-//! op     := kind: u8  keyspace: u32  key_len: u32  key  [value_len: u32  value]   (value iff kind = Put)
+//! op     := kind: u8  keyspace: u32  key_len: u32  key  [value_len: u32  value]
+//!           (value iff kind is Put or PutExpiring; a PutExpiring value starts with its
+//!           expiry, Unix ms, u64 LE)
 //! ```
 //!
 //! `seq` is the sequence number of the first op; op `i` gets `seq + i`. `kind` uses the
@@ -18,12 +20,28 @@ use crate::keyspace::{Keyspace, KeyspaceId, DEFAULT_KEYSPACE};
 
 const HEADER: usize = 12;
 
+/// In-memory only: a put whose value starts with a TTL in milliseconds, turned into a
+/// `PutExpiring` with an absolute expiry when the batch is written (the batch does not know the
+/// database's clock). Never reaches the WAL.
+const KIND_RELATIVE_TTL: u8 = 0x80 | ValueKind::PutExpiring as u8;
+
+fn has_value(kind: u8) -> bool {
+    kind == ValueKind::Put as u8
+        || kind == ValueKind::PutExpiring as u8
+        || kind == KIND_RELATIVE_TTL
+}
+
+fn millis(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
 /// A set of puts and deletes, across keyspaces, applied atomically: after a crash either all of
 /// them are present or none is.
 #[derive(Clone)]
 pub struct WriteBatch {
     rep: Vec<u8>,
     count: u32,
+    relative_ttls: bool,
 }
 
 impl std::fmt::Debug for WriteBatch {
@@ -56,15 +74,90 @@ impl WriteBatch {
         WriteBatch {
             rep: vec![0; HEADER],
             count: 0,
+            relative_ttls: false,
         }
     }
 
     /// Puts `key` = `value` in the default keyspace.
     pub fn put(&mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> &mut Self {
+        let kind = ValueKind::Put as u8;
+        self.push(kind, DEFAULT_KEYSPACE, key.as_ref(), None, value.as_ref());
+        self
+    }
+
+    /// Puts `key` = `value` in the default keyspace, expiring `ttl` after the batch is written
+    /// (measured by the database's clock).
+    pub fn put_with_ttl(
+        &mut self,
+        key: impl AsRef<[u8]>,
+        value: impl AsRef<[u8]>,
+        ttl: std::time::Duration,
+    ) -> &mut Self {
+        self.relative_ttls = true;
+        let ttl = Some(millis(ttl));
         self.push(
-            ValueKind::Put,
+            KIND_RELATIVE_TTL,
             DEFAULT_KEYSPACE,
             key.as_ref(),
+            ttl,
+            value.as_ref(),
+        );
+        self
+    }
+
+    /// Puts `key` = `value` in the default keyspace, expiring at `unix_ms` (milliseconds since
+    /// the Unix epoch). An expiry in the past makes the key read as absent.
+    pub fn put_expiring_at(
+        &mut self,
+        key: impl AsRef<[u8]>,
+        value: impl AsRef<[u8]>,
+        unix_ms: u64,
+    ) -> &mut Self {
+        let kind = ValueKind::PutExpiring as u8;
+        self.push(
+            kind,
+            DEFAULT_KEYSPACE,
+            key.as_ref(),
+            Some(unix_ms),
+            value.as_ref(),
+        );
+        self
+    }
+
+    /// [`put_with_ttl`](Self::put_with_ttl) in `keyspace`.
+    pub fn put_with_ttl_in(
+        &mut self,
+        keyspace: &Keyspace,
+        key: impl AsRef<[u8]>,
+        value: impl AsRef<[u8]>,
+        ttl: std::time::Duration,
+    ) -> &mut Self {
+        self.relative_ttls = true;
+        let ttl = Some(millis(ttl));
+        self.push(
+            KIND_RELATIVE_TTL,
+            keyspace.id(),
+            key.as_ref(),
+            ttl,
+            value.as_ref(),
+        );
+        self
+    }
+
+    /// [`put_expiring_at`](Self::put_expiring_at) in `keyspace`.
+    pub fn put_expiring_at_in(
+        &mut self,
+        keyspace: &Keyspace,
+        key: impl AsRef<[u8]>,
+        value: impl AsRef<[u8]>,
+        unix_ms: u64,
+    ) -> &mut Self {
+        let kind = ValueKind::PutExpiring as u8;
+        self.push(
+            kind,
+            keyspace.id(),
+            key.as_ref(),
+            Some(unix_ms),
             value.as_ref(),
         );
         self
@@ -72,7 +165,13 @@ impl WriteBatch {
 
     /// Deletes `key` from the default keyspace.
     pub fn delete(&mut self, key: impl AsRef<[u8]>) -> &mut Self {
-        self.push(ValueKind::Delete, DEFAULT_KEYSPACE, key.as_ref(), &[]);
+        self.push(
+            ValueKind::Delete as u8,
+            DEFAULT_KEYSPACE,
+            key.as_ref(),
+            None,
+            &[],
+        );
         self
     }
 
@@ -83,13 +182,25 @@ impl WriteBatch {
         key: impl AsRef<[u8]>,
         value: impl AsRef<[u8]>,
     ) -> &mut Self {
-        self.push(ValueKind::Put, keyspace.id(), key.as_ref(), value.as_ref());
+        self.push(
+            ValueKind::Put as u8,
+            keyspace.id(),
+            key.as_ref(),
+            None,
+            value.as_ref(),
+        );
         self
     }
 
     /// Deletes `key` from `keyspace`.
     pub fn delete_in(&mut self, keyspace: &Keyspace, key: impl AsRef<[u8]>) -> &mut Self {
-        self.push(ValueKind::Delete, keyspace.id(), key.as_ref(), &[]);
+        self.push(
+            ValueKind::Delete as u8,
+            keyspace.id(),
+            key.as_ref(),
+            None,
+            &[],
+        );
         self
     }
 
@@ -114,14 +225,65 @@ impl WriteBatch {
         self.rep.len()
     }
 
-    fn push(&mut self, kind: ValueKind, keyspace: KeyspaceId, key: &[u8], value: &[u8]) {
-        self.rep.push(kind as u8);
+    fn push(
+        &mut self,
+        kind: u8,
+        keyspace: KeyspaceId,
+        key: &[u8],
+        expiry: Option<u64>,
+        value: &[u8],
+    ) {
+        self.rep.push(kind);
         self.rep.extend_from_slice(&keyspace.to_le_bytes());
         put_bytes(&mut self.rep, key);
-        if kind == ValueKind::Put {
-            put_bytes(&mut self.rep, value);
+        if has_value(kind) {
+            let header = expiry.map_or(0, |_| 8);
+            // Lengths above u32::MAX are rejected by `validate` before the WAL.
+            self.rep
+                .extend_from_slice(&((value.len() + header) as u32).to_le_bytes());
+            if let Some(e) = expiry {
+                self.rep.extend_from_slice(&e.to_le_bytes());
+            }
+            self.rep.extend_from_slice(value);
         }
         self.count += 1;
+    }
+
+    /// Turns every TTL relative to write time into an absolute expiry at `now_ms`.
+    pub(crate) fn resolve_ttls(&mut self, now_ms: u64) {
+        if !self.relative_ttls {
+            return;
+        }
+        let mut pos = HEADER;
+        let u32_at = |rep: &[u8], p: usize| -> Option<usize> {
+            let b = rep.get(p..p + 4)?;
+            Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+        };
+        for _ in 0..self.count {
+            let Some(&kind) = self.rep.get(pos) else {
+                return;
+            };
+            let Some(klen) = u32_at(&self.rep, pos + 5) else {
+                return;
+            };
+            pos += 9 + klen;
+            if !has_value(kind) {
+                continue;
+            }
+            let Some(vlen) = u32_at(&self.rep, pos) else {
+                return;
+            };
+            if kind == KIND_RELATIVE_TTL {
+                if let Some(v) = self.rep.get_mut(pos + 4..pos + 12) {
+                    let ttl = u64::from_le_bytes([v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]]);
+                    v.copy_from_slice(&now_ms.saturating_add(ttl).to_le_bytes());
+                }
+                let kind_pos = pos - 9 - klen;
+                self.rep[kind_pos] = ValueKind::PutExpiring as u8;
+            }
+            pos += 4 + vlen;
+        }
+        self.relative_ttls = false;
     }
 
     /// Checks the sizes the format can carry.
@@ -222,18 +384,21 @@ impl<'a> OpIter<'a> {
     fn next_op(&mut self) -> std::result::Result<Op<'a>, String> {
         let kind_byte = self.take(1)?[0];
         let kind = match ValueKind::from_u8(kind_byte) {
-            Some(k @ (ValueKind::Put | ValueKind::Delete)) => k,
+            Some(k) => k,
             _ => return Err(format!("unknown operation kind {kind_byte} in write batch")),
         };
         let keyspace = self.u32()?;
         let klen = self.u32()? as usize;
         let key = self.take(klen)?;
-        let value = if kind == ValueKind::Put {
+        let value = if has_value(kind as u8) {
             let vlen = self.u32()? as usize;
             self.take(vlen)?
         } else {
             &[]
         };
+        if kind == ValueKind::PutExpiring && value.len() < strata_sstable::EXPIRY_HEADER_LEN {
+            return Err("expiring put shorter than its expiry header".into());
+        }
         Ok(Op {
             kind,
             keyspace,

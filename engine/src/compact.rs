@@ -64,6 +64,7 @@ pub(crate) fn view(tree: &Tree, busy: &HashSet<u64>) -> Vec<Vec<FileInfo>> {
                     smallest: f.meta.smallest.clone(),
                     largest: f.meta.largest.clone(),
                     being_compacted: busy.contains(&f.meta.number),
+                    min_expiry_ms: f.table.properties().min_expiry_ms,
                 })
                 .collect()
         })
@@ -71,12 +72,21 @@ pub(crate) fn view(tree: &Tree, busy: &HashSet<u64>) -> Vec<Vec<FileInfo>> {
 }
 
 pub(crate) fn compaction_thread(inner: &Inner, rx: &Receiver<()>) {
-    while rx.recv().is_ok() {
+    use crossbeam_channel::RecvTimeoutError;
+    loop {
+        // Woken by flushes and compactions, and every `ttl_check_interval` to look for
+        // expired data.
+        match rx.recv_timeout(inner.options.ttl_check_interval) {
+            Ok(()) | Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
         loop {
             if inner.closed.load(Ordering::Acquire) || lock(&inner.state).bg_error.is_some() {
                 break;
             }
-            let Some(work) = inner.pick() else { break };
+            let Some(work) = inner.pick().or_else(|| inner.pick_expired()) else {
+                break;
+            };
             if let Err(e) = inner.run(work) {
                 inner.set_bg_error(e);
                 break;
@@ -124,6 +134,35 @@ impl Inner {
             }
         }
         None
+    }
+
+    /// Periodic TTL compaction, when no size-driven compaction is due: at most one per
+    /// `ttl_check_interval`, so it never crowds out normal compaction.
+    fn pick_expired(&self) -> Option<Work> {
+        if self.options.disable_auto_compactions {
+            return None;
+        }
+        let mut last = lock(&self.last_ttl_compaction);
+        if last.is_some_and(|t| t.elapsed() < self.options.ttl_check_interval) {
+            return None;
+        }
+        let version = Arc::clone(&lock(&self.state).sv.version);
+        let cfg = self.options.picker_config();
+        let now = self.options.clock.now_ms();
+        let mut c = lock(&self.compacting);
+        for (&ks, tree) in &version.trees {
+            if let Some(task) = picker::choose_expired(&view(tree, &c.files), &cfg, now) {
+                c.files.extend(task.inputs.iter().chain(&task.overlapping));
+                *last = Some(Instant::now());
+                return Some(Work::Merge { ks, task });
+            }
+        }
+        None
+    }
+
+    fn keyspace_name(&self, ks: KeyspaceId) -> Option<String> {
+        let map = self.keyspaces.read().unwrap_or_else(|e| e.into_inner());
+        map.iter().find(|(_, &id)| id == ks).map(|(n, _)| n.clone())
     }
 
     fn release(&self, files: impl IntoIterator<Item = u64>) {
@@ -208,7 +247,10 @@ impl Inner {
             output_level: task.output_level,
             target_file_size: task.target_file_size,
             grandparents: task.grandparents.clone(),
-            filter: None,
+            filter: self
+                .keyspace_name(ks)
+                .and_then(|n| self.options.filter_for(&n)),
+            now_ms: self.options.clock.now_ms(),
         };
         let children: Vec<BoxedIter> = inputs
             .iter()
@@ -226,7 +268,7 @@ impl Inner {
             )?;
             Ok((number, builder))
         });
-        let (outputs, _stats) = match result {
+        let (outputs, job_stats) = match result {
             Ok(r) => r,
             Err(e) => {
                 for n in created {
@@ -268,7 +310,10 @@ impl Inner {
             opened.insert(out.number, TableFile::new(meta, Arc::new(table)));
         }
         self.install(&edit, &opened)?;
-        if task.level > 0 {
+        self.counters
+            .expired_dropped
+            .fetch_add(job_stats.expired, Ordering::Relaxed);
+        if task.level > 0 && task.level != task.output_level {
             lock(&self.compacting)
                 .cursors
                 .insert((ks, task.level), task.range.1.clone());
@@ -362,6 +407,8 @@ impl Inner {
     }
 
     /// Compacts every table of keyspace `ks` overlapping `[lo, hi]` down to the bottom level.
+    /// With a compaction filter on the keyspace, the bottom level's tables in the range are
+    /// rewritten too, so the filter sees all of it (RocksDB's `kIfHaveCompactionFilter`).
     pub(crate) fn compact_range(
         &self,
         ks: KeyspaceId,
@@ -370,7 +417,15 @@ impl Inner {
     ) -> Result<()> {
         self.flush()?;
         let cfg = self.options.picker_config();
-        for level in 0..NUM_LEVELS - 1 {
+        let has_filter = self
+            .keyspace_name(ks)
+            .and_then(|n| self.options.filter_for(&n))
+            .is_some();
+        for level in 0..NUM_LEVELS {
+            let bottom = level == NUM_LEVELS - 1;
+            if bottom && !has_filter {
+                break;
+            }
             loop {
                 self.check_open()?;
                 if let Some(e) = &lock(&self.state).bg_error {
@@ -396,14 +451,23 @@ impl Inner {
                 let task = {
                     let mut c = lock(&self.compacting);
                     let levels = view(tree, &c.files);
-                    let task = picker::manual(&levels, &cfg, level, lo, hi);
+                    let task = if bottom {
+                        picker::manual_bottom(&levels, &cfg, lo, hi)
+                    } else {
+                        picker::manual(&levels, &cfg, level, lo, hi)
+                    };
                     if let Some(t) = &task {
                         c.files.extend(t.inputs.iter().chain(&t.overlapping));
                     }
                     task
                 };
                 match task {
-                    Some(task) => self.run(Work::Merge { ks, task })?,
+                    Some(task) => {
+                        self.run(Work::Merge { ks, task })?;
+                        if bottom {
+                            break; // one pass: the rewrite's outputs are in the range too
+                        }
+                    }
                     // A background compaction owns some of the files: wait for it.
                     None => std::thread::sleep(Duration::from_millis(5)),
                 }

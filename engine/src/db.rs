@@ -17,7 +17,7 @@ use crate::filename;
 use crate::iter::DbIterator;
 use crate::keyspace::{Keyspace, KeyspaceId, DEFAULT_KEYSPACE, DEFAULT_KEYSPACE_NAME};
 use crate::manifest::{FileMeta, Manifest, VersionEdit};
-use crate::memtable::{Lookup, Memtable};
+use crate::memtable::{resolve, Lookup, Memtable};
 use crate::options::{Options, ReadOptions, WriteOptions, NUM_LEVELS};
 use crate::snapshot::{Snapshot, SnapshotList};
 use crate::stats::{CompactionStats, KeyspaceStats, LevelStats, Stats};
@@ -132,6 +132,8 @@ pub(crate) struct Counters {
     pub writes: AtomicU64,
     /// Compaction work by output level.
     pub levels: Mutex<Vec<crate::compact::LevelWork>>,
+    /// Expired entries compaction turned into tombstones or dropped.
+    pub expired_dropped: AtomicU64,
 }
 
 impl Default for Counters {
@@ -146,6 +148,7 @@ impl Default for Counters {
             write_groups: AtomicU64::new(0),
             writes: AtomicU64::new(0),
             levels: Mutex::new(vec![crate::compact::LevelWork::default(); NUM_LEVELS]),
+            expired_dropped: AtomicU64::new(0),
         }
     }
 }
@@ -175,6 +178,8 @@ pub(crate) struct Inner {
     pub(crate) compact_tx: Mutex<Option<Sender<()>>>,
     /// Files owned by running compactions, and the round-robin cursors.
     pub(crate) compacting: Mutex<crate::compact::Compacting>,
+    /// When the last periodic TTL compaction started (they are rate-limited).
+    pub(crate) last_ttl_compaction: Mutex<Option<Instant>>,
     pub(crate) counters: Counters,
 }
 
@@ -461,6 +466,7 @@ fn open_inner(dir: &Path, options: Options) -> Result<Inner> {
         closed: AtomicBool::new(false),
         compact_tx: Mutex::new(None),
         compacting: Mutex::new(crate::compact::Compacting::default()),
+        last_ttl_compaction: Mutex::new(None),
         counters: Counters::default(),
         options,
     })
@@ -551,8 +557,9 @@ impl Inner {
 
     // ---- write path -------------------------------------------------------------------
 
-    pub(crate) fn write(&self, batch: WriteBatch, options: WriteOptions) -> Result<()> {
+    pub(crate) fn write(&self, mut batch: WriteBatch, options: WriteOptions) -> Result<()> {
         self.check_open()?;
+        batch.resolve_ttls(self.options.clock.now_ms());
         batch.validate()?;
         for op in batch.ops() {
             let op = op?;
@@ -798,23 +805,28 @@ impl Inner {
 
     // ---- reads ------------------------------------------------------------------------
 
-    pub(crate) fn get(
+    /// The live value of `key` and its expiry (Unix ms), as of `snapshot` and the clock now.
+    pub(crate) fn get_entry(
         &self,
         ks: KeyspaceId,
         key: &[u8],
         snapshot: Option<&Snapshot>,
-    ) -> Result<Option<Vec<u8>>> {
+    ) -> Result<Option<(Vec<u8>, Option<u64>)>> {
         let sv = self.super_version()?;
         let seq = snapshot.map_or_else(
             || self.visible_seq.load(Ordering::Acquire),
             Snapshot::sequence,
         );
+        let now = self.options.clock.now_ms();
+        let found = |l: Lookup| match l {
+            Lookup::Value(v, expiry) => Some(Some((v, expiry))),
+            Lookup::Deleted => Some(None),
+            Lookup::Absent => None,
+        };
         for gen in std::iter::once(&sv.mem).chain(sv.imm.iter().rev()) {
             if let Some(mem) = gen.get(ks) {
-                match mem.get(key, seq) {
-                    Lookup::Value(v) => return Ok(Some(v)),
-                    Lookup::Deleted => return Ok(None),
-                    Lookup::Absent => {}
+                if let Some(r) = found(mem.get(key, seq, now)) {
+                    return Ok(r);
                 }
             }
         }
@@ -823,7 +835,7 @@ impl Inner {
         };
         for file in tree.candidates(key) {
             if let Some((_, kind, value)) = file.table.get(key, seq)? {
-                return Ok((kind == ValueKind::Put as u8).then_some(value));
+                return Ok(found(resolve(kind, &value, now)).flatten());
             }
         }
         Ok(None)
@@ -852,6 +864,7 @@ impl Inner {
             options.lower_bound.clone(),
             options.upper_bound.clone(),
             Arc::clone(&sv.version),
+            self.options.clock.now_ms(),
         ))
     }
 
@@ -911,7 +924,24 @@ impl Inner {
         let user = c.user_bytes_written.load(Ordering::Relaxed);
         let written = c.flush_bytes.load(Ordering::Relaxed)
             + compaction.iter().map(|l| l.write_bytes).sum::<u64>();
+        let now = self.options.clock.now_ms();
+        let expired_bytes_estimate = sv
+            .version
+            .trees
+            .values()
+            .flat_map(|t| t.all_files())
+            .map(|(_, f)| {
+                let p = f.table.properties();
+                if p.min_expiry_ms.is_some_and(|e| e <= now) && p.num_entries > 0 {
+                    f.meta.size * p.num_expiring / p.num_entries
+                } else {
+                    0
+                }
+            })
+            .sum();
         Stats {
+            expired_dropped: c.expired_dropped.load(Ordering::Relaxed),
+            expired_bytes_estimate,
             compaction,
             write_amplification: if user == 0 {
                 0.0

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use strata_compaction::MergingIter;
 
+use crate::memtable::is_live;
 use crate::version::Version;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +41,8 @@ pub struct DbIterator {
     error: Option<Error>,
     /// Keeps the tables under `inner` from being deleted while the iterator lives.
     _version: Arc<Version>,
+    /// The one clock reading expiry is judged against for the iterator's whole life.
+    now_ms: u64,
 }
 
 impl std::fmt::Debug for DbIterator {
@@ -55,6 +58,16 @@ fn user_key(ikey: &[u8]) -> &[u8] {
     parse_internal_key(ikey).map_or(ikey, |k| k.user_key)
 }
 
+/// The user's part of a stored value: an expiring value loses its expiry header.
+fn user_value<'a>(ikey: &[u8], stored: &'a [u8]) -> &'a [u8] {
+    match parse_internal_key(ikey) {
+        Some(k) if k.kind == ValueKind::PutExpiring as u8 => {
+            strata_sstable::split_expiring(stored).map_or(stored, |(_, v)| v)
+        }
+        _ => stored,
+    }
+}
+
 impl DbIterator {
     pub(crate) fn new(
         inner: MergingIter,
@@ -62,9 +75,11 @@ impl DbIterator {
         lower: Option<Vec<u8>>,
         upper: Option<Vec<u8>>,
         version: Arc<Version>,
+        now_ms: u64,
     ) -> Self {
         DbIterator {
             _version: version,
+            now_ms,
             inner,
             seq,
             lower,
@@ -99,7 +114,7 @@ impl DbIterator {
             return &[];
         }
         match self.direction {
-            Direction::Forward => self.inner.value(),
+            Direction::Forward => user_value(self.inner.key(), self.inner.value()),
             Direction::Reverse => &self.saved_value,
         }
     }
@@ -241,14 +256,14 @@ impl DbIterator {
                 break;
             }
             if k.seq <= self.seq {
-                if k.kind == ValueKind::Put as u8 {
+                if is_live(k.kind, self.inner.value(), self.now_ms) {
                     if !(skipping && k.user_key <= self.saved_key.as_slice()) {
                         self.valid = true;
                         self.saved_key.clear();
                         return;
                     }
                 } else {
-                    // A tombstone hides every older version of its key.
+                    // A tombstone (or an expired value) hides every older version of its key.
                     self.saved_key.clear();
                     self.saved_key.extend_from_slice(k.user_key);
                     skipping = true;
@@ -276,12 +291,13 @@ impl DbIterator {
                 if self.below_lower(k.user_key) {
                     break;
                 }
-                if k.kind == ValueKind::Put as u8 {
+                if is_live(k.kind, self.inner.value(), self.now_ms) {
                     found_put = true;
                     self.saved_key.clear();
                     self.saved_key.extend_from_slice(k.user_key);
                     self.saved_value.clear();
-                    self.saved_value.extend_from_slice(self.inner.value());
+                    let v = user_value(self.inner.key(), self.inner.value());
+                    self.saved_value.extend_from_slice(v);
                 } else {
                     found_put = false;
                     self.saved_key.clear();

@@ -75,7 +75,63 @@ impl Keyspace {
     /// # Errors
     /// I/O errors and [`Error::Corruption`](crate::Error::Corruption) from tables.
     pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
-        self.inner.get(self.id, key.as_ref(), None)
+        Ok(self
+            .inner
+            .get_entry(self.id, key.as_ref(), None)?
+            .map(|(v, _)| v))
+    }
+
+    /// The current value of `key` with its expiry (Unix milliseconds), if it has one.
+    ///
+    /// # Errors
+    /// As [`Keyspace::get`].
+    pub fn get_with_expiry(&self, key: impl AsRef<[u8]>) -> Result<Option<(Vec<u8>, Option<u64>)>> {
+        self.inner.get_entry(self.id, key.as_ref(), None)
+    }
+
+    /// Time left before `key` expires: `None` if the key is absent or does not expire (use
+    /// [`get_with_expiry`](Self::get_with_expiry) to tell those apart).
+    ///
+    /// # Errors
+    /// As [`Keyspace::get`].
+    pub fn ttl(&self, key: impl AsRef<[u8]>) -> Result<Option<std::time::Duration>> {
+        let now = self.inner.options.clock.now_ms();
+        Ok(self
+            .inner
+            .get_entry(self.id, key.as_ref(), None)?
+            .and_then(|(_, e)| e)
+            .map(|e| std::time::Duration::from_millis(e.saturating_sub(now))))
+    }
+
+    /// Sets `key` to `value`, expiring `ttl` from now (by the database's clock). After that
+    /// the key reads as absent, and so do its older versions.
+    ///
+    /// # Errors
+    /// As [`Keyspace::put`].
+    pub fn put_with_ttl(
+        &self,
+        key: impl AsRef<[u8]>,
+        value: impl AsRef<[u8]>,
+        ttl: std::time::Duration,
+    ) -> Result<()> {
+        let mut b = WriteBatch::new();
+        b.put_with_ttl_in(self, key, value, ttl);
+        self.inner.write(b, WriteOptions::default())
+    }
+
+    /// Sets `key` to `value`, expiring at `unix_ms` (milliseconds since the Unix epoch).
+    ///
+    /// # Errors
+    /// As [`Keyspace::put`].
+    pub fn put_expiring_at(
+        &self,
+        key: impl AsRef<[u8]>,
+        value: impl AsRef<[u8]>,
+        unix_ms: u64,
+    ) -> Result<()> {
+        let mut b = WriteBatch::new();
+        b.put_expiring_at_in(self, key, value, unix_ms);
+        self.inner.write(b, WriteOptions::default())
     }
 
     /// The value of `key` as of `snapshot`.
@@ -83,7 +139,10 @@ impl Keyspace {
     /// # Errors
     /// As [`Keyspace::get`].
     pub fn get_at(&self, key: impl AsRef<[u8]>, snapshot: &Snapshot) -> Result<Option<Vec<u8>>> {
-        self.inner.get(self.id, key.as_ref(), Some(snapshot))
+        Ok(self
+            .inner
+            .get_entry(self.id, key.as_ref(), Some(snapshot))?
+            .map(|(v, _)| v))
     }
 
     /// A cursor (seek, next, prev) over the keyspace, limited by the options' bounds and

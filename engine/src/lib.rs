@@ -26,6 +26,7 @@
 //! Durability guarantees per [`SyncMode`] are in `docs/durability.md`.
 
 mod batch;
+mod clock;
 mod compact;
 mod db;
 mod error;
@@ -42,6 +43,7 @@ mod verify;
 mod version;
 
 pub use batch::WriteBatch;
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use db::Db;
 pub use error::{Error, Result};
 pub use iter::{DbIterator, Scan};

@@ -11,15 +11,36 @@ use strata_sstable::{InternalIterator, InternalKey, SeqNo, ValueKind, KIND_FOR_S
 /// Bytes charged per entry on top of key and value: skiplist node, tower and allocations.
 const ENTRY_OVERHEAD: usize = 80;
 
-/// What a memtable knows about a key at a sequence number.
+/// What a memtable (or table) knows about a key at a sequence number and a time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Lookup {
-    /// The newest visible entry is a value.
-    Value(Vec<u8>),
-    /// The newest visible entry is a tombstone.
+    /// The newest visible entry is a live value, with its expiry if it has one.
+    Value(Vec<u8>, Option<u64>),
+    /// The newest visible entry is a tombstone or an expired value: the key is absent, and
+    /// older versions are hidden.
     Deleted,
-    /// The memtable holds no visible entry for the key: look further down.
+    /// No visible entry for the key here: look further down.
     Absent,
+}
+
+/// Interprets the newest visible entry of a key, `kind` + stored value, at time `now_ms`.
+pub(crate) fn resolve(kind: u8, stored: &[u8], now_ms: u64) -> Lookup {
+    match ValueKind::from_u8(kind) {
+        Some(ValueKind::Put) => Lookup::Value(stored.to_vec(), None),
+        Some(ValueKind::PutExpiring) => match strata_sstable::split_expiring(stored) {
+            Some((expiry, value)) if expiry > now_ms => Lookup::Value(value.to_vec(), Some(expiry)),
+            _ => Lookup::Deleted,
+        },
+        _ => Lookup::Deleted,
+    }
+}
+
+/// True if an entry of `kind` with `stored` value is live at `now_ms` (not a tombstone, not
+/// expired).
+pub(crate) fn is_live(kind: u8, stored: &[u8], now_ms: u64) -> bool {
+    kind == ValueKind::Put as u8
+        || (kind == ValueKind::PutExpiring as u8
+            && strata_sstable::split_expiring(stored).is_some_and(|(e, _)| e > now_ms))
 }
 
 /// A sorted in-memory table. Writers insert concurrently with readers; only the write leader
@@ -49,8 +70,8 @@ impl Memtable {
         self.map.insert(key, value.to_vec());
     }
 
-    /// The newest entry for `user_key` with a sequence number `<= seq`.
-    pub fn get(&self, user_key: &[u8], seq: SeqNo) -> Lookup {
+    /// The newest entry for `user_key` with a sequence number `<= seq`, judged at `now_ms`.
+    pub fn get(&self, user_key: &[u8], seq: SeqNo, now_ms: u64) -> Lookup {
         let probe = InternalKey::new(user_key, seq, KIND_FOR_SEEK);
         let Some(entry) = self.map.lower_bound(Bound::Included(&probe)) else {
             return Lookup::Absent;
@@ -59,10 +80,7 @@ impl Memtable {
         if key.user_key() != user_key {
             return Lookup::Absent;
         }
-        match ValueKind::from_u8(key.kind()) {
-            Some(ValueKind::Put) => Lookup::Value(entry.value().clone()),
-            _ => Lookup::Deleted,
-        }
+        resolve(key.kind(), entry.value(), now_ms)
     }
 
     pub fn approximate_bytes(&self) -> usize {
@@ -167,13 +185,30 @@ mod tests {
         m.insert(b"k", 1, ValueKind::Put, b"v1");
         m.insert(b"k", 3, ValueKind::Delete, b"");
         m.insert(b"k", 5, ValueKind::Put, b"v5");
-        assert_eq!(m.get(b"k", 0), Lookup::Absent);
-        assert_eq!(m.get(b"k", 1), Lookup::Value(b"v1".to_vec()));
-        assert_eq!(m.get(b"k", 2), Lookup::Value(b"v1".to_vec()));
-        assert_eq!(m.get(b"k", 4), Lookup::Deleted);
-        assert_eq!(m.get(b"k", 9), Lookup::Value(b"v5".to_vec()));
-        assert_eq!(m.get(b"j", 9), Lookup::Absent);
-        assert_eq!(m.get(b"kk", 9), Lookup::Absent);
+        assert_eq!(m.get(b"k", 0, 0), Lookup::Absent);
+        assert_eq!(m.get(b"k", 1, 0), Lookup::Value(b"v1".to_vec(), None));
+        assert_eq!(m.get(b"k", 2, 0), Lookup::Value(b"v1".to_vec(), None));
+        assert_eq!(m.get(b"k", 4, 0), Lookup::Deleted);
+        assert_eq!(m.get(b"k", 9, 0), Lookup::Value(b"v5".to_vec(), None));
+        assert_eq!(m.get(b"j", 9, 0), Lookup::Absent);
+        assert_eq!(m.get(b"kk", 9, 0), Lookup::Absent);
+    }
+
+    #[test]
+    fn expired_entries_read_as_deleted_and_hide_older_versions() {
+        let m = Memtable::default();
+        m.insert(b"k", 1, ValueKind::Put, b"forever");
+        let v = strata_sstable::encode_expiring(1000, b"brief");
+        m.insert(b"k", 2, ValueKind::PutExpiring, &v);
+        assert_eq!(
+            m.get(b"k", 9, 999),
+            Lookup::Value(b"brief".to_vec(), Some(1000))
+        );
+        assert_eq!(m.get(b"k", 9, 1000), Lookup::Deleted);
+        assert_eq!(
+            m.get(b"k", 1, 5000),
+            Lookup::Value(b"forever".to_vec(), None)
+        );
     }
 
     #[test]

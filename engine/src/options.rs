@@ -1,12 +1,15 @@
 //! Options for opening a database, writing and reading.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use strata_sstable::Compression;
 pub use strata_wal::{RecoveryMode, SyncMode};
 
+use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::snapshot::Snapshot;
+use strata_compaction::CompactionFilter;
 
 /// Number of levels in each keyspace's tree (L0..L6).
 pub const NUM_LEVELS: usize = 7;
@@ -56,6 +59,15 @@ pub struct Options {
     pub target_file_size_base: u64,
     /// Turns background compaction off (manual `compact_range` still works). Default: false.
     pub disable_auto_compactions: bool,
+    /// The clock expiry is judged against. Default: [`SystemClock`].
+    pub clock: Arc<dyn Clock>,
+    /// How often idle compaction threads look for tables whose earliest expiry has passed
+    /// (periodic TTL compaction; it runs only when no size-driven compaction is due). Default:
+    /// 1 s.
+    pub ttl_check_interval: Duration,
+    /// Compaction filters by keyspace name (see [`Options::compaction_filter`]). Filters are
+    /// code, not data: give them at every open. Default: none.
+    pub compaction_filters: Vec<(String, Arc<dyn CompactionFilter>)>,
 }
 
 impl Default for Options {
@@ -80,6 +92,9 @@ impl Default for Options {
             max_bytes_for_level_multiplier: 10,
             target_file_size_base: 64 << 20,
             disable_auto_compactions: false,
+            clock: Arc::new(SystemClock),
+            ttl_check_interval: Duration::from_secs(1),
+            compaction_filters: Vec::new(),
         }
     }
 }
@@ -139,6 +154,11 @@ impl Options {
                 "max_bytes_for_level_multiplier must be >= 2".into(),
             ));
         }
+        if self.ttl_check_interval.is_zero() {
+            return Err(Error::InvalidArgument(
+                "ttl_check_interval must be > 0".into(),
+            ));
+        }
         if self.target_file_size_base == 0 || self.max_bytes_for_level_base == 0 {
             return Err(Error::InvalidArgument(
                 "target_file_size_base and max_bytes_for_level_base must be > 0".into(),
@@ -152,6 +172,22 @@ impl Options {
             }
         }
         Ok(())
+    }
+
+    /// Installs `filter` on the keyspace named `keyspace` (`"default"` for the default one):
+    /// compaction shows it the newest version of each key that no snapshot can see, and it may
+    /// keep, remove or change it. See [`CompactionFilter`] for its guarantees.
+    pub fn compaction_filter(mut self, keyspace: &str, filter: Arc<dyn CompactionFilter>) -> Self {
+        self.compaction_filters.retain(|(n, _)| n != keyspace);
+        self.compaction_filters.push((keyspace.to_string(), filter));
+        self
+    }
+
+    pub(crate) fn filter_for(&self, keyspace: &str) -> Option<Arc<dyn CompactionFilter>> {
+        self.compaction_filters
+            .iter()
+            .find(|(n, _)| n == keyspace)
+            .map(|(_, f)| Arc::clone(f))
     }
 
     /// The picker's view of these options.

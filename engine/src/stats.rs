@@ -85,6 +85,11 @@ pub struct Stats {
     pub compaction: Vec<CompactionStats>,
     /// Bytes written by flushes and compactions per byte of user data written since open.
     pub write_amplification: f64,
+    /// Expired entries compaction turned into tombstones or dropped since open.
+    pub expired_dropped: u64,
+    /// Estimated bytes of expired data not yet purged: for each table whose earliest expiry
+    /// has passed, its size times its share of expiring entries (an upper bound).
+    pub expired_bytes_estimate: u64,
 }
 
 impl fmt::Display for Stats {
@@ -113,6 +118,11 @@ impl fmt::Display for Stats {
             self.block_cache_bytes, self.block_cache_capacity
         )?;
         writeln!(f, "write amplification:  {:.2}", self.write_amplification)?;
+        writeln!(
+            f,
+            "expired:              {} entries dropped, ~{} bytes waiting to be purged",
+            self.expired_dropped, self.expired_bytes_estimate
+        )?;
         for ks in &self.keyspaces {
             writeln!(
                 f,

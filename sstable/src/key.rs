@@ -32,6 +32,28 @@ pub enum ValueKind {
     Delete = 0,
     /// A value.
     Put = 1,
+    /// A value with an expiry: the stored value is `expiry_unix_ms: u64 LE` followed by the
+    /// user's value (see [`split_expiring`]). Once the clock passes the expiry the entry reads
+    /// as a tombstone.
+    PutExpiring = 2,
+}
+
+/// Bytes of the expiry header at the front of a [`ValueKind::PutExpiring`] value.
+pub const EXPIRY_HEADER_LEN: usize = 8;
+
+/// Splits a [`ValueKind::PutExpiring`] value into its expiry (Unix milliseconds) and the user's
+/// value; `None` if it is too short to hold the header.
+pub fn split_expiring(stored: &[u8]) -> Option<(u64, &[u8])> {
+    let (head, rest) = stored.split_first_chunk::<EXPIRY_HEADER_LEN>()?;
+    Some((u64::from_le_bytes(*head), rest))
+}
+
+/// Builds a [`ValueKind::PutExpiring`] value.
+pub fn encode_expiring(expiry_ms: u64, value: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(EXPIRY_HEADER_LEN + value.len());
+    v.extend_from_slice(&expiry_ms.to_le_bytes());
+    v.extend_from_slice(value);
+    v
 }
 
 impl ValueKind {
@@ -40,6 +62,7 @@ impl ValueKind {
         match b {
             0 => Some(ValueKind::Delete),
             1 => Some(ValueKind::Put),
+            2 => Some(ValueKind::PutExpiring),
             _ => None,
         }
     }
@@ -197,8 +220,20 @@ mod tests {
     fn kinds() {
         assert_eq!(ValueKind::from_u8(0), Some(ValueKind::Delete));
         assert_eq!(ValueKind::from_u8(1), Some(ValueKind::Put));
-        assert_eq!(ValueKind::from_u8(2), None);
+        assert_eq!(ValueKind::from_u8(2), Some(ValueKind::PutExpiring));
+        assert_eq!(ValueKind::from_u8(3), None);
         assert_eq!(ValueKind::from_u8(0xFF), None);
+    }
+
+    #[test]
+    fn expiring_values() {
+        let v = encode_expiring(1234, b"abc");
+        assert_eq!(split_expiring(&v), Some((1234, &b"abc"[..])));
+        assert_eq!(split_expiring(&v[..7]), None);
+        assert_eq!(
+            split_expiring(&encode_expiring(7, b"")),
+            Some((7, &b""[..]))
+        );
     }
 
     #[test]

@@ -57,9 +57,9 @@ pub struct Properties {
     pub smallest_key: Vec<u8>,
     /// Last internal key (empty for an empty table).
     pub largest_key: Vec<u8>,
-    /// Earliest expiry of any entry, Unix milliseconds. Reserved for TTL: always `None` now.
+    /// Earliest expiry of any `PutExpiring` entry, Unix milliseconds (`None` if none has one).
     pub min_expiry_ms: Option<u64>,
-    /// Number of entries with an expiry. Reserved for TTL: always 0 now.
+    /// Number of `PutExpiring` entries.
     pub num_expiring: u64,
     /// Compression the table was written with: "none" or "zstd" (blocks that do not shrink
     /// by 12.5% are stored uncompressed anyway).

@@ -125,6 +125,18 @@ impl TableBuilder {
             ));
         }
 
+        let expiry = if parsed.kind == ValueKind::PutExpiring as u8 {
+            match crate::key::split_expiring(value) {
+                Some((ms, _)) => Some(ms),
+                None => {
+                    return Err(Error::InvalidArgument(
+                        "an expiring entry's value is shorter than its expiry header".into(),
+                    ))
+                }
+            }
+        } else {
+            None
+        };
         self.filter.add(parsed.user_key);
         self.data_block.add(internal_key, value);
         let p = &mut self.props;
@@ -136,6 +148,10 @@ impl TableBuilder {
         p.num_entries += 1;
         if parsed.kind == ValueKind::Delete as u8 {
             p.num_deletions += 1;
+        }
+        if let Some(ms) = expiry {
+            p.num_expiring += 1;
+            p.min_expiry_ms = Some(p.min_expiry_ms.map_or(ms, |m| m.min(ms)));
         }
         p.raw_key_bytes += internal_key.len() as u64;
         p.raw_value_bytes += value.len() as u64;
