@@ -116,7 +116,14 @@ fn expired_keys_give_their_disk_space_back_without_new_writes() {
     let empty = dir_bytes(dir.path());
     let n = 1_000_000u64;
     for i in 0..n {
-        db.put_with_ttl(format!("key{i:08}"), [b'v'; 32], Duration::from_secs(1))
+        // 32 bytes that do not compress, so the table sizes are honest.
+        let mut value = [0u8; 32];
+        for (j, chunk) in value.chunks_mut(8).enumerate() {
+            let x = (i * 4 + j as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            let x = (x ^ (x >> 29)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            chunk.copy_from_slice(&x.to_le_bytes());
+        }
+        db.put_with_ttl(format!("key{i:08}"), value, Duration::from_secs(1))
             .unwrap();
     }
     db.flush().unwrap();
