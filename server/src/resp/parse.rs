@@ -1,0 +1,396 @@
+//! The request parser.
+//!
+//! Requests are either multibulk (`*<n>\r\n` then `n` times `$<len>\r\n<bytes>\r\n`, what
+//! every client library sends) or inline (a line of space-separated words, what a person types
+//! into telnet; quotes as in `redis-cli`). Parsing is incremental: [`Parser::parse`] returns
+//! `Ok(None)` until a whole command is buffered and never consumes a partial one.
+
+use std::fmt;
+
+/// Redis's `PROTO_INLINE_MAX_SIZE`: the longest inline request, and the longest header line.
+const INLINE_MAX: usize = 64 * 1024;
+
+/// Size limits, Redis's defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// `proto-max-bulk-len`: the largest argument. Default 512 MiB.
+    pub max_bulk_len: usize,
+    /// The most arguments in one multibulk request. Default `i32::MAX` (Redis's limit).
+    pub max_multibulk_len: usize,
+    /// Limits for a client that has not authenticated while a password is required:
+    /// Redis allows such a client 10 arguments of at most 16 KiB.
+    pub unauthenticated: bool,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_bulk_len: 512 << 20,
+            max_multibulk_len: i32::MAX as usize,
+            unauthenticated: false,
+        }
+    }
+}
+
+/// A malformed request. The connection answers `-ERR Protocol error: <message>` and closes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProtocolError(String);
+
+impl ProtocolError {
+    fn new(msg: impl Into<String>) -> Self {
+        ProtocolError(msg.into())
+    }
+
+    /// The full error line Redis sends, without the leading `-` and trailing CRLF.
+    pub fn message(&self) -> String {
+        format!("ERR Protocol error: {}", self.0)
+    }
+}
+
+impl fmt::Display for ProtocolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Protocol error: {}", self.0)
+    }
+}
+
+impl std::error::Error for ProtocolError {}
+
+/// A parsed command (its arguments) and the bytes it took from the buffer.
+pub type Parsed = (Vec<Vec<u8>>, usize);
+
+/// An incremental request parser.
+#[derive(Debug, Clone, Default)]
+pub struct Parser {
+    /// The limits in force; change `unauthenticated` after `AUTH`.
+    pub limits: Limits,
+}
+
+/// Finds `\r\n` at or after `from`; the index of the `\r`.
+fn find_crlf(buf: &[u8], from: usize) -> Option<usize> {
+    let rest = buf.get(from..)?;
+    rest.windows(2).position(|w| w == b"\r\n").map(|p| from + p)
+}
+
+/// Parses a decimal integer like Redis's `string2ll` (optional `-`, digits, no spaces, no `+`).
+fn parse_int(bytes: &[u8]) -> Option<i64> {
+    let s = std::str::from_utf8(bytes).ok()?;
+    if s.is_empty() || s.starts_with('+') || s.len() > 20 {
+        return None;
+    }
+    s.parse().ok()
+}
+
+impl Parser {
+    /// A parser with `limits`.
+    pub fn new(limits: Limits) -> Self {
+        Parser { limits }
+    }
+
+    /// Parses the next command at the front of `buf`.
+    ///
+    /// Returns `Ok(Some((args, consumed)))` for a complete command (`args` may be empty for an
+    /// empty line or `*0`, which Redis ignores: skip `consumed` bytes and call again),
+    /// `Ok(None)` if more bytes are needed.
+    ///
+    /// # Errors
+    /// A [`ProtocolError`] with Redis's message; the connection must reply and close.
+    pub fn parse(&self, buf: &[u8]) -> Result<Option<Parsed>, ProtocolError> {
+        match buf.first() {
+            None => Ok(None),
+            Some(b'*') => self.parse_multibulk(buf),
+            Some(_) => self.parse_inline(buf),
+        }
+    }
+
+    fn parse_multibulk(&self, buf: &[u8]) -> Result<Option<Parsed>, ProtocolError> {
+        let Some(eol) = find_crlf(buf, 0) else {
+            if buf.len() > INLINE_MAX {
+                return Err(ProtocolError::new("too big mbulk count string"));
+            }
+            return Ok(None);
+        };
+        if eol > INLINE_MAX {
+            return Err(ProtocolError::new("too big mbulk count string"));
+        }
+        let count = match parse_int(&buf[1..eol]) {
+            Some(n) if n <= i64::from(i32::MAX) => n,
+            _ => return Err(ProtocolError::new("invalid multibulk length")),
+        };
+        let mut pos = eol + 2;
+        if count <= 0 {
+            return Ok(Some((Vec::new(), pos)));
+        }
+        let count = count as usize;
+        if count > self.limits.max_multibulk_len {
+            return Err(ProtocolError::new("invalid multibulk length"));
+        }
+        if self.limits.unauthenticated && count > 10 {
+            return Err(ProtocolError::new("unauthenticated multibulk length"));
+        }
+        // Never trust the count for an allocation: grow as arguments arrive.
+        let mut args = Vec::with_capacity(count.min(1024));
+        for _ in 0..count {
+            let Some(eol) = find_crlf(buf, pos) else {
+                if buf.len() - pos > INLINE_MAX {
+                    return Err(ProtocolError::new("too big bulk count string"));
+                }
+                return Ok(None);
+            };
+            if eol - pos > INLINE_MAX {
+                return Err(ProtocolError::new("too big bulk count string"));
+            }
+            match buf.get(pos) {
+                Some(b'$') => {}
+                Some(&c) => {
+                    return Err(ProtocolError::new(format!(
+                        "expected '$', got '{}'",
+                        char::from(c)
+                    )))
+                }
+                None => return Ok(None),
+            }
+            let len = match parse_int(&buf[pos + 1..eol]) {
+                Some(n) if n >= 0 && (n as u64) <= self.limits.max_bulk_len as u64 => n as usize,
+                _ => return Err(ProtocolError::new("invalid bulk length")),
+            };
+            if self.limits.unauthenticated && len > 16384 {
+                return Err(ProtocolError::new("unauthenticated bulk length"));
+            }
+            let start = eol + 2;
+            let end = start + len;
+            if buf.len() < end + 2 {
+                return Ok(None);
+            }
+            if &buf[end..end + 2] != b"\r\n" {
+                // Redis reads exactly `len` bytes and then expects CRLF; anything else is
+                // reported at the next header as a missing '$'.
+                return Err(ProtocolError::new(format!(
+                    "expected '$', got '{}'",
+                    char::from(buf[end])
+                )));
+            }
+            args.push(buf[start..end].to_vec());
+            pos = end + 2;
+        }
+        Ok(Some((args, pos)))
+    }
+
+    fn parse_inline(&self, buf: &[u8]) -> Result<Option<Parsed>, ProtocolError> {
+        let Some(nl) = buf.iter().position(|&b| b == b'\n') else {
+            if buf.len() > INLINE_MAX {
+                return Err(ProtocolError::new("too big inline request"));
+            }
+            return Ok(None);
+        };
+        if nl > INLINE_MAX {
+            return Err(ProtocolError::new("too big inline request"));
+        }
+        let line = &buf[..nl];
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let args =
+            split_args(line).ok_or_else(|| ProtocolError::new("unbalanced quotes in request"))?;
+        Ok(Some((args, nl + 1)))
+    }
+}
+
+/// Splits an inline request like Redis's `sdssplitargs`: words separated by whitespace;
+/// `"..."` with `\n \r \t \b \a \\ \" \xHH` escapes; `'...'` with `\'` only. A closing quote
+/// must be followed by whitespace or the end. `None` for unbalanced quotes.
+fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
+    let mut args = Vec::new();
+    let mut i = 0;
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    loop {
+        while line.get(i).is_some_and(|b| b.is_ascii_whitespace()) {
+            i += 1;
+        }
+        let Some(&first) = line.get(i) else {
+            return Some(args);
+        };
+        let mut cur = Vec::new();
+        match first {
+            b'"' => {
+                i += 1;
+                loop {
+                    match line.get(i)? {
+                        b'\\'
+                            if line.get(i + 1) == Some(&b'x')
+                                && line.get(i + 2).and_then(|&b| hex(b)).is_some()
+                                && line.get(i + 3).and_then(|&b| hex(b)).is_some() =>
+                        {
+                            let hi = hex(line[i + 2])?;
+                            let lo = hex(line[i + 3])?;
+                            cur.push(hi * 16 + lo);
+                            i += 4;
+                        }
+                        b'\\' => {
+                            let c = *line.get(i + 1)?;
+                            cur.push(match c {
+                                b'n' => b'\n',
+                                b'r' => b'\r',
+                                b't' => b'\t',
+                                b'b' => 8,
+                                b'a' => 7,
+                                other => other,
+                            });
+                            i += 2;
+                        }
+                        b'"' => {
+                            i += 1;
+                            if line.get(i).is_some_and(|b| !b.is_ascii_whitespace()) {
+                                return None;
+                            }
+                            break;
+                        }
+                        &b => {
+                            cur.push(b);
+                            i += 1;
+                        }
+                    }
+                }
+            }
+            b'\'' => {
+                i += 1;
+                loop {
+                    match line.get(i)? {
+                        b'\\' if line.get(i + 1) == Some(&b'\'') => {
+                            cur.push(b'\'');
+                            i += 2;
+                        }
+                        b'\'' => {
+                            i += 1;
+                            if line.get(i).is_some_and(|b| !b.is_ascii_whitespace()) {
+                                return None;
+                            }
+                            break;
+                        }
+                        &b => {
+                            cur.push(b);
+                            i += 1;
+                        }
+                    }
+                }
+            }
+            _ => {
+                while let Some(&b) = line.get(i) {
+                    if b.is_ascii_whitespace() {
+                        break;
+                    }
+                    cur.push(b);
+                    i += 1;
+                }
+            }
+        }
+        args.push(cur);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p() -> Parser {
+        Parser::default()
+    }
+
+    fn args(v: &[&str]) -> Vec<Vec<u8>> {
+        v.iter().map(|s| s.as_bytes().to_vec()).collect()
+    }
+
+    #[test]
+    fn multibulk_and_pipelining() {
+        let buf = b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n*1\r\n$4\r\nPING\r\n";
+        let (a, n) = p().parse(buf).unwrap().unwrap();
+        assert_eq!(a, args(&["GET", "k"]));
+        let (b, m) = p().parse(&buf[n..]).unwrap().unwrap();
+        assert_eq!(b, args(&["PING"]));
+        assert_eq!(n + m, buf.len());
+    }
+
+    #[test]
+    fn binary_safe_and_empty_arguments() {
+        let buf = b"*3\r\n$3\r\nSET\r\n$0\r\n\r\n$4\r\n\r\n\0\xff\r\n";
+        let (a, _) = p().parse(buf).unwrap().unwrap();
+        assert_eq!(a, vec![b"SET".to_vec(), vec![], b"\r\n\0\xff".to_vec()]);
+    }
+
+    #[test]
+    fn every_prefix_of_a_request_is_incomplete() {
+        let buf = b"*3\r\n$3\r\nSET\r\n$3\r\nkey\r\n$5\r\nvalue\r\n";
+        for cut in 0..buf.len() {
+            assert_eq!(p().parse(&buf[..cut]), Ok(None), "cut {cut}");
+        }
+        assert!(p().parse(buf).unwrap().is_some());
+    }
+
+    #[test]
+    fn redis_error_strings() {
+        let err = |b: &[u8]| p().parse(b).unwrap_err().message();
+        assert_eq!(
+            err(b"*3000000000\r\n"),
+            "ERR Protocol error: invalid multibulk length"
+        );
+        assert_eq!(
+            err(b"*x\r\n"),
+            "ERR Protocol error: invalid multibulk length"
+        );
+        assert_eq!(
+            err(b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\nfooz\r\n"),
+            "ERR Protocol error: expected '$', got 'f'"
+        );
+        assert_eq!(
+            err(b"*1\r\n$-1\r\n"),
+            "ERR Protocol error: invalid bulk length"
+        );
+        assert_eq!(
+            err(b"*1\r\n$536870913\r\n"),
+            "ERR Protocol error: invalid bulk length"
+        );
+        assert_eq!(
+            err(b"SET \"unbalanced\r\n"),
+            "ERR Protocol error: unbalanced quotes in request"
+        );
+        let long = vec![b'a'; INLINE_MAX + 2];
+        assert_eq!(err(&long), "ERR Protocol error: too big inline request");
+        let mut mb = b"*".to_vec();
+        mb.extend(vec![b'1'; INLINE_MAX + 2]);
+        assert_eq!(err(&mb), "ERR Protocol error: too big mbulk count string");
+    }
+
+    #[test]
+    fn negative_or_zero_multibulk_is_an_empty_command() {
+        assert_eq!(p().parse(b"*-10\r\n").unwrap(), Some((vec![], 6)));
+        assert_eq!(p().parse(b"*0\r\n").unwrap(), Some((vec![], 4)));
+    }
+
+    #[test]
+    fn unauthenticated_limits() {
+        let parser = Parser::new(Limits {
+            unauthenticated: true,
+            ..Limits::default()
+        });
+        assert_eq!(
+            parser.parse(b"*11\r\n").unwrap_err().message(),
+            "ERR Protocol error: unauthenticated multibulk length"
+        );
+        assert_eq!(
+            parser.parse(b"*1\r\n$16385\r\n").unwrap_err().message(),
+            "ERR Protocol error: unauthenticated bulk length"
+        );
+    }
+
+    #[test]
+    fn inline_commands_and_quotes() {
+        let parse = |b: &[u8]| p().parse(b).unwrap().unwrap().0;
+        assert_eq!(parse(b"PING\r\n"), args(&["PING"]));
+        assert_eq!(parse(b"  set  k   v \n"), args(&["set", "k", "v"]));
+        assert_eq!(parse(b"\r\n"), Vec::<Vec<u8>>::new());
+        assert_eq!(
+            parse(b"set k \"a b\\n\\x41\"\r\n"),
+            args(&["set", "k", "a b\nA"])
+        );
+        assert_eq!(parse(b"set k 'it\\'s'\r\n"), args(&["set", "k", "it's"]));
+        assert!(p().parse(b"set k \"a\"b\r\n").is_err());
+        assert_eq!(p().parse(b"PIN").unwrap(), None);
+    }
+}
