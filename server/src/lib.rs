@@ -1,10 +1,14 @@
 //! The Redis-protocol front-end of Strata.
 //!
-//! Built so far: [`resp`], the wire protocol: a request parser (multibulk and inline commands,
-//! pipelining, Redis's limits and error strings) and a reply writer for RESP2 and RESP3.
-//! Connections, the command table and the `strata-server` binary come next (issue 5); until
-//! then this crate is a library only.
+//! Built so far: [`resp`], the wire protocol (a request parser for multibulk and inline
+//! commands with pipelining, Redis's limits and error strings, and a reply writer for RESP2 and
+//! RESP3); [`connection`], one client served over tokio; [`cmd`], the command table. The
+//! `strata-server` binary is a first slice of issue 5: PING, ECHO, QUIT, GET, SET (all
+//! options), DEL, UNLINK and EXISTS over RESP2; the rest of the issue's commands, RESP3 via
+//! HELLO, AUTH, INFO and CONFIG are not built yet.
 //!
 //! It is not: the Redis data model (that is `strata-redis`, over the engine), nor a client.
 
+pub mod cmd;
+pub mod connection;
 pub mod resp;

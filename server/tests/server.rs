@@ -1,0 +1,142 @@
+//! The server binary over real TCP: exact reply bytes, pipelining, errors, persistence.
+
+// Test helpers outside `#[test]` functions unwrap too; clippy's test exemption misses them.
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts the server on an ephemeral port and waits for its start line.
+fn start(dir: &std::path::Path) -> Server {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut child = Command::new(env!("CARGO_BIN_EXE_strata-server"))
+        .args(["--port", &port.to_string(), "--dir", dir.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.contains("listening on"), "{line}");
+    Server { child, port }
+}
+
+fn connect(s: &Server) -> TcpStream {
+    let c = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    c
+}
+
+/// Sends raw bytes and reads exactly `expect.len()` bytes of reply.
+fn exchange(c: &mut TcpStream, send: &[u8], expect: &[u8]) {
+    c.write_all(send).unwrap();
+    let mut got = vec![0u8; expect.len()];
+    c.read_exact(&mut got).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&got),
+        String::from_utf8_lossy(expect),
+        "after sending {:?}",
+        String::from_utf8_lossy(send)
+    );
+}
+
+#[test]
+fn strings_pipelining_errors_and_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let mut c = connect(&server);
+    exchange(&mut c, b"PING\r\n", b"+PONG\r\n");
+    exchange(&mut c, b"*2\r\n$4\r\nECHO\r\n$2\r\nhi\r\n", b"$2\r\nhi\r\n");
+    exchange(
+        &mut c,
+        b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n",
+        b"+OK\r\n",
+    );
+    exchange(&mut c, b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n", b"$1\r\nv\r\n");
+    exchange(&mut c, b"GET nothing\r\n", b"$-1\r\n");
+    // Pipelined: three commands in one write, three replies in order.
+    exchange(
+        &mut c,
+        b"SET a 1 NX\r\nSET a 2 NX\r\nSET a 3 XX GET\r\n",
+        b"+OK\r\n$-1\r\n$1\r\n1\r\n",
+    );
+    exchange(&mut c, b"EXISTS a k a zz\r\n", b":3\r\n");
+    exchange(&mut c, b"DEL a zz\r\n", b":1\r\n");
+    exchange(&mut c, b"SET k v NX XX\r\n", b"-ERR syntax error\r\n");
+    exchange(
+        &mut c,
+        b"SET k v EX 0\r\n",
+        b"-ERR invalid expire time in 'set' command\r\n",
+    );
+    exchange(
+        &mut c,
+        b"SET k v EX ten\r\n",
+        b"-ERR value is not an integer or out of range\r\n",
+    );
+    exchange(
+        &mut c,
+        b"GET\r\n",
+        b"-ERR wrong number of arguments for 'get' command\r\n",
+    );
+    exchange(
+        &mut c,
+        b"FOO bar baz\r\n",
+        b"-ERR unknown command 'FOO', with args beginning with: 'bar' 'baz' \r\n",
+    );
+    exchange(&mut c, b"SET short v PX 100\r\n", b"+OK\r\n");
+    std::thread::sleep(Duration::from_millis(150));
+    exchange(&mut c, b"GET short\r\n", b"$-1\r\n");
+    // A protocol error gets Redis's message and the connection closes.
+    exchange(
+        &mut c,
+        b"*1\r\n$x\r\n",
+        b"-ERR Protocol error: invalid bulk length\r\n",
+    );
+    let mut rest = Vec::new();
+    assert_eq!(c.read_to_end(&mut rest).unwrap(), 0, "connection closed");
+    // The server stays up for others, and data survives a restart.
+    let mut c2 = connect(&server);
+    exchange(&mut c2, b"QUIT\r\n", b"+OK\r\n");
+    drop(server);
+    let server = start(dir.path());
+    let mut c3 = connect(&server);
+    exchange(&mut c3, b"GET k\r\n", b"$1\r\nv\r\n");
+}
+
+#[test]
+fn concurrent_clients_see_atomic_set_nx() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let winners: usize = (0..8)
+        .map(|_| {
+            let port = server.port;
+            std::thread::spawn(move || {
+                let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+                c.write_all(b"SET lock me NX\r\n").unwrap();
+                let mut b = [0u8; 5];
+                c.read_exact(&mut b).unwrap();
+                usize::from(&b == b"+OK\r\n")
+            })
+        })
+        .map(|t| t.join().unwrap())
+        .sum();
+    assert_eq!(winners, 1, "exactly one SET NX wins");
+}
