@@ -93,16 +93,7 @@ impl WriteBatch {
         value: impl AsRef<[u8]>,
         ttl: std::time::Duration,
     ) -> &mut Self {
-        self.relative_ttls = true;
-        let ttl = Some(millis(ttl));
-        self.push(
-            KIND_RELATIVE_TTL,
-            DEFAULT_KEYSPACE,
-            key.as_ref(),
-            ttl,
-            value.as_ref(),
-        );
-        self
+        self.push_ttl(DEFAULT_KEYSPACE, key.as_ref(), value.as_ref(), ttl)
     }
 
     /// Puts `key` = `value` in the default keyspace, expiring at `unix_ms` (milliseconds since
@@ -113,15 +104,7 @@ impl WriteBatch {
         value: impl AsRef<[u8]>,
         unix_ms: u64,
     ) -> &mut Self {
-        let kind = ValueKind::PutExpiring as u8;
-        self.push(
-            kind,
-            DEFAULT_KEYSPACE,
-            key.as_ref(),
-            Some(unix_ms),
-            value.as_ref(),
-        );
-        self
+        self.push_expiring(DEFAULT_KEYSPACE, key.as_ref(), value.as_ref(), unix_ms)
     }
 
     /// [`put_with_ttl`](Self::put_with_ttl) in `keyspace`.
@@ -132,16 +115,7 @@ impl WriteBatch {
         value: impl AsRef<[u8]>,
         ttl: std::time::Duration,
     ) -> &mut Self {
-        self.relative_ttls = true;
-        let ttl = Some(millis(ttl));
-        self.push(
-            KIND_RELATIVE_TTL,
-            keyspace.id(),
-            key.as_ref(),
-            ttl,
-            value.as_ref(),
-        );
-        self
+        self.push_ttl(keyspace.id(), key.as_ref(), value.as_ref(), ttl)
     }
 
     /// [`put_expiring_at`](Self::put_expiring_at) in `keyspace`.
@@ -152,14 +126,23 @@ impl WriteBatch {
         value: impl AsRef<[u8]>,
         unix_ms: u64,
     ) -> &mut Self {
-        let kind = ValueKind::PutExpiring as u8;
-        self.push(
-            kind,
-            keyspace.id(),
-            key.as_ref(),
-            Some(unix_ms),
-            value.as_ref(),
-        );
+        self.push_expiring(keyspace.id(), key.as_ref(), value.as_ref(), unix_ms)
+    }
+
+    fn push_ttl(
+        &mut self,
+        ks: KeyspaceId,
+        key: &[u8],
+        value: &[u8],
+        ttl: std::time::Duration,
+    ) -> &mut Self {
+        self.relative_ttls = true;
+        self.push(KIND_RELATIVE_TTL, ks, key, Some(millis(ttl)), value);
+        self
+    }
+
+    fn push_expiring(&mut self, ks: KeyspaceId, key: &[u8], value: &[u8], at: u64) -> &mut Self {
+        self.push(ValueKind::PutExpiring as u8, ks, key, Some(at), value);
         self
     }
 

@@ -80,6 +80,9 @@ pub(crate) fn compaction_thread(inner: &Inner, rx: &Receiver<()>) {
             Ok(()) | Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => return,
         }
+        if inner.options.disable_auto_compactions {
+            continue; // only manual compactions, which run on the caller's thread
+        }
         loop {
             if inner.closed.load(Ordering::Acquire) || lock(&inner.state).bg_error.is_some() {
                 break;

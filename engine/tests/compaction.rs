@@ -216,9 +216,20 @@ fn a_failed_compaction_surfaces_to_writers_instead_of_hanging() {
         .map(|e| e.unwrap().path())
         .find(|p| p.extension().is_some_and(|e| e == "sst"))
         .unwrap();
-    let mut bytes = std::fs::read(&table).unwrap();
-    bytes[10] ^= 0xFF;
-    std::fs::write(&table, bytes).unwrap();
+    // In place, without truncating: the file is memory-mapped by the running database.
+    {
+        use std::io::{Read, Seek, SeekFrom, Write};
+        let mut f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&table)
+            .unwrap();
+        let mut b = [0u8; 1];
+        f.seek(SeekFrom::Start(10)).unwrap();
+        f.read_exact(&mut b).unwrap();
+        f.seek(SeekFrom::Start(10)).unwrap();
+        f.write_all(&[b[0] ^ 0xFF]).unwrap();
+    }
     let deadline = Instant::now() + Duration::from_secs(30);
     let err = loop {
         let r = (0..50u64)

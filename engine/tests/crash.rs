@@ -95,14 +95,23 @@ fn run_child(dir: &Path, round: usize, max_ms: u64) -> Vec<String> {
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
     let reader = std::thread::spawn(move || {
-        BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-            .filter_map(|l| l.strip_prefix("ACK ").map(str::to_string))
-            .collect::<Vec<_>>()
+        let mut acked = Vec::new();
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(k) = line.strip_prefix("ACK ") {
+                if acked.is_empty() {
+                    let _ = tx.send(());
+                }
+                acked.push(k.to_string());
+            }
+        }
+        acked
     });
-    std::thread::sleep(Duration::from_millis(150 + random() % max_ms));
+    // Start the clock at the first acknowledged write, so a slow start (a loaded CI machine)
+    // cannot make the kill land before the child did anything.
+    let _ = rx.recv_timeout(Duration::from_secs(60));
+    std::thread::sleep(Duration::from_millis(random() % max_ms));
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     reader.join().unwrap()
