@@ -109,11 +109,16 @@ impl Store {
         &self.db
     }
 
-    fn lock(&self, ekey: &[u8]) -> MutexGuard<'_, ()> {
+    fn stripe(&self, ekey: &[u8]) -> usize {
         let mut h = self.hasher.build_hasher();
         h.write(ekey);
-        let i = (h.finish() as usize) % STRIPES;
-        self.locks[i].lock().unwrap_or_else(|e| e.into_inner())
+        (h.finish() as usize) % STRIPES
+    }
+
+    fn lock(&self, ekey: &[u8]) -> MutexGuard<'_, ()> {
+        self.locks[self.stripe(ekey)]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// The live metadata entry of a key and its expiry.
@@ -190,6 +195,108 @@ impl Store {
         Ok(SetOutcome { written: true, old })
     }
 
+    /// Reads a string for a read-modify-write: `None` if absent, the value and its expiry if a
+    /// string, [`Error::WrongType`] otherwise. Call with the key's lock held.
+    fn load_string(&self, ekey: &[u8]) -> Result<Option<(Vec<u8>, Option<u64>)>> {
+        let Some((stored, expiry)) = self.load(ekey)? else {
+            return Ok(None);
+        };
+        match meta::peek_type(&stored)? {
+            RedisType::String => match meta::decode(&stored)? {
+                Meta::String(v) => Ok(Some((v.to_vec(), expiry))),
+            },
+            _ => Err(Error::WrongType),
+        }
+    }
+
+    /// Writes a string keeping `expiry` (a past expiry deletes it).
+    fn write_string(&self, ekey: &[u8], value: &[u8], expiry: Option<u64>) -> Result<()> {
+        let stored = meta::encode_string(value);
+        match expiry {
+            Some(ms) if ms <= self.clock.now_ms() => self.meta.delete(ekey)?,
+            Some(ms) => self.meta.put_expiring_at(ekey, &stored, ms)?,
+            None => self.meta.put(ekey, &stored)?,
+        }
+        Ok(())
+    }
+
+    /// Replaces the string at `key` with `f(old)`, keeping its expiry (INCR, APPEND, SETRANGE
+    /// keep a key's TTL in Redis). `f` returns the new value and what to reply; `None` leaves
+    /// the key untouched.
+    ///
+    /// # Errors
+    /// [`Error::WrongType`] for a non-string key; what `f` returns; engine errors.
+    pub fn update_string<T>(
+        &self,
+        db: u8,
+        k: &[u8],
+        f: impl FnOnce(Option<&[u8]>) -> std::result::Result<(Option<Vec<u8>>, T), String>,
+    ) -> Result<std::result::Result<T, String>> {
+        let ekey = key::encode(db, k);
+        let _guard = self.lock(&ekey);
+        let current = self.load_string(&ekey)?;
+        let (value, expiry) = match &current {
+            Some((v, e)) => (Some(v.as_slice()), *e),
+            None => (None, None),
+        };
+        match f(value) {
+            Ok((Some(new), reply)) => {
+                self.write_string(&ekey, &new, expiry)?;
+                Ok(Ok(reply))
+            }
+            Ok((None, reply)) => Ok(Ok(reply)),
+            Err(msg) => Ok(Err(msg)),
+        }
+    }
+
+    /// The expiry of `key` (Unix ms): `None` if absent, `Some(None)` if persistent.
+    ///
+    /// # Errors
+    /// Engine errors.
+    pub fn expiry(&self, db: u8, k: &[u8]) -> Result<Option<Option<u64>>> {
+        Ok(self.load(&key::encode(db, k))?.map(|(_, e)| e))
+    }
+
+    /// The type of `key`, if it exists.
+    ///
+    /// # Errors
+    /// A damaged entry; engine errors.
+    pub fn key_type(&self, db: u8, k: &[u8]) -> Result<Option<RedisType>> {
+        match self.load(&key::encode(db, k))? {
+            Some((stored, _)) => Ok(Some(meta::peek_type(&stored)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Sets (`Some(ms)`, a past time deletes the key) or removes (`None`) the expiry of an
+    /// existing key, if `allow(current)` agrees. Returns whether the key existed and was
+    /// changed.
+    ///
+    /// # Errors
+    /// Engine errors.
+    pub fn set_expiry(
+        &self,
+        db: u8,
+        k: &[u8],
+        expiry: Option<u64>,
+        allow: impl FnOnce(Option<u64>) -> bool,
+    ) -> Result<bool> {
+        let ekey = key::encode(db, k);
+        let _guard = self.lock(&ekey);
+        let Some((stored, current)) = self.load(&ekey)? else {
+            return Ok(false);
+        };
+        if !allow(current) {
+            return Ok(false);
+        }
+        match expiry {
+            Some(ms) if ms <= self.clock.now_ms() => self.meta.delete(&ekey)?,
+            Some(ms) => self.meta.put_expiring_at(&ekey, &stored, ms)?,
+            None => self.meta.put(&ekey, &stored)?,
+        }
+        Ok(true)
+    }
+
     /// `DEL key...`: how many of the keys existed.
     ///
     /// # Errors
@@ -205,6 +312,37 @@ impl Store {
             }
         }
         Ok(n)
+    }
+
+    /// `MSET`: sets every pair in one atomic write, clearing expiries. With `only_if_none_exist`
+    /// (`MSETNX`) nothing is written if any key exists; returns whether it wrote.
+    ///
+    /// # Errors
+    /// Engine errors.
+    pub fn mset(&self, db: u8, pairs: &[(&[u8], &[u8])], only_if_none_exist: bool) -> Result<bool> {
+        let ekeys: Vec<Vec<u8>> = pairs.iter().map(|(k, _)| key::encode(db, k)).collect();
+        // Lock every stripe involved, in index order, so concurrent multi-key commands cannot
+        // deadlock.
+        let mut stripes: Vec<usize> = ekeys.iter().map(|k| self.stripe(k)).collect();
+        stripes.sort_unstable();
+        stripes.dedup();
+        let _guards: Vec<MutexGuard<'_, ()>> = stripes
+            .iter()
+            .map(|&i| self.locks[i].lock().unwrap_or_else(|e| e.into_inner()))
+            .collect();
+        if only_if_none_exist {
+            for k in &ekeys {
+                if self.load(k)?.is_some() {
+                    return Ok(false);
+                }
+            }
+        }
+        let mut batch = WriteBatch::new();
+        for (k, (_, v)) in ekeys.iter().zip(pairs) {
+            batch.put_in(&self.meta, k, meta::encode_string(v));
+        }
+        self.db.write(batch, WriteOptions::default())?;
+        Ok(true)
     }
 
     /// `EXISTS key...`: how many of the keys exist (a key named twice counts twice).

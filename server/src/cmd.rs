@@ -80,7 +80,12 @@ pub fn dispatch(store: &Store, session: &mut Session, argv: &[Vec<u8>]) -> Reply
         "quit" => -1,
         "get" => 2,
         "set" => -3,
-        "del" | "unlink" | "exists" => -2,
+        "del" | "unlink" | "exists" | "mget" => -2,
+        "incr" | "decr" | "strlen" | "getdel" | "ttl" | "pttl" | "persist" | "type" | "select"
+        | "expiretime" | "pexpiretime" => 2,
+        "incrby" | "decrby" | "append" | "setnx" | "getset" => 3,
+        "mset" | "msetnx" => -3,
+        "expire" | "pexpire" | "expireat" | "pexpireat" => -3,
         _ => return unknown(name, &argv[1..]),
     };
     if !arity_ok(arity, argv.len()) {
@@ -118,7 +123,197 @@ pub fn dispatch(store: &Store, session: &mut Session, argv: &[Vec<u8>]) -> Reply
                 Err(e) => store_error(e),
             }
         }
+        "incr" => incr_by(store, session, &args[0], 1),
+        "decr" => incr_by(store, session, &args[0], -1),
+        "incrby" | "decrby" => match parse_i64(&args[1]) {
+            None => not_an_integer(),
+            Some(i64::MIN) if cmd == "decrby" => Reply::error("ERR decrement would overflow"),
+            Some(n) => incr_by(
+                store,
+                session,
+                &args[0],
+                if cmd == "decrby" { -n } else { n },
+            ),
+        },
+        "append" => {
+            let add = &args[1];
+            let r = store.update_string(session.db, &args[0], |old| {
+                let mut v = old.map(<[u8]>::to_vec).unwrap_or_default();
+                if v.len() + add.len() > MAX_STRING {
+                    return Err(
+                        "ERR string exceeds maximum allowed size (proto-max-bulk-len)".into(),
+                    );
+                }
+                v.extend_from_slice(add);
+                let len = v.len();
+                Ok((Some(v), len))
+            });
+            match r {
+                Ok(Ok(len)) => Reply::Integer(len as i64),
+                Ok(Err(msg)) => Reply::error(msg),
+                Err(e) => store_error(e),
+            }
+        }
+        "strlen" => match store.get(session.db, &args[0]) {
+            Ok(v) => Reply::Integer(v.map_or(0, |v| v.len() as i64)),
+            Err(e) => store_error(e),
+        },
+        "mget" => Reply::Array(
+            args.iter()
+                .map(|k| match store.get(session.db, k) {
+                    Ok(Some(v)) => Reply::Bulk(v),
+                    _ => Reply::Null,
+                })
+                .collect(),
+        ),
+        "mset" | "msetnx" => {
+            if !args.len().is_multiple_of(2) {
+                return wrong_arity(&cmd);
+            }
+            let pairs: Vec<(&[u8], &[u8])> = args
+                .chunks(2)
+                .map(|p| (p[0].as_slice(), p[1].as_slice()))
+                .collect();
+            match store.mset(session.db, &pairs, cmd == "msetnx") {
+                Ok(wrote) if cmd == "msetnx" => Reply::Integer(i64::from(wrote)),
+                Ok(_) => Reply::ok(),
+                Err(e) => store_error(e),
+            }
+        }
+        "setnx" => {
+            let opts = SetOptions {
+                condition: Condition::IfAbsent,
+                ..SetOptions::default()
+            };
+            match store.set(session.db, &args[0], &args[1], opts) {
+                Ok(out) => Reply::Integer(i64::from(out.written)),
+                Err(e) => store_error(e),
+            }
+        }
+        "getset" => {
+            let opts = SetOptions {
+                get: true,
+                ..SetOptions::default()
+            };
+            match store.set(session.db, &args[0], &args[1], opts) {
+                Ok(out) => out.old.map_or(Reply::Null, Reply::Bulk),
+                Err(e) => store_error(e),
+            }
+        }
+        "getdel" => match store.get(session.db, &args[0]) {
+            Ok(Some(v)) => match store.del(session.db, &[&args[0]]) {
+                Ok(_) => Reply::Bulk(v),
+                Err(e) => store_error(e),
+            },
+            Ok(None) => Reply::Null,
+            Err(e) => store_error(e),
+        },
+        "ttl" | "pttl" | "expiretime" | "pexpiretime" => match store.expiry(session.db, &args[0]) {
+            Ok(None) => Reply::Integer(-2),
+            Ok(Some(None)) => Reply::Integer(-1),
+            Ok(Some(Some(at))) => {
+                let left = at.saturating_sub(now_ms());
+                Reply::Integer(match cmd.as_str() {
+                    "ttl" => ((left + 500) / 1000) as i64,
+                    "pttl" => left as i64,
+                    "expiretime" => (at / 1000) as i64,
+                    _ => at as i64,
+                })
+            }
+            Err(e) => store_error(e),
+        },
+        "persist" => match store.set_expiry(session.db, &args[0], None, |cur| cur.is_some()) {
+            Ok(changed) => Reply::Integer(i64::from(changed)),
+            Err(e) => store_error(e),
+        },
+        "expire" | "pexpire" | "expireat" | "pexpireat" => expire(store, session, &cmd, args),
+        "type" => match store.key_type(session.db, &args[0]) {
+            Ok(Some(t)) => Reply::Simple(t.name().into()),
+            Ok(None) => Reply::Simple("none".into()),
+            Err(e) => store_error(e),
+        },
+        "select" => match parse_i64(&args[0]) {
+            None => not_an_integer(),
+            Some(n) if (0..16).contains(&n) => {
+                session.db = n as u8;
+                Reply::ok()
+            }
+            Some(_) => Reply::error("ERR DB index is out of range"),
+        },
         _ => unknown(name, args),
+    }
+}
+
+/// Redis's `proto-max-bulk-len`: the largest string a command may build.
+const MAX_STRING: usize = 512 << 20;
+
+fn incr_by(store: &Store, session: &Session, key: &[u8], by: i64) -> Reply {
+    let r = store.update_string(session.db, key, |old| {
+        let cur = match old {
+            None => 0,
+            Some(v) => parse_i64(v).ok_or("ERR value is not an integer or out of range")?,
+        };
+        let new = cur
+            .checked_add(by)
+            .ok_or("ERR increment or decrement would overflow")?;
+        Ok((Some(new.to_string().into_bytes()), new))
+    });
+    match r {
+        Ok(Ok(n)) => Reply::Integer(n),
+        Ok(Err(msg)) => Reply::error(msg),
+        Err(e) => store_error(e),
+    }
+}
+
+/// `EXPIRE key seconds [NX|XX|GT|LT]` and its `PEXPIRE`, `EXPIREAT`, `PEXPIREAT` siblings.
+fn expire(store: &Store, session: &Session, cmd: &str, args: &[Vec<u8>]) -> Reply {
+    let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
+    for opt in &args[2..] {
+        match opt.to_ascii_uppercase().as_slice() {
+            b"NX" => nx = true,
+            b"XX" => xx = true,
+            b"GT" => gt = true,
+            b"LT" => lt = true,
+            _ => {
+                return Reply::error(format!(
+                    "ERR Unsupported option {}",
+                    String::from_utf8_lossy(opt)
+                ))
+            }
+        }
+    }
+    if nx && (xx || gt || lt) {
+        return Reply::error("ERR NX and XX, GT or LT options at the same time are not compatible");
+    }
+    if gt && lt {
+        return Reply::error("ERR GT and LT options at the same time are not compatible");
+    }
+    let Some(n) = parse_i64(&args[1]) else {
+        return not_an_integer();
+    };
+    let invalid = || Reply::error(format!("ERR invalid expire time in '{cmd}' command"));
+    let at = match cmd {
+        "expire" => n
+            .checked_mul(1000)
+            .and_then(|ms| ms.checked_add(now_ms() as i64)),
+        "pexpire" => n.checked_add(now_ms() as i64),
+        "expireat" => n.checked_mul(1000),
+        _ => Some(n),
+    };
+    let Some(at) = at else {
+        return invalid();
+    };
+    // A time in the past deletes the key (if the conditions allow the change).
+    let at = u64::try_from(at).unwrap_or(0);
+    let allow = |cur: Option<u64>| {
+        (!nx || cur.is_none())
+            && (!xx || cur.is_some())
+            && (!gt || cur.is_some_and(|c| at > c))
+            && (!lt || cur.is_none_or(|c| at < c))
+    };
+    match store.set_expiry(session.db, &args[0], Some(at), allow) {
+        Ok(changed) => Reply::Integer(i64::from(changed)),
+        Err(e) => store_error(e),
     }
 }
 

@@ -140,3 +140,136 @@ fn concurrent_clients_see_atomic_set_nx() {
         .sum();
     assert_eq!(winners, 1, "exactly one SET NX wins");
 }
+
+#[test]
+fn counters_strings_multi_key_and_expiry_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let mut c = connect(&server);
+    exchange(
+        &mut c,
+        b"INCR n\r\nINCRBY n 41\r\nDECR n\r\nDECRBY n -2\r\n",
+        b":1\r\n:42\r\n:41\r\n:43\r\n",
+    );
+    exchange(
+        &mut c,
+        b"SET s abc\r\nINCR s\r\n",
+        b"+OK\r\n-ERR value is not an integer or out of range\r\n",
+    );
+    exchange(
+        &mut c,
+        b"SET big 9223372036854775807\r\nINCR big\r\n",
+        b"+OK\r\n-ERR increment or decrement would overflow\r\n",
+    );
+    exchange(
+        &mut c,
+        b"DECRBY n -9223372036854775808\r\n",
+        b"-ERR decrement would overflow\r\n",
+    );
+    exchange(
+        &mut c,
+        b"APPEND s def\r\nSTRLEN s\r\nSTRLEN none\r\n",
+        b":6\r\n:6\r\n:0\r\n",
+    );
+    exchange(
+        &mut c,
+        b"MSET a 1 b 2\r\nMGET a b zz s\r\n",
+        b"+OK\r\n*4\r\n$1\r\n1\r\n$1\r\n2\r\n$-1\r\n$6\r\nabcdef\r\n",
+    );
+    exchange(
+        &mut c,
+        b"MSET a\r\n",
+        b"-ERR wrong number of arguments for 'mset' command\r\n",
+    );
+    exchange(
+        &mut c,
+        b"MSETNX a 9 c 3\r\nMSETNX c 3 d 4\r\nGET a\r\n",
+        b":0\r\n:1\r\n$1\r\n1\r\n",
+    );
+    exchange(
+        &mut c,
+        b"SETNX a x\r\nSETNX e x\r\nGETSET e y\r\nGETDEL e\r\nGETDEL e\r\n",
+        b":0\r\n:1\r\n$1\r\nx\r\n$1\r\ny\r\n$-1\r\n",
+    );
+    exchange(
+        &mut c,
+        b"TTL a\r\nTTL missing\r\nEXPIRE a 100\r\nTTL a\r\n",
+        b":-1\r\n:-2\r\n:1\r\n:100\r\n",
+    );
+    exchange(
+        &mut c,
+        b"EXPIRE a 50 GT\r\nEXPIRE a 50 LT\r\nEXPIRE a 10 NX\r\nEXPIRE b 10 XX\r\n",
+        b":0\r\n:1\r\n:0\r\n:0\r\n",
+    );
+    exchange(
+        &mut c,
+        b"EXPIRE a 10 NX XX\r\n",
+        b"-ERR NX and XX, GT or LT options at the same time are not compatible\r\n",
+    );
+    exchange(
+        &mut c,
+        b"PERSIST a\r\nPERSIST a\r\nTTL a\r\n",
+        b":1\r\n:0\r\n:-1\r\n",
+    );
+    // INCR and APPEND keep a key's TTL, SET clears it.
+    exchange(
+        &mut c,
+        b"EXPIRE n 100\r\nINCR n\r\nTTL n\r\nSET n 1\r\nTTL n\r\n",
+        b":1\r\n:44\r\n:100\r\n+OK\r\n:-1\r\n",
+    );
+    exchange(&mut c, b"PEXPIRE b 100\r\n", b":1\r\n");
+    std::thread::sleep(Duration::from_millis(150));
+    exchange(
+        &mut c,
+        b"EXISTS b\r\nEXPIRE c -1\r\nEXISTS c\r\n",
+        b":0\r\n:1\r\n:0\r\n",
+    );
+    exchange(
+        &mut c,
+        b"TYPE a\r\nTYPE nothing\r\n",
+        b"+string\r\n+none\r\n",
+    );
+    exchange(
+        &mut c,
+        b"SELECT 1\r\nGET a\r\nSELECT 0\r\nGET a\r\n",
+        b"+OK\r\n$-1\r\n+OK\r\n$1\r\n1\r\n",
+    );
+    exchange(
+        &mut c,
+        b"SELECT 16\r\n",
+        b"-ERR DB index is out of range\r\n",
+    );
+}
+
+#[test]
+fn fifty_clients_incrementing_one_key_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let per_client = 10_000;
+    let batch = 100;
+    let clients: Vec<_> = (0..50)
+        .map(|_| {
+            let port = server.port;
+            std::thread::spawn(move || {
+                let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+                c.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+                let request = b"INCR counter\r\n".repeat(batch);
+                let mut reader = BufReader::new(c.try_clone().unwrap());
+                let mut line = String::new();
+                for _ in 0..per_client / batch {
+                    c.write_all(&request).unwrap();
+                    for _ in 0..batch {
+                        line.clear();
+                        reader.read_line(&mut line).unwrap();
+                        assert!(line.starts_with(':'), "{line}");
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in clients {
+        t.join().unwrap();
+    }
+    let mut c = connect(&server);
+    exchange(&mut c, b"GET counter\r\n", b"$6\r\n500000\r\n");
+}
