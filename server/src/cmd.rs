@@ -84,6 +84,7 @@ pub fn dispatch(store: &Store, session: &mut Session, argv: &[Vec<u8>]) -> Reply
         "incr" | "decr" | "strlen" | "getdel" | "ttl" | "pttl" | "persist" | "type" | "select"
         | "expiretime" | "pexpiretime" => 2,
         "incrby" | "decrby" | "append" | "setnx" | "getset" => 3,
+        "setex" | "psetex" | "getrange" | "substr" | "setrange" => 4,
         "mset" | "msetnx" => -3,
         "expire" | "pexpire" | "expireat" | "pexpireat" => -3,
         _ => return unknown(name, &argv[1..]),
@@ -227,6 +228,72 @@ pub fn dispatch(store: &Store, session: &mut Session, argv: &[Vec<u8>]) -> Reply
             Err(e) => store_error(e),
         },
         "expire" | "pexpire" | "expireat" | "pexpireat" => expire(store, session, &cmd, args),
+        "setex" | "psetex" => {
+            let Some(n) = parse_i64(&args[1]) else {
+                return not_an_integer();
+            };
+            let invalid = || Reply::error(format!("ERR invalid expire time in '{cmd}' command"));
+            if n <= 0 {
+                return invalid();
+            }
+            let ms = if cmd == "setex" {
+                n.checked_mul(1000)
+            } else {
+                Some(n)
+            };
+            let Some(at) = ms.and_then(|ms| ms.checked_add(now_ms() as i64)) else {
+                return invalid();
+            };
+            let opts = SetOptions {
+                expiry: Expiry::At(at as u64),
+                ..SetOptions::default()
+            };
+            match store.set(session.db, &args[0], &args[2], opts) {
+                Ok(_) => Reply::ok(),
+                Err(e) => store_error(e),
+            }
+        }
+        "getrange" | "substr" => {
+            let (Some(start), Some(end)) = (parse_i64(&args[1]), parse_i64(&args[2])) else {
+                return not_an_integer();
+            };
+            match store.get(session.db, &args[0]) {
+                Ok(v) => Reply::Bulk(range(&v.unwrap_or_default(), start, end).to_vec()),
+                Err(e) => store_error(e),
+            }
+        }
+        "setrange" => {
+            let Some(offset) = parse_i64(&args[1]) else {
+                return not_an_integer();
+            };
+            if offset < 0 {
+                return Reply::error("ERR offset is out of range");
+            }
+            let (offset, add) = (offset as usize, &args[2]);
+            let r = store.update_string(session.db, &args[0], |old| {
+                let len = old.map_or(0, <[u8]>::len);
+                if add.is_empty() {
+                    return Ok((None, len)); // Redis neither creates nor changes the key
+                }
+                if offset.saturating_add(add.len()) > MAX_STRING {
+                    return Err(
+                        "ERR string exceeds maximum allowed size (proto-max-bulk-len)".into(),
+                    );
+                }
+                let mut v = old.map(<[u8]>::to_vec).unwrap_or_default();
+                if v.len() < offset + add.len() {
+                    v.resize(offset + add.len(), 0);
+                }
+                v[offset..offset + add.len()].copy_from_slice(add);
+                let n = v.len();
+                Ok((Some(v), n))
+            });
+            match r {
+                Ok(Ok(n)) => Reply::Integer(n as i64),
+                Ok(Err(msg)) => Reply::error(msg),
+                Err(e) => store_error(e),
+            }
+        }
         "type" => match store.key_type(session.db, &args[0]) {
             Ok(Some(t)) => Reply::Simple(t.name().into()),
             Ok(None) => Reply::Simple("none".into()),
@@ -242,6 +309,28 @@ pub fn dispatch(store: &Store, session: &mut Session, argv: &[Vec<u8>]) -> Reply
         },
         _ => unknown(name, args),
     }
+}
+
+/// `GETRANGE`'s index rules: negative counts from the end, both ends inclusive and clamped.
+fn range(v: &[u8], start: i64, end: i64) -> &[u8] {
+    let len = v.len() as i64;
+    if len == 0 {
+        return &[];
+    }
+    let start = if start < 0 {
+        (len + start).max(0)
+    } else {
+        start
+    };
+    let end = if end < 0 {
+        (len + end).max(0)
+    } else {
+        end.min(len - 1)
+    };
+    if start > end {
+        return &[];
+    }
+    &v[start as usize..=end as usize]
 }
 
 /// Redis's `proto-max-bulk-len`: the largest string a command may build.

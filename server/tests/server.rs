@@ -239,6 +239,43 @@ fn counters_strings_multi_key_and_expiry_commands() {
         b"SELECT 16\r\n",
         b"-ERR DB index is out of range\r\n",
     );
+    // Ranges.
+    exchange(&mut c, b"SET r \"This is a string\"\r\n", b"+OK\r\n");
+    exchange(
+        &mut c,
+        b"GETRANGE r 0 3\r\nGETRANGE r -3 -1\r\nGETRANGE r 0 -1\r\nGETRANGE r 10 100\r\n",
+        b"$4\r\nThis\r\n$3\r\ning\r\n$16\r\nThis is a string\r\n$6\r\nstring\r\n",
+    );
+    exchange(
+        &mut c,
+        b"GETRANGE r 5 2\r\nSUBSTR nothing 0 1\r\n",
+        b"$0\r\n\r\n$0\r\n\r\n",
+    );
+    exchange(
+        &mut c,
+        b"SETRANGE r 5 WAS\r\nGET r\r\n",
+        b":16\r\n$16\r\nThis WASa string\r\n",
+    );
+    exchange(
+        &mut c,
+        b"SETRANGE pad 3 x\r\nGET pad\r\n",
+        b":4\r\n$4\r\n\x00\x00\x00x\r\n",
+    );
+    exchange(
+        &mut c,
+        b"SETRANGE empty 5 \"\"\r\nEXISTS empty\r\n",
+        b":0\r\n:0\r\n",
+    );
+    exchange(
+        &mut c,
+        b"SETRANGE r -1 x\r\n",
+        b"-ERR offset is out of range\r\n",
+    );
+    exchange(
+        &mut c,
+        b"SETEX t 100 v\r\nTTL t\r\nPSETEX t 0 v\r\n",
+        b"+OK\r\n:100\r\n-ERR invalid expire time in 'psetex' command\r\n",
+    );
 }
 
 #[test]
