@@ -141,19 +141,13 @@ pub fn dispatch(store: &Store, session: &mut Session, argv: &[Vec<u8>]) -> Reply
             let r = store.update_string(session.db, &args[0], |old| {
                 let mut v = old.map(<[u8]>::to_vec).unwrap_or_default();
                 if v.len() + add.len() > MAX_STRING {
-                    return Err(
-                        "ERR string exceeds maximum allowed size (proto-max-bulk-len)".into(),
-                    );
+                    return Err(TOO_BIG.into());
                 }
                 v.extend_from_slice(add);
-                let len = v.len();
+                let len = v.len() as i64;
                 Ok((Some(v), len))
             });
-            match r {
-                Ok(Ok(len)) => Reply::Integer(len as i64),
-                Ok(Err(msg)) => Reply::error(msg),
-                Err(e) => store_error(e),
-            }
+            integer_reply(r)
         }
         "strlen" => match store.get(session.db, &args[0]) {
             Ok(v) => Reply::Integer(v.map_or(0, |v| v.len() as i64)),
@@ -271,28 +265,22 @@ pub fn dispatch(store: &Store, session: &mut Session, argv: &[Vec<u8>]) -> Reply
             }
             let (offset, add) = (offset as usize, &args[2]);
             let r = store.update_string(session.db, &args[0], |old| {
-                let len = old.map_or(0, <[u8]>::len);
+                let len = old.map_or(0, <[u8]>::len) as i64;
                 if add.is_empty() {
                     return Ok((None, len)); // Redis neither creates nor changes the key
                 }
                 if offset.saturating_add(add.len()) > MAX_STRING {
-                    return Err(
-                        "ERR string exceeds maximum allowed size (proto-max-bulk-len)".into(),
-                    );
+                    return Err(TOO_BIG.into());
                 }
                 let mut v = old.map(<[u8]>::to_vec).unwrap_or_default();
                 if v.len() < offset + add.len() {
                     v.resize(offset + add.len(), 0);
                 }
                 v[offset..offset + add.len()].copy_from_slice(add);
-                let n = v.len();
+                let n = v.len() as i64;
                 Ok((Some(v), n))
             });
-            match r {
-                Ok(Ok(n)) => Reply::Integer(n as i64),
-                Ok(Err(msg)) => Reply::error(msg),
-                Err(e) => store_error(e),
-            }
+            integer_reply(r)
         }
         "type" => match store.key_type(session.db, &args[0]) {
             Ok(Some(t)) => Reply::Simple(t.name().into()),
@@ -336,6 +324,8 @@ fn range(v: &[u8], start: i64, end: i64) -> &[u8] {
 /// Redis's `proto-max-bulk-len`: the largest string a command may build.
 const MAX_STRING: usize = 512 << 20;
 
+const TOO_BIG: &str = "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
+
 fn incr_by(store: &Store, session: &Session, key: &[u8], by: i64) -> Reply {
     let r = store.update_string(session.db, key, |old| {
         let cur = match old {
@@ -347,6 +337,11 @@ fn incr_by(store: &Store, session: &Session, key: &[u8], by: i64) -> Reply {
             .ok_or("ERR increment or decrement would overflow")?;
         Ok((Some(new.to_string().into_bytes()), new))
     });
+    integer_reply(r)
+}
+
+/// The reply of a read-modify-write that answers an integer (INCR, APPEND, SETRANGE).
+fn integer_reply(r: strata_redis::Result<Result<i64, String>>) -> Reply {
     match r {
         Ok(Ok(n)) => Reply::Integer(n),
         Ok(Err(msg)) => Reply::error(msg),
