@@ -11,6 +11,10 @@
 
 pub mod key;
 pub mod meta;
+pub mod pattern;
 pub mod store;
 
-pub use store::{Condition, Error, Expiry, Result, SetOptions, SetOutcome, Store};
+pub use store::{
+    Condition, DbCounts, Error, ExpireCycle, Expiry, RenameOutcome, Result, SetOptions, SetOutcome,
+    Store, StoreStats,
+};
