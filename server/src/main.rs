@@ -2,42 +2,58 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use clap::Parser as _;
 use strata::{Db, Options, SyncMode, SystemClock};
 use strata_redis::Store;
+use strata_server::config::Config;
+use strata_server::resp::Limits;
+use strata_server::server::Server;
 use tokio::net::TcpListener;
 
 #[derive(clap::Parser, Debug)]
 #[command(
     name = "strata-server",
     version,
-    about = "Redis-protocol server over Strata"
+    about = "Redis-protocol server over Strata",
+    after_help = "Parameters come from their defaults, then the --config file, then these flags."
 )]
 struct Args {
-    /// TCP port.
-    #[arg(long, default_value_t = 6379)]
-    port: u16,
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1")]
-    bind: String,
-    /// Data directory.
-    #[arg(long, default_value = "./strata-data")]
-    dir: PathBuf,
-    /// When the WAL is fsynced: always, everysec or no.
-    #[arg(long, default_value = "everysec")]
-    appendfsync: String,
+    /// A Redis-style config file: one `name value` per line (see `CONFIG GET *`).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// TCP port [default: 6379].
+    #[arg(long)]
+    port: Option<u16>,
+    /// Address to listen on [default: 127.0.0.1].
+    #[arg(long)]
+    bind: Option<String>,
+    /// Data directory [default: ./strata-data].
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// When the WAL is fsynced: always, everysec or no [default: everysec].
+    #[arg(long)]
+    appendfsync: Option<String>,
+    /// Password clients must give with AUTH (or HELLO ... AUTH).
+    #[arg(long)]
+    requirepass: Option<String>,
+    /// Most simultaneous clients [default: 10000].
+    #[arg(long)]
+    maxclients: Option<u32>,
+    /// Number of databases (SELECT 0..n-1) [default: 16].
+    #[arg(long)]
+    databases: Option<u16>,
+    /// Refuse non-loopback clients while no password is set: yes or no [default: yes].
+    #[arg(long)]
+    protected_mode: Option<String>,
 }
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    let sync_mode = match args.appendfsync.as_str() {
-        "always" => SyncMode::Always,
-        "everysec" => SyncMode::Interval(Duration::from_secs(1)),
-        "no" => SyncMode::Never,
-        other => {
-            eprintln!("strata-server: --appendfsync must be always, everysec or no, not {other:?}");
+    let config = match load_config(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("strata-server: {e}");
             return std::process::ExitCode::from(2);
         }
     };
@@ -51,7 +67,7 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(1);
         }
     };
-    match runtime.block_on(run(args, sync_mode)) {
+    match runtime.block_on(run(config, args.config)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("strata-server: {e}");
@@ -60,34 +76,79 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-async fn run(args: Args, sync_mode: SyncMode) -> Result<(), Box<dyn std::error::Error>> {
+/// Defaults, then the config file, then command-line flags.
+fn load_config(args: &Args) -> Result<Config, strata_server::config::ConfigError> {
+    let config = Config::default();
+    if let Some(path) = &args.config {
+        config.load_file(path)?;
+    }
+    let flags = [
+        ("port", args.port.map(|p| p.to_string())),
+        ("bind", args.bind.clone()),
+        ("dir", args.dir.as_ref().map(|d| d.display().to_string())),
+        ("appendfsync", args.appendfsync.clone()),
+        ("requirepass", args.requirepass.clone()),
+        ("maxclients", args.maxclients.map(|n| n.to_string())),
+        ("databases", args.databases.map(|n| n.to_string())),
+        ("protected-mode", args.protected_mode.clone()),
+    ];
+    for (name, value) in flags {
+        if let Some(v) = value {
+            config.set_initial(name, &v)?;
+        }
+    }
+    Ok(config)
+}
+
+async fn run(
+    config: Config,
+    config_file: Option<PathBuf>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let dir = PathBuf::from(config.get("dir"));
     let mut options = Options::default();
-    options.sync_mode = sync_mode;
-    let db = Db::open(&args.dir, options)?;
+    // The server fsyncs itself (per write for `always`, once a second for `everysec`), so
+    // `appendfsync` can change at run time.
+    options.sync_mode = SyncMode::Never;
+    options.memtable_size = config.get_i64("strata-memtable-size") as usize;
+    options.block_cache_bytes = config.get_i64("strata-block-cache-size") as u64;
+    options.max_background_jobs = config.get_i64("strata-max-background-jobs") as usize;
+    let db = Db::open(&dir, options)?;
     let store = Arc::new(Store::new(db, Arc::new(SystemClock))?);
-    let listener = TcpListener::bind((args.bind.as_str(), args.port)).await?;
+    let limits = Limits {
+        max_bulk_len: config.get_i64("proto-max-bulk-len") as usize,
+        ..Limits::default()
+    };
+    let bind = config.get("bind");
+    let port = config.get_i64("port") as u16;
+    let server = Server::new(store, config, config_file);
+    let _housekeeping = server.spawn_housekeeping()?;
+    let listener = TcpListener::bind((bind.as_str(), port)).await?;
     let local = listener.local_addr()?;
     println!(
         "strata-server {} listening on {local}, dir {}, appendfsync {}",
         env!("CARGO_PKG_VERSION"),
-        args.dir.display(),
-        args.appendfsync
+        dir.display(),
+        server.config.get("appendfsync")
     );
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let (stream, _) = accepted?;
+                let Ok((stream, _)) = accepted else { continue };
                 let _ = stream.set_nodelay(true);
-                tokio::spawn(strata_server::connection::serve(stream, Arc::clone(&store)));
+                tokio::spawn(strata_server::connection::serve(stream, Arc::clone(&server), limits));
             }
             _ = shutdown_signal() => break,
+            _ = server.shutdown.notified() => break,
         }
     }
     println!("strata-server: shutting down");
+    server
+        .shutting_down
+        .store(true, std::sync::atomic::Ordering::SeqCst);
     drop(listener);
-    // Connections still hold the store; syncing the WAL makes every acknowledged write
+    // Connections may still hold the store; syncing the WAL makes every acknowledged write
     // durable whatever the sync mode.
-    store.engine().sync_wal()?;
+    server.store.engine().sync_wal()?;
     Ok(())
 }
 

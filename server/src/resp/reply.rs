@@ -25,6 +25,8 @@ pub enum Reply {
     Null,
     /// The null array: `*-1` in RESP2, `_` in RESP3.
     NullArray,
+    /// Nothing at all (`SHUTDOWN` closes the connection without a reply).
+    NoReply,
     /// `*N`.
     Array(Vec<Reply>),
     /// `%N` in RESP3; a flat array of keys and values in RESP2.
@@ -106,6 +108,7 @@ impl Reply {
                 out.extend_from_slice(b"\r\n");
             }
             Reply::Bulk(b) => bulk(out, b),
+            Reply::NoReply => {}
             Reply::Null if v3 => out.extend_from_slice(b"_\r\n"),
             Reply::Null => out.extend_from_slice(b"$-1\r\n"),
             Reply::NullArray if v3 => out.extend_from_slice(b"_\r\n"),

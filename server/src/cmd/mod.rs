@@ -1,0 +1,293 @@
+//! The command table and dispatch: lookup, arity, authentication, timing (slow log), then the
+//! command's handler. Handlers parse arguments and build replies; `strata-redis` does the data.
+
+mod admin;
+mod keys;
+mod strings;
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use crate::resp::{Protocol, Reply};
+use crate::server::{Client, Server};
+
+/// Per-connection state commands can change.
+#[derive(Debug)]
+pub struct Session {
+    /// The selected database (`SELECT`).
+    pub db: u8,
+    /// Close the connection after this reply (`QUIT`, `CLIENT KILL` of itself).
+    pub quit: bool,
+    /// The protocol replies are written in (`HELLO`).
+    pub protocol: Protocol,
+    /// `AUTH` succeeded, or no password is required.
+    pub authenticated: bool,
+    /// The registry entry of this connection.
+    pub client: Arc<Client>,
+}
+
+impl Session {
+    /// A new connection's session.
+    pub fn new(client: Arc<Client>, authenticated: bool) -> Self {
+        Session {
+            db: 0,
+            quit: false,
+            protocol: Protocol::Resp2,
+            authenticated,
+            client,
+        }
+    }
+}
+
+/// A command handler: the server, the session, the arguments after the name.
+type Handler = fn(&Server, &mut Session, &[Vec<u8>]) -> Reply;
+
+/// One entry of the command table, with what `COMMAND INFO` and `COMMAND DOCS` report.
+#[derive(Debug)]
+pub struct Command {
+    /// Lowercase name.
+    pub name: &'static str,
+    /// Redis's arity: `n >= 0` exactly n words (name included), `-n` at least n.
+    pub arity: i32,
+    /// Redis's command flags (`write`, `readonly`, `fast`, ...).
+    pub flags: &'static [&'static str],
+    /// Position of the first key argument (0: none).
+    pub first_key: i32,
+    /// Position of the last key (`-1`: the last argument).
+    pub last_key: i32,
+    /// Step between keys.
+    pub step: i32,
+    /// Redis's command group (`string`, `generic`, `connection`, `server`).
+    pub group: &'static str,
+    /// One-line summary.
+    pub summary: &'static str,
+    /// The Redis version that introduced it.
+    pub since: &'static str,
+    handler: Handler,
+}
+
+macro_rules! command {
+    ($name:literal, $arity:expr, [$($flag:literal),*], $keys:expr, $group:literal, $since:literal, $summary:literal, $handler:expr) => {
+        Command {
+            name: $name,
+            arity: $arity,
+            flags: &[$($flag),*],
+            first_key: $keys.0,
+            last_key: $keys.1,
+            step: $keys.2,
+            group: $group,
+            summary: $summary,
+            since: $since,
+            handler: $handler,
+        }
+    };
+}
+
+const NOKEYS: (i32, i32, i32) = (0, 0, 0);
+const KEY1: (i32, i32, i32) = (1, 1, 1);
+const ALLKEYS: (i32, i32, i32) = (1, -1, 1);
+
+/// Every command the server answers.
+pub static COMMANDS: &[Command] = &[
+    // strings
+    command!("get", 2, ["readonly", "fast"], KEY1, "string", "1.0.0", "Returns the string value of a key.", strings::get),
+    command!("set", -3, ["write", "denyoom"], KEY1, "string", "1.0.0", "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist.", strings::set),
+    command!("setnx", 3, ["write", "denyoom", "fast"], KEY1, "string", "1.0.0", "Set the string value of a key only when the key doesn't exist.", strings::setnx),
+    command!("setex", 4, ["write", "denyoom"], KEY1, "string", "2.0.0", "Sets the string value and expiration time of a key. Creates the key if it doesn't exist.", strings::setex),
+    command!("psetex", 4, ["write", "denyoom"], KEY1, "string", "2.6.0", "Sets both string value and expiration time in milliseconds of a key. The key is created if it doesn't exist.", strings::psetex),
+    command!("mget", -2, ["readonly", "fast"], ALLKEYS, "string", "1.0.0", "Atomically returns the string values of one or more keys.", strings::mget),
+    command!("mset", -3, ["write", "denyoom"], (1, -1, 2), "string", "1.0.1", "Atomically creates or modifies the string values of one or more keys.", strings::mset),
+    command!("msetnx", -3, ["write", "denyoom"], (1, -1, 2), "string", "1.0.1", "Atomically modifies the string values of one or more keys only when all keys don't exist.", strings::msetnx),
+    command!("getset", 3, ["write", "denyoom", "fast"], KEY1, "string", "1.0.0", "Returns the previous string value of a key after setting it to a new value.", strings::getset),
+    command!("getdel", 2, ["write", "fast"], KEY1, "string", "6.2.0", "Returns the string value of a key after deleting the key.", strings::getdel),
+    command!("getex", -2, ["write", "fast"], KEY1, "string", "6.2.0", "Returns the string value of a key after setting its expiration time.", strings::getex),
+    command!("append", 3, ["write", "denyoom", "fast"], KEY1, "string", "2.0.0", "Appends a string to the value of a key. Creates the key if it doesn't exist.", strings::append),
+    command!("strlen", 2, ["readonly", "fast"], KEY1, "string", "2.2.0", "Returns the length of a string value.", strings::strlen),
+    command!("getrange", 4, ["readonly"], KEY1, "string", "2.4.0", "Returns a substring of the string stored at a key.", strings::getrange),
+    command!("substr", 4, ["readonly"], KEY1, "string", "1.0.0", "Returns a substring from a string value.", strings::getrange),
+    command!("setrange", 4, ["write", "denyoom"], KEY1, "string", "2.2.0", "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist.", strings::setrange),
+    command!("incr", 2, ["write", "denyoom", "fast"], KEY1, "string", "1.0.0", "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.", strings::incr),
+    command!("decr", 2, ["write", "denyoom", "fast"], KEY1, "string", "1.0.0", "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.", strings::decr),
+    command!("incrby", 3, ["write", "denyoom", "fast"], KEY1, "string", "1.0.0", "Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist.", strings::incrby),
+    command!("decrby", 3, ["write", "denyoom", "fast"], KEY1, "string", "1.0.0", "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist.", strings::decrby),
+    command!("incrbyfloat", 3, ["write", "denyoom", "fast"], KEY1, "string", "2.6.0", "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist.", strings::incrbyfloat),
+    // keys and expiry
+    command!("del", -2, ["write"], ALLKEYS, "generic", "1.0.0", "Deletes one or more keys.", keys::del),
+    command!("unlink", -2, ["write", "fast"], ALLKEYS, "generic", "4.0.0", "Asynchronously deletes one or more keys.", keys::del),
+    command!("exists", -2, ["readonly", "fast"], ALLKEYS, "generic", "1.0.0", "Determines whether one or more keys exist.", keys::exists),
+    command!("touch", -2, ["readonly", "fast"], ALLKEYS, "generic", "3.2.1", "Returns the number of existing keys out of those specified after updating the time they were last accessed.", keys::exists),
+    command!("type", 2, ["readonly", "fast"], KEY1, "generic", "1.0.0", "Determines the type of value stored at a key.", keys::type_),
+    command!("rename", 3, ["write"], (1, 2, 1), "generic", "1.0.0", "Renames a key and overwrites the destination.", keys::rename),
+    command!("renamenx", 3, ["write", "fast"], (1, 2, 1), "generic", "1.0.0", "Renames a key only when the target key name doesn't exist.", keys::renamenx),
+    command!("copy", -3, ["write", "denyoom"], (1, 2, 1), "generic", "6.2.0", "Copies the value of a key to a new key.", keys::copy),
+    command!("move", 3, ["write", "fast"], KEY1, "generic", "1.0.0", "Moves a key to another database.", keys::move_),
+    command!("keys", 2, ["readonly"], NOKEYS, "generic", "1.0.0", "Returns all key names that match a pattern.", keys::keys),
+    command!("scan", -2, ["readonly"], NOKEYS, "generic", "2.8.0", "Iterates over the key names in the database.", keys::scan),
+    command!("randomkey", 1, ["readonly"], NOKEYS, "generic", "1.0.0", "Returns a random key name from the database.", keys::randomkey),
+    command!("dbsize", 1, ["readonly", "fast"], NOKEYS, "server", "1.0.0", "Returns the number of keys in the database.", keys::dbsize),
+    command!("flushdb", -1, ["write"], NOKEYS, "server", "1.0.0", "Remove all keys from the current database.", keys::flushdb),
+    command!("flushall", -1, ["write"], NOKEYS, "server", "1.0.0", "Removes all keys from all databases.", keys::flushall),
+    command!("select", 2, ["loading", "stale", "fast"], NOKEYS, "connection", "1.0.0", "Changes the selected database.", keys::select),
+    command!("swapdb", 3, ["write", "fast"], NOKEYS, "server", "4.0.0", "Swaps two Redis databases.", keys::swapdb),
+    command!("expire", -3, ["write", "fast"], KEY1, "generic", "1.0.0", "Sets the expiration time of a key in seconds.", keys::expire),
+    command!("pexpire", -3, ["write", "fast"], KEY1, "generic", "2.6.0", "Sets the expiration time of a key in milliseconds.", keys::pexpire),
+    command!("expireat", -3, ["write", "fast"], KEY1, "generic", "1.2.0", "Sets the expiration time of a key to a Unix timestamp.", keys::expireat),
+    command!("pexpireat", -3, ["write", "fast"], KEY1, "generic", "2.6.0", "Sets the expiration time of a key to a Unix milliseconds timestamp.", keys::pexpireat),
+    command!("ttl", 2, ["readonly", "fast"], KEY1, "generic", "1.0.0", "Returns the expiration time in seconds of a key.", keys::ttl),
+    command!("pttl", 2, ["readonly", "fast"], KEY1, "generic", "2.6.0", "Returns the expiration time in milliseconds of a key.", keys::pttl),
+    command!("expiretime", 2, ["readonly", "fast"], KEY1, "generic", "7.0.0", "Returns the expiration time of a key as a Unix timestamp.", keys::expiretime),
+    command!("pexpiretime", 2, ["readonly", "fast"], KEY1, "generic", "7.0.0", "Returns the expiration time of a key as a Unix milliseconds timestamp.", keys::pexpiretime),
+    command!("persist", 2, ["write", "fast"], KEY1, "generic", "2.2.0", "Removes the expiration time of a key.", keys::persist),
+    // connection and server
+    command!("ping", -1, ["fast"], NOKEYS, "connection", "1.0.0", "Returns the server's liveliness response.", admin::ping),
+    command!("echo", 2, ["fast"], NOKEYS, "connection", "1.0.0", "Returns the given string.", admin::echo),
+    command!("quit", -1, ["no-auth", "fast"], NOKEYS, "connection", "1.0.0", "Closes the connection.", admin::quit),
+    command!("reset", 1, ["no-auth", "fast"], NOKEYS, "connection", "6.2.0", "Resets the connection.", admin::reset),
+    command!("hello", -1, ["no-auth", "fast"], NOKEYS, "connection", "6.0.0", "Handshakes with the Redis server.", admin::hello),
+    command!("auth", -2, ["no-auth", "fast"], NOKEYS, "connection", "1.0.0", "Authenticates the connection.", admin::auth),
+    command!("client", -2, [], NOKEYS, "connection", "2.4.0", "A container for client connection commands.", admin::client),
+    command!("command", -1, ["loading", "stale"], NOKEYS, "server", "2.8.13", "Returns detailed information about all commands.", admin::command),
+    command!("info", -1, ["loading", "stale"], NOKEYS, "server", "1.0.0", "Returns information and statistics about the server.", admin::info),
+    command!("config", -2, [], NOKEYS, "server", "2.0.0", "A container for server configuration commands.", admin::config),
+    command!("time", 1, ["loading", "stale", "fast"], NOKEYS, "server", "2.6.0", "Returns the server time.", admin::time),
+    command!("slowlog", -2, [], NOKEYS, "server", "2.2.12", "A container for slow log commands.", admin::slowlog),
+    command!("lastsave", 1, ["loading", "stale", "fast"], NOKEYS, "server", "1.0.0", "Returns the Unix timestamp of the last successful save to disk.", admin::lastsave),
+    command!("save", 1, ["admin", "noscript"], NOKEYS, "server", "1.0.0", "Synchronously saves the database(s) to disk.", admin::save),
+    command!("bgsave", -1, ["admin", "noscript"], NOKEYS, "server", "1.0.0", "Asynchronously saves the database(s) to disk.", admin::bgsave),
+    command!("shutdown", -1, ["admin", "noscript", "loading", "stale"], NOKEYS, "server", "1.0.0", "Synchronously saves the database(s) to disk and shuts down the Redis server.", admin::shutdown),
+];
+
+/// The command named `name` (any case).
+pub fn lookup(name: &[u8]) -> Option<&'static Command> {
+    static INDEX: OnceLock<HashMap<&'static [u8], &'static Command>> = OnceLock::new();
+    let index = INDEX.get_or_init(|| COMMANDS.iter().map(|c| (c.name.as_bytes(), c)).collect());
+    if name.iter().any(u8::is_ascii_uppercase) {
+        index.get(name.to_ascii_lowercase().as_slice()).copied()
+    } else {
+        index.get(name).copied()
+    }
+}
+
+/// Arity as Redis declares it.
+fn arity_ok(arity: i32, argc: usize) -> bool {
+    if arity >= 0 {
+        argc == arity as usize
+    } else {
+        argc >= arity.unsigned_abs() as usize
+    }
+}
+
+pub(crate) fn syntax_error() -> Reply {
+    Reply::error("ERR syntax error")
+}
+
+pub(crate) fn not_an_integer() -> Reply {
+    Reply::error("ERR value is not an integer or out of range")
+}
+
+pub(crate) fn wrong_arity(name: &str) -> Reply {
+    Reply::error(format!(
+        "ERR wrong number of arguments for '{name}' command"
+    ))
+}
+
+pub(crate) fn unknown_subcommand(sub: &[u8], cmd: &str) -> Reply {
+    Reply::error(format!(
+        "ERR unknown subcommand '{}'. Try {} HELP.",
+        String::from_utf8_lossy(sub),
+        cmd.to_ascii_uppercase()
+    ))
+}
+
+fn unknown(name: &[u8], args: &[Vec<u8>]) -> Reply {
+    let mut msg = format!(
+        "ERR unknown command '{}', with args beginning with: ",
+        String::from_utf8_lossy(name)
+    );
+    for a in args.iter().take(16) {
+        msg.push_str(&format!("'{}' ", String::from_utf8_lossy(a)));
+    }
+    Reply::error(msg)
+}
+
+pub(crate) fn store_error(e: strata_redis::Error) -> Reply {
+    Reply::error(e.to_string())
+}
+
+/// Parses an integer the way Redis's `string2ll` does: no sign `+`, no leading zeros, no
+/// spaces.
+pub(crate) fn parse_i64(b: &[u8]) -> Option<i64> {
+    let s = std::str::from_utf8(b).ok()?;
+    if s.starts_with('+') || (s.len() > 1 && s.starts_with('0')) || s.starts_with("-0") {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// Runs one command (`argv[0]` is its name) and returns its reply.
+pub fn dispatch(server: &Server, session: &mut Session, argv: &[Vec<u8>]) -> Reply {
+    let Some(name) = argv.first() else {
+        return Reply::error("ERR empty command");
+    };
+    let Some(cmd) = lookup(name) else {
+        return unknown(name, &argv[1..]);
+    };
+    if !arity_ok(cmd.arity, argv.len()) {
+        return wrong_arity(cmd.name);
+    }
+    if !session.authenticated && !cmd.flags.contains(&"no-auth") {
+        return Reply::error("NOAUTH Authentication required.");
+    }
+    if let Ok(mut last) = session.client.last_cmd.lock() {
+        if *last != cmd.name {
+            cmd.name.clone_into(&mut last);
+        }
+    }
+    let start = Instant::now();
+    let reply = (cmd.handler)(server, session, &argv[1..]);
+    let micros = start.elapsed().as_micros() as u64;
+    server
+        .counters
+        .commands_processed
+        .fetch_add(1, Ordering::Relaxed);
+    if matches!(reply, Reply::Error(_)) {
+        server
+            .counters
+            .error_replies
+            .fetch_add(1, Ordering::Relaxed);
+    }
+    let threshold = server.slowlog_threshold();
+    if threshold >= 0 && micros >= threshold as u64 && cmd.name != "slowlog" {
+        if let Ok(mut log) = server.slowlog.lock() {
+            log.record(argv, micros, &session.client, server.slowlog_max_len());
+        }
+    }
+    let client = &session.client;
+    client.last_active_ms.store(
+        client.created.elapsed().as_millis() as u64,
+        Ordering::Relaxed,
+    );
+    reply
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_is_consistent() {
+        let mut names: Vec<&str> = COMMANDS.iter().map(|c| c.name).collect();
+        names.sort_unstable();
+        let n = names.len();
+        names.dedup();
+        assert_eq!(names.len(), n, "a command is listed twice");
+        for c in COMMANDS {
+            assert_eq!(c.name, c.name.to_ascii_lowercase());
+            assert!(c.arity != 0, "{}", c.name);
+            assert!(lookup(c.name.to_ascii_uppercase().as_bytes()).is_some());
+        }
+        assert!(lookup(b"nope").is_none());
+    }
+}

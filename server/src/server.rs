@@ -1,0 +1,392 @@
+//! State shared by every connection: the store, parameters, connected clients, counters and
+//! the slow log.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use strata_redis::{ExpireCycle, Store};
+
+use crate::config::Config;
+use crate::resp::Protocol;
+
+/// The Redis version whose commands and replies this server follows (reported as
+/// `redis_version` so clients enable the features they check for).
+pub const REDIS_COMPAT_VERSION: &str = "7.2.0";
+
+/// When the WAL is fsynced (`appendfsync`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fsync {
+    /// Before every reply to a write.
+    Always = 0,
+    /// Once a second, by a background thread.
+    EverySec = 1,
+    /// Left to the operating system.
+    No = 2,
+}
+
+impl Fsync {
+    /// Parses `always`, `everysec`, `no`.
+    pub fn parse(s: &str) -> Option<Fsync> {
+        match s {
+            "always" => Some(Fsync::Always),
+            "everysec" => Some(Fsync::EverySec),
+            "no" => Some(Fsync::No),
+            _ => None,
+        }
+    }
+}
+
+/// One connected client, as `CLIENT LIST` shows it.
+#[derive(Debug)]
+pub struct Client {
+    /// `CLIENT ID`: unique, increasing.
+    pub id: u64,
+    /// The peer's address.
+    pub addr: SocketAddr,
+    /// The local address it connected to.
+    pub laddr: SocketAddr,
+    /// When it connected.
+    pub created: Instant,
+    /// `CLIENT SETNAME`.
+    pub name: Mutex<String>,
+    /// `CLIENT SETINFO LIB-NAME` / `LIB-VER`.
+    pub lib: Mutex<(String, String)>,
+    /// The selected database.
+    pub db: AtomicU8,
+    /// The protocol version (2 or 3).
+    pub resp: AtomicU8,
+    /// Milliseconds after `created` of the last command.
+    pub last_active_ms: AtomicU64,
+    /// The last command's name.
+    pub last_cmd: Mutex<String>,
+    /// Set by `CLIENT KILL`; the connection closes when it sees it.
+    pub killed: AtomicBool,
+    /// Wakes the connection for a kill.
+    pub kill: tokio::sync::Notify,
+}
+
+impl Client {
+    /// Marks the client killed and wakes its connection.
+    pub fn kill(&self) {
+        self.killed.store(true, Ordering::SeqCst);
+        self.kill.notify_one();
+    }
+
+    /// Seconds since the last command.
+    pub fn idle_secs(&self) -> u64 {
+        let age = self.created.elapsed().as_millis() as u64;
+        age.saturating_sub(self.last_active_ms.load(Ordering::Relaxed)) / 1000
+    }
+
+    /// The `CLIENT LIST` / `CLIENT INFO` line (without the newline).
+    pub fn info_line(&self) -> String {
+        let (lib_name, lib_ver) = self.lib.lock().map(|l| l.clone()).unwrap_or_default();
+        format!(
+            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags=N db={} sub=0 psub=0 ssub=0 multi=-1 watch=0 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            self.id,
+            self.addr,
+            self.laddr,
+            self.name.lock().map(|n| n.clone()).unwrap_or_default(),
+            self.created.elapsed().as_secs(),
+            self.idle_secs(),
+            self.db.load(Ordering::Relaxed),
+            self.last_cmd.lock().map(|c| c.clone()).unwrap_or_default(),
+            self.resp.load(Ordering::Relaxed),
+            lib_name,
+            lib_ver,
+        )
+    }
+}
+
+/// Counters for `INFO stats`.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Connections accepted.
+    pub connections_received: AtomicU64,
+    /// Connections refused (`maxclients`, protected mode).
+    pub rejected_connections: AtomicU64,
+    /// Commands run.
+    pub commands_processed: AtomicU64,
+    /// Error replies sent.
+    pub error_replies: AtomicU64,
+    /// Bytes read from clients.
+    pub net_input_bytes: AtomicU64,
+    /// Bytes written to clients.
+    pub net_output_bytes: AtomicU64,
+    /// Commands per second over the last sample (the once-a-second task updates it).
+    pub instantaneous_ops: AtomicU64,
+}
+
+/// One slow-log entry.
+#[derive(Debug, Clone)]
+pub struct SlowEntry {
+    /// Unique, increasing.
+    pub id: u64,
+    /// Unix time (s) the command started.
+    pub time: u64,
+    /// How long it ran, in microseconds.
+    pub micros: u64,
+    /// Its arguments, trimmed like Redis (32 at most, 128 bytes each).
+    pub argv: Vec<Vec<u8>>,
+    /// The client's address.
+    pub addr: String,
+    /// The client's name.
+    pub name: String,
+}
+
+/// The slow log (`SLOWLOG`).
+#[derive(Debug, Default)]
+pub struct SlowLog {
+    next_id: u64,
+    /// Newest first.
+    pub entries: VecDeque<SlowEntry>,
+}
+
+impl SlowLog {
+    /// Records a command that ran `micros`, keeping at most `max_len` entries.
+    pub fn record(&mut self, argv: &[Vec<u8>], micros: u64, client: &Client, max_len: usize) {
+        let mut args: Vec<Vec<u8>> = Vec::new();
+        for (i, a) in argv.iter().enumerate() {
+            if i == 31 && argv.len() > 32 {
+                args.push(format!("... ({} more arguments)", argv.len() - 31).into_bytes());
+                break;
+            }
+            if a.len() > 128 {
+                let mut t = a[..128].to_vec();
+                t.extend_from_slice(format!("... ({} more bytes)", a.len() - 128).as_bytes());
+                args.push(t);
+            } else {
+                args.push(a.clone());
+            }
+        }
+        self.entries.push_front(SlowEntry {
+            id: self.next_id,
+            time: unix_secs(),
+            micros,
+            argv: args,
+            addr: client.addr.to_string(),
+            name: client.name.lock().map(|n| n.clone()).unwrap_or_default(),
+        });
+        self.next_id += 1;
+        self.entries.truncate(max_len);
+    }
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Everything the connections share.
+#[derive(Debug)]
+pub struct Server {
+    /// The Redis data model.
+    pub store: Arc<Store>,
+    /// Parameters.
+    pub config: Config,
+    /// Connected clients by id.
+    pub clients: Mutex<BTreeMap<u64, Arc<Client>>>,
+    next_client_id: AtomicU64,
+    /// `INFO stats` counters.
+    pub counters: Counters,
+    /// `SLOWLOG`.
+    pub slowlog: Mutex<SlowLog>,
+    /// When the server started.
+    pub started: Instant,
+    /// `run_id` in INFO: random per start.
+    pub run_id: String,
+    /// Unix time (s) of the last `SAVE`/`BGSAVE` (or the start).
+    pub last_save: AtomicU64,
+    /// The config file given at start, if any.
+    pub config_file: Option<PathBuf>,
+    fsync: AtomicU8,
+    slowlog_threshold: AtomicI64,
+    slowlog_max_len: AtomicU64,
+    expire_cycle: Mutex<Option<ExpireCycle>>,
+    /// `SHUTDOWN` was received.
+    pub shutdown: tokio::sync::Notify,
+    /// Set once shutdown starts, so connections refuse new commands.
+    pub shutting_down: AtomicBool,
+}
+
+impl Server {
+    /// Builds the shared state over `store` with `config`, applying the parameters that have
+    /// run-time effect (durability mode, expire-cycle frequency).
+    pub fn new(store: Arc<Store>, config: Config, config_file: Option<PathBuf>) -> Arc<Server> {
+        let run_id: String = (0..5)
+            .map(|i| {
+                let mut h = std::hash::BuildHasher::build_hasher(
+                    &std::collections::hash_map::RandomState::new(),
+                );
+                std::hash::Hasher::write_u64(&mut h, i);
+                format!("{:08x}", std::hash::Hasher::finish(&h) as u32)
+            })
+            .collect();
+        let server = Arc::new(Server {
+            store,
+            config,
+            clients: Mutex::new(BTreeMap::new()),
+            next_client_id: AtomicU64::new(1),
+            counters: Counters::default(),
+            slowlog: Mutex::new(SlowLog::default()),
+            started: Instant::now(),
+            run_id,
+            last_save: AtomicU64::new(unix_secs()),
+            config_file,
+            fsync: AtomicU8::new(Fsync::EverySec as u8),
+            slowlog_threshold: AtomicI64::new(10_000),
+            slowlog_max_len: AtomicU64::new(128),
+            expire_cycle: Mutex::new(None),
+            shutdown: tokio::sync::Notify::new(),
+            shutting_down: AtomicBool::new(false),
+        });
+        for name in [
+            "appendfsync",
+            "hz",
+            "slowlog-log-slower-than",
+            "slowlog-max-len",
+        ] {
+            server.apply(name);
+        }
+        server
+    }
+
+    /// Makes a parameter's new value take effect (called after `CONFIG SET`).
+    pub fn apply(&self, name: &str) {
+        match name {
+            "appendfsync" => {
+                let mode = Fsync::parse(&self.config.get("appendfsync")).unwrap_or(Fsync::EverySec);
+                self.fsync.store(mode as u8, Ordering::SeqCst);
+                self.store.set_sync_writes(mode == Fsync::Always);
+            }
+            "hz" => {
+                let hz = self.config.get_i64("hz").clamp(1, 500) as u64;
+                let mut cycle = self.expire_cycle.lock().unwrap_or_else(|e| e.into_inner());
+                // Drop (and join) the old cycle before starting the new one.
+                *cycle = None;
+                *cycle = self
+                    .store
+                    .start_expire_cycle(Duration::from_millis(1000 / hz))
+                    .ok();
+            }
+            "slowlog-log-slower-than" => self
+                .slowlog_threshold
+                .store(self.config.get_i64(name), Ordering::Relaxed),
+            "slowlog-max-len" => {
+                let max = self.config.get_i64(name).max(0) as u64;
+                self.slowlog_max_len.store(max, Ordering::Relaxed);
+                if let Ok(mut log) = self.slowlog.lock() {
+                    log.entries.truncate(max as usize);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// `slowlog-log-slower-than` in microseconds (negative: off).
+    pub fn slowlog_threshold(&self) -> i64 {
+        self.slowlog_threshold.load(Ordering::Relaxed)
+    }
+
+    /// `slowlog-max-len`.
+    pub fn slowlog_max_len(&self) -> usize {
+        self.slowlog_max_len.load(Ordering::Relaxed) as usize
+    }
+
+    /// The durability mode in force.
+    pub fn fsync(&self) -> Fsync {
+        match self.fsync.load(Ordering::SeqCst) {
+            0 => Fsync::Always,
+            1 => Fsync::EverySec,
+            _ => Fsync::No,
+        }
+    }
+
+    /// Registers a new connection.
+    pub fn register(&self, addr: SocketAddr, laddr: SocketAddr) -> Arc<Client> {
+        let client = Arc::new(Client {
+            id: self.next_client_id.fetch_add(1, Ordering::Relaxed),
+            addr,
+            laddr,
+            created: Instant::now(),
+            name: Mutex::new(String::new()),
+            lib: Mutex::new((String::new(), String::new())),
+            db: AtomicU8::new(0),
+            resp: AtomicU8::new(2),
+            last_active_ms: AtomicU64::new(0),
+            last_cmd: Mutex::new("NULL".into()),
+            killed: AtomicBool::new(false),
+            kill: tokio::sync::Notify::new(),
+        });
+        self.clients
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(client.id, Arc::clone(&client));
+        client
+    }
+
+    /// Removes a closed connection.
+    pub fn unregister(&self, id: u64) {
+        self.clients
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id);
+    }
+
+    /// Connected clients.
+    pub fn connected(&self) -> usize {
+        self.clients.lock().map_or(0, |c| c.len())
+    }
+
+    /// Once a second: fsync the WAL in `everysec` mode, sample ops/s, close idle clients
+    /// (`timeout`). Runs until shutdown.
+    pub fn spawn_housekeeping(self: &Arc<Self>) -> std::io::Result<std::thread::JoinHandle<()>> {
+        let server = Arc::downgrade(self);
+        std::thread::Builder::new()
+            .name("strata-housekeeping".into())
+            .spawn(move || {
+                let mut last_ops = 0;
+                loop {
+                    std::thread::sleep(Duration::from_secs(1));
+                    let Some(s) = server.upgrade() else { return };
+                    if s.shutting_down.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    if s.fsync() == Fsync::EverySec {
+                        if let Err(e) = s.store.engine().sync_wal() {
+                            eprintln!("strata-server: background fsync failed: {e}");
+                        }
+                    }
+                    let ops = s.counters.commands_processed.load(Ordering::Relaxed);
+                    s.counters
+                        .instantaneous_ops
+                        .store(ops - last_ops, Ordering::Relaxed);
+                    last_ops = ops;
+                    let timeout = s.config.get_i64("timeout");
+                    if timeout > 0 {
+                        let clients = s.clients.lock().map(|c| c.clone()).unwrap_or_default();
+                        for c in clients.values() {
+                            if c.idle_secs() > timeout as u64 {
+                                c.kill();
+                            }
+                        }
+                    }
+                }
+            })
+    }
+
+    /// Whether protocol version `proto` is this session's.
+    pub fn protocol_of(resp: u8) -> Protocol {
+        if resp == 3 {
+            Protocol::Resp3
+        } else {
+            Protocol::Resp2
+        }
+    }
+}
