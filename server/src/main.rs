@@ -124,12 +124,12 @@ async fn run(
     let _housekeeping = server.spawn_housekeeping()?;
     let listener = TcpListener::bind((bind.as_str(), port)).await?;
     let local = listener.local_addr()?;
-    println!(
+    log(&format!(
         "strata-server {} listening on {local}, dir {}, appendfsync {}",
         env!("CARGO_PKG_VERSION"),
         dir.display(),
         server.config.get("appendfsync")
-    );
+    ));
     loop {
         tokio::select! {
             accepted = listener.accept() => {
@@ -141,7 +141,7 @@ async fn run(
             _ = server.shutdown.notified() => break,
         }
     }
-    println!("strata-server: shutting down");
+    log("strata-server: shutting down");
     server
         .shutting_down
         .store(true, std::sync::atomic::Ordering::SeqCst);
@@ -150,6 +150,14 @@ async fn run(
     // durable whatever the sync mode.
     server.store.engine().sync_wal()?;
     Ok(())
+}
+
+/// Writes a log line to stdout; a closed stdout (a supervisor gone) must not stop the server.
+fn log(line: &str) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
 }
 
 async fn shutdown_signal() {

@@ -1,0 +1,382 @@
+//! The server driven by the `redis` client crate: every command family, RESP2 and RESP3,
+//! AUTH, expiry in real time with exact counts, SHUTDOWN, restart, and kill -9 with
+//! `appendfsync always`.
+
+// Test helpers outside `#[test]` functions unwrap too; clippy's test exemption misses them.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use common::{start, start_with};
+use redis::{Connection, Value};
+
+fn conn(url: &str) -> Connection {
+    let c = redis::Client::open(url).unwrap();
+    c.get_connection_with_timeout(Duration::from_secs(10))
+        .unwrap()
+}
+
+/// Runs a command that must fail and returns the error as Redis sent it (`CODE detail`).
+fn err(con: &mut Connection, args: &[&str]) -> String {
+    let mut cmd = redis::cmd(args[0]);
+    for a in &args[1..] {
+        cmd.arg(*a);
+    }
+    let e = cmd.query::<Value>(con).unwrap_err();
+    format!("{} {}", e.code().unwrap_or("?"), e.detail().unwrap_or(""))
+        .trim_end()
+        .to_string()
+}
+
+fn q<T: redis::FromRedisValue>(con: &mut Connection, args: &[&str]) -> T {
+    let mut cmd = redis::cmd(args[0]);
+    for a in &args[1..] {
+        cmd.arg(*a);
+    }
+    cmd.query(con)
+        .unwrap_or_else(|e| panic!("{args:?} failed: {e}"))
+}
+
+#[test]
+fn string_and_key_commands_through_a_client_library() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let mut c = conn(&server.url());
+    let c = &mut c;
+    assert_eq!(q::<String>(c, &["SET", "s", "10.50"]), "OK");
+    assert_eq!(q::<String>(c, &["INCRBYFLOAT", "s", "0.1"]), "10.6");
+    assert_eq!(q::<String>(c, &["INCRBYFLOAT", "s", "-5"]), "5.6");
+    q::<()>(c, &["SET", "e", "5.0e3"]);
+    assert_eq!(q::<String>(c, &["INCRBYFLOAT", "e", "2.0e2"]), "5200");
+    assert_eq!(
+        err(c, &["INCRBYFLOAT", "e", "abc"]),
+        "ERR value is not a valid float"
+    );
+    // GETEX changes the expiry atomically with the read.
+    assert_eq!(q::<String>(c, &["GETEX", "e", "EX", "100"]), "5200");
+    assert_eq!(q::<i64>(c, &["TTL", "e"]), 100);
+    assert_eq!(q::<String>(c, &["GETEX", "e", "PERSIST"]), "5200");
+    assert_eq!(q::<i64>(c, &["TTL", "e"]), -1);
+    assert_eq!(q::<Option<String>>(c, &["GETEX", "missing"]), None);
+    assert_eq!(err(c, &["GETEX", "e", "EX"]), "ERR syntax error");
+    assert_eq!(
+        err(c, &["GETEX", "e", "PX", "0"]),
+        "ERR invalid expire time in 'getex' command"
+    );
+    // RENAME keeps the TTL; RENAMENX refuses an existing destination.
+    q::<()>(c, &["SET", "a", "1", "EX", "50"]);
+    assert_eq!(q::<String>(c, &["RENAME", "a", "b"]), "OK");
+    assert_eq!(q::<i64>(c, &["EXISTS", "a", "b"]), 1);
+    assert_eq!(q::<i64>(c, &["TTL", "b"]), 50);
+    assert_eq!(err(c, &["RENAME", "a", "x"]), "ERR no such key");
+    assert_eq!(q::<i64>(c, &["RENAMENX", "b", "s"]), 0);
+    assert_eq!(q::<i64>(c, &["RENAMENX", "b", "c"]), 1);
+    // COPY and MOVE across databases.
+    assert_eq!(q::<i64>(c, &["COPY", "c", "d"]), 1);
+    assert_eq!(q::<i64>(c, &["COPY", "c", "d"]), 0);
+    assert_eq!(q::<i64>(c, &["COPY", "c", "d", "REPLACE"]), 1);
+    assert_eq!(q::<i64>(c, &["COPY", "c", "d", "DB", "3"]), 1);
+    assert_eq!(
+        err(c, &["COPY", "c", "c"]),
+        "ERR source and destination objects are the same"
+    );
+    assert_eq!(
+        err(c, &["COPY", "c", "d", "DB", "16"]),
+        "ERR DB index is out of range"
+    );
+    assert_eq!(q::<i64>(c, &["MOVE", "d", "3"]), 0, "exists there");
+    assert_eq!(q::<i64>(c, &["MOVE", "s", "3"]), 1);
+    assert_eq!(q::<i64>(c, &["EXISTS", "s"]), 0);
+    assert_eq!(q::<String>(c, &["SELECT", "3"]), "OK");
+    let mut keys: Vec<String> = q(c, &["KEYS", "*"]);
+    keys.sort();
+    assert_eq!(keys, ["d", "s"]);
+    assert_eq!(q::<i64>(c, &["DBSIZE"]), 2);
+    assert_eq!(q::<String>(c, &["SWAPDB", "0", "3"]), "OK");
+    assert_eq!(q::<i64>(c, &["DBSIZE"]), 3, "db 3 now holds the old db 0");
+    assert_eq!(q::<String>(c, &["SWAPDB", "3", "0"]), "OK");
+    assert_eq!(err(c, &["SWAPDB", "0", "x"]), "ERR invalid second DB index");
+    assert_eq!(q::<String>(c, &["FLUSHDB"]), "OK");
+    assert_eq!(q::<i64>(c, &["DBSIZE"]), 0);
+    assert_eq!(q::<Option<String>>(c, &["RANDOMKEY"]), None);
+    assert_eq!(q::<String>(c, &["SELECT", "0"]), "OK");
+    assert_eq!(q::<i64>(c, &["TOUCH", "c", "c", "zz"]), 2);
+    let r: String = q(c, &["RANDOMKEY"]);
+    assert!(["c", "d", "e"].contains(&r.as_str()), "{r}");
+    // SCAN visits every key exactly as KEYS lists them.
+    for i in 0..300 {
+        q::<()>(c, &["SET", &format!("user:{i}"), "v"]);
+        q::<()>(c, &["SET", &format!("{{tag}}:{i}"), "v"]);
+    }
+    let mut seen = Vec::new();
+    let mut cursor = "0".to_string();
+    loop {
+        let (next, batch): (String, Vec<String>) =
+            q(c, &["SCAN", &cursor, "MATCH", "user:*", "COUNT", "25"]);
+        seen.extend(batch);
+        if next == "0" {
+            break;
+        }
+        cursor = next;
+    }
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 300);
+    let tagged: Vec<String> = q(c, &["KEYS", "{tag}:1?"]);
+    assert_eq!(tagged.len(), 10);
+    let (_, none): (String, Vec<String>) = q(c, &["SCAN", "0", "TYPE", "hash"]);
+    assert!(none.is_empty());
+    assert_eq!(
+        err(c, &["SCAN", "0", "TYPE", "nope"]),
+        "ERR unknown type name 'nope'"
+    );
+    assert_eq!(err(c, &["SCAN", "x"]), "ERR invalid cursor");
+    assert_eq!(q::<i64>(c, &["DBSIZE"]), 603);
+    assert_eq!(q::<i64>(c, &["UNLINK", "c", "d", "nope"]), 2);
+    assert_eq!(q::<String>(c, &["FLUSHALL"]), "OK");
+    assert_eq!(q::<i64>(c, &["DBSIZE"]), 0);
+    assert_eq!(err(c, &["FLUSHALL", "LATER"]), "ERR syntax error");
+    assert_eq!(
+        err(c, &["NOPE", "a"]),
+        "ERR unknown command 'NOPE', with args beginning with: 'a'"
+    );
+}
+
+#[test]
+fn expired_keys_vanish_and_counts_follow_within_a_second() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let mut c = conn(&server.url());
+    let c = &mut c;
+    for i in 0..200 {
+        q::<()>(c, &["SET", &format!("k{i}"), "v", "PX", "300"]);
+    }
+    q::<()>(c, &["SET", "keep", "v"]);
+    assert_eq!(q::<i64>(c, &["DBSIZE"]), 201);
+    let info: String = q(c, &["INFO", "keyspace"]);
+    assert!(
+        info.contains("db0:keys=201,expires=200,avg_ttl=0"),
+        "{info}"
+    );
+    std::thread::sleep(Duration::from_millis(350));
+    assert_eq!(q::<Option<String>>(c, &["GET", "k0"]), None);
+    assert_eq!(q::<i64>(c, &["EXISTS", "k1", "k2"]), 0);
+    assert_eq!(q::<i64>(c, &["TTL", "k3"]), -2);
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while q::<i64>(c, &["DBSIZE"]) != 1 {
+        assert!(Instant::now() < deadline, "expire cycle too slow");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let info: String = q(c, &["INFO", "keyspace", "stats"]);
+    assert!(info.contains("db0:keys=1,expires=0,avg_ttl=0"), "{info}");
+    assert!(info.contains("expired_keys:200"), "{info}");
+}
+
+#[test]
+fn resp3_auth_client_config_and_server_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_with(dir.path(), &["--requirepass", "s3cret"]);
+    let mut anon = conn(&server.url());
+    assert_eq!(
+        err(&mut anon, &["GET", "k"]),
+        "NOAUTH Authentication required."
+    );
+    assert_eq!(
+        err(&mut anon, &["AUTH", "wrong"]),
+        "WRONGPASS invalid username-password pair or user is disabled."
+    );
+    assert_eq!(q::<String>(&mut anon, &["AUTH", "default", "s3cret"]), "OK");
+    assert_eq!(q::<Option<String>>(&mut anon, &["GET", "k"]), None);
+
+    let url = format!("redis://:s3cret@127.0.0.1:{}/?protocol=resp3", server.port);
+    let mut c = conn(&url);
+    let c = &mut c;
+    let hello: Value = q(c, &["HELLO", "3", "SETNAME", "tester"]);
+    let Value::Map(fields) = hello else {
+        panic!("HELLO 3 must answer a map: {hello:?}")
+    };
+    let fields: HashMap<String, Value> = fields
+        .into_iter()
+        .map(|(k, v)| (redis::from_redis_value(&k).unwrap(), v))
+        .collect();
+    assert_eq!(fields["proto"], Value::Int(3));
+    assert_eq!(fields["mode"], Value::BulkString(b"standalone".to_vec()));
+    assert_eq!(q::<String>(c, &["CLIENT", "GETNAME"]), "tester");
+    let list: String = q(c, &["CLIENT", "LIST"]);
+    assert!(list.contains("name=tester"), "{list}");
+    assert!(list.contains("resp=3"), "{list}");
+    // RESP3 types: CONFIG GET is a map, a missing key is a null.
+    let cfg: Value = q(c, &["CONFIG", "GET", "maxclients"]);
+    assert!(matches!(cfg, Value::Map(_)), "{cfg:?}");
+    assert_eq!(q::<Value>(c, &["GET", "nothing"]), Value::Nil);
+    // CONFIG SET takes effect and is checked like Redis.
+    assert_eq!(
+        q::<String>(c, &["CONFIG", "SET", "slowlog-log-slower-than", "0"]),
+        "OK"
+    );
+    q::<()>(c, &["SET", "slow", "v"]);
+    assert!(q::<i64>(c, &["SLOWLOG", "LEN"]) >= 1);
+    let entries: Vec<Value> = q(c, &["SLOWLOG", "GET", "1"]);
+    assert_eq!(entries.len(), 1);
+    assert_eq!(q::<String>(c, &["SLOWLOG", "RESET"]), "OK");
+    assert_eq!(
+        err(c, &["CONFIG", "SET", "port", "1"]),
+        "ERR CONFIG SET failed (possibly related to argument 'port') - can't set immutable config"
+    );
+    assert_eq!(
+        q::<String>(c, &["CONFIG", "SET", "hash-max-listpack-entries", "256"]),
+        "OK"
+    );
+    let all: HashMap<String, String> = q(c, &["CONFIG", "GET", "*"]);
+    assert_eq!(all["hash-max-listpack-entries"], "256");
+    assert_eq!(all["appendfsync"], "everysec");
+    assert_eq!(
+        q::<String>(c, &["CONFIG", "SET", "appendfsync", "always"]),
+        "OK"
+    );
+    q::<()>(c, &["SET", "synced", "v"]);
+    // COMMAND, INFO, TIME, LASTSAVE, SAVE, BGSAVE.
+    let count: i64 = q(c, &["COMMAND", "COUNT"]);
+    assert!(count >= 60, "{count}");
+    let keys: Vec<String> = q(c, &["COMMAND", "GETKEYS", "MSET", "a", "1", "b", "2"]);
+    assert_eq!(keys, ["a", "b"]);
+    let info: Vec<Value> = q(c, &["COMMAND", "INFO", "get", "nope"]);
+    assert_eq!(info[1], Value::Nil);
+    let info: String = q(c, &["INFO"]);
+    for field in [
+        "redis_version:",
+        "connected_clients:",
+        "used_memory:",
+        "aof_enabled:1",
+        "total_commands_processed:",
+        "keyspace_hits:",
+        "role:master",
+        "db0:keys=2",
+        "strata_write_amplification:",
+    ] {
+        assert!(info.contains(field), "INFO lacks {field}");
+    }
+    let (secs, _micros): (String, String) = q(c, &["TIME"]);
+    assert!(secs.parse::<u64>().unwrap() > 1_700_000_000);
+    assert_eq!(q::<String>(c, &["SAVE"]), "OK");
+    assert_eq!(q::<String>(c, &["BGSAVE"]), "Background saving started");
+    assert!(q::<i64>(c, &["LASTSAVE"]) > 1_700_000_000);
+    // CLIENT KILL closes another connection.
+    let id: i64 = q(&mut anon, &["CLIENT", "ID"]);
+    assert_eq!(q::<i64>(c, &["CLIENT", "KILL", "ID", &id.to_string()]), 1);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while redis::cmd("PING").query::<String>(&mut anon).is_ok() {
+        assert!(Instant::now() < deadline, "killed client still served");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(q::<String>(c, &["RESET"]), "RESET");
+    assert_eq!(err(c, &["GET", "k"]), "NOAUTH Authentication required.");
+}
+
+#[test]
+fn shutdown_config_file_and_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("strata.conf");
+    std::fs::write(&conf, "# test config\ndatabases 4\nmaxclients 3\n").unwrap();
+    let data = dir.path().join("data");
+    let conf_arg = conf.to_str().unwrap();
+    let mut server = start_with(&data, &["--config", conf_arg]);
+    {
+        let mut c = conn(&server.url());
+        assert_eq!(
+            err(&mut c, &["SELECT", "4"]),
+            "ERR DB index is out of range"
+        );
+        q::<()>(&mut c, &["SET", "kept", "yes"]);
+        q::<()>(&mut c, &["SET", "ttl", "yes", "EX", "1000"]);
+        // maxclients 3: the fourth connection is refused.
+        let _b = conn(&server.url());
+        let _c = conn(&server.url());
+        let mut d = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+        let mut refused = String::new();
+        std::io::Read::read_to_string(&mut d, &mut refused).unwrap();
+        assert_eq!(refused, "-ERR max number of clients reached\r\n");
+        let _ = redis::cmd("SHUTDOWN").query::<Value>(&mut c);
+    }
+    let status = server.child.wait().unwrap();
+    assert!(status.success(), "SHUTDOWN exits cleanly: {status}");
+    let server = start_with(&data, &["--config", conf_arg]);
+    let mut c = conn(&server.url());
+    assert_eq!(q::<String>(&mut c, &["GET", "kept"]), "yes");
+    assert!(q::<i64>(&mut c, &["TTL", "ttl"]) > 990);
+    assert_eq!(q::<i64>(&mut c, &["DBSIZE"]), 2, "counts survive a restart");
+}
+
+/// With `appendfsync always`, every acknowledged write survives `kill -9` of the server.
+#[test]
+fn kill_9_loses_no_acknowledged_write_with_appendfsync_always() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = start_with(dir.path(), &["--appendfsync", "always"]);
+    let url = server.url();
+    let writers: Vec<_> = (0..4)
+        .map(|t| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                let mut c = conn(&url);
+                let mut acked = 0u64;
+                loop {
+                    let r = redis::cmd("SET")
+                        .arg(format!("w{t}:{}", acked + 1))
+                        .arg(acked + 1)
+                        .query::<String>(&mut c);
+                    let r2 = r.and_then(|_| {
+                        redis::cmd("INCR")
+                            .arg(format!("count{t}"))
+                            .query::<u64>(&mut c)
+                    });
+                    match r2 {
+                        Ok(n) => {
+                            assert_eq!(n, acked + 1);
+                            acked += 1;
+                        }
+                        Err(_) => return acked,
+                    }
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(1500));
+    server.child.kill().unwrap(); // SIGKILL
+    server.child.wait().unwrap();
+    let acked: Vec<u64> = writers.into_iter().map(|w| w.join().unwrap()).collect();
+    assert!(
+        acked.iter().all(|&n| n > 10),
+        "writers made progress: {acked:?}"
+    );
+    drop(server);
+    let server = start(dir.path());
+    let mut c = conn(&server.url());
+    let mut keys = 0;
+    for (t, &n) in acked.iter().enumerate() {
+        let count: u64 = q(&mut c, &["GET", &format!("count{t}")]);
+        assert!(
+            count == n || count == n + 1,
+            "count{t}: {count} vs {n} acknowledged"
+        );
+        for i in 1..=n {
+            let v: Option<u64> = q(&mut c, &["GET", &format!("w{t}:{i}")]);
+            assert_eq!(v, Some(i), "acknowledged write w{t}:{i} lost");
+        }
+        keys += 1 + count;
+    }
+    // The exact count survives the crash too (an unacknowledged SET may have landed).
+    let dbsize: u64 = q(&mut c, &["DBSIZE"]);
+    assert!(
+        (keys..=keys + 4).contains(&dbsize),
+        "DBSIZE {dbsize}, at least {keys}"
+    );
+    let listed: Vec<String> = q(&mut c, &["KEYS", "*"]);
+    assert_eq!(
+        listed.len() as u64,
+        dbsize,
+        "DBSIZE matches the keys present"
+    );
+}
