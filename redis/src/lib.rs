@@ -1,13 +1,16 @@
 //! The Redis data model over Strata's ordered keys (DESIGN.md section 6).
 //!
-//! Built so far: [`key`], the engine key of every Redis key (`db | slot | key`, with Redis
-//! Cluster's hash slots, so a slot can later move between nodes as one key range), and
-//! [`meta`], the metadata entry of a Redis key (type, encoding version, and a string's value
-//! inline), and [`Store`], string commands over an engine database (GET, SET with all its
-//! options, DEL, EXISTS) with per-key lock striping. More commands come with the server
-//! (issue 5); collections with issue 6.
+//! - [`key`]: the engine key of every Redis key (`db | slot | key`, with Redis Cluster's hash
+//!   slots, so a slot can later move between nodes as one key range).
+//! - [`meta`]: the metadata entry of a Redis key (type, encoding version, expiry, and a
+//!   string's value inline, so `GET` is one engine read).
+//! - [`pattern`]: Redis's glob patterns for `KEYS` and `SCAN MATCH`.
+//! - [`Store`]: string and key-space operations with per-slot locks and one engine batch per
+//!   command, exact per-slot key counts (`DBSIZE` in O(1)), the expiry index and its background
+//!   expire cycle, SCAN cursors, O(1) `SWAPDB`. On-disk layout: `docs/format-redis.md`.
 //!
-//! It is not: a network server (that is `strata-server`), nor a storage engine.
+//! It is not: a network server (that is `strata-server`), nor a storage engine. Collections
+//! (hashes, lists, sets, sorted sets) come with issue 6.
 
 pub mod key;
 pub mod meta;
