@@ -644,14 +644,21 @@ impl Store {
             Expiry::Clear => None,
             Expiry::At(at) => Some(at),
         };
-        if new_expiry != e.header.expiry {
-            let mut txn = Txn::new(self, now);
-            let mut bytes = e.bytes.clone();
-            meta::set_expiry(&mut bytes, new_expiry)?;
-            txn.put(&ekey, Some(&e), bytes)?;
-            txn.commit()?;
-        }
+        self.change_expiry(&ekey, &e, new_expiry, now)?;
         Ok(Some(value))
+    }
+
+    /// Rewrites the live entry `e` at `ekey` with a new expiry (a past one deletes the key).
+    /// Call with the key's slot locked.
+    fn change_expiry(&self, ekey: &[u8], e: &Entry, expiry: Option<u64>, now: u64) -> Result<()> {
+        if expiry == e.header.expiry {
+            return Ok(());
+        }
+        let mut bytes = e.bytes.clone();
+        meta::set_expiry(&mut bytes, expiry)?;
+        let mut txn = Txn::new(self, now);
+        txn.put(ekey, Some(e), bytes)?;
+        txn.commit()
     }
 
     /// The expiry of `key` (Unix ms): `None` if absent, `Some(None)` if persistent.
@@ -695,13 +702,7 @@ impl Store {
         if !allow(e.header.expiry) {
             return Ok(false);
         }
-        if expiry != e.header.expiry {
-            let mut bytes = e.bytes.clone();
-            meta::set_expiry(&mut bytes, expiry)?;
-            let mut txn = Txn::new(self, now);
-            txn.put(&ekey, Some(&e), bytes)?;
-            txn.commit()?;
-        }
+        self.change_expiry(&ekey, &e, expiry, now)?;
         Ok(true)
     }
 

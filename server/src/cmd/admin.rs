@@ -643,36 +643,16 @@ fn info_section(server: &Server, _session: &Session, section: &str, out: &mut St
         }
         "stats" => {
             out.push_str("# Stats\r\n");
-            put(
-                out,
-                "total_connections_received",
-                &c.connections_received.load(Ordering::Relaxed),
-            );
-            put(
-                out,
-                "total_commands_processed",
-                &c.commands_processed.load(Ordering::Relaxed),
-            );
-            put(
-                out,
-                "instantaneous_ops_per_sec",
-                &c.instantaneous_ops.load(Ordering::Relaxed),
-            );
-            put(
-                out,
-                "total_net_input_bytes",
-                &c.net_input_bytes.load(Ordering::Relaxed),
-            );
-            put(
-                out,
-                "total_net_output_bytes",
-                &c.net_output_bytes.load(Ordering::Relaxed),
-            );
-            put(
-                out,
-                "rejected_connections",
-                &c.rejected_connections.load(Ordering::Relaxed),
-            );
+            for (name, counter) in [
+                ("total_connections_received", &c.connections_received),
+                ("total_commands_processed", &c.commands_processed),
+                ("instantaneous_ops_per_sec", &c.instantaneous_ops),
+                ("total_net_input_bytes", &c.net_input_bytes),
+                ("total_net_output_bytes", &c.net_output_bytes),
+                ("rejected_connections", &c.rejected_connections),
+            ] {
+                put(out, name, &counter.load(Ordering::Relaxed));
+            }
             put(out, "expired_keys", &store_stats.expired_keys);
             put(out, "evicted_keys", &0);
             put(out, "keyspace_hits", &store_stats.keyspace_hits);
