@@ -242,9 +242,10 @@ fn count_key(pdb: u8, slot: u16) -> [u8; 4] {
     [COUNT_TAG, pdb, s[0], s[1]]
 }
 
-/// The slot of an engine key built by [`key::encode`].
+/// The slot of an engine key built by [`key::encode`] (masked into range, so a damaged key
+/// read from disk picks some lock instead of indexing out of bounds).
 fn slot_of(ekey: &[u8]) -> u16 {
-    key::decode(ekey).map_or(0, |(_, slot, _)| slot)
+    key::decode(ekey).map_or(0, |(_, slot, _)| slot & (SLOTS - 1))
 }
 
 /// One command's writes: data, expiry index and slot counts in one engine batch.
@@ -269,7 +270,8 @@ impl<'s> Txn<'s> {
     }
 
     fn delta(&mut self, ekey: &[u8], keys: i64, expires: i64) {
-        if let Some((pdb, slot, _)) = key::decode(ekey) {
+        // A key whose slot is out of range was never counted (only a damaged entry has one).
+        if let Some((pdb, slot, _)) = key::decode(ekey).filter(|(_, slot, _)| *slot < SLOTS) {
             let d = self.deltas.entry((pdb, slot)).or_default();
             d.0 += keys;
             d.1 += expires;
@@ -1465,6 +1467,21 @@ mod tests {
         for _ in 0..20 {
             assert_eq!(s.random_key(0).unwrap(), Some(b"live".to_vec()));
         }
+    }
+
+    #[test]
+    fn damaged_index_entries_are_dropped_without_panicking() {
+        let (_d, s, clock) = store();
+        // An index entry naming a key with an impossible slot, and one naming no key.
+        s.expire
+            .put(expire_key(1_000_001, b"\x00\xff\xffk"), [])
+            .unwrap();
+        s.expire.put(expire_key(1_000_001, b"\x00"), []).unwrap();
+        set(&s, 0, b"k", b"v", Expiry::At(1_000_001));
+        clock.advance(Duration::from_millis(5));
+        assert_eq!(s.expire_cycle(100).unwrap(), 1);
+        assert_eq!(s.counts_of(0), DbCounts::default());
+        assert_eq!(s.expire.range(None, None).unwrap().count(), 0);
     }
 
     #[test]
