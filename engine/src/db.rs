@@ -169,6 +169,13 @@ pub(crate) struct Inner {
     pub(crate) next_file: AtomicU64,
     /// Highest sequence number whose write is complete and visible to readers.
     pub(crate) visible_seq: AtomicU64,
+    /// Highest sequence number in the WAL (changed only under the `wal` lock).
+    appended_seq: AtomicU64,
+    /// Every write up to this sequence number is durable (fsynced).
+    synced_seq: AtomicU64,
+    /// Held by the one thread running an off-lock WAL fsync; others queue behind it and
+    /// usually find their write covered when they get it (fsync coalescing).
+    syncer: Mutex<()>,
     pub(crate) snapshots: Arc<SnapshotList>,
     pub(crate) keyspaces: RwLock<HashMap<String, KeyspaceId>>,
     bg_tx: Mutex<Option<Sender<BgTask>>>,
@@ -181,6 +188,8 @@ pub(crate) struct Inner {
     /// When the last periodic TTL compaction started (they are rate-limited).
     pub(crate) last_ttl_compaction: Mutex<Option<Instant>>,
     pub(crate) counters: Counters,
+    /// The write leader is stalled (or slowed down) waiting for flush or compaction.
+    write_stalled: AtomicBool,
 }
 
 impl std::fmt::Debug for Inner {
@@ -321,11 +330,43 @@ impl Db {
     }
 
     /// Fsyncs the WAL: every write acknowledged before the call is durable when it returns.
+    /// Writers are not blocked during the fsync.
     ///
     /// # Errors
     /// I/O errors (after which the database is poisoned).
     pub fn sync_wal(&self) -> Result<()> {
         self.inner.sync_wal()
+    }
+
+    /// Whether writes are stalled right now (waiting for flush or compaction to make room), so
+    /// a write may block for long: a server can then run writes where blocking is harmless.
+    pub fn is_write_stalled(&self) -> bool {
+        self.inner.write_stalled.load(Ordering::Acquire)
+    }
+
+    /// The sequence number of the newest visible write. Every write acknowledged so far, and
+    /// everything a read has returned so far, is at or below it.
+    pub fn latest_sequence(&self) -> u64 {
+        self.inner.visible_seq.load(Ordering::Acquire)
+    }
+
+    /// Makes every write with a sequence number up to `seq` durable, and returns at once when
+    /// it already is. Group commit for callers that write without `sync` and must not
+    /// acknowledge before the data is durable: write, release your own locks, then call this
+    /// with [`latest_sequence`](Self::latest_sequence). Concurrent callers share fsyncs (one
+    /// fsync covers every write appended before it started), and writers keep appending while
+    /// an fsync runs. Writes made after the call are not waited for, so a `seq` above
+    /// `latest_sequence()` only waits for what is written by then.
+    ///
+    /// # Errors
+    /// I/O errors (after which the database is poisoned); [`Error::Closed`].
+    pub fn sync_wal_to(&self, seq: u64) -> Result<()> {
+        self.inner.sync_wal_to(seq)
+    }
+
+    /// The sequence number up to which every write is known durable.
+    pub fn synced_sequence(&self) -> u64 {
+        self.inner.synced_seq.load(Ordering::Acquire)
     }
 
     /// Figures about levels, files, sizes and work done.
@@ -459,6 +500,10 @@ fn open_inner(dir: &Path, options: Options) -> Result<Inner> {
         manifest: Mutex::new(recovered.manifest),
         next_file: AtomicU64::new(recovered.next_file),
         visible_seq: AtomicU64::new(recovered.last_seq),
+        // Recovery flushed every recovered write to a synced table.
+        appended_seq: AtomicU64::new(recovered.last_seq),
+        synced_seq: AtomicU64::new(recovered.last_seq),
+        syncer: Mutex::new(()),
         snapshots: Arc::new(SnapshotList::default()),
         keyspaces: RwLock::new(recovered.keyspaces),
         bg_tx: Mutex::new(None),
@@ -468,6 +513,7 @@ fn open_inner(dir: &Path, options: Options) -> Result<Inner> {
         compacting: Mutex::new(crate::compact::Compacting::default()),
         last_ttl_compaction: Mutex::new(None),
         counters: Counters::default(),
+        write_stalled: AtomicBool::new(false),
         options,
     })
 }
@@ -654,7 +700,13 @@ impl Inner {
         let synced = {
             let mut wal = lock(&self.wal);
             match wal.append_batch(&records, sync) {
-                Ok(s) => s,
+                Ok(s) => {
+                    self.appended_seq.store(last, Ordering::Release);
+                    if s {
+                        self.synced_seq.fetch_max(last, Ordering::AcqRel);
+                    }
+                    s
+                }
                 Err(e) => {
                     let e = Error::from(e);
                     self.set_bg_error(e.clone());
@@ -700,8 +752,7 @@ impl Inner {
                 && !self.options.disable_auto_compactions
             {
                 if stall_start.is_none() {
-                    stall_start = Some(Instant::now());
-                    self.counters.stall_count.fetch_add(1, Ordering::Relaxed);
+                    stall_start = Some(self.begin_stall());
                 }
                 self.schedule_compaction();
                 st = self.state_cv.wait(st).unwrap_or_else(|e| e.into_inner());
@@ -716,8 +767,7 @@ impl Inner {
             }
             if st.sv.imm.len() >= self.options.max_immutable_memtables {
                 if stall_start.is_none() {
-                    stall_start = Some(Instant::now());
-                    self.counters.stall_count.fetch_add(1, Ordering::Relaxed);
+                    stall_start = Some(self.begin_stall());
                 }
                 st = self.state_cv.wait(st).unwrap_or_else(|e| e.into_inner());
                 continue;
@@ -745,8 +795,7 @@ impl Inner {
         if slow {
             // Slowdown: give compaction room before L0 reaches the stop trigger.
             if stall_start.is_none() {
-                stall_start = Some(Instant::now());
-                self.counters.stall_count.fetch_add(1, Ordering::Relaxed);
+                stall_start = Some(self.begin_stall());
             }
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
@@ -754,8 +803,15 @@ impl Inner {
             self.counters
                 .stall_micros
                 .fetch_add(t.elapsed().as_micros() as u64, Ordering::Relaxed);
+            self.write_stalled.store(false, Ordering::Release);
         }
         Ok(())
+    }
+
+    fn begin_stall(&self) -> Instant {
+        self.counters.stall_count.fetch_add(1, Ordering::Relaxed);
+        self.write_stalled.store(true, Ordering::Release);
+        Instant::now()
     }
 
     /// Starts WAL `number`: creates it, fsyncs the directory, fsyncs the old WAL, swaps them.
@@ -768,6 +824,8 @@ impl Inner {
         filename::sync_dir(&self.dir)?;
         let mut wal = lock(&self.wal);
         wal.sync()?;
+        self.synced_seq
+            .fetch_max(self.appended_seq.load(Ordering::Acquire), Ordering::AcqRel);
         *wal = new_wal;
         Ok(())
     }
@@ -793,14 +851,40 @@ impl Inner {
     }
 
     fn sync_wal(&self) -> Result<()> {
-        self.check_open()?;
-        let r = lock(&self.wal).sync();
-        if let Err(e) = r {
-            let e = Error::from(e);
-            self.set_bg_error(e.clone());
-            return Err(e);
+        self.sync_wal_to(self.appended_seq.load(Ordering::Acquire))
+    }
+
+    /// Makes every write up to `seq` durable. The fsync runs outside the WAL lock, so writers
+    /// keep appending meanwhile; concurrent callers coalesce: while one fsyncs, the others wait
+    /// for it, and one fsync then covers all of their writes.
+    pub(crate) fn sync_wal_to(&self, seq: u64) -> Result<()> {
+        if self.synced_seq.load(Ordering::Acquire) >= seq {
+            return Ok(());
         }
+        let _syncer = lock(&self.syncer);
+        if self.synced_seq.load(Ordering::Acquire) >= seq {
+            return Ok(());
+        }
+        self.check_open()?;
+        let (pending, target) = {
+            let mut wal = lock(&self.wal);
+            let pending = wal.begin_sync().map_err(|e| self.fail_sync(e.into()))?;
+            (pending, self.appended_seq.load(Ordering::Acquire))
+        };
+        let result = pending.sync();
+        lock(&self.wal).finish_sync(&pending, &result);
+        if let Err(e) = result {
+            return Err(self.fail_sync(e.into()));
+        }
+        self.synced_seq.fetch_max(target, Ordering::AcqRel);
+        self.counters.wal_syncs.fetch_add(1, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// A failed WAL write or fsync poisons the database: what reached the disk is unknown.
+    fn fail_sync(&self, e: Error) -> Error {
+        self.set_bg_error(e.clone());
+        e
     }
 
     // ---- reads ------------------------------------------------------------------------
@@ -1116,16 +1200,10 @@ fn sync_thread(inner: &Inner, every: std::time::Duration) {
     let tick = every.min(std::time::Duration::from_millis(100));
     while !inner.closed.load(Ordering::Acquire) {
         std::thread::sleep(tick);
-        let r = lock(&inner.wal).sync_if_due();
-        match r {
-            Ok(true) => {
-                inner.counters.wal_syncs.fetch_add(1, Ordering::Relaxed);
-            }
-            Ok(false) => {}
-            Err(e) => {
-                inner.set_bg_error(e.into());
-                return;
-            }
+        // The fsync itself runs outside the WAL lock, so writers never wait for the ticker.
+        let due = lock(&inner.wal).sync_is_due();
+        if due && inner.sync_wal().is_err() {
+            return; // The database is poisoned; the error is kept for callers.
         }
     }
 }
@@ -1169,4 +1247,77 @@ pub(crate) fn new_memgen(log_number: u64) -> MemGen {
 
 pub(crate) fn memgen_tables(gen: &MemGen) -> Vec<(KeyspaceId, Arc<Memtable>)> {
     gen.sorted_tables()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn open_never_sync(dir: &Path) -> Db {
+        let options = Options {
+            sync_mode: SyncMode::Never,
+            ..Options::default()
+        };
+        Db::open(dir, options).unwrap()
+    }
+
+    #[test]
+    fn waiters_for_durability_share_one_fsync() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Arc::new(open_never_sync(dir.path()));
+        db.put("before", "x").unwrap();
+        let syncs_before = db.stats().wal_syncs;
+
+        // Hold the syncer as if an fsync were running; four committers write and queue up.
+        let held = lock(&db.inner.syncer);
+        let threads: Vec<_> = (0..4)
+            .map(|i| {
+                let db = Arc::clone(&db);
+                std::thread::spawn(move || {
+                    db.put(format!("k{i}"), "v").unwrap();
+                    let seq = db.latest_sequence();
+                    db.sync_wal_to(seq).unwrap();
+                    assert!(db.synced_sequence() >= seq);
+                })
+            })
+            .collect();
+        while db.latest_sequence() < 5 {
+            std::thread::yield_now();
+        }
+        assert!(
+            db.synced_sequence() < 5,
+            "nothing synced while the syncer is held"
+        );
+        drop(held);
+        for t in threads {
+            t.join().unwrap();
+        }
+        // The first to get the syncer covered all four writes.
+        assert_eq!(db.stats().wal_syncs, syncs_before + 1);
+        assert_eq!(db.synced_sequence(), 5);
+        // Already durable: no fsync at all.
+        db.sync_wal_to(5).unwrap();
+        db.sync_wal().unwrap();
+        assert_eq!(db.stats().wal_syncs, syncs_before + 1);
+    }
+
+    #[test]
+    fn a_sync_write_and_a_rotation_advance_the_durable_point() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = open_never_sync(dir.path());
+        db.put("a", "1").unwrap();
+        assert_eq!(db.synced_sequence(), 0);
+        let mut batch = WriteBatch::new();
+        batch.put("b", "2");
+        db.write(batch, WriteOptions { sync: true }).unwrap();
+        assert_eq!(db.synced_sequence(), 2);
+        db.put("c", "3").unwrap();
+        db.flush().unwrap();
+        assert_eq!(
+            db.synced_sequence(),
+            3,
+            "the old WAL is synced when it rotates"
+        );
+    }
 }

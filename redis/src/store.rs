@@ -24,7 +24,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::{BuildHasher, Hasher};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock, RwLockReadGuard, Weak};
 use std::time::Duration;
 
@@ -225,8 +225,6 @@ pub struct Store {
     expired_keys: AtomicU64,
     hits: AtomicU64,
     misses: AtomicU64,
-    /// fsync the WAL before each write returns (`appendfsync always`).
-    sync_writes: AtomicBool,
 }
 
 /// Index key of the expiry index.
@@ -350,7 +348,7 @@ impl<'s> Txn<'s> {
             return Ok(());
         }
         let batch = std::mem::take(&mut self.batch);
-        self.store.db.write(batch, self.store.write_options())?;
+        self.store.db.write(batch, WriteOptions::default())?;
         for (pdb, slot, keys, expires, dk, de) in updates {
             let c = &self.store.counts(pdb)[usize::from(slot)];
             c.keys.store(keys, Ordering::Relaxed);
@@ -431,7 +429,6 @@ impl Store {
             expired_keys: AtomicU64::new(0),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
-            sync_writes: AtomicBool::new(false),
         };
         for item in store.state.prefix([COUNT_TAG])? {
             let (k, v) = item?;
@@ -460,16 +457,16 @@ impl Store {
         &self.db
     }
 
-    /// Whether every write waits for its WAL fsync (`appendfsync always`); otherwise the
-    /// engine's sync mode decides.
-    pub fn set_sync_writes(&self, on: bool) {
-        self.sync_writes.store(on, Ordering::SeqCst);
-    }
-
-    fn write_options(&self) -> WriteOptions {
-        WriteOptions {
-            sync: self.sync_writes.load(Ordering::Relaxed),
-        }
+    /// Makes every write done so far durable (and everything any read has returned): the
+    /// `appendfsync always` contract. Call it after the writes, with no slot lock held, before
+    /// acknowledging: concurrent callers share one fsync (group commit), and writers are not
+    /// blocked while it runs.
+    ///
+    /// # Errors
+    /// The engine's I/O error (the database is then poisoned).
+    pub fn sync(&self) -> Result<()> {
+        self.db.sync_wal_to(self.db.latest_sequence())?;
+        Ok(())
     }
 
     /// The clock expiry is judged by (Unix ms).
@@ -958,7 +955,7 @@ impl Store {
         new.swap(usize::from(a), usize::from(b));
         let mut batch = WriteBatch::new();
         batch.put_in(&self.state, DBMAP_KEY, new);
-        self.db.write(batch, self.write_options())?;
+        self.db.write(batch, WriteOptions::default())?;
         *map = new;
         Ok(())
     }

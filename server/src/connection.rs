@@ -7,9 +7,9 @@ use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::cmd::{dispatch, Session};
+use crate::cmd::{dispatch_in, Session};
 use crate::resp::{Limits, Parser, Protocol, Reply};
-use crate::server::Server;
+use crate::server::{Fsync, Server};
 
 /// The reply to a non-loopback client while protected mode is on and no password is set.
 pub const PROTECTED_MODE_ERROR: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Strata you may: 1) set a password with CONFIG SET requirepass <password> (or --requirepass), 2) disable protected mode with CONFIG SET protected-mode no from the loopback interface, after making sure the server is not reachable from the internet.\r\n";
@@ -83,10 +83,11 @@ pub async fn serve(mut stream: TcpStream, server: Arc<Server>, limits: Limits) {
                         close = true;
                         break;
                     }
-                    // Engine calls block briefly (a WAL append, an fsync in `always` mode):
-                    // let the runtime move other connections off this thread meanwhile.
-                    let reply =
-                        tokio::task::block_in_place(|| dispatch(&server, &mut session, &argv));
+                    // Most commands take microseconds and run on this task; one that may
+                    // block for long lets the runtime move other connections off this thread.
+                    let reply = dispatch_in(&server, &mut session, &argv, |run| {
+                        tokio::task::block_in_place(run)
+                    });
                     reply.write(session.protocol, &mut out);
                     parser.limits.unauthenticated = !session.authenticated;
                     if session.quit {
@@ -103,6 +104,18 @@ pub async fn serve(mut stream: TcpStream, server: Arc<Server>, limits: Limits) {
             }
         }
         buf.drain(..consumed);
+        if !out.is_empty() && server.fsync() == Fsync::Always {
+            // `appendfsync always`: no reply leaves before what it acknowledges (or read) is
+            // durable. The commands ran without holding anything across an fsync; here every
+            // connection with replies ready shares the next one (group commit).
+            let seq = server.group_sync.latest();
+            if let Err(e) = server.group_sync.wait_durable(seq).await {
+                out.clear();
+                Reply::error(format!("MISCONF Errors writing to the WAL: {e}"))
+                    .write(session.protocol, &mut out);
+                close = true;
+            }
+        }
         if !out.is_empty() {
             server
                 .counters

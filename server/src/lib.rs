@@ -5,6 +5,7 @@
 //! - [`config`]: parameters, the config file, `CONFIG GET`/`SET`.
 //! - [`server`]: state shared by connections (clients, counters, slow log, durability mode).
 //! - [`connection`]: one client served over tokio.
+//! - [`durable`]: group commit for `appendfsync always` (connections await one shared fsync).
 //! - [`cmd`]: the command table and every command's argument parsing and replies.
 //!
 //! It is not: the Redis data model (that is `strata-redis`, over the engine), nor a client.
@@ -12,5 +13,6 @@
 pub mod cmd;
 pub mod config;
 pub mod connection;
+pub mod durable;
 pub mod resp;
 pub mod server;

@@ -106,7 +106,7 @@ async fn run(
 ) -> Result<(), Box<dyn std::error::Error>> {
     let dir = PathBuf::from(config.get("dir"));
     let mut options = Options::default();
-    // The server fsyncs itself (per write for `always`, once a second for `everysec`), so
+    // The server fsyncs itself (before replies for `always`, once a second for `everysec`), so
     // `appendfsync` can change at run time.
     options.sync_mode = SyncMode::Never;
     options.memtable_size = config.get_i64("strata-memtable-size") as usize;
@@ -120,7 +120,7 @@ async fn run(
     };
     let bind = config.get("bind");
     let port = config.get_i64("port") as u16;
-    let server = Server::new(store, config, config_file);
+    let server = Server::new(store, config, config_file)?;
     let _housekeeping = server.spawn_housekeeping()?;
     let listener = TcpListener::bind((bind.as_str(), port)).await?;
     let local = listener.local_addr()?;

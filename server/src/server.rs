@@ -11,6 +11,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use strata_redis::{ExpireCycle, Store};
 
 use crate::config::Config;
+use crate::durable::GroupSync;
 use crate::resp::Protocol;
 
 /// The Redis version whose commands and replies this server follows (reported as
@@ -20,7 +21,8 @@ pub const REDIS_COMPAT_VERSION: &str = "7.2.0";
 /// When the WAL is fsynced (`appendfsync`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fsync {
-    /// Before every reply to a write.
+    /// Before replies are sent: the WAL is synced past everything they acknowledge or read
+    /// (one fsync shared by every connection waiting, group commit).
     Always = 0,
     /// Once a second, by a background thread.
     EverySec = 1,
@@ -213,12 +215,21 @@ pub struct Server {
     pub shutdown: tokio::sync::Notify,
     /// Set once shutdown starts, so connections refuse new commands.
     pub shutting_down: AtomicBool,
+    /// Group commit for `appendfsync always`.
+    pub group_sync: GroupSync,
 }
 
 impl Server {
     /// Builds the shared state over `store` with `config`, applying the parameters that have
     /// run-time effect (durability mode, expire-cycle frequency).
-    pub fn new(store: Arc<Store>, config: Config, config_file: Option<PathBuf>) -> Arc<Server> {
+    ///
+    /// # Errors
+    /// The WAL syncer thread cannot be started.
+    pub fn new(
+        store: Arc<Store>,
+        config: Config,
+        config_file: Option<PathBuf>,
+    ) -> std::io::Result<Arc<Server>> {
         let run_id: String = (0..5)
             .map(|i| {
                 let mut h = std::hash::BuildHasher::build_hasher(
@@ -228,6 +239,7 @@ impl Server {
                 format!("{:08x}", std::hash::Hasher::finish(&h) as u32)
             })
             .collect();
+        let group_sync = GroupSync::start(Arc::clone(&store))?;
         let server = Arc::new(Server {
             store,
             config,
@@ -245,6 +257,7 @@ impl Server {
             expire_cycle: Mutex::new(None),
             shutdown: tokio::sync::Notify::new(),
             shutting_down: AtomicBool::new(false),
+            group_sync,
         });
         for name in [
             "appendfsync",
@@ -254,7 +267,7 @@ impl Server {
         ] {
             server.apply(name);
         }
-        server
+        Ok(server)
     }
 
     /// Makes a parameter's new value take effect (called after `CONFIG SET`).
@@ -263,7 +276,6 @@ impl Server {
             "appendfsync" => {
                 let mode = Fsync::parse(&self.config.get("appendfsync")).unwrap_or(Fsync::EverySec);
                 self.fsync.store(mode as u8, Ordering::SeqCst);
-                self.store.set_sync_writes(mode == Fsync::Always);
             }
             "hz" => {
                 let hz = self.config.get_i64("hz").clamp(1, 500) as u64;

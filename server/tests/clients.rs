@@ -310,6 +310,47 @@ fn shutdown_config_file_and_restart() {
     assert_eq!(q::<i64>(&mut c, &["DBSIZE"]), 2, "counts survive a restart");
 }
 
+fn info_field(c: &mut redis::Connection, name: &str) -> u64 {
+    let info: String = q(c, &["INFO", "strata"]);
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}:")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{name} not in INFO strata: {info}"))
+}
+
+/// With `appendfsync always`, a reply leaves only once the WAL is fsynced past the write (the
+/// engine's durable sequence number has reached the newest write), pipelined or not; with
+/// `appendfsync no` the same writes stay unsynced.
+#[test]
+fn appendfsync_always_replies_only_after_the_wal_is_synced() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_with(dir.path(), &["--appendfsync", "always"]);
+    let mut c = conn(&server.url());
+    for i in 0..20 {
+        let _: () = q(&mut c, &["SET", &format!("k{i}"), "v"]);
+        assert_eq!(
+            info_field(&mut c, "strata_synced_sequence"),
+            info_field(&mut c, "strata_last_sequence"),
+            "SET {i} acknowledged before its fsync"
+        );
+    }
+    let mut pipe = redis::pipe();
+    for i in 0..200 {
+        pipe.cmd("INCR").arg("n").ignore();
+        pipe.cmd("SET").arg(format!("p{i}")).arg(i).ignore();
+    }
+    let _: () = pipe.query(&mut c).unwrap();
+    let last = info_field(&mut c, "strata_last_sequence");
+    assert_eq!(info_field(&mut c, "strata_synced_sequence"), last);
+
+    let _: () = q(&mut c, &["CONFIG", "SET", "appendfsync", "no"]);
+    let _: () = q(&mut c, &["SET", "unsynced", "v"]);
+    assert!(
+        info_field(&mut c, "strata_synced_sequence") < info_field(&mut c, "strata_last_sequence"),
+        "with appendfsync no the write is not synced"
+    );
+}
+
 /// With `appendfsync always`, every acknowledged write survives `kill -9` of the server.
 #[test]
 fn kill_9_loses_no_acknowledged_write_with_appendfsync_always() {

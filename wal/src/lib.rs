@@ -18,7 +18,9 @@
 //! - a file manager: it does not name, rotate, preallocate, delete or
 //!   recycle log files, nor fsync directories;
 //! - concurrent: a [`Writer`] is used by one thread at a time (the engine's
-//!   commit leader); group commit means batching records, not locking.
+//!   commit leader); group commit means batching records, not locking. The
+//!   one exception is the fsync: [`Writer::begin_sync`] hands out a
+//!   [`PendingSync`] that runs while appends go on.
 //!
 //! ```
 //! use strata_wal::{Reader, RecoveryMode, SyncMode, Writer};
@@ -56,4 +58,4 @@ mod writer;
 pub use error::{Error, Result};
 pub use format::{BLOCK_SIZE, FILE_HEADER_SIZE, FORMAT_VERSION, HEADER_SIZE, MAGIC};
 pub use reader::{Reader, RecoveryMode, TornTail};
-pub use writer::{SyncMode, Writer};
+pub use writer::{PendingSync, SyncMode, Writer};

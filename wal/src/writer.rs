@@ -5,6 +5,7 @@ use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
@@ -55,7 +56,8 @@ impl Default for SyncMode {
 /// Dropping a writer that is not poisoned pushes its buffer to the OS (best
 /// effort, errors ignored) but does not fsync.
 pub struct Writer {
-    file: File,
+    /// Shared with [`PendingSync`] so an fsync can run while appends go on.
+    file: Arc<File>,
     path: PathBuf,
     file_number: u64,
     mode: SyncMode,
@@ -96,7 +98,7 @@ impl Writer {
         mode: SyncMode,
     ) -> Result<Writer> {
         let mut writer = Writer {
-            file,
+            file: Arc::new(file),
             path,
             file_number,
             mode,
@@ -214,6 +216,46 @@ impl Writer {
         Ok(())
     }
 
+    /// First half of a sync that runs without holding the writer: hands the
+    /// buffer to the OS and returns the file and the offset a
+    /// [`PendingSync::sync`] makes durable. Appends may go on meanwhile (the
+    /// caller releases whatever lock guards the writer); afterwards
+    /// [`finish_sync`](Self::finish_sync) records the result.
+    ///
+    /// This is how many committers share one fsync without stalling the
+    /// writers that arrive during it.
+    ///
+    /// # Errors
+    /// [`Error::Poisoned`] after an earlier failure; [`Error::Io`] if the
+    /// write fails, which poisons the writer.
+    pub fn begin_sync(&mut self) -> Result<PendingSync> {
+        self.check_poisoned()?;
+        self.write_out()?;
+        Ok(PendingSync {
+            file: Arc::clone(&self.file),
+            offset: self.offset,
+            needed: self.synced_offset < self.offset,
+        })
+    }
+
+    /// Second half of a sync begun with [`begin_sync`](Self::begin_sync):
+    /// on success advances [`synced_offset`](Self::synced_offset) (if
+    /// `pending` belongs to this log); on failure poisons the writer, since
+    /// what reached the disk is unknown.
+    pub fn finish_sync(&mut self, pending: &PendingSync, result: &std::io::Result<()>) {
+        if !Arc::ptr_eq(&self.file, &pending.file) {
+            // The log was replaced meanwhile; its successor has its own state.
+            return;
+        }
+        match result {
+            Ok(()) => {
+                self.synced_offset = self.synced_offset.max(pending.offset);
+                self.last_sync = Instant::now();
+            }
+            Err(_) => self.poisoned = true,
+        }
+    }
+
     /// For the engine's background ticker: syncs if there are unsynced bytes
     /// and the mode says a sync is due (`Always`: always; `Interval(d)`: `d`
     /// has passed since the last sync; `Never`: never). Returns whether it
@@ -224,11 +266,17 @@ impl Writer {
     /// sync fails, which poisons the writer.
     pub fn sync_if_due(&mut self) -> Result<bool> {
         self.check_poisoned()?;
-        if self.synced_offset == self.offset || !self.sync_due() {
+        if !self.sync_is_due() {
             return Ok(false);
         }
         self.sync()?;
         Ok(true)
+    }
+
+    /// Whether [`sync_if_due`](Self::sync_if_due) would sync now: there are
+    /// unsynced bytes and the mode says a sync is due.
+    pub fn sync_is_due(&self) -> bool {
+        !self.poisoned && self.synced_offset < self.offset && self.sync_due()
     }
 
     /// Logical size of the log: every byte appended, including bytes still
@@ -295,7 +343,7 @@ impl Writer {
         if self.buf.is_empty() {
             return Ok(());
         }
-        if let Err(err) = self.file.write_all(&self.buf) {
+        if let Err(err) = (&*self.file).write_all(&self.buf) {
             // Part of the buffer may have been written: the file now ends in
             // an unknown state, so nothing more may be appended after it.
             self.poisoned = true;
@@ -303,6 +351,35 @@ impl Writer {
         }
         self.buf.clear();
         Ok(())
+    }
+}
+
+/// An fsync prepared by [`Writer::begin_sync`], run without the writer.
+#[derive(Debug)]
+pub struct PendingSync {
+    file: Arc<File>,
+    offset: u64,
+    needed: bool,
+}
+
+impl PendingSync {
+    /// `fdatasync`s the log (skipped when everything was already durable):
+    /// every byte up to [`offset`](Self::offset) is durable when it returns
+    /// `Ok`. Pass the result to [`Writer::finish_sync`].
+    ///
+    /// # Errors
+    /// The fsync's I/O error.
+    pub fn sync(&self) -> std::io::Result<()> {
+        if self.needed {
+            self.file.sync_data()
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The log offset this sync makes durable.
+    pub fn offset(&self) -> u64 {
+        self.offset
     }
 }
 
@@ -461,6 +538,49 @@ mod tests {
     }
 
     #[test]
+    fn a_pending_sync_covers_what_was_written_before_it_began() {
+        let (_dir, mut writer) = new_writer(SyncMode::Never);
+        writer.append(b"first").unwrap();
+        let pending = writer.begin_sync().unwrap();
+        assert_eq!(pending.offset(), writer.offset());
+        assert_eq!(
+            file_len(&writer),
+            writer.offset(),
+            "buffer handed to the OS"
+        );
+        // Appends go on while the fsync runs.
+        writer.append_batch(&[b"second".as_slice()], false).unwrap();
+        let result = pending.sync();
+        writer.finish_sync(&pending, &result);
+        assert_eq!(writer.synced_offset(), pending.offset());
+        assert!(writer.synced_offset() < writer.offset());
+
+        // Nothing new since: the next pending sync has nothing to do, and an
+        // older one finishing late never moves the durable point back.
+        let late = pending;
+        writer.sync().unwrap();
+        let end = writer.synced_offset();
+        writer.finish_sync(&late, &Ok(()));
+        assert_eq!(writer.synced_offset(), end);
+        let idle = writer.begin_sync().unwrap();
+        assert!(!idle.needed);
+
+        let mut reader = Reader::open(writer.path(), RecoveryMode::Strict).unwrap();
+        assert_eq!(reader.next_record().unwrap().unwrap(), b"first");
+        assert_eq!(reader.next_record().unwrap().unwrap(), b"second");
+    }
+
+    #[test]
+    fn a_failed_pending_sync_poisons_the_writer() {
+        let (_dir, mut writer) = new_writer(SyncMode::Never);
+        writer.append(b"x").unwrap();
+        let pending = writer.begin_sync().unwrap();
+        writer.finish_sync(&pending, &Err(std::io::Error::other("injected")));
+        assert!(matches!(writer.append(b"y"), Err(Error::Poisoned)));
+        assert!(matches!(writer.begin_sync(), Err(Error::Poisoned)));
+    }
+
+    #[test]
     fn sync_if_due_follows_the_mode() {
         let (_dir, mut writer) = new_writer(SyncMode::Never);
         writer.append(b"x").unwrap();
@@ -583,7 +703,7 @@ mod tests {
 
         let file = OpenOptions::new().write(true).open("/dev/full").unwrap();
         let mut writer = Writer {
-            file,
+            file: Arc::new(file),
             path: PathBuf::from("/dev/full"),
             file_number: 1,
             mode: SyncMode::Never,

@@ -687,6 +687,11 @@ fn info_section(server: &Server, _session: &Session, section: &str, out: &mut St
             let s = server.store.engine().stats();
             out.push_str("# Strata\r\n");
             put(out, "strata_last_sequence", &s.last_sequence);
+            put(
+                out,
+                "strata_synced_sequence",
+                &server.store.engine().synced_sequence(),
+            );
             put(out, "strata_writes", &s.writes);
             put(out, "strata_write_groups", &s.write_groups);
             put(out, "strata_wal_syncs", &s.wal_syncs);

@@ -163,11 +163,26 @@ pub static COMMANDS: &[Command] = &[
 pub fn lookup(name: &[u8]) -> Option<&'static Command> {
     static INDEX: OnceLock<HashMap<&'static [u8], &'static Command>> = OnceLock::new();
     let index = INDEX.get_or_init(|| COMMANDS.iter().map(|c| (c.name.as_bytes(), c)).collect());
-    if name.iter().any(u8::is_ascii_uppercase) {
-        index.get(name.to_ascii_lowercase().as_slice()).copied()
-    } else {
-        index.get(name).copied()
+    if !name.iter().any(u8::is_ascii_uppercase) {
+        return index.get(name).copied();
     }
+    // Clients send names in capitals (`SET`): lowercase on the stack, no allocation.
+    let mut lower = [0u8; 32];
+    let lower = lower.get_mut(..name.len())?;
+    lower.copy_from_slice(name);
+    lower.make_ascii_lowercase();
+    index.get(&*lower).copied()
+}
+
+/// Commands that can run long (they walk a whole database or flush memtables): the
+/// connection hands them to a blocking thread instead of running them on its I/O task.
+const LONG_RUNNING: &[&str] = &["keys", "scan", "flushdb", "flushall", "save", "bgsave"];
+
+/// Whether `cmd` may block its thread for long now: a long-running command, or a write
+/// while the engine stalls writes (until compaction catches up).
+fn may_block(server: &Server, cmd: &Command) -> bool {
+    LONG_RUNNING.contains(&cmd.name)
+        || (cmd.flags.contains(&"write") && server.store.engine().is_write_stalled())
 }
 
 /// Arity as Redis declares it.
@@ -226,8 +241,24 @@ pub(crate) fn parse_i64(b: &[u8]) -> Option<i64> {
     s.parse().ok()
 }
 
-/// Runs one command (`argv[0]` is its name) and returns its reply.
+/// Runs one command (`argv[0]` is its name) on this thread and returns its reply.
 pub fn dispatch(server: &Server, session: &mut Session, argv: &[Vec<u8>]) -> Reply {
+    dispatch_in(server, session, argv, |run| run())
+}
+
+/// Runs one command and returns its reply, passing a command that may block for long (see
+/// [`LONG_RUNNING`]; writes during a write stall) to `blocking`, which runs it where blocking
+/// is harmless (the server uses `tokio::task::block_in_place`). Everything else runs inline:
+/// an engine read or write takes microseconds, less than handing the thread over would.
+pub fn dispatch_in<B>(
+    server: &Server,
+    session: &mut Session,
+    argv: &[Vec<u8>],
+    blocking: B,
+) -> Reply
+where
+    B: FnOnce(&mut dyn FnMut() -> Reply) -> Reply,
+{
     let Some(name) = argv.first() else {
         return Reply::error("ERR empty command");
     };
@@ -246,7 +277,12 @@ pub fn dispatch(server: &Server, session: &mut Session, argv: &[Vec<u8>]) -> Rep
         }
     }
     let start = Instant::now();
-    let reply = (cmd.handler)(server, session, &argv[1..]);
+    let args = &argv[1..];
+    let reply = if may_block(server, cmd) {
+        blocking(&mut || (cmd.handler)(server, session, args))
+    } else {
+        (cmd.handler)(server, session, args)
+    };
     let micros = start.elapsed().as_micros() as u64;
     server
         .counters
@@ -289,5 +325,10 @@ mod tests {
             assert!(lookup(c.name.to_ascii_uppercase().as_bytes()).is_some());
         }
         assert!(lookup(b"nope").is_none());
+        assert!(lookup(b"GeT").is_some_and(|c| c.name == "get"));
+        assert!(lookup(&[b'A'; 40]).is_none(), "a long name is no command");
+        for name in LONG_RUNNING {
+            assert!(lookup(name.as_bytes()).is_some(), "{name}");
+        }
     }
 }
