@@ -80,7 +80,7 @@ pub(crate) fn compaction_thread(inner: &Inner, rx: &Receiver<()>) {
             Ok(()) | Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => return,
         }
-        if inner.options.disable_auto_compactions {
+        if inner.tuned.auto_compactions_disabled() {
             continue; // only manual compactions, which run on the caller's thread
         }
         loop {
@@ -101,7 +101,7 @@ pub(crate) fn compaction_thread(inner: &Inner, rx: &Receiver<()>) {
 impl Inner {
     /// Wakes a compaction thread to look for work.
     pub(crate) fn schedule_compaction(&self) {
-        if self.options.disable_auto_compactions {
+        if self.tuned.auto_compactions_disabled() {
             return;
         }
         if let Some(tx) = lock(&self.compact_tx).as_ref() {
@@ -112,7 +112,7 @@ impl Inner {
     /// Picks the next automatic compaction over every keyspace and reserves its files.
     fn pick(&self) -> Option<Work> {
         let version = Arc::clone(&lock(&self.state).sv.version);
-        let cfg = self.options.picker_config();
+        let cfg = self.tuned.picker_config(&self.options);
         let mut c = lock(&self.compacting);
         for (&ks, tree) in &version.trees {
             let levels = view(tree, &c.files);
@@ -142,7 +142,7 @@ impl Inner {
     /// Periodic TTL compaction, when no size-driven compaction is due: at most one per
     /// `ttl_check_interval`, so it never crowds out normal compaction.
     fn pick_expired(&self) -> Option<Work> {
-        if self.options.disable_auto_compactions {
+        if self.tuned.auto_compactions_disabled() {
             return None;
         }
         let mut last = lock(&self.last_ttl_compaction);
@@ -150,7 +150,7 @@ impl Inner {
             return None;
         }
         let version = Arc::clone(&lock(&self.state).sv.version);
-        let cfg = self.options.picker_config();
+        let cfg = self.tuned.picker_config(&self.options);
         let now = self.options.clock.now_ms();
         let mut c = lock(&self.compacting);
         for (&ks, tree) in &version.trees {
@@ -374,14 +374,14 @@ impl Inner {
             }
             Arc::clone(&st.sv.version)
         };
-        if self.options.disable_auto_compactions {
+        if self.tuned.auto_compactions_disabled() {
             return true;
         }
         let c = lock(&self.compacting);
         if !c.files.is_empty() {
             return false;
         }
-        let cfg = self.options.picker_config();
+        let cfg = self.tuned.picker_config(&self.options);
         version.trees.values().all(|tree| {
             matches!(
                 picker::choose(&view(tree, &c.files), &cfg, &[]),
@@ -419,7 +419,7 @@ impl Inner {
         hi: Option<&[u8]>,
     ) -> Result<()> {
         self.flush()?;
-        let cfg = self.options.picker_config();
+        let cfg = self.tuned.picker_config(&self.options);
         let has_filter = self
             .keyspace_name(ks)
             .and_then(|n| self.options.filter_for(&n))

@@ -18,7 +18,7 @@ use crate::iter::DbIterator;
 use crate::keyspace::{Keyspace, KeyspaceId, DEFAULT_KEYSPACE, DEFAULT_KEYSPACE_NAME};
 use crate::manifest::{FileMeta, Manifest, VersionEdit};
 use crate::memtable::{resolve, Lookup, Memtable};
-use crate::options::{Options, ReadOptions, WriteOptions, NUM_LEVELS};
+use crate::options::{MutableOptions, Options, ReadOptions, Tuned, WriteOptions, NUM_LEVELS};
 use crate::snapshot::{Snapshot, SnapshotList};
 use crate::stats::{CompactionStats, KeyspaceStats, LevelStats, Stats};
 use crate::version::{TableFile, Version};
@@ -171,6 +171,8 @@ pub(crate) struct Inner {
     pub(crate) visible_seq: AtomicU64,
     /// Highest sequence number in the WAL (changed only under the `wal` lock).
     appended_seq: AtomicU64,
+    /// Every write up to this sequence number has reached the OS (survives a process crash).
+    written_seq: AtomicU64,
     /// Every write up to this sequence number is durable (fsynced).
     synced_seq: AtomicU64,
     /// Held by the one thread running an off-lock WAL fsync; others queue behind it and
@@ -188,6 +190,8 @@ pub(crate) struct Inner {
     /// When the last periodic TTL compaction started (they are rate-limited).
     pub(crate) last_ttl_compaction: Mutex<Option<Instant>>,
     pub(crate) counters: Counters,
+    /// The current values of the options `Db::set_options` changes.
+    pub(crate) tuned: Tuned,
     /// The write leader is stalled (or slowed down) waiting for flush or compaction.
     write_stalled: AtomicBool,
 }
@@ -338,6 +342,23 @@ impl Db {
         self.inner.sync_wal()
     }
 
+    /// Changes options on the open database (RocksDB's `SetOptions`): memtable size, L0
+    /// triggers, level sizes, auto compaction. Checked together with the other options first;
+    /// stalled writers and compaction threads look again at once.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] if the result breaks a rule of [`Options::validate`] (nothing
+    /// changes then); [`Error::Closed`].
+    pub fn set_options(&self, changes: &MutableOptions) -> Result<()> {
+        self.inner.set_options(changes)
+    }
+
+    /// The options in force: those given at open with [`set_options`](Self::set_options)'s
+    /// changes.
+    pub fn options(&self) -> Options {
+        self.inner.tuned.current(&self.inner.options)
+    }
+
     /// Whether writes are stalled right now (waiting for flush or compaction to make room), so
     /// a write may block for long: a server can then run writes where blocking is harmless.
     pub fn is_write_stalled(&self) -> bool {
@@ -362,6 +383,18 @@ impl Db {
     /// I/O errors (after which the database is poisoned); [`Error::Closed`].
     pub fn sync_wal_to(&self, seq: u64) -> Result<()> {
         self.inner.sync_wal_to(seq)
+    }
+
+    /// With [`Options::manual_wal_flush`]: hands the WAL records of every write up to `seq` to
+    /// the OS (one `write(2)` for all that are buffered), so they survive a process crash;
+    /// returns at once when they already have. Call it before acknowledging writes (and
+    /// before returning what reads saw: a buffered write is already visible). Without
+    /// `manual_wal_flush` every write reaches the OS before it returns and this is a no-op.
+    ///
+    /// # Errors
+    /// The I/O error of the write (the database is then poisoned); [`Error::Closed`].
+    pub fn flush_wal_to(&self, seq: u64) -> Result<()> {
+        self.inner.flush_wal_to(seq)
     }
 
     /// The sequence number up to which every write is known durable.
@@ -502,6 +535,7 @@ fn open_inner(dir: &Path, options: Options) -> Result<Inner> {
         visible_seq: AtomicU64::new(recovered.last_seq),
         // Recovery flushed every recovered write to a synced table.
         appended_seq: AtomicU64::new(recovered.last_seq),
+        written_seq: AtomicU64::new(recovered.last_seq),
         synced_seq: AtomicU64::new(recovered.last_seq),
         syncer: Mutex::new(()),
         snapshots: Arc::new(SnapshotList::default()),
@@ -514,6 +548,7 @@ fn open_inner(dir: &Path, options: Options) -> Result<Inner> {
         last_ttl_compaction: Mutex::new(None),
         counters: Counters::default(),
         write_stalled: AtomicBool::new(false),
+        tuned: Tuned::new(&options),
         options,
     })
 }
@@ -601,20 +636,36 @@ impl Inner {
             .any(|&k| k == id)
     }
 
+    fn set_options(&self, changes: &MutableOptions) -> Result<()> {
+        self.check_open()?;
+        // One change at a time, so two callers cannot each pass validation and mix.
+        let _st = lock(&self.state);
+        let next = changes.applied_to(&self.tuned.current(&self.options));
+        next.validate()?;
+        self.tuned.store(&next);
+        drop(_st);
+        self.state_cv.notify_all();
+        self.schedule_compaction();
+        Ok(())
+    }
+
     // ---- write path -------------------------------------------------------------------
 
     pub(crate) fn write(&self, mut batch: WriteBatch, options: WriteOptions) -> Result<()> {
         self.check_open()?;
         batch.resolve_ttls(self.options.clock.now_ms());
         batch.validate()?;
+        let mut checked = DEFAULT_KEYSPACE;
         for op in batch.ops() {
             let op = op?;
-            if op.keyspace != DEFAULT_KEYSPACE && !self.known_keyspace(op.keyspace) {
+            // Batches name few keyspaces, mostly in runs: look each run up once.
+            if op.keyspace != checked && !self.known_keyspace(op.keyspace) {
                 return Err(Error::InvalidArgument(format!(
                     "write batch names unknown keyspace id {}",
                     op.keyspace
                 )));
             }
+            checked = op.keyspace;
         }
         self.enqueue(Slot {
             batch: Mutex::new(Some(batch)),
@@ -698,10 +749,24 @@ impl Inner {
         }
         let last = seq - 1;
         let synced = {
+            let buffered = self.options.manual_wal_flush
+                && !sync
+                && !matches!(self.options.sync_mode, SyncMode::Always);
             let mut wal = lock(&self.wal);
-            match wal.append_batch(&records, sync) {
+            let appended = if buffered {
+                records
+                    .iter()
+                    .try_for_each(|r| wal.append(r))
+                    .map(|()| false)
+            } else {
+                wal.append_batch(&records, sync)
+            };
+            match appended {
                 Ok(s) => {
                     self.appended_seq.store(last, Ordering::Release);
+                    if !buffered {
+                        self.written_seq.fetch_max(last, Ordering::AcqRel);
+                    }
                     if s {
                         self.synced_seq.fetch_max(last, Ordering::AcqRel);
                     }
@@ -748,8 +813,8 @@ impl Inner {
                 return Err(Error::Closed);
             }
             let l0 = st.sv.version.max_l0_files();
-            if l0 >= self.options.level0_stop_writes_trigger
-                && !self.options.disable_auto_compactions
+            if l0 >= self.tuned.l0_stop_trigger.load(Ordering::Acquire)
+                && !self.tuned.auto_compactions_disabled()
             {
                 if stall_start.is_none() {
                     stall_start = Some(self.begin_stall());
@@ -758,7 +823,7 @@ impl Inner {
                 st = self.state_cv.wait(st).unwrap_or_else(|e| e.into_inner());
                 continue;
             }
-            let full = st.sv.mem.bytes() >= self.options.memtable_size;
+            let full = st.sv.mem.bytes() >= self.tuned.memtable_size.load(Ordering::Acquire);
             if !full && !force {
                 break;
             }
@@ -789,8 +854,9 @@ impl Inner {
             self.schedule_flush();
             force = false;
         }
-        let slow = st.sv.version.max_l0_files() >= self.options.level0_slowdown_writes_trigger
-            && !self.options.disable_auto_compactions;
+        let slow = st.sv.version.max_l0_files()
+            >= self.tuned.l0_slowdown_trigger.load(Ordering::Acquire)
+            && !self.tuned.auto_compactions_disabled();
         drop(st);
         if slow {
             // Slowdown: give compaction room before L0 reaches the stop trigger.
@@ -824,8 +890,9 @@ impl Inner {
         filename::sync_dir(&self.dir)?;
         let mut wal = lock(&self.wal);
         wal.sync()?;
-        self.synced_seq
-            .fetch_max(self.appended_seq.load(Ordering::Acquire), Ordering::AcqRel);
+        let appended = self.appended_seq.load(Ordering::Acquire);
+        self.written_seq.fetch_max(appended, Ordering::AcqRel);
+        self.synced_seq.fetch_max(appended, Ordering::AcqRel);
         *wal = new_wal;
         Ok(())
     }
@@ -869,7 +936,9 @@ impl Inner {
         let (pending, target) = {
             let mut wal = lock(&self.wal);
             let pending = wal.begin_sync().map_err(|e| self.fail_sync(e.into()))?;
-            (pending, self.appended_seq.load(Ordering::Acquire))
+            let appended = self.appended_seq.load(Ordering::Acquire);
+            self.written_seq.fetch_max(appended, Ordering::AcqRel);
+            (pending, appended)
         };
         let result = pending.sync();
         lock(&self.wal).finish_sync(&pending, &result);
@@ -878,6 +947,22 @@ impl Inner {
         }
         self.synced_seq.fetch_max(target, Ordering::AcqRel);
         self.counters.wal_syncs.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Hands every buffered WAL record up to `seq` to the OS (with `manual_wal_flush`).
+    pub(crate) fn flush_wal_to(&self, seq: u64) -> Result<()> {
+        if self.written_seq.load(Ordering::Acquire) >= seq {
+            return Ok(());
+        }
+        self.check_open()?;
+        let mut wal = lock(&self.wal);
+        if self.written_seq.load(Ordering::Acquire) >= seq {
+            return Ok(());
+        }
+        wal.flush().map_err(|e| self.fail_sync(e.into()))?;
+        self.written_seq
+            .fetch_max(self.appended_seq.load(Ordering::Acquire), Ordering::AcqRel);
         Ok(())
     }
 
@@ -965,7 +1050,7 @@ impl Inner {
         for (name, id) in names {
             let mut levels = Vec::new();
             if let Some(tree) = sv.version.tree(id) {
-                let cfg = self.options.picker_config();
+                let cfg = self.tuned.picker_config(&self.options);
                 let view = crate::compact::view(tree, &Default::default());
                 let targets = strata_compaction::picker::targets(&view, &cfg);
                 let scores = strata_compaction::picker::scores(&view, &cfg, &targets);

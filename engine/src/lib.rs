@@ -49,7 +49,8 @@ pub use error::{Error, Result};
 pub use iter::{DbIterator, Scan};
 pub use keyspace::{Keyspace, DEFAULT_KEYSPACE_NAME};
 pub use options::{
-    Compression, Options, ReadOptions, RecoveryMode, SyncMode, WriteOptions, NUM_LEVELS,
+    Compression, MutableOptions, Options, ReadOptions, RecoveryMode, SyncMode, WriteOptions,
+    NUM_LEVELS,
 };
 pub use snapshot::Snapshot;
 pub use stats::{CompactionStats, KeyspaceStats, LevelStats, Stats};

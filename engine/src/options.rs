@@ -1,5 +1,6 @@
 //! Options for opening a database, writing and reading.
 
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,6 +26,14 @@ pub struct Options {
     /// When the WAL is fsynced (see `docs/durability.md`). Default:
     /// `SyncMode::Interval(1s)`, like Redis `appendfsync everysec`.
     pub sync_mode: SyncMode,
+    /// Leave WAL records in the process's buffer after a write instead of handing them to the
+    /// OS, until [`Db::flush_wal_to`](crate::Db::flush_wal_to) (or a sync, a memtable switch,
+    /// a full 256 KiB buffer, or close) writes them out: one `write(2)` for many writes, like
+    /// RocksDB's `manual_wal_flush`. A write is then visible and acknowledged before it would
+    /// survive a process crash; the caller flushes before it tells anyone. Writes with
+    /// `WriteOptions::sync` and `SyncMode::Always` are written and synced as usual. Default:
+    /// `false`.
+    pub manual_wal_flush: bool,
     /// What to do with a damaged tail of the newest WAL at recovery. Default: drop a torn tail.
     pub recovery_mode: RecoveryMode,
     /// Bytes a memtable may hold before it is frozen and flushed. Default: 64 MiB.
@@ -76,6 +85,7 @@ impl Default for Options {
             create_if_missing: true,
             error_if_exists: false,
             sync_mode: SyncMode::Interval(Duration::from_secs(1)),
+            manual_wal_flush: false,
             recovery_mode: RecoveryMode::default(),
             memtable_size: 64 << 20,
             max_immutable_memtables: 2,
@@ -218,6 +228,128 @@ impl Options {
             .or(list.last())
             .copied()
             .unwrap_or(Compression::None)
+    }
+}
+
+/// Options [`Db::set_options`](crate::Db::set_options) changes on an open database, like
+/// RocksDB's `SetOptions`. `None` leaves a value as it is. The new values take effect at the
+/// next write (memtable size, write stall triggers) or compaction pick; they are not persisted:
+/// give them in [`Options`] at the next open.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MutableOptions {
+    /// See [`Options::memtable_size`].
+    pub memtable_size: Option<usize>,
+    /// See [`Options::level0_file_num_compaction_trigger`].
+    pub level0_file_num_compaction_trigger: Option<usize>,
+    /// See [`Options::level0_slowdown_writes_trigger`].
+    pub level0_slowdown_writes_trigger: Option<usize>,
+    /// See [`Options::level0_stop_writes_trigger`].
+    pub level0_stop_writes_trigger: Option<usize>,
+    /// See [`Options::max_bytes_for_level_base`].
+    pub max_bytes_for_level_base: Option<u64>,
+    /// See [`Options::target_file_size_base`].
+    pub target_file_size_base: Option<u64>,
+    /// See [`Options::disable_auto_compactions`].
+    pub disable_auto_compactions: Option<bool>,
+}
+
+impl MutableOptions {
+    /// `options` with these changes applied (not validated).
+    pub fn applied_to(&self, options: &Options) -> Options {
+        let mut o = options.clone();
+        if let Some(v) = self.memtable_size {
+            o.memtable_size = v;
+        }
+        if let Some(v) = self.level0_file_num_compaction_trigger {
+            o.level0_file_num_compaction_trigger = v;
+        }
+        if let Some(v) = self.level0_slowdown_writes_trigger {
+            o.level0_slowdown_writes_trigger = v;
+        }
+        if let Some(v) = self.level0_stop_writes_trigger {
+            o.level0_stop_writes_trigger = v;
+        }
+        if let Some(v) = self.max_bytes_for_level_base {
+            o.max_bytes_for_level_base = v;
+        }
+        if let Some(v) = self.target_file_size_base {
+            o.target_file_size_base = v;
+        }
+        if let Some(v) = self.disable_auto_compactions {
+            o.disable_auto_compactions = v;
+        }
+        o
+    }
+}
+
+/// The current values of the [`MutableOptions`], read on hot paths without a lock.
+#[derive(Debug)]
+pub(crate) struct Tuned {
+    pub memtable_size: AtomicUsize,
+    pub l0_compaction_trigger: AtomicUsize,
+    pub l0_slowdown_trigger: AtomicUsize,
+    pub l0_stop_trigger: AtomicUsize,
+    pub level_base_bytes: AtomicU64,
+    pub target_file_size: AtomicU64,
+    pub disable_auto_compactions: AtomicBool,
+}
+
+impl Tuned {
+    pub(crate) fn new(o: &Options) -> Tuned {
+        Tuned {
+            memtable_size: AtomicUsize::new(o.memtable_size),
+            l0_compaction_trigger: AtomicUsize::new(o.level0_file_num_compaction_trigger),
+            l0_slowdown_trigger: AtomicUsize::new(o.level0_slowdown_writes_trigger),
+            l0_stop_trigger: AtomicUsize::new(o.level0_stop_writes_trigger),
+            level_base_bytes: AtomicU64::new(o.max_bytes_for_level_base),
+            target_file_size: AtomicU64::new(o.target_file_size_base),
+            disable_auto_compactions: AtomicBool::new(o.disable_auto_compactions),
+        }
+    }
+
+    /// Stores the tunable fields of `o` (already validated).
+    pub(crate) fn store(&self, o: &Options) {
+        let r = Ordering::Release;
+        self.memtable_size.store(o.memtable_size, r);
+        self.l0_compaction_trigger
+            .store(o.level0_file_num_compaction_trigger, r);
+        self.l0_slowdown_trigger
+            .store(o.level0_slowdown_writes_trigger, r);
+        self.l0_stop_trigger.store(o.level0_stop_writes_trigger, r);
+        self.level_base_bytes.store(o.max_bytes_for_level_base, r);
+        self.target_file_size.store(o.target_file_size_base, r);
+        self.disable_auto_compactions
+            .store(o.disable_auto_compactions, r);
+    }
+
+    /// `base` with the current tunable values.
+    pub(crate) fn current(&self, base: &Options) -> Options {
+        let a = Ordering::Acquire;
+        let mut o = base.clone();
+        o.memtable_size = self.memtable_size.load(a);
+        o.level0_file_num_compaction_trigger = self.l0_compaction_trigger.load(a);
+        o.level0_slowdown_writes_trigger = self.l0_slowdown_trigger.load(a);
+        o.level0_stop_writes_trigger = self.l0_stop_trigger.load(a);
+        o.max_bytes_for_level_base = self.level_base_bytes.load(a);
+        o.target_file_size_base = self.target_file_size.load(a);
+        o.disable_auto_compactions = self.disable_auto_compactions.load(a);
+        o
+    }
+
+    /// The picker's view of the current options.
+    pub(crate) fn picker_config(&self, base: &Options) -> strata_compaction::picker::Config {
+        let a = Ordering::Acquire;
+        strata_compaction::picker::Config {
+            l0_trigger: self.l0_compaction_trigger.load(a),
+            base_level_bytes: self.level_base_bytes.load(a),
+            target_file_size: self.target_file_size.load(a),
+            ..base.picker_config()
+        }
+    }
+
+    pub(crate) fn auto_compactions_disabled(&self) -> bool {
+        self.disable_auto_compactions.load(Ordering::Acquire)
     }
 }
 

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use strata::{Db, Error, Options, ReadOptions, Snapshot, SyncMode, WriteOptions};
+use strata::{Db, Error, MutableOptions, Options, ReadOptions, Snapshot, SyncMode, WriteOptions};
 
 type Model = BTreeMap<Vec<u8>, Vec<u8>>;
 
@@ -168,6 +168,58 @@ fn overwrites_and_deletes_are_reclaimed_by_compact_range() {
     assert_eq!(entries, live, "{}", db.stats());
     assert_eq!(db.get(key(10)).unwrap(), None);
     assert_eq!(db.get(key(11)).unwrap(), Some(value(11, 19)));
+    db.check_level_invariants().unwrap();
+}
+
+/// `set_options` on an open database: a smaller memtable flushes sooner, auto compaction can
+/// be paused and resumed, an invalid change is refused whole.
+#[test]
+fn options_change_on_an_open_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = options();
+    o.memtable_size = 4 << 20;
+    o.level0_slowdown_writes_trigger = 1000;
+    o.level0_stop_writes_trigger = 1000;
+    let db = Db::open(dir.path(), o).unwrap();
+    let fill = |from: u64| {
+        for i in from..from + 2000 {
+            db.put(key(i), vec![b'v'; 100]).unwrap();
+        }
+    };
+    fill(0);
+    assert_eq!(db.stats().flush_count, 0, "4 MiB memtable holds 200 KiB");
+
+    let mut pause = MutableOptions::default();
+    pause.memtable_size = Some(32 * 1024);
+    pause.disable_auto_compactions = Some(true);
+    db.set_options(&pause).unwrap();
+    assert_eq!(db.options().memtable_size, 32 * 1024);
+    fill(2000);
+    db.wait_for_background_work().unwrap();
+    let s = db.stats();
+    assert!(s.flush_count >= 4, "the smaller memtable flushes: {s}");
+    let l0 = |db: &Db| db.stats().keyspaces[0].levels[0].files;
+    assert!(l0(&db) >= 4, "no compaction while paused");
+    assert_eq!(s.compaction.iter().map(|c| c.compactions).sum::<u64>(), 0);
+
+    let mut bad = MutableOptions::default();
+    bad.memtable_size = Some(1);
+    bad.disable_auto_compactions = Some(false);
+    assert!(matches!(
+        db.set_options(&bad),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(
+        db.options().disable_auto_compactions,
+        "a refused change changes nothing"
+    );
+
+    let mut resume = MutableOptions::default();
+    resume.disable_auto_compactions = Some(false);
+    db.set_options(&resume).unwrap();
+    settle(&db);
+    assert!(l0(&db) < 2, "compaction resumed");
+    assert_eq!(db.range(None, None).unwrap().count(), 4000);
     db.check_level_invariants().unwrap();
 }
 

@@ -113,3 +113,45 @@ fn truncated_or_torn_wal_tail_keeps_every_synced_write() {
         db.verify().unwrap();
     }
 }
+
+/// `manual_wal_flush`: writes stay in the process's buffer (a process crash, simulated by a
+/// copy of what the OS holds, loses them) until `flush_wal_to` hands them to the OS.
+#[test]
+fn manual_wal_flush_keeps_writes_in_the_process_until_flushed() {
+    let root = tempfile::tempdir().unwrap();
+    let live = root.path().join("live");
+    let mut o = options();
+    o.manual_wal_flush = true;
+    let db = Db::open(&live, o.clone()).unwrap();
+    let log = newest_log(&live);
+    let empty_len = std::fs::metadata(&log).unwrap().len();
+    for i in 0..50 {
+        db.put(key(i), value(i)).unwrap();
+        assert_eq!(db.get(key(i)).unwrap(), Some(value(i)), "visible at once");
+    }
+    assert_eq!(std::fs::metadata(&log).unwrap().len(), empty_len);
+    let crashed = root.path().join("crashed");
+    copy_dir(&live, &crashed);
+
+    db.flush_wal_to(db.latest_sequence()).unwrap();
+    assert!(std::fs::metadata(&log).unwrap().len() > empty_len);
+    let flushed = root.path().join("flushed");
+    copy_dir(&live, &flushed);
+    // Nothing new: no write at all.
+    let len = std::fs::metadata(&log).unwrap().len();
+    db.flush_wal_to(db.latest_sequence()).unwrap();
+    assert_eq!(std::fs::metadata(&log).unwrap().len(), len);
+    drop(db);
+
+    let db = Db::open(&crashed, options()).unwrap();
+    assert_eq!(
+        db.get(key(0)).unwrap(),
+        None,
+        "buffered writes die with the process"
+    );
+    drop(db);
+    let db = Db::open(&flushed, options()).unwrap();
+    for i in 0..50 {
+        assert_eq!(db.get(key(i)).unwrap(), Some(value(i)));
+    }
+}

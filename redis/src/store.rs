@@ -25,7 +25,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock, RwLockReadGuard, Weak};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, RwLockReadGuard, Weak};
 use std::time::Duration;
 
 use strata::{Clock, Db, Keyspace, WriteBatch, WriteOptions};
@@ -216,7 +216,9 @@ pub struct Store {
     state: Keyspace,
     clock: Arc<dyn Clock>,
     /// One lock per hash slot, shared by all databases.
-    locks: Box<[Mutex<()>]>,
+    /// One lock per hash slot (parking_lot: spins briefly before sleeping, and an unlock
+    /// with no sleeper costs no syscall; critical sections here are microseconds).
+    locks: Box<[parking_lot::Mutex<()>]>,
     /// Per physical database: per-slot counts, allocated on first use.
     slot_counts: Box<[OnceLock<Box<[SlotCounts]>>]>,
     totals: Box<[DbTotals]>,
@@ -226,6 +228,9 @@ pub struct Store {
     hits: AtomicU64,
     misses: AtomicU64,
 }
+
+/// A held slot lock.
+type SlotGuard<'a> = parking_lot::MutexGuard<'a, ()>;
 
 /// Index key of the expiry index.
 fn expire_key(at: u64, ekey: &[u8]) -> Vec<u8> {
@@ -421,7 +426,7 @@ impl Store {
             expire,
             state,
             clock,
-            locks: (0..SLOTS).map(|_| Mutex::new(())).collect(),
+            locks: (0..SLOTS).map(|_| parking_lot::Mutex::new(())).collect(),
             slot_counts: (0..MAX_DATABASES).map(|_| OnceLock::new()).collect(),
             totals: (0..MAX_DATABASES).map(|_| DbTotals::default()).collect(),
             dbmap: RwLock::new(map),
@@ -490,21 +495,19 @@ impl Store {
         self.dbmap.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn lock_slot(&self, slot: u16) -> MutexGuard<'_, ()> {
-        self.locks[usize::from(slot)]
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+    fn lock_slot(&self, slot: u16) -> SlotGuard<'_> {
+        self.locks[usize::from(slot)].lock()
     }
 
     /// Locks the slots of `ekeys`, in slot order so that multi-key commands cannot deadlock.
-    fn lock_keys<K: AsRef<[u8]>>(&self, ekeys: &[K]) -> Vec<MutexGuard<'_, ()>> {
+    fn lock_keys<K: AsRef<[u8]>>(&self, ekeys: &[K]) -> Vec<SlotGuard<'_>> {
         let mut slots: Vec<u16> = ekeys.iter().map(|k| slot_of(k.as_ref())).collect();
         slots.sort_unstable();
         slots.dedup();
         slots.into_iter().map(|s| self.lock_slot(s)).collect()
     }
 
-    fn lock_all(&self) -> Vec<MutexGuard<'_, ()>> {
+    fn lock_all(&self) -> Vec<SlotGuard<'_>> {
         (0..SLOTS).map(|s| self.lock_slot(s)).collect()
     }
 

@@ -38,6 +38,24 @@ pub fn refusal(server: &Server, peer: &SocketAddr) -> Option<&'static str> {
     None
 }
 
+/// What must happen before replies leave: everything they acknowledge, or returned from
+/// another client's write, must be in the WAL in the OS (every mode: survives `kill -9`), and
+/// with `appendfsync always` on disk. The engine buffers WAL records (`manual_wal_flush`), so
+/// one `write(2)` here covers every command of the read; with `always` every connection with
+/// replies ready shares the next fsync (group commit). No lock is held meanwhile.
+async fn persist_before_reply(server: &Server) -> Result<(), String> {
+    let seq = server.group_sync.latest();
+    if server.fsync() == Fsync::Always {
+        server.group_sync.wait_durable(seq).await
+    } else {
+        server
+            .store
+            .engine()
+            .flush_wal_to(seq)
+            .map_err(|e| e.to_string())
+    }
+}
+
 /// Serves a client until it closes, sends `QUIT`, is killed, or breaks the protocol.
 pub async fn serve(mut stream: TcpStream, server: Arc<Server>, limits: Limits) {
     let (Ok(peer), Ok(local)) = (stream.peer_addr(), stream.local_addr()) else {
@@ -104,12 +122,8 @@ pub async fn serve(mut stream: TcpStream, server: Arc<Server>, limits: Limits) {
             }
         }
         buf.drain(..consumed);
-        if !out.is_empty() && server.fsync() == Fsync::Always {
-            // `appendfsync always`: no reply leaves before what it acknowledges (or read) is
-            // durable. The commands ran without holding anything across an fsync; here every
-            // connection with replies ready shares the next one (group commit).
-            let seq = server.group_sync.latest();
-            if let Err(e) = server.group_sync.wait_durable(seq).await {
+        if !out.is_empty() {
+            if let Err(e) = persist_before_reply(&server).await {
                 out.clear();
                 Reply::error(format!("MISCONF Errors writing to the WAL: {e}"))
                     .write(session.protocol, &mut out);

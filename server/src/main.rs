@@ -109,9 +109,11 @@ async fn run(
     // The server fsyncs itself (before replies for `always`, once a second for `everysec`), so
     // `appendfsync` can change at run time.
     options.sync_mode = SyncMode::Never;
-    options.memtable_size = config.get_i64("strata-memtable-size") as usize;
+    // Connections hand the WAL to the OS once per batch of replies (see `connection.rs`).
+    options.manual_wal_flush = true;
     options.block_cache_bytes = config.get_i64("strata-block-cache-size") as u64;
     options.max_background_jobs = config.get_i64("strata-max-background-jobs") as usize;
+    let options = Server::engine_options(&config).applied_to(&options);
     let db = Db::open(&dir, options)?;
     let store = Arc::new(Store::new(db, Arc::new(SystemClock))?);
     let limits = Limits {

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use strata::MutableOptions;
 use strata_redis::{ExpireCycle, Store};
 
 use crate::config::Config;
@@ -265,13 +266,37 @@ impl Server {
             "slowlog-log-slower-than",
             "slowlog-max-len",
         ] {
-            server.apply(name);
+            // Only the engine options can be refused, and none of these is one.
+            let _ = server.apply(name);
         }
         Ok(server)
     }
 
+    /// The engine options the `strata-*` parameters stand for.
+    pub fn engine_options(config: &Config) -> MutableOptions {
+        let mut o = MutableOptions::default();
+        let count = |name| Some(config.get_i64(name).max(1) as usize);
+        o.memtable_size = count("strata-memtable-size");
+        o.level0_file_num_compaction_trigger = count("strata-level0-file-num-compaction-trigger");
+        o.level0_slowdown_writes_trigger = count("strata-level0-slowdown-writes-trigger");
+        o.level0_stop_writes_trigger = count("strata-level0-stop-writes-trigger");
+        o.disable_auto_compactions = Some(config.get("strata-disable-auto-compactions") == "yes");
+        o
+    }
+
     /// Makes a parameter's new value take effect (called after `CONFIG SET`).
-    pub fn apply(&self, name: &str) {
+    ///
+    /// # Errors
+    /// The engine refuses the combination of its options (e.g. a slowdown trigger above the
+    /// stop trigger); the caller restores the old values.
+    pub fn apply(&self, name: &str) -> Result<(), String> {
+        if name.starts_with("strata-") && name != "strata-block-cache-size" {
+            return self
+                .store
+                .engine()
+                .set_options(&Self::engine_options(&self.config))
+                .map_err(|e| e.to_string());
+        }
         match name {
             "appendfsync" => {
                 let mode = Fsync::parse(&self.config.get("appendfsync")).unwrap_or(Fsync::EverySec);
@@ -299,6 +324,7 @@ impl Server {
             }
             _ => {}
         }
+        Ok(())
     }
 
     /// `slowlog-log-slower-than` in microseconds (negative: off).

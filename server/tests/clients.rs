@@ -238,6 +238,40 @@ fn resp3_auth_client_config_and_server_commands() {
         "OK"
     );
     q::<()>(c, &["SET", "synced", "v"]);
+    // Engine knobs change at run time; a combination the engine refuses changes nothing.
+    q::<()>(c, &["CONFIG", "SET", "strata-memtable-size", "1mb"]);
+    let memtable: HashMap<String, String> = q(c, &["CONFIG", "GET", "strata-memtable-size"]);
+    assert_eq!(memtable["strata-memtable-size"], "1048576");
+    let e = err(
+        c,
+        &[
+            "CONFIG",
+            "SET",
+            "strata-disable-auto-compactions",
+            "yes",
+            "strata-level0-slowdown-writes-trigger",
+            "100",
+        ],
+    );
+    assert!(
+        e.starts_with("ERR CONFIG SET failed (possibly related to argument 'strata-")
+            && e.contains("level0_stop_writes_trigger"),
+        "{e}"
+    );
+    let knobs: HashMap<String, String> = q(c, &["CONFIG", "GET", "strata-*"]);
+    assert_eq!(knobs["strata-level0-slowdown-writes-trigger"], "20");
+    assert_eq!(knobs["strata-disable-auto-compactions"], "no");
+    q::<()>(
+        c,
+        &[
+            "CONFIG",
+            "SET",
+            "strata-level0-stop-writes-trigger",
+            "200",
+            "strata-level0-slowdown-writes-trigger",
+            "100",
+        ],
+    );
     // COMMAND, INFO, TIME, LASTSAVE, SAVE, BGSAVE.
     let count: i64 = q(c, &["COMMAND", "COUNT"]);
     assert!(count >= 60, "{count}");

@@ -763,15 +763,32 @@ pub(super) fn config(server: &Server, _session: &mut Session, args: &[Vec<u8>]) 
                     )
                 })
                 .collect();
-            match server.config.set(&pairs) {
-                Ok(set) => {
-                    for (name, _) in set {
-                        server.apply(name);
+            let old: Vec<(String, String)> = pairs
+                .iter()
+                .map(|(n, _)| {
+                    let n = n.to_ascii_lowercase();
+                    let v = server.config.get(&n);
+                    (n, v)
+                })
+                .collect();
+            let set = match server.config.set(&pairs) {
+                Ok(set) => set,
+                Err(e) => return Reply::error(e.0),
+            };
+            for (name, _) in &set {
+                if let Err(e) = server.apply(name) {
+                    // All or nothing, like Redis: put every value back.
+                    if server.config.set(&old).is_ok() {
+                        for (n, _) in &set {
+                            let _ = server.apply(n);
+                        }
                     }
-                    Reply::ok()
+                    return Reply::error(format!(
+                        "ERR CONFIG SET failed (possibly related to argument '{name}') - {e}"
+                    ));
                 }
-                Err(e) => Reply::error(e.0),
             }
+            Reply::ok()
         }
         b"resetstat" => {
             if !rest.is_empty() {
