@@ -152,6 +152,15 @@ pub async fn serve(mut stream: TcpStream, server: Arc<Server>, limits: Limits) {
                         .counters
                         .net_input_bytes
                         .fetch_add(n as u64, Ordering::Relaxed);
+                    if buf.len() > parser.limits.query_buffer_limit {
+                        // Like Redis: close without a reply, and say why in the log.
+                        eprintln!(
+                            "strata-server: closing client {peer}: query buffer over client-query-buffer-limit ({} bytes)",
+                            parser.limits.query_buffer_limit
+                        );
+                        let _ = stream.shutdown().await;
+                        return;
+                    }
                 }
             },
             _ = client.kill.notified() => {

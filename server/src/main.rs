@@ -118,6 +118,7 @@ async fn run(
     let store = Arc::new(Store::new(db, Arc::new(SystemClock))?);
     let limits = Limits {
         max_bulk_len: config.get_i64("proto-max-bulk-len") as usize,
+        query_buffer_limit: config.get_i64("client-query-buffer-limit") as usize,
         ..Limits::default()
     };
     let bind = config.get("bind");

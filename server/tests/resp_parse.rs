@@ -17,26 +17,32 @@ proptest! {
     #[test]
     fn pipelined_commands_round_trip_in_any_split(
         cmds in prop::collection::vec(prop::collection::vec(prop::collection::vec(any::<u8>(), 0..40), 1..6), 1..8),
-        split in any::<prop::sample::Index>(),
+        splits in prop::collection::vec(any::<prop::sample::Index>(), 0..6),
     ) {
         let mut wire = Vec::new();
         for c in &cmds {
             wire.extend(encode(c));
         }
-        // Feed the bytes in two reads, cut anywhere.
-        let cut = split.index(wire.len() + 1);
-        let parser = Parser::default();
-        let mut buf = wire[..cut].to_vec();
+        // Feed the bytes in reads cut anywhere; the parser resumes half-parsed requests.
+        let mut cuts: Vec<usize> = splits.iter().map(|s| s.index(wire.len() + 1)).collect();
+        cuts.push(wire.len());
+        cuts.sort_unstable();
+        let mut parser = Parser::default();
+        let mut reads = cuts.iter().scan(0, |from, &to| {
+            let chunk = &wire[*from..to];
+            *from = to;
+            Some(chunk)
+        });
+        let mut buf = Vec::new();
         let mut got = Vec::new();
-        let mut feed_rest = Some(&wire[cut..]);
         loop {
             match parser.parse(&buf).expect("valid input") {
                 Some((args, used)) => {
                     got.push(args);
                     buf.drain(..used);
                 }
-                None => match feed_rest.take() {
-                    Some(rest) => buf.extend_from_slice(rest),
+                None => match reads.next() {
+                    Some(chunk) => buf.extend_from_slice(chunk),
                     None => break,
                 },
             }
@@ -47,7 +53,7 @@ proptest! {
 
     #[test]
     fn garbage_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
-        let parser = Parser::default();
+        let mut parser = Parser::default();
         let mut buf = bytes;
         // Consume as long as commands parse; an error or a need for more ends it.
         while let Ok(Some((_, used))) = parser.parse(&buf) {
@@ -55,4 +61,24 @@ proptest! {
             buf.drain(..used);
         }
     }
+}
+
+/// A request with many arguments arriving in small reads parses once, whole and in order.
+#[test]
+fn a_huge_request_in_small_reads() {
+    let args: Vec<Vec<u8>> = (0..100_000u32)
+        .map(|i| i.to_string().into_bytes())
+        .collect();
+    let wire = encode(&args);
+    let mut parser = Parser::default();
+    let mut buf = Vec::new();
+    let mut parsed = None;
+    for chunk in wire.chunks(1000) {
+        buf.extend_from_slice(chunk);
+        if let Some((got, used)) = parser.parse(&buf).unwrap() {
+            assert_eq!(used, wire.len());
+            parsed = Some(got);
+        }
+    }
+    assert_eq!(parsed, Some(args));
 }

@@ -282,3 +282,53 @@ fn fifty_clients_incrementing_one_key_lose_nothing() {
     let mut c = connect(&server);
     exchange(&mut c, b"GET counter\r\n", b"$6\r\n500000\r\n");
 }
+
+/// Protocol limits: a bulk over `proto-max-bulk-len` and a query buffer over
+/// `client-query-buffer-limit` end the connection (the first with Redis's error, the second
+/// silently, as Redis does); other clients and the data are untouched.
+#[test]
+fn protocol_limits_close_only_the_offending_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("strata.conf");
+    std::fs::write(
+        &conf,
+        "proto-max-bulk-len 1mb\nclient-query-buffer-limit 1mb\n",
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let server = common::start_with(&data, &["--config", conf.to_str().unwrap()]);
+    let mut keeper = connect(&server);
+    exchange(&mut keeper, b"SET k v\r\n", b"+OK\r\n");
+
+    let mut c = connect(&server);
+    exchange(
+        &mut c,
+        b"*2\r\n$3\r\nGET\r\n$2000000\r\n",
+        b"-ERR Protocol error: invalid bulk length\r\n",
+    );
+    let mut rest = Vec::new();
+    assert_eq!(c.read_to_end(&mut rest).unwrap(), 0, "connection closed");
+
+    // Many arguments under the bulk limit, together over the query buffer limit.
+    let mut c = connect(&server);
+    let mut header = b"*4\r\n$3\r\nSET\r\n$1\r\nx\r\n$600000\r\n".to_vec();
+    header.extend(std::iter::repeat_n(b'a', 600_000));
+    header.extend_from_slice(b"\r\n$600000\r\n");
+    c.write_all(&header).unwrap();
+    let chunk = vec![b'a'; 100_000];
+    let mut closed = false;
+    for _ in 0..20 {
+        if c.write_all(&chunk).is_err() {
+            closed = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    if !closed {
+        let mut rest = Vec::new();
+        // Closed without a reply (a reset is as good as an orderly close here).
+        let n = c.read_to_end(&mut rest).unwrap_or(0);
+        assert_eq!(n, 0, "no reply: {:?}", String::from_utf8_lossy(&rest));
+    }
+    exchange(&mut keeper, b"GET x\r\nGET k\r\n", b"$-1\r\n$1\r\nv\r\n");
+}

@@ -20,6 +20,9 @@ pub struct Limits {
     /// Limits for a client that has not authenticated while a password is required:
     /// Redis allows such a client 10 arguments of at most 16 KiB.
     pub unauthenticated: bool,
+    /// `client-query-buffer-limit`: a connection whose unparsed input grows past this is
+    /// closed (the parser itself does not look at it). Default 1 GiB.
+    pub query_buffer_limit: usize,
 }
 
 impl Default for Limits {
@@ -28,6 +31,7 @@ impl Default for Limits {
             max_bulk_len: 512 << 20,
             max_multibulk_len: i32::MAX as usize,
             unauthenticated: false,
+            query_buffer_limit: 1 << 30,
         }
     }
 }
@@ -58,11 +62,27 @@ impl std::error::Error for ProtocolError {}
 /// A parsed command (its arguments) and the bytes it took from the buffer.
 pub type Parsed = (Vec<Vec<u8>>, usize);
 
-/// An incremental request parser.
+/// An incremental request parser for one connection's byte stream.
+///
+/// A multibulk request that is still arriving is not parsed again from its start at every
+/// read: the arguments already complete are kept (like Redis's per-client `multibulklen` and
+/// `bulklen`), so a request with a million arguments arriving in small reads costs linear
+/// time. Hence the contract of [`parse`](Self::parse): after `Ok(None)`, the next call's
+/// buffer starts with the same bytes, extended by whatever arrived.
 #[derive(Debug, Clone, Default)]
 pub struct Parser {
     /// The limits in force; change `unauthenticated` after `AUTH`.
     pub limits: Limits,
+    partial: Option<Partial>,
+}
+
+/// A multibulk request whose first `args.len()` arguments are parsed.
+#[derive(Debug, Clone)]
+struct Partial {
+    count: usize,
+    args: Vec<Vec<u8>>,
+    /// Where the next argument's header starts.
+    pos: usize,
 }
 
 /// Finds `\r\n` at or after `from`; the index of the `\r`.
@@ -83,18 +103,30 @@ fn parse_int(bytes: &[u8]) -> Option<i64> {
 impl Parser {
     /// A parser with `limits`.
     pub fn new(limits: Limits) -> Self {
-        Parser { limits }
+        Parser {
+            limits,
+            partial: None,
+        }
+    }
+
+    /// Forgets a partly parsed request (to parse an unrelated buffer next).
+    pub fn reset(&mut self) {
+        self.partial = None;
     }
 
     /// Parses the next command at the front of `buf`.
     ///
     /// Returns `Ok(Some((args, consumed)))` for a complete command (`args` may be empty for an
     /// empty line or `*0`, which Redis ignores: skip `consumed` bytes and call again),
-    /// `Ok(None)` if more bytes are needed.
+    /// `Ok(None)` if more bytes are needed: call again with a buffer that starts with the same
+    /// bytes and holds more (or [`reset`](Self::reset) first).
     ///
     /// # Errors
     /// A [`ProtocolError`] with Redis's message; the connection must reply and close.
-    pub fn parse(&self, buf: &[u8]) -> Result<Option<Parsed>, ProtocolError> {
+    pub fn parse(&mut self, buf: &[u8]) -> Result<Option<Parsed>, ProtocolError> {
+        if let Some(partial) = self.partial.take() {
+            return self.parse_arguments(buf, partial);
+        }
         match buf.first() {
             None => Ok(None),
             Some(b'*') => self.parse_multibulk(buf),
@@ -102,7 +134,7 @@ impl Parser {
         }
     }
 
-    fn parse_multibulk(&self, buf: &[u8]) -> Result<Option<Parsed>, ProtocolError> {
+    fn parse_multibulk(&mut self, buf: &[u8]) -> Result<Option<Parsed>, ProtocolError> {
         let Some(eol) = find_crlf(buf, 0) else {
             if buf.len() > INLINE_MAX {
                 return Err(ProtocolError::new("too big mbulk count string"));
@@ -116,7 +148,7 @@ impl Parser {
             Some(n) if n <= i64::from(i32::MAX) => n,
             _ => return Err(ProtocolError::new("invalid multibulk length")),
         };
-        let mut pos = eol + 2;
+        let pos = eol + 2;
         if count <= 0 {
             return Ok(Some((Vec::new(), pos)));
         }
@@ -128,12 +160,37 @@ impl Parser {
             return Err(ProtocolError::new("unauthenticated multibulk length"));
         }
         // Never trust the count for an allocation: grow as arguments arrive.
-        let mut args = Vec::with_capacity(count.min(1024));
-        for _ in 0..count {
+        let partial = Partial {
+            count,
+            args: Vec::with_capacity(count.min(1024)),
+            pos,
+        };
+        self.parse_arguments(buf, partial)
+    }
+
+    /// Parses arguments from `partial.pos` on; keeps `partial` when more bytes are needed.
+    fn parse_arguments(
+        &mut self,
+        buf: &[u8],
+        partial: Partial,
+    ) -> Result<Option<Parsed>, ProtocolError> {
+        let Partial {
+            count,
+            mut args,
+            mut pos,
+        } = partial;
+        if buf.len() < pos {
+            // Not the stream this parser was following: a caller bug, reported, not a panic.
+            return Err(ProtocolError::new(
+                "request buffer changed under the parser",
+            ));
+        }
+        while args.len() < count {
             let Some(eol) = find_crlf(buf, pos) else {
                 if buf.len() - pos > INLINE_MAX {
                     return Err(ProtocolError::new("too big bulk count string"));
                 }
+                self.partial = Some(Partial { count, args, pos });
                 return Ok(None);
             };
             if eol - pos > INLINE_MAX {
@@ -147,7 +204,10 @@ impl Parser {
                         char::from(c)
                     )))
                 }
-                None => return Ok(None),
+                None => {
+                    self.partial = Some(Partial { count, args, pos });
+                    return Ok(None);
+                }
             }
             let len = match parse_int(&buf[pos + 1..eol]) {
                 Some(n) if n >= 0 && (n as u64) <= self.limits.max_bulk_len as u64 => n as usize,
@@ -159,6 +219,7 @@ impl Parser {
             let start = eol + 2;
             let end = start + len;
             if buf.len() < end + 2 {
+                self.partial = Some(Partial { count, args, pos });
                 return Ok(None);
             }
             if &buf[end..end + 2] != b"\r\n" {
@@ -175,7 +236,7 @@ impl Parser {
         Ok(Some((args, pos)))
     }
 
-    fn parse_inline(&self, buf: &[u8]) -> Result<Option<Parsed>, ProtocolError> {
+    fn parse_inline(&mut self, buf: &[u8]) -> Result<Option<Parsed>, ProtocolError> {
         let Some(nl) = buf.iter().position(|&b| b == b'\n') else {
             if buf.len() > INLINE_MAX {
                 return Err(ProtocolError::new("too big inline request"));
@@ -365,7 +426,7 @@ mod tests {
 
     #[test]
     fn unauthenticated_limits() {
-        let parser = Parser::new(Limits {
+        let mut parser = Parser::new(Limits {
             unauthenticated: true,
             ..Limits::default()
         });
