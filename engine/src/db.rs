@@ -113,7 +113,33 @@ struct Slot {
     sync: bool,
     force_rotate: bool,
     result: Mutex<Option<Result<()>>>,
+    /// Set (under the queue lock) when this writer reaches the head of the queue.
+    lead: AtomicBool,
+    /// Set (under the queue lock, after `result`) when a leader wrote this batch.
+    done: AtomicBool,
 }
+
+impl Slot {
+    fn new(batch: Option<WriteBatch>, sync: bool, force_rotate: bool) -> Slot {
+        Slot {
+            batch: Mutex::new(batch),
+            sync,
+            force_rotate,
+            result: Mutex::new(None),
+            lead: AtomicBool::new(false),
+            done: AtomicBool::new(false),
+        }
+    }
+
+    fn turn_came(&self) -> bool {
+        self.lead.load(Ordering::Acquire) || self.done.load(Ordering::Acquire)
+    }
+}
+
+/// Spins of a queued writer before it yields, and yields before it sleeps: a group takes
+/// microseconds, and sleeping on the condition variable costs two context switches.
+const WRITER_SPINS: u32 = 64;
+const WRITER_YIELDS: u32 = 16;
 
 #[derive(Debug)]
 enum BgTask {
@@ -164,6 +190,8 @@ pub(crate) struct Inner {
     pub(crate) state_cv: Condvar,
     writers: Mutex<VecDeque<Arc<Slot>>>,
     pub(crate) writers_cv: Condvar,
+    /// Threads waiting on `writers_cv` (changed under the `writers` lock).
+    writers_sleeping: AtomicUsize,
     pub(crate) wal: Mutex<strata_wal::Writer>,
     pub(crate) manifest: Mutex<Manifest>,
     pub(crate) next_file: AtomicU64,
@@ -529,6 +557,7 @@ fn open_inner(dir: &Path, options: Options) -> Result<Inner> {
         state_cv: Condvar::new(),
         writers: Mutex::new(VecDeque::new()),
         writers_cv: Condvar::new(),
+        writers_sleeping: AtomicUsize::new(0),
         wal: Mutex::new(recovered.wal),
         manifest: Mutex::new(recovered.manifest),
         next_file: AtomicU64::new(recovered.next_file),
@@ -667,12 +696,7 @@ impl Inner {
             }
             checked = op.keyspace;
         }
-        self.enqueue(Slot {
-            batch: Mutex::new(Some(batch)),
-            sync: options.sync,
-            force_rotate: false,
-            result: Mutex::new(None),
-        })
+        self.enqueue(Slot::new(Some(batch), options.sync, false))
     }
 
     /// Group commit: the writer at the head of the queue becomes the leader, takes the whole
@@ -680,20 +704,18 @@ impl Inner {
     /// memtable, publishes the new sequence number and hands every follower its result.
     fn enqueue(&self, slot: Slot) -> Result<()> {
         let slot = Arc::new(slot);
-        let mut queue = lock(&self.writers);
-        queue.push_back(Arc::clone(&slot));
-        loop {
-            if let Some(r) = lock(&slot.result).take() {
-                return r;
+        {
+            let mut queue = lock(&self.writers);
+            if queue.is_empty() {
+                slot.lead.store(true, Ordering::Release);
             }
-            if queue.front().is_some_and(|f| Arc::ptr_eq(f, &slot)) {
-                break;
-            }
-            queue = self
-                .writers_cv
-                .wait(queue)
-                .unwrap_or_else(|e| e.into_inner());
+            queue.push_back(Arc::clone(&slot));
         }
+        self.await_turn(&slot);
+        if slot.done.load(Ordering::Acquire) {
+            return lock(&slot.result).take().unwrap_or(Ok(()));
+        }
+        let queue = lock(&self.writers);
         // Leader. A rotation request leads a group of its own.
         let mut group = vec![Arc::clone(&slot)];
         if !slot.force_rotate {
@@ -715,11 +737,43 @@ impl Inner {
             queue.pop_front();
             if !Arc::ptr_eq(s, &slot) {
                 *lock(&s.result) = Some(result.clone());
+                s.done.store(true, Ordering::Release);
             }
         }
+        if let Some(next) = queue.front() {
+            next.lead.store(true, Ordering::Release);
+        }
+        let sleeping = self.writers_sleeping.load(Ordering::Relaxed) > 0;
         drop(queue);
-        self.writers_cv.notify_all();
+        if sleeping {
+            self.writers_cv.notify_all();
+        }
         result
+    }
+
+    /// Waits until `slot` leads the queue or a leader wrote it: spins, then yields, then
+    /// sleeps on the condition variable (counted in `writers_sleeping`, so a leader skips the
+    /// wake-up syscall when nobody sleeps).
+    fn await_turn(&self, slot: &Slot) {
+        for i in 0..WRITER_SPINS + WRITER_YIELDS {
+            if slot.turn_came() {
+                return;
+            }
+            if i < WRITER_SPINS {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
+        let mut queue = lock(&self.writers);
+        while !slot.turn_came() {
+            self.writers_sleeping.fetch_add(1, Ordering::Relaxed);
+            queue = self
+                .writers_cv
+                .wait(queue)
+                .unwrap_or_else(|e| e.into_inner());
+            self.writers_sleeping.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 
     fn write_group(&self, group: &[Arc<Slot>]) -> Result<()> {
@@ -899,12 +953,7 @@ impl Inner {
 
     pub(crate) fn flush(&self) -> Result<()> {
         self.check_open()?;
-        self.enqueue(Slot {
-            batch: Mutex::new(None),
-            sync: false,
-            force_rotate: true,
-            result: Mutex::new(None),
-        })?;
+        self.enqueue(Slot::new(None, false, true))?;
         let mut st = lock(&self.state);
         loop {
             if let Some(e) = &st.bg_error {
@@ -1215,7 +1264,9 @@ impl Inner {
         {
             let mut q = lock(&self.writers);
             while !q.is_empty() {
+                self.writers_sleeping.fetch_add(1, Ordering::Relaxed);
                 q = self.writers_cv.wait(q).unwrap_or_else(|e| e.into_inner());
+                self.writers_sleeping.fetch_sub(1, Ordering::Relaxed);
             }
         }
         *lock(&self.bg_tx) = None;
