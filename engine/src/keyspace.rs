@@ -1,6 +1,6 @@
 //! Keyspaces (column families): independent key namespaces sharing one WAL and manifest.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use crate::db::Inner;
 use crate::error::Result;
@@ -39,9 +39,48 @@ impl std::fmt::Debug for Keyspace {
     }
 }
 
+/// A handle to a keyspace that does not keep its database open: for a
+/// [`CompactionFilter`](crate::CompactionFilter) that reads the database it filters (the filter
+/// lives in the database's options, so a strong handle there would be a reference cycle).
+#[derive(Clone)]
+pub struct WeakKeyspace {
+    id: KeyspaceId,
+    name: Arc<str>,
+    inner: Weak<Inner>,
+}
+
+impl std::fmt::Debug for WeakKeyspace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WeakKeyspace")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+impl WeakKeyspace {
+    /// The keyspace, unless every handle to its database is gone.
+    pub fn upgrade(&self) -> Option<Keyspace> {
+        Some(Keyspace {
+            id: self.id,
+            name: Arc::clone(&self.name),
+            inner: self.inner.upgrade()?,
+        })
+    }
+}
+
 impl Keyspace {
     pub(crate) fn id(&self) -> KeyspaceId {
         self.id
+    }
+
+    /// A handle that does not keep the database open (see [`WeakKeyspace`]).
+    pub fn downgrade(&self) -> WeakKeyspace {
+        WeakKeyspace {
+            id: self.id,
+            name: Arc::clone(&self.name),
+            inner: Arc::downgrade(&self.inner),
+        }
     }
 
     /// The keyspace's name.

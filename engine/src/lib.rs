@@ -47,7 +47,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use db::Db;
 pub use error::{Error, Result};
 pub use iter::{DbIterator, Scan};
-pub use keyspace::{Keyspace, DEFAULT_KEYSPACE_NAME};
+pub use keyspace::{Keyspace, WeakKeyspace, DEFAULT_KEYSPACE_NAME};
 pub use options::{
     Compression, MutableOptions, Options, ReadOptions, RecoveryMode, SyncMode, WriteOptions,
     NUM_LEVELS,

@@ -9,15 +9,22 @@
 //!   command, exact per-slot key counts (`DBSIZE` in O(1)), the expiry index and its background
 //!   expire cycle, SCAN cursors, O(1) `SWAPDB`. On-disk layout: `docs/format-redis.md`.
 //!
-//! It is not: a network server (that is `strata-server`), nor a storage engine. Collections
-//! (hashes, lists, sets, sorted sets) come with issue 6.
+//! - [`sub`]: the engine keys of collection elements (hashes, sets, sorted sets, lists:
+//!   metadata + versioned elements, `docs/redis-encoding.md`), and [`ElementGc`], the
+//!   compaction filter that removes the elements of deleted collections.
+//!
+//! It is not: a network server (that is `strata-server`), nor a storage engine.
 
+pub mod gc;
 pub mod key;
 pub mod meta;
 pub mod pattern;
 pub mod store;
+pub mod sub;
+
+pub use gc::ElementGc;
 
 pub use store::{
-    Condition, DbCounts, Error, ExpireCycle, Expiry, RenameOutcome, Result, SetOptions, SetOutcome,
-    Store, StoreStats,
+    Condition, DbCounts, Error, ExpireCycle, Expiry, Pairs, RenameOutcome, Result, SetOp,
+    SetOptions, SetOutcome, Store, StoreStats,
 };

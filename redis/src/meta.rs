@@ -6,14 +6,16 @@
 //! format     := 1                                               (this version)
 //! expire_ms  := Unix time in ms the key expires at; 0 = never
 //! body       := the string's bytes                              (type 0)
+//!             | version: u64 LE  count: u64 LE                  (hash, set, zset)
+//!             | version: u64 LE  count: u64 LE  head: u64 LE    (list)
 //! ```
 //!
 //! A string is one engine entry, so `GET` is one engine read. The expiry lives in the entry
 //! (not in the engine's TTL) because the store keeps exact key counts: an expired key stays
 //! counted until the expire cycle deletes it and decrements its slot's count, so nothing but
 //! that cycle may make it vanish (the engine's TTL lets compaction purge expired entries
-//! silently). Collection bodies (generation, element count, list head and tail) are defined
-//! with the collections (issue 6); until then decoding one is an error, never a guess.
+//! silently). A collection's elements are separate entries keyed by its `version`
+//! (`docs/redis-encoding.md`); the metadata keeps their count, so `HLEN` is one read.
 
 use std::fmt;
 
@@ -97,20 +99,59 @@ impl Header {
     }
 }
 
+/// Where a new list's elements start: LPUSH and RPUSH each have 2^63 positions of room.
+pub const LIST_START: u64 = 1 << 63;
+
+/// The body of a collection's metadata entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Collection {
+    /// The incarnation its elements are keyed by (never reused in a database).
+    pub version: u64,
+    /// Live elements; never 0 on disk (an empty collection does not exist).
+    pub count: u64,
+    /// Lists: the index of the first element (elements are `head .. head + count`); 0 for
+    /// other types.
+    pub head: u64,
+}
+
+impl Collection {
+    /// An empty collection of `version` (a list starts at [`LIST_START`]).
+    pub fn new(version: u64) -> Self {
+        Collection {
+            version,
+            count: 0,
+            head: LIST_START,
+        }
+    }
+}
+
 /// A decoded metadata entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Meta<'a> {
     /// A string and its value.
     String(&'a [u8]),
+    /// A hash, list, set or sorted set.
+    Collection(Collection),
 }
 
-impl Meta<'_> {
-    /// The key's type.
-    pub fn redis_type(&self) -> RedisType {
-        match self {
-            Meta::String(_) => RedisType::String,
-        }
+/// Encodes the metadata entry of a collection of type `ty` (not a string).
+pub fn encode_collection(ty: RedisType, expiry: Option<u64>, c: &Collection) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER_LEN + 24);
+    out.push(ty as u8);
+    out.push(FORMAT);
+    out.extend_from_slice(&expiry.unwrap_or(0).to_le_bytes());
+    out.extend_from_slice(&c.version.to_le_bytes());
+    out.extend_from_slice(&c.count.to_le_bytes());
+    if ty == RedisType::List {
+        out.extend_from_slice(&c.head.to_le_bytes());
     }
+    out
+}
+
+fn le_u64(b: &[u8], at: usize) -> u64 {
+    let mut v = [0u8; 8];
+    v.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(v)
 }
 
 /// Encodes a string's metadata entry.
@@ -161,17 +202,31 @@ pub fn header(stored: &[u8]) -> Result<Header, DecodeError> {
 /// Decodes a whole entry.
 ///
 /// # Errors
-/// What [`header`] rejects, and a collection type (not yet defined).
+/// What [`header`] rejects, and a collection body of the wrong length or with no elements.
 pub fn decode(stored: &[u8]) -> Result<(Header, Meta<'_>), DecodeError> {
     let h = header(stored)?;
     let body = &stored[HEADER_LEN..];
-    match h.ty {
-        RedisType::String => Ok((h, Meta::String(body))),
-        other => Err(DecodeError(format!(
-            "{} metadata is not supported by this version",
-            other.name()
-        ))),
+    let want = match h.ty {
+        RedisType::String => return Ok((h, Meta::String(body))),
+        RedisType::List => 24,
+        _ => 16,
+    };
+    if body.len() != want {
+        return Err(DecodeError(format!(
+            "{} metadata of {} bytes",
+            h.ty.name(),
+            body.len()
+        )));
     }
+    let c = Collection {
+        version: le_u64(body, 0),
+        count: le_u64(body, 8),
+        head: if want == 24 { le_u64(body, 16) } else { 0 },
+    };
+    if c.count == 0 {
+        return Err(DecodeError(format!("empty {} stored", h.ty.name())));
+    }
+    Ok((h, Meta::Collection(c)))
 }
 
 #[cfg(test)]
@@ -200,13 +255,49 @@ mod tests {
     }
 
     #[test]
+    fn collections_round_trip() {
+        for ty in [
+            RedisType::Hash,
+            RedisType::List,
+            RedisType::Set,
+            RedisType::ZSet,
+        ] {
+            for expiry in [None, Some(9)] {
+                let c = Collection {
+                    version: 0x0102_0304_0506_0708,
+                    count: 3,
+                    head: if ty == RedisType::List {
+                        LIST_START - 5
+                    } else {
+                        0
+                    },
+                };
+                let e = encode_collection(ty, expiry, &c);
+                assert_eq!(
+                    e.len(),
+                    HEADER_LEN + if ty == RedisType::List { 24 } else { 16 }
+                );
+                assert_eq!(decode(&e), Ok((Header { ty, expiry }, Meta::Collection(c))));
+            }
+        }
+    }
+
+    #[test]
     fn damaged_entries_are_errors() {
         assert!(decode(b"").is_err());
         assert!(decode(b"\x00").is_err());
         assert!(decode(b"\x00\x01\x00").is_err(), "truncated expiry");
         assert!(decode(b"\x00\x02\x00\x00\x00\x00\x00\x00\x00\x00x").is_err());
         assert!(decode(b"\x09\x01\x00\x00\x00\x00\x00\x00\x00\x00").is_err());
-        assert!(decode(b"\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00").is_err());
+        assert!(
+            decode(b"\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00").is_err(),
+            "no body"
+        );
+        let empty = encode_collection(RedisType::Set, None, &Collection::new(7));
+        assert!(decode(&empty).is_err(), "a stored collection has elements");
+        let mut list = encode_collection(RedisType::List, None, &Collection::new(7));
+        list.pop();
+        assert!(decode(&list).is_err(), "short list body");
         assert!(set_expiry(&mut [0, 1, 0], None).is_err());
         assert_eq!(RedisType::ZSet.name(), "zset");
     }

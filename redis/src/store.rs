@@ -7,7 +7,14 @@
 //! redis.expire  expire_ms: u64 BE | meta key -> ""     (the expiry index, oldest first)
 //! redis.state   'c' | db | slot           -> keys: u64 LE, keys with an expiry: u64 LE
 //!               'm'                       -> 256 bytes: physical db of each logical db
+//!               'v'                       -> next collection version: u64 LE
+//! redis.sub     element keys (sub.rs)     -> hash value, zset score, list element, or ""
+//! redis.score   score keys (sub.rs)       -> ""  (sorted sets by score)
 //! ```
+//!
+//! Collections (`docs/redis-encoding.md`) keep their count and version in the metadata entry
+//! and one engine entry per element keyed by that version; deleting or replacing one changes
+//! the metadata only, and [`ElementGc`] drops the orphaned elements during compaction.
 //!
 //! Every command is atomic and isolated against every other command on the same keys: it holds
 //! the lock of each hash slot it touches (one lock per slot, so a slot's key count is guarded by
@@ -24,28 +31,45 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::{BuildHasher, Hasher};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock, RwLockReadGuard, Weak};
 use std::time::Duration;
 
-use strata::{Clock, Db, Keyspace, WriteBatch, WriteOptions};
+use strata::{Clock, CompactionFilter, Db, Keyspace, Options, WriteBatch, WriteOptions};
 
+use crate::gc::ElementGc;
 use crate::key::{self, SLOTS};
-use crate::meta::{self, Header, Meta, RedisType};
-use crate::pattern;
+use crate::meta::{self, Collection, Header, Meta, RedisType};
+use crate::{pattern, sub};
+
+#[cfg(test)]
+mod collection_tests;
+mod elements;
+mod hash;
+mod set;
+
+pub use set::SetOp;
 
 /// Name of the engine keyspace holding metadata entries.
 pub const META_KEYSPACE: &str = "redis.meta";
 /// Name of the engine keyspace holding the expiry index.
 pub const EXPIRE_KEYSPACE: &str = "redis.expire";
-/// Name of the engine keyspace holding slot counts and the database map.
+/// Name of the engine keyspace holding slot counts, the database map and the version counter.
 pub const STATE_KEYSPACE: &str = "redis.state";
+/// Name of the engine keyspace holding collection elements.
+pub const SUB_KEYSPACE: &str = "redis.sub";
+/// Name of the engine keyspace holding the score index of sorted sets.
+pub const SCORE_KEYSPACE: &str = "redis.score";
 
 /// Number of databases the key encoding can address (`db` is one byte).
 pub const MAX_DATABASES: usize = 256;
 
 const COUNT_TAG: u8 = b'c';
 const DBMAP_KEY: &[u8] = b"m";
+const VERSION_KEY: &[u8] = b"v";
+/// Collection versions reserved per write of the version counter.
+const VERSION_BLOCK: u64 = 65536;
 /// Keys deleted per engine write by FLUSHDB.
 const FLUSH_CHUNK: usize = 4096;
 /// Index entries handled per engine write by the expire cycle.
@@ -67,6 +91,9 @@ pub enum Error {
     #[error("ERR {0}")]
     Engine(#[from] strata::Error),
 }
+
+/// Elements as (field or member, value) pairs.
+pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
 
 /// Result type of Redis operations.
 pub type Result<T> = std::result::Result<T, Error>;
@@ -167,8 +194,46 @@ impl Entry {
         }
         match meta::decode(&self.bytes)? {
             (_, Meta::String(v)) => Ok(v),
+            (_, Meta::Collection(_)) => Err(Error::WrongType),
         }
     }
+}
+
+/// A collection key as read under its slot lock.
+#[derive(Debug)]
+struct Coll {
+    ekey: Vec<u8>,
+    /// The entry as stored, expired or not (for the batch's bookkeeping).
+    raw: Option<Entry>,
+    ty: RedisType,
+    /// The collection, if the key holds a live one (of type `ty`).
+    body: Option<Collection>,
+}
+
+impl Coll {
+    /// The live collection's expiry.
+    fn expiry(&self) -> Option<u64> {
+        self.body
+            .and(self.raw.as_ref())
+            .and_then(|e| e.header.expiry)
+    }
+
+    /// The element-key prefix of the live collection.
+    fn prefix(&self) -> Option<Vec<u8>> {
+        self.body.map(|b| sub::prefix(&self.ekey, b.version))
+    }
+
+    /// Live elements (0 if absent).
+    fn len(&self) -> u64 {
+        self.body.map_or(0, |b| b.count)
+    }
+}
+
+/// The version counter: versions below `bound` are reserved on disk.
+#[derive(Debug)]
+struct Versions {
+    next: u64,
+    bound: u64,
 }
 
 /// Per-slot counts of one physical database.
@@ -184,16 +249,27 @@ struct DbTotals {
     expires: AtomicU64,
 }
 
-/// SCAN positions inside slots, by token.
-#[derive(Debug, Default)]
-struct Cursors {
+/// SCAN positions inside slots (and HSCAN/SSCAN/ZSCAN positions inside collections), by
+/// token.
+#[derive(Debug)]
+struct Cursors<T> {
     next: u32,
-    map: HashMap<u32, (u8, Vec<u8>)>,
+    map: HashMap<u32, T>,
     order: VecDeque<u32>,
 }
 
-impl Cursors {
-    fn remember(&mut self, pdb: u8, ekey: Vec<u8>) -> u32 {
+impl<T> Default for Cursors<T> {
+    fn default() -> Self {
+        Cursors {
+            next: 0,
+            map: HashMap::new(),
+            order: VecDeque::new(),
+        }
+    }
+}
+
+impl<T> Cursors<T> {
+    fn remember(&mut self, position: T) -> u32 {
         self.next = self.next.wrapping_add(1).max(1);
         let token = self.next;
         if self.order.len() >= MAX_CURSORS {
@@ -201,7 +277,7 @@ impl Cursors {
                 self.map.remove(&old);
             }
         }
-        self.map.insert(token, (pdb, ekey));
+        self.map.insert(token, position);
         self.order.push_back(token);
         token
     }
@@ -214,8 +290,11 @@ pub struct Store {
     meta: Keyspace,
     expire: Keyspace,
     state: Keyspace,
+    sub: Keyspace,
+    score: Keyspace,
+    gc: Arc<ElementGc>,
+    versions: parking_lot::Mutex<Versions>,
     clock: Arc<dyn Clock>,
-    /// One lock per hash slot, shared by all databases.
     /// One lock per hash slot (parking_lot: spins briefly before sleeping, and an unlock
     /// with no sleeper costs no syscall; critical sections here are microseconds).
     locks: Box<[parking_lot::Mutex<()>]>,
@@ -223,7 +302,9 @@ pub struct Store {
     slot_counts: Box<[OnceLock<Box<[SlotCounts]>>]>,
     totals: Box<[DbTotals]>,
     dbmap: RwLock<[u8; MAX_DATABASES]>,
-    cursors: Mutex<Cursors>,
+    cursors: Mutex<Cursors<(u8, Vec<u8>)>>,
+    /// Element scans: metadata key and the last element key returned.
+    element_cursors: Mutex<Cursors<(Vec<u8>, Vec<u8>)>>,
     expired_keys: AtomicU64,
     hits: AtomicU64,
     misses: AtomicU64,
@@ -312,6 +393,40 @@ impl<'s> Txn<'s> {
         Ok(())
     }
 
+    /// Stores `body` as the collection `c` (keeping its expiry), or deletes the key if
+    /// `body` has no elements left.
+    fn put_coll(&mut self, c: &Coll, body: &Collection) -> Result<()> {
+        if body.count == 0 {
+            self.delete(&c.ekey, c.raw.as_ref());
+            return Ok(());
+        }
+        self.put(
+            &c.ekey,
+            c.raw.as_ref(),
+            meta::encode_collection(c.ty, c.expiry(), body),
+        )
+    }
+
+    /// Writes an element entry.
+    fn put_sub(&mut self, k: Vec<u8>, v: impl AsRef<[u8]>) {
+        self.batch.put_in(&self.store.sub, k, v);
+    }
+
+    /// Deletes an element entry.
+    fn delete_sub(&mut self, k: Vec<u8>) {
+        self.batch.delete_in(&self.store.sub, k);
+    }
+
+    /// Deletes the score-index entry of sorted-set `member` whose element value is `value`
+    /// (its score), in the collection with element prefix `prefix`.
+    fn delete_score(&mut self, prefix: &[u8], value: &[u8], member: &[u8]) -> Result<()> {
+        let score = sub::score_value(value)
+            .ok_or_else(|| meta::DecodeError::new("bad sorted-set score"))?;
+        self.batch
+            .delete_in(&self.store.score, sub::score_key(prefix, score, member));
+        Ok(())
+    }
+
     /// Deletes the key at `ekey`, whose entry as read under the lock is `old`.
     fn delete(&mut self, ekey: &[u8], old: Option<&Entry>) {
         let Some(old) = old else { return };
@@ -396,15 +511,36 @@ fn random_u64() -> u64 {
 }
 
 impl Store {
-    /// Wraps an open database, creating the keyspaces the model needs and loading the key
-    /// counts.
+    /// Opens (or creates) the engine database in `dir` with `options` plus the element
+    /// collector ([`ElementGc`] as the compaction filter of the element keyspaces), creates
+    /// the keyspaces the model needs and loads the key counts. Expiry is judged by `clock`.
     ///
     /// # Errors
-    /// Engine errors; a damaged counts entry or database map.
-    pub fn new(db: Db, clock: Arc<dyn Clock>) -> Result<Store> {
+    /// Engine errors; a damaged counts entry, database map or version counter.
+    pub fn open(dir: impl AsRef<Path>, options: Options, clock: Arc<dyn Clock>) -> Result<Store> {
+        let gc = Arc::new(ElementGc::new(Arc::clone(&clock)));
+        let filter = Arc::clone(&gc) as Arc<dyn CompactionFilter>;
+        let options = options
+            .compaction_filter(SUB_KEYSPACE, Arc::clone(&filter))
+            .compaction_filter(SCORE_KEYSPACE, filter);
+        let db = Db::open(dir.as_ref(), options)?;
         let meta = db.keyspace(META_KEYSPACE)?;
         let expire = db.keyspace(EXPIRE_KEYSPACE)?;
         let state = db.keyspace(STATE_KEYSPACE)?;
+        let sub = db.keyspace(SUB_KEYSPACE)?;
+        let score = db.keyspace(SCORE_KEYSPACE)?;
+        gc.attach(meta.downgrade());
+        let next = match state.get(VERSION_KEY)? {
+            None => 0,
+            Some(v) => u64::from_le_bytes(
+                <[u8; 8]>::try_from(v.as_slice())
+                    .map_err(|_| meta::DecodeError::new("bad version counter"))?,
+            ),
+        };
+        let bound = next
+            .checked_add(VERSION_BLOCK)
+            .ok_or_else(|| meta::DecodeError::new("version counter exhausted"))?;
+        state.put(VERSION_KEY, bound.to_le_bytes())?;
         let mut map = [0u8; MAX_DATABASES];
         for (i, m) in map.iter_mut().enumerate() {
             *m = i as u8;
@@ -425,12 +561,17 @@ impl Store {
             meta,
             expire,
             state,
+            sub,
+            score,
+            gc,
+            versions: parking_lot::Mutex::new(Versions { next, bound }),
             clock,
             locks: (0..SLOTS).map(|_| parking_lot::Mutex::new(())).collect(),
             slot_counts: (0..MAX_DATABASES).map(|_| OnceLock::new()).collect(),
             totals: (0..MAX_DATABASES).map(|_| DbTotals::default()).collect(),
             dbmap: RwLock::new(map),
             cursors: Mutex::new(Cursors::default()),
+            element_cursors: Mutex::new(Cursors::default()),
             expired_keys: AtomicU64::new(0),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
@@ -460,6 +601,121 @@ impl Store {
     /// The engine database.
     pub fn engine(&self) -> &Db {
         &self.db
+    }
+
+    /// The compaction filter collecting the elements of dead collections.
+    pub fn element_gc(&self) -> &ElementGc {
+        &self.gc
+    }
+
+    /// A version no collection of this database has used. The counter's new bound reaches
+    /// the WAL before any batch using a version below it.
+    fn new_version(&self) -> Result<u64> {
+        let mut v = self.versions.lock();
+        if v.next == v.bound {
+            let bound = v
+                .bound
+                .checked_add(VERSION_BLOCK)
+                .ok_or_else(|| meta::DecodeError::new("version counter exhausted"))?;
+            self.state.put(VERSION_KEY, bound.to_le_bytes())?;
+            v.bound = bound;
+        }
+        let version = v.next;
+        v.next += 1;
+        Ok(version)
+    }
+
+    /// Reads the collection at `ekey` expecting type `ty`: [`Error::WrongType`] if it holds a
+    /// live key of another type. Call with its slot locked if the result guides a write.
+    fn coll(&self, ekey: Vec<u8>, ty: RedisType, now: u64) -> Result<Coll> {
+        let raw = self.raw(&ekey)?;
+        let live = raw.as_ref().filter(|e| !e.header.expired(now));
+        let counter = if live.is_some() {
+            &self.hits
+        } else {
+            &self.misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        let body = match live {
+            None => None,
+            Some(e) if e.header.ty != ty => return Err(Error::WrongType),
+            Some(e) => match meta::decode(&e.bytes)? {
+                (_, Meta::Collection(c)) => Some(c),
+                (_, Meta::String(_)) => return Err(Error::WrongType),
+            },
+        };
+        Ok(Coll {
+            ekey,
+            raw,
+            ty,
+            body,
+        })
+    }
+
+    /// The collection `k` of database `db` (logical) with its slot locked.
+    fn locked_coll(&self, db: u8, k: &[u8], ty: RedisType) -> Result<(SlotGuard<'_>, Coll, u64)> {
+        let ekey = key::encode(self.dbs()[usize::from(db)], k);
+        let guard = self.lock_slot(slot_of(&ekey));
+        let now = self.now_ms();
+        let c = self.coll(ekey, ty, now)?;
+        Ok((guard, c, now))
+    }
+
+    /// The body to grow `c` with: its own, or a new empty collection.
+    fn body_or_new(&self, c: &Coll) -> Result<Collection> {
+        match c.body {
+            Some(b) => Ok(b),
+            None => Ok(Collection::new(self.new_version()?)),
+        }
+    }
+
+    /// Every element entry (key after the prefix, value) of the live collection `c`.
+    fn elements(&self, c: &Coll) -> Result<Pairs> {
+        let Some(prefix) = c.prefix() else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::with_capacity(usize::try_from(c.len()).unwrap_or(0));
+        for item in self.sub.prefix(&prefix)? {
+            let (k, v) = item?;
+            out.push((k[prefix.len()..].to_vec(), v));
+        }
+        Ok(out)
+    }
+
+    /// Writes a copy of the elements of `from` (the live entry at `src`) for the key `dst`
+    /// into `txn` under a new version, and returns the metadata entry to store at `dst`
+    /// (RENAME, COPY, MOVE). A string is its entry.
+    fn copy_value(
+        &self,
+        txn: &mut Txn<'_>,
+        from: &Entry,
+        src: &[u8],
+        dst: &[u8],
+    ) -> Result<Vec<u8>> {
+        let (h, m) = meta::decode(&from.bytes)?;
+        let Meta::Collection(body) = m else {
+            return Ok(from.bytes.clone());
+        };
+        let new = Collection {
+            version: self.new_version()?,
+            ..body
+        };
+        let (old_prefix, new_prefix) = (
+            sub::prefix(src, body.version),
+            sub::prefix(dst, new.version),
+        );
+        let mut keyspaces = vec![&self.sub];
+        if h.ty == RedisType::ZSet {
+            keyspaces.push(&self.score);
+        }
+        for ks in keyspaces {
+            for item in ks.prefix(&old_prefix)? {
+                let (k, v) = item?;
+                txn.batch
+                    .put_in(ks, sub::join(&new_prefix, &k[old_prefix.len()..]), v);
+            }
+        }
+        Ok(meta::encode_collection(h.ty, h.expiry, &new))
     }
 
     /// Makes every write done so far durable (and everything any read has returned): the
@@ -818,7 +1074,8 @@ impl Store {
         }
         let mut txn = Txn::new(self, now);
         txn.delete(&esrc, Some(&from));
-        txn.put(&edst, to.as_ref(), from.bytes.clone())?;
+        let value = self.copy_value(&mut txn, &from, &esrc, &edst)?;
+        txn.put(&edst, to.as_ref(), value)?;
         txn.commit()?;
         Ok(RenameOutcome::Renamed)
     }
@@ -845,7 +1102,8 @@ impl Store {
             return Ok(false);
         }
         let mut txn = Txn::new(self, now);
-        txn.put(&edst, to.as_ref(), from.bytes.clone())?;
+        let value = self.copy_value(&mut txn, &from, &esrc, &edst)?;
+        txn.put(&edst, to.as_ref(), value)?;
         txn.commit()?;
         Ok(true)
     }
@@ -872,7 +1130,8 @@ impl Store {
         }
         let mut txn = Txn::new(self, now);
         txn.delete(&esrc, Some(&from));
-        txn.put(&edst, to.as_ref(), from.bytes.clone())?;
+        let value = self.copy_value(&mut txn, &from, &esrc, &edst)?;
+        txn.put(&edst, to.as_ref(), value)?;
         txn.commit()?;
         Ok(true)
     }
@@ -1068,7 +1327,7 @@ impl Store {
                     .cursors
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
-                    .remember(pdb, last.clone());
+                    .remember((pdb, last.clone()));
                 return Ok(((u64::from(slot_of(&last)) << 32) | u64::from(token), out));
             }
             if let Some((_, _, k)) = key::decode(&ekey) {
@@ -1229,21 +1488,20 @@ mod tests {
     use super::*;
     use strata::{ManualClock, Options};
 
-    fn open(dir: &std::path::Path, clock: &Arc<ManualClock>) -> Store {
+    pub(super) fn open(dir: &std::path::Path, clock: &Arc<ManualClock>) -> Store {
         let mut o = Options::default();
         o.clock = Arc::clone(clock) as Arc<dyn Clock>;
-        let db = Db::open(dir, o).unwrap();
-        Store::new(db, Arc::clone(clock) as Arc<dyn Clock>).unwrap()
+        Store::open(dir, o, Arc::clone(clock) as Arc<dyn Clock>).unwrap()
     }
 
-    fn store() -> (tempfile::TempDir, Store, Arc<ManualClock>) {
+    pub(super) fn store() -> (tempfile::TempDir, Store, Arc<ManualClock>) {
         let dir = tempfile::tempdir().unwrap();
         let clock = Arc::new(ManualClock::new(1_000_000));
         let s = open(dir.path(), &clock);
         (dir, s, clock)
     }
 
-    fn set(s: &Store, db: u8, k: &[u8], v: &[u8], expiry: Expiry) {
+    pub(super) fn set(s: &Store, db: u8, k: &[u8], v: &[u8], expiry: Expiry) {
         let opts = SetOptions {
             expiry,
             ..SetOptions::default()

@@ -142,7 +142,7 @@ fn syncer(store: &Store, shared: &Shared) {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use strata::{Db, Options, SyncMode, SystemClock};
+    use strata::{Options, SyncMode, SystemClock};
     use strata_redis::SetOptions;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -150,8 +150,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut options = Options::default();
         options.sync_mode = SyncMode::Never;
-        let db = Db::open(dir.path(), options).unwrap();
-        let store = Arc::new(Store::new(db, Arc::new(SystemClock)).unwrap());
+        let store = Arc::new(Store::open(dir.path(), options, Arc::new(SystemClock)).unwrap());
         let sync = Arc::new(GroupSync::start(Arc::clone(&store)).unwrap());
         let tasks: Vec<_> = (0..20)
             .map(|i| {

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::Parser as _;
-use strata::{Db, Options, SyncMode, SystemClock};
+use strata::{Options, SyncMode, SystemClock};
 use strata_redis::Store;
 use strata_server::config::Config;
 use strata_server::resp::Limits;
@@ -114,8 +114,7 @@ async fn run(
     options.block_cache_bytes = config.get_i64("strata-block-cache-size") as u64;
     options.max_background_jobs = config.get_i64("strata-max-background-jobs") as usize;
     let options = Server::engine_options(&config).applied_to(&options);
-    let db = Db::open(&dir, options)?;
-    let store = Arc::new(Store::new(db, Arc::new(SystemClock))?);
+    let store = Arc::new(Store::open(&dir, options, Arc::new(SystemClock))?);
     let limits = Limits {
         max_bulk_len: config.get_i64("proto-max-bulk-len") as usize,
         query_buffer_limit: config.get_i64("client-query-buffer-limit") as usize,
