@@ -10,35 +10,8 @@ mod common;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use common::{start, start_with};
-use redis::{Connection, Value};
-
-fn conn(url: &str) -> Connection {
-    let c = redis::Client::open(url).unwrap();
-    c.get_connection_with_timeout(Duration::from_secs(10))
-        .unwrap()
-}
-
-/// Runs a command that must fail and returns the error as Redis sent it (`CODE detail`).
-fn err(con: &mut Connection, args: &[&str]) -> String {
-    let mut cmd = redis::cmd(args[0]);
-    for a in &args[1..] {
-        cmd.arg(*a);
-    }
-    let e = cmd.query::<Value>(con).unwrap_err();
-    format!("{} {}", e.code().unwrap_or("?"), e.detail().unwrap_or(""))
-        .trim_end()
-        .to_string()
-}
-
-fn q<T: redis::FromRedisValue>(con: &mut Connection, args: &[&str]) -> T {
-    let mut cmd = redis::cmd(args[0]);
-    for a in &args[1..] {
-        cmd.arg(*a);
-    }
-    cmd.query(con)
-        .unwrap_or_else(|e| panic!("{args:?} failed: {e}"))
-}
+use common::{conn, err, q, start, start_with};
+use redis::Value;
 
 #[test]
 fn string_and_key_commands_through_a_client_library() {

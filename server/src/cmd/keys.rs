@@ -3,7 +3,7 @@
 use strata_redis::meta::RedisType;
 use strata_redis::RenameOutcome;
 
-use super::{not_an_integer, parse_i64, store_error, syntax_error, Session};
+use super::{not_an_integer, or_error, parse_i64, parse_scan, store_error, syntax_error, Session};
 use crate::resp::Reply;
 use crate::server::Server;
 
@@ -114,54 +114,35 @@ pub(super) fn keys(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> 
 
 /// `SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]`.
 pub(super) fn scan(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
-    let Some(cursor) = std::str::from_utf8(&args[0])
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-    else {
-        return Reply::error("ERR invalid cursor");
+    let scan = match parse_scan(args, &[], true) {
+        Ok(s) => s,
+        Err(reply) => return reply,
     };
-    let (mut pattern, mut count, mut ty) = (None, 10usize, None);
-    let mut i = 1;
-    while i < args.len() {
-        let Some(value) = args.get(i + 1) else {
-            return syntax_error();
-        };
-        match args[i].to_ascii_uppercase().as_slice() {
-            b"MATCH" => pattern = Some(value.as_slice()),
-            b"COUNT" => match parse_i64(value) {
-                None => return not_an_integer(),
-                Some(n) if n < 1 => return syntax_error(),
-                Some(n) => count = usize::try_from(n).unwrap_or(usize::MAX),
-            },
-            b"TYPE" => {
-                let name = value.to_ascii_lowercase();
-                ty = match name.as_slice() {
-                    b"string" => Some(RedisType::String),
-                    b"hash" => Some(RedisType::Hash),
-                    b"list" => Some(RedisType::List),
-                    b"set" => Some(RedisType::Set),
-                    b"zset" => Some(RedisType::ZSet),
-                    _ => {
-                        return Reply::error(format!(
-                            "ERR unknown type name '{}'",
-                            String::from_utf8_lossy(value)
-                        ))
-                    }
-                };
+    let ty = match scan.ty {
+        None => None,
+        Some(name) => match name.to_ascii_lowercase().as_slice() {
+            b"string" => Some(RedisType::String),
+            b"hash" => Some(RedisType::Hash),
+            b"list" => Some(RedisType::List),
+            b"set" => Some(RedisType::Set),
+            b"zset" => Some(RedisType::ZSet),
+            _ => {
+                return Reply::error(format!(
+                    "ERR unknown type name '{}'",
+                    String::from_utf8_lossy(name)
+                ))
             }
-            _ => return syntax_error(),
-        }
-        i += 2;
-    }
-    // `*` matches everything: skip the matcher.
-    let pattern = pattern.filter(|p| *p != b"*");
-    match server.store.scan(session.db, cursor, pattern, count, ty) {
-        Ok((next, keys)) => Reply::Array(vec![
+        },
+    };
+    let r = server
+        .store
+        .scan(session.db, scan.cursor, scan.pattern, scan.count, ty);
+    or_error(r, |(next, keys)| {
+        Reply::Array(vec![
             Reply::Bulk(next.to_string().into_bytes()),
             Reply::Array(keys.into_iter().map(Reply::Bulk).collect()),
-        ]),
-        Err(e) => store_error(e),
-    }
+        ])
+    })
 }
 
 pub(super) fn randomkey(server: &Server, session: &mut Session, _args: &[Vec<u8>]) -> Reply {

@@ -2,7 +2,9 @@
 //! command's handler. Handlers parse arguments and build replies; `strata-redis` does the data.
 
 mod admin;
+mod hashes;
 mod keys;
+mod sets;
 mod strings;
 
 use std::collections::HashMap;
@@ -113,6 +115,41 @@ pub static COMMANDS: &[Command] = &[
     command!("incrby", 3, ["write", "denyoom", "fast"], KEY1, "string", "1.0.0", "Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist.", strings::incrby),
     command!("decrby", 3, ["write", "denyoom", "fast"], KEY1, "string", "1.0.0", "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist.", strings::decrby),
     command!("incrbyfloat", 3, ["write", "denyoom", "fast"], KEY1, "string", "2.6.0", "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist.", strings::incrbyfloat),
+    // hashes
+    command!("hset", -4, ["write", "denyoom", "fast"], KEY1, "hash", "2.0.0", "Creates or modifies the value of a field in a hash.", hashes::hset),
+    command!("hsetnx", 4, ["write", "denyoom", "fast"], KEY1, "hash", "2.0.0", "Sets the value of a field in a hash only when the field doesn't exist.", hashes::hsetnx),
+    command!("hmset", -4, ["write", "denyoom", "fast"], KEY1, "hash", "2.0.0", "Sets the values of multiple fields.", hashes::hmset),
+    command!("hget", 3, ["readonly", "fast"], KEY1, "hash", "2.0.0", "Returns the value of a field in a hash.", hashes::hget),
+    command!("hmget", -3, ["readonly", "fast"], KEY1, "hash", "2.0.0", "Returns the values of all fields in a hash.", hashes::hmget),
+    command!("hdel", -3, ["write", "fast"], KEY1, "hash", "2.0.0", "Deletes one or more fields and their values from a hash. Deletes the hash if no fields remain.", hashes::hdel),
+    command!("hlen", 2, ["readonly", "fast"], KEY1, "hash", "2.0.0", "Returns the number of fields in a hash.", hashes::hlen),
+    command!("hstrlen", 3, ["readonly", "fast"], KEY1, "hash", "3.2.0", "Returns the length of the value of a field.", hashes::hstrlen),
+    command!("hexists", 3, ["readonly", "fast"], KEY1, "hash", "2.0.0", "Determines whether a field exists in a hash.", hashes::hexists),
+    command!("hkeys", 2, ["readonly"], KEY1, "hash", "2.0.0", "Returns all fields in a hash.", hashes::hkeys),
+    command!("hvals", 2, ["readonly"], KEY1, "hash", "2.0.0", "Returns all values in a hash.", hashes::hvals),
+    command!("hgetall", 2, ["readonly"], KEY1, "hash", "2.0.0", "Returns all fields and values in a hash.", hashes::hgetall),
+    command!("hincrby", 4, ["write", "denyoom", "fast"], KEY1, "hash", "2.0.0", "Increments the integer value of a field in a hash by a number. Uses 0 as initial value if the field doesn't exist.", hashes::hincrby),
+    command!("hincrbyfloat", 4, ["write", "denyoom", "fast"], KEY1, "hash", "2.6.0", "Increments the floating point value of a field by a number. Uses 0 as initial value if the field doesn't exist.", hashes::hincrbyfloat),
+    command!("hrandfield", -2, ["readonly"], KEY1, "hash", "6.2.0", "Returns one or more random fields from a hash.", hashes::hrandfield),
+    command!("hscan", -3, ["readonly"], KEY1, "hash", "2.8.0", "Iterates over fields and values of a hash.", hashes::hscan),
+    // sets
+    command!("sadd", -3, ["write", "denyoom", "fast"], KEY1, "set", "1.0.0", "Adds one or more members to a set. Creates the key if it doesn't exist.", sets::sadd),
+    command!("srem", -3, ["write", "fast"], KEY1, "set", "1.0.0", "Removes one or more members from a set. Deletes the set if the last member was removed.", sets::srem),
+    command!("smembers", 2, ["readonly"], KEY1, "set", "1.0.0", "Returns all members of a set.", sets::smembers),
+    command!("sismember", 3, ["readonly", "fast"], KEY1, "set", "1.0.0", "Determines whether a member belongs to a set.", sets::sismember),
+    command!("smismember", -3, ["readonly", "fast"], KEY1, "set", "6.2.0", "Determines whether multiple members belong to a set.", sets::smismember),
+    command!("scard", 2, ["readonly", "fast"], KEY1, "set", "1.0.0", "Returns the number of members in a set.", sets::scard),
+    command!("spop", -2, ["write", "fast"], KEY1, "set", "1.0.0", "Returns one or more random members from a set after removing them. Deletes the set if the last member was popped.", sets::spop),
+    command!("srandmember", -2, ["readonly"], KEY1, "set", "1.0.0", "Get one or multiple random members from a set", sets::srandmember),
+    command!("smove", 4, ["write", "fast"], (1, 2, 1), "set", "1.0.0", "Moves a member from one set to another.", sets::smove),
+    command!("sinter", -2, ["readonly"], ALLKEYS, "set", "1.0.0", "Returns the intersect of multiple sets.", sets::sinter),
+    command!("sunion", -2, ["readonly"], ALLKEYS, "set", "1.0.0", "Returns the union of multiple sets.", sets::sunion),
+    command!("sdiff", -2, ["readonly"], ALLKEYS, "set", "1.0.0", "Returns the difference of multiple sets.", sets::sdiff),
+    command!("sinterstore", -3, ["write", "denyoom"], ALLKEYS, "set", "1.0.0", "Stores the intersect of multiple sets in a key.", sets::sinterstore),
+    command!("sunionstore", -3, ["write", "denyoom"], ALLKEYS, "set", "1.0.0", "Stores the union of multiple sets in a key.", sets::sunionstore),
+    command!("sdiffstore", -3, ["write", "denyoom"], ALLKEYS, "set", "1.0.0", "Stores the difference of multiple sets in a key.", sets::sdiffstore),
+    command!("sintercard", -3, ["readonly", "movablekeys"], NOKEYS, "set", "7.0.0", "Returns the number of members of the intersect of multiple sets.", sets::sintercard),
+    command!("sscan", -3, ["readonly"], KEY1, "set", "2.0.0", "Iterates over members of a set.", sets::sscan),
     // keys and expiry
     command!("del", -2, ["write"], ALLKEYS, "generic", "1.0.0", "Deletes one or more keys.", keys::del),
     command!("unlink", -2, ["write", "fast"], ALLKEYS, "generic", "4.0.0", "Asynchronously deletes one or more keys.", keys::del),
@@ -229,6 +266,71 @@ fn unknown(name: &[u8], args: &[Vec<u8>]) -> Reply {
 
 pub(crate) fn store_error(e: strata_redis::Error) -> Reply {
     Reply::error(e.to_string())
+}
+
+/// `f(value)`, or the error reply of a failed store call.
+pub(crate) fn or_error<T>(r: strata_redis::Result<T>, f: impl FnOnce(T) -> Reply) -> Reply {
+    match r {
+        Ok(v) => f(v),
+        Err(e) => store_error(e),
+    }
+}
+
+/// The arguments of SCAN, HSCAN, SSCAN and ZSCAN.
+#[derive(Debug)]
+pub(crate) struct ScanArgs<'a> {
+    pub cursor: u64,
+    /// `MATCH` (`*` is dropped: it matches everything).
+    pub pattern: Option<&'a [u8]>,
+    pub count: usize,
+    /// `TYPE` (SCAN only).
+    pub ty: Option<&'a [u8]>,
+    /// Flags given, of those the command accepts (`NOVALUES`).
+    pub flags: Vec<&'static [u8]>,
+}
+
+/// Parses `cursor [MATCH pattern] [COUNT count] [TYPE type]` plus the words in `flags`;
+/// `TYPE` only if `allow_type`.
+pub(crate) fn parse_scan<'a>(
+    args: &'a [Vec<u8>],
+    flags: &[&'static [u8]],
+    allow_type: bool,
+) -> Result<ScanArgs<'a>, Reply> {
+    let cursor = std::str::from_utf8(&args[0])
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .ok_or_else(|| Reply::error("ERR invalid cursor"))?;
+    let mut out = ScanArgs {
+        cursor,
+        pattern: None,
+        count: 10,
+        ty: None,
+        flags: Vec::new(),
+    };
+    let mut i = 1;
+    while i < args.len() {
+        let word = args[i].to_ascii_uppercase();
+        if let Some(flag) = flags.iter().find(|f| **f == word.as_slice()) {
+            out.flags.push(flag);
+            i += 1;
+            continue;
+        }
+        let Some(value) = args.get(i + 1) else {
+            return Err(syntax_error());
+        };
+        match word.as_slice() {
+            b"MATCH" => out.pattern = Some(value.as_slice()).filter(|p| *p != b"*"),
+            b"COUNT" => match parse_i64(value) {
+                None => return Err(not_an_integer()),
+                Some(n) if n < 1 => return Err(syntax_error()),
+                Some(n) => out.count = usize::try_from(n).unwrap_or(usize::MAX),
+            },
+            b"TYPE" if allow_type => out.ty = Some(value.as_slice()),
+            _ => return Err(syntax_error()),
+        }
+        i += 2;
+    }
+    Ok(out)
 }
 
 /// Parses an integer the way Redis's `string2ll` does: no sign `+`, no leading zeros, no

@@ -243,7 +243,7 @@ pub(super) fn decrby(server: &Server, session: &mut Session, args: &[Vec<u8>]) -
 }
 
 /// Parses a float the way Redis's `string2ld` accepts it: no spaces, not NaN.
-fn parse_float(b: &[u8]) -> Option<f64> {
+pub(super) fn parse_float(b: &[u8]) -> Option<f64> {
     let s = std::str::from_utf8(b).ok()?;
     if s.is_empty() || s.starts_with(char::is_whitespace) || s.ends_with(char::is_whitespace) {
         return None;

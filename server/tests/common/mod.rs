@@ -4,6 +4,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 /// A running server; killed (SIGKILL) when dropped.
 pub struct Server {
@@ -32,8 +33,15 @@ pub fn free_port() -> u16 {
 }
 
 /// Starts the server with data in `dir` and `extra` flags, and waits for its start line.
+///
+/// With `STRATA_TEST_REDIS=/path/to/redis-server` in the environment, [`start`] runs that
+/// Redis instead, so a compatibility test can be checked against the real thing
+/// (`STRATA_TEST_REDIS=$(which redis-server) cargo test -p strata-server --test collections`).
 pub fn start_with(dir: &std::path::Path, extra: &[&str]) -> Server {
     let port = free_port();
+    if let (Ok(redis), true) = (std::env::var("STRATA_TEST_REDIS"), extra.is_empty()) {
+        return start_redis(&redis, dir, port);
+    }
     let mut child = Command::new(env!("CARGO_BIN_EXE_strata-server"))
         .args(["--port", &port.to_string(), "--dir", dir.to_str().unwrap()])
         .args(extra)
@@ -51,4 +59,58 @@ pub fn start_with(dir: &std::path::Path, extra: &[&str]) -> Server {
 /// Starts the server with default flags.
 pub fn start(dir: &std::path::Path) -> Server {
     start_with(dir, &[])
+}
+
+/// A `redis` crate connection to `url`.
+pub fn conn(url: &str) -> redis::Connection {
+    let c = redis::Client::open(url).unwrap();
+    c.get_connection_with_timeout(Duration::from_secs(10))
+        .unwrap()
+}
+
+/// Runs a command that must fail and returns the error as Redis sent it (`CODE detail`).
+pub fn err(con: &mut redis::Connection, args: &[&str]) -> String {
+    let mut cmd = redis::cmd(args[0]);
+    for a in &args[1..] {
+        cmd.arg(*a);
+    }
+    let e = cmd.query::<redis::Value>(con).unwrap_err();
+    format!("{} {}", e.code().unwrap_or("?"), e.detail().unwrap_or(""))
+        .trim_end()
+        .to_string()
+}
+
+/// Runs a command that must succeed and converts its reply.
+pub fn q<T: redis::FromRedisValue>(con: &mut redis::Connection, args: &[&str]) -> T {
+    let mut cmd = redis::cmd(args[0]);
+    for a in &args[1..] {
+        cmd.arg(*a);
+    }
+    cmd.query(con)
+        .unwrap_or_else(|e| panic!("{args:?} failed: {e}"))
+}
+
+fn start_redis(binary: &str, dir: &std::path::Path, port: u16) -> Server {
+    let child = Command::new(binary)
+        .args([
+            "--port",
+            &port.to_string(),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .args(["--dir", dir.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "redis-server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Server { child, port }
 }

@@ -1,0 +1,186 @@
+//! Set commands.
+
+use strata_redis::SetOp;
+
+use super::hashes::random_count;
+use super::{or_error, parse_i64, parse_scan, syntax_error, Session};
+use crate::resp::Reply;
+use crate::server::Server;
+
+fn members(v: Vec<Vec<u8>>) -> Reply {
+    Reply::Set(v.into_iter().map(Reply::Bulk).collect())
+}
+
+fn integer(n: u64) -> Reply {
+    Reply::Integer(i64::try_from(n).unwrap_or(i64::MAX))
+}
+
+pub(super) fn sadd(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+    or_error(server.store.sadd(session.db, &args[0], &args[1..]), integer)
+}
+
+pub(super) fn srem(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+    or_error(server.store.srem(session.db, &args[0], &args[1..]), integer)
+}
+
+pub(super) fn smembers(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+    or_error(server.store.smembers(session.db, &args[0]), members)
+}
+
+pub(super) fn sismember(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+    or_error(
+        server.store.smismember(session.db, &args[0], &args[1..2]),
+        |v| Reply::Integer(i64::from(v.first() == Some(&true))),
+    )
+}
+
+pub(super) fn smismember(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+    or_error(
+        server.store.smismember(session.db, &args[0], &args[1..]),
+        |v| {
+            Reply::Array(
+                v.into_iter()
+                    .map(|b| Reply::Integer(i64::from(b)))
+                    .collect(),
+            )
+        },
+    )
+}
+
+pub(super) fn scard(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+    or_error(server.store.scard(session.db, &args[0]), integer)
+}
+
+pub(super) fn spop(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+    match &args[1..] {
+        [] => or_error(server.store.spop(session.db, &args[0], 1), |v| {
+            v.into_iter().next().map_or(Reply::Null, Reply::Bulk)
+        }),
+        [n] => match parse_i64(n) {
+            Some(n) if n >= 0 => or_error(
+                server.store.spop(session.db, &args[0], n.unsigned_abs()),
+                members,
+            ),
+            _ => Reply::error("ERR value is out of range, must be positive"),
+        },
+        _ => syntax_error(),
+    }
+}
+
+pub(super) fn srandmember(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+    match &args[1..] {
+        [] => or_error(server.store.srandmember(session.db, &args[0], 1), |v| {
+            v.into_iter().next().map_or(Reply::Null, Reply::Bulk)
+        }),
+        [n] => match random_count(n, false) {
+            Ok(n) => or_error(server.store.srandmember(session.db, &args[0], n), |v| {
+                Reply::Array(v.into_iter().map(Reply::Bulk).collect())
+            }),
+            Err(reply) => reply,
+        },
+        _ => syntax_error(),
+    }
+}
+
+pub(super) fn smove(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+    or_error(
+        server.store.smove(session.db, &args[0], &args[1], &args[2]),
+        |moved| Reply::Integer(i64::from(moved)),
+    )
+}
+
+fn combine(server: &Server, session: &Session, keys: &[Vec<u8>], op: SetOp) -> Reply {
+    or_error(server.store.set_combine(session.db, keys, op, 0), members)
+}
+
+fn combine_store(server: &Server, session: &Session, args: &[Vec<u8>], op: SetOp) -> Reply {
+    or_error(
+        server
+            .store
+            .set_combine_store(session.db, &args[0], &args[1..], op),
+        integer,
+    )
+}
+
+pub(super) fn sinter(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+    combine(server, session, args, SetOp::Inter)
+}
+
+pub(super) fn sunion(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+    combine(server, session, args, SetOp::Union)
+}
+
+pub(super) fn sdiff(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+    combine(server, session, args, SetOp::Diff)
+}
+
+pub(super) fn sinterstore(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+    combine_store(server, session, args, SetOp::Inter)
+}
+
+pub(super) fn sunionstore(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+    combine_store(server, session, args, SetOp::Union)
+}
+
+pub(super) fn sdiffstore(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+    combine_store(server, session, args, SetOp::Diff)
+}
+
+/// Arguments split in two: the keys and what follows them.
+type KeysAndRest<'a> = (&'a [Vec<u8>], &'a [Vec<u8>]);
+
+/// Parses `numkeys key... ` at the start of `args` (SINTERCARD, ZUNION, LMPOP, ...): the
+/// keys and the arguments after them.
+pub(super) fn numkeys(args: &[Vec<u8>]) -> Result<KeysAndRest<'_>, Reply> {
+    let n = match parse_i64(&args[0]) {
+        Some(n) if n > 0 => n.unsigned_abs(),
+        Some(_) => return Err(Reply::error("ERR numkeys should be greater than 0")),
+        None => return Err(super::not_an_integer()),
+    };
+    let rest = &args[1..];
+    match usize::try_from(n).ok().filter(|&n| n <= rest.len()) {
+        Some(n) => Ok(rest.split_at(n)),
+        None => Err(Reply::error(
+            "ERR Number of keys can't be greater than number of args",
+        )),
+    }
+}
+
+/// `SINTERCARD numkeys key [key ...] [LIMIT limit]`.
+pub(super) fn sintercard(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+    let (keys, rest) = match numkeys(args) {
+        Ok(v) => v,
+        Err(reply) => return reply,
+    };
+    let limit = match rest {
+        [] => 0,
+        [opt, n] if opt.eq_ignore_ascii_case(b"LIMIT") => match parse_i64(n) {
+            Some(n) if n >= 0 => usize::try_from(n).unwrap_or(usize::MAX),
+            Some(_) => return Reply::error("ERR LIMIT can't be negative"),
+            None => return super::not_an_integer(),
+        },
+        _ => return syntax_error(),
+    };
+    or_error(
+        server
+            .store
+            .set_combine(session.db, keys, SetOp::Inter, limit),
+        |v| integer(v.len() as u64),
+    )
+}
+
+pub(super) fn sscan(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+    let scan = match parse_scan(&args[1..], &[], false) {
+        Ok(s) => s,
+        Err(reply) => return reply,
+    };
+    let r = server
+        .store
+        .sscan(session.db, &args[0], scan.cursor, scan.pattern, scan.count);
+    or_error(r, |(next, found)| {
+        Reply::Array(vec![
+            Reply::Bulk(next.to_string().into_bytes()),
+            Reply::Array(found.into_iter().map(Reply::Bulk).collect()),
+        ])
+    })
+}

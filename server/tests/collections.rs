@@ -1,0 +1,322 @@
+//! Hashes, sets (and the key commands over them) driven by the `redis` client crate, with
+//! Redis's replies and errors.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::HashSet;
+
+use common::{conn, err, q, start};
+use redis::Value;
+
+/// SMEMBERS sorted (Redis returns members in no particular order).
+fn members(c: &mut redis::Connection, key: &str) -> Vec<String> {
+    let mut m: Vec<String> = q(c, &["SMEMBERS", key]);
+    m.sort();
+    m
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
+
+#[test]
+fn hash_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let mut c = conn(&server.url());
+    let c = &mut c;
+    assert_eq!(q::<i64>(c, &["HSET", "h", "a", "1", "b", "2"]), 2);
+    assert_eq!(q::<i64>(c, &["HSET", "h", "a", "10", "c", "3"]), 1);
+    assert_eq!(
+        err(c, &["HSET", "h", "a"]),
+        "ERR wrong number of arguments for 'hset' command"
+    );
+    assert_eq!(
+        err(c, &["HSET", "h", "a", "1", "b"]),
+        "ERR wrong number of arguments for 'hset' command"
+    );
+    assert_eq!(q::<String>(c, &["HMSET", "h", "d", "4"]), "OK");
+    assert_eq!(q::<i64>(c, &["HSETNX", "h", "a", "x"]), 0);
+    assert_eq!(q::<i64>(c, &["HSETNX", "h", "e", "5"]), 1);
+    assert_eq!(q::<String>(c, &["HGET", "h", "a"]), "10");
+    assert_eq!(q::<Option<String>>(c, &["HGET", "h", "zz"]), None);
+    assert_eq!(q::<Option<String>>(c, &["HGET", "nokey", "a"]), None);
+    assert_eq!(
+        q::<Vec<Option<String>>>(c, &["HMGET", "h", "a", "zz", "b"]),
+        vec![Some("10".into()), None, Some("2".into())]
+    );
+    assert_eq!(q::<i64>(c, &["HLEN", "h"]), 5);
+    assert_eq!(q::<i64>(c, &["HLEN", "nokey"]), 0);
+    assert_eq!(q::<i64>(c, &["HSTRLEN", "h", "a"]), 2);
+    assert_eq!(q::<i64>(c, &["HSTRLEN", "h", "zz"]), 0);
+    assert_eq!(q::<i64>(c, &["HEXISTS", "h", "a"]), 1);
+    assert_eq!(q::<i64>(c, &["HEXISTS", "h", "zz"]), 0);
+    assert_eq!(
+        q::<Vec<String>>(c, &["HKEYS", "h"]),
+        ["a", "b", "c", "d", "e"]
+    );
+    assert_eq!(
+        q::<Vec<String>>(c, &["HVALS", "h"]),
+        ["10", "2", "3", "4", "5"]
+    );
+    assert_eq!(
+        q::<Vec<String>>(c, &["HGETALL", "h"]),
+        ["a", "10", "b", "2", "c", "3", "d", "4", "e", "5"]
+    );
+    assert_eq!(q::<Vec<String>>(c, &["HGETALL", "nokey"]).len(), 0);
+    assert_eq!(q::<i64>(c, &["HINCRBY", "h", "a", "5"]), 15);
+    assert_eq!(q::<i64>(c, &["HINCRBY", "h", "new", "-3"]), -3);
+    assert_eq!(
+        err(c, &["HINCRBY", "h", "a", "x"]),
+        "ERR value is not an integer or out of range"
+    );
+    q::<i64>(c, &["HSET", "h", "s", "abc", "big", "9223372036854775807"]);
+    assert_eq!(
+        err(c, &["HINCRBY", "h", "s", "1"]),
+        "ERR hash value is not an integer"
+    );
+    assert_eq!(
+        err(c, &["HINCRBY", "h", "big", "1"]),
+        "ERR increment or decrement would overflow"
+    );
+    assert_eq!(q::<String>(c, &["HINCRBYFLOAT", "h", "f", "10.5"]), "10.5");
+    assert_eq!(q::<String>(c, &["HINCRBYFLOAT", "h", "f", "0.1"]), "10.6");
+    assert_eq!(
+        err(c, &["HINCRBYFLOAT", "h", "s", "1"]),
+        "ERR hash value is not a float"
+    );
+    assert_eq!(
+        err(c, &["HINCRBYFLOAT", "h", "f", "x"]),
+        "ERR value is not a valid float"
+    );
+    assert_eq!(q::<i64>(c, &["HDEL", "h", "a", "a", "zz", "b"]), 2);
+    assert_eq!(q::<i64>(c, &["HDEL", "nokey", "a"]), 0);
+    // HRANDFIELD: single, distinct positive count, repeating negative count, WITHVALUES.
+    q::<i64>(c, &["DEL", "h"]);
+    q::<i64>(c, &["HSET", "r", "a", "1", "b", "2", "c", "3"]);
+    let one: String = q(c, &["HRANDFIELD", "r"]);
+    assert!(["a", "b", "c"].contains(&one.as_str()));
+    assert_eq!(q::<Option<String>>(c, &["HRANDFIELD", "nokey"]), None);
+    let two: HashSet<String> = q(c, &["HRANDFIELD", "r", "2"]);
+    assert_eq!(two.len(), 2);
+    assert_eq!(q::<Vec<String>>(c, &["HRANDFIELD", "r", "10"]).len(), 3);
+    assert_eq!(q::<Vec<String>>(c, &["HRANDFIELD", "r", "-10"]).len(), 10);
+    let with: Vec<String> = q(c, &["HRANDFIELD", "r", "-4", "WITHVALUES"]);
+    assert_eq!(with.len(), 8);
+    for pair in with.chunks(2) {
+        assert_eq!(q::<String>(c, &["HGET", "r", &pair[0]]), pair[1]);
+    }
+    assert_eq!(q::<Vec<String>>(c, &["HRANDFIELD", "nokey", "3"]).len(), 0);
+    assert_eq!(
+        err(c, &["HRANDFIELD", "r", "1", "WITHSCORES"]),
+        "ERR syntax error"
+    );
+    // HSCAN walks everything once, with MATCH and NOVALUES.
+    for i in 0..100 {
+        q::<i64>(c, &["HSET", "big", &format!("f{i}"), &i.to_string()]);
+    }
+    let (mut cursor, mut fields) = ("0".to_string(), Vec::new());
+    loop {
+        let (next, items): (String, Vec<String>) = q(c, &["HSCAN", "big", &cursor, "COUNT", "7"]);
+        fields.extend(items.chunks(2).map(|p| p[0].clone()));
+        if next == "0" {
+            break;
+        }
+        cursor = next;
+    }
+    assert_eq!(fields.len(), 100);
+    assert_eq!(fields.iter().collect::<HashSet<_>>().len(), 100);
+    let (_, matched): (String, Vec<String>) =
+        q(c, &["HSCAN", "big", "0", "MATCH", "f1*", "COUNT", "1000"]);
+    assert_eq!(matched.len(), 22, "f1, f10..f19 with values");
+    if std::env::var("STRATA_TEST_REDIS").is_err() {
+        // NOVALUES is Redis 7.4's; the reference Redis on the test machines is 7.0.
+        let (_, names): (String, Vec<String>) = q(
+            c,
+            &[
+                "HSCAN", "big", "0", "MATCH", "f1*", "COUNT", "1000", "NOVALUES",
+            ],
+        );
+        assert_eq!(names.len(), 11, "names only");
+    }
+    assert_eq!(err(c, &["HSCAN", "big", "x"]), "ERR invalid cursor");
+    assert_eq!(
+        err(c, &["HSCAN", "big", "0", "COUNT", "0"]),
+        "ERR syntax error"
+    );
+    // WRONGTYPE both ways.
+    q::<()>(c, &["SET", "str", "v"]);
+    assert_eq!(err(c, &["HSET", "str", "a", "1"]), WRONGTYPE);
+    assert_eq!(err(c, &["HGET", "str", "a"]), WRONGTYPE);
+    assert_eq!(err(c, &["HLEN", "str"]), WRONGTYPE);
+    assert_eq!(err(c, &["GET", "big"]), WRONGTYPE);
+    assert_eq!(err(c, &["INCR", "big"]), WRONGTYPE);
+    assert_eq!(err(c, &["APPEND", "big", "x"]), WRONGTYPE);
+    assert_eq!(q::<String>(c, &["TYPE", "big"]), "hash");
+}
+
+#[test]
+fn set_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let mut c = conn(&server.url());
+    let c = &mut c;
+    assert_eq!(q::<i64>(c, &["SADD", "a", "1", "2", "3", "2"]), 3);
+    assert_eq!(q::<i64>(c, &["SADD", "b", "2", "3", "4"]), 3);
+    assert_eq!(q::<i64>(c, &["SCARD", "a"]), 3);
+    assert_eq!(q::<i64>(c, &["SCARD", "nokey"]), 0);
+    assert_eq!(sorted(q(c, &["SMEMBERS", "a"])), ["1", "2", "3"]);
+    assert_eq!(q::<i64>(c, &["SISMEMBER", "a", "1"]), 1);
+    assert_eq!(q::<i64>(c, &["SISMEMBER", "a", "9"]), 0);
+    assert_eq!(
+        q::<Vec<i64>>(c, &["SMISMEMBER", "a", "1", "9", "3"]),
+        [1, 0, 1]
+    );
+    assert_eq!(sorted(q(c, &["SINTER", "a", "b"])), ["2", "3"]);
+    assert_eq!(
+        sorted(q(c, &["SUNION", "a", "b", "nokey"])),
+        ["1", "2", "3", "4"]
+    );
+    assert_eq!(sorted(q(c, &["SDIFF", "a", "b"])), ["1"]);
+    assert_eq!(q::<Vec<String>>(c, &["SINTER", "a", "nokey"]).len(), 0);
+    assert_eq!(q::<i64>(c, &["SINTERSTORE", "i", "a", "b"]), 2);
+    assert_eq!(q::<i64>(c, &["SUNIONSTORE", "u", "a", "b"]), 4);
+    assert_eq!(q::<i64>(c, &["SDIFFSTORE", "d", "a", "b"]), 1);
+    assert_eq!(sorted(q(c, &["SMEMBERS", "i"])), ["2", "3"]);
+    assert_eq!(q::<i64>(c, &["SINTERCARD", "2", "a", "b"]), 2);
+    assert_eq!(q::<i64>(c, &["SINTERCARD", "2", "a", "b", "LIMIT", "1"]), 1);
+    assert_eq!(q::<i64>(c, &["SINTERCARD", "2", "a", "b", "LIMIT", "0"]), 2);
+    assert_eq!(
+        err(c, &["SINTERCARD", "0", "a"]),
+        "ERR numkeys should be greater than 0"
+    );
+    assert_eq!(
+        err(c, &["SINTERCARD", "3", "a", "b"]),
+        "ERR Number of keys can't be greater than number of args"
+    );
+    assert_eq!(
+        err(c, &["SINTERCARD", "2", "a", "b", "LIMIT", "-1"]),
+        "ERR LIMIT can't be negative"
+    );
+    assert_eq!(
+        err(c, &["SINTERCARD", "2", "a", "b", "FOO"]),
+        "ERR syntax error"
+    );
+    assert_eq!(q::<i64>(c, &["SMOVE", "a", "b", "1"]), 1);
+    assert_eq!(q::<i64>(c, &["SMOVE", "a", "b", "1"]), 0);
+    assert_eq!(
+        q::<i64>(c, &["SMOVE", "a", "b", "2"]),
+        1,
+        "already in b: still moved"
+    );
+    assert_eq!(sorted(q(c, &["SMEMBERS", "a"])), ["3"]);
+    assert_eq!(q::<i64>(c, &["SCARD", "b"]), 4);
+    assert_eq!(q::<i64>(c, &["SREM", "b", "1", "9", "1"]), 1);
+    // SPOP and SRANDMEMBER.
+    let popped: String = q(c, &["SPOP", "a"]);
+    assert_eq!(popped, "3");
+    assert_eq!(
+        q::<i64>(c, &["EXISTS", "a"]),
+        0,
+        "the last member took the key with it"
+    );
+    assert_eq!(q::<Option<String>>(c, &["SPOP", "a"]), None);
+    assert_eq!(q::<Vec<String>>(c, &["SPOP", "a", "3"]).len(), 0);
+    assert_eq!(
+        err(c, &["SPOP", "b", "-1"]),
+        "ERR value is out of range, must be positive"
+    );
+    assert_eq!(q::<Vec<String>>(c, &["SPOP", "b", "0"]).len(), 0);
+    assert_eq!(q::<Vec<String>>(c, &["SRANDMEMBER", "b", "-5"]).len(), 5);
+    assert_eq!(q::<HashSet<String>>(c, &["SRANDMEMBER", "b", "2"]).len(), 2);
+    assert_eq!(q::<Vec<String>>(c, &["SRANDMEMBER", "b", "100"]).len(), 3);
+    assert_eq!(q::<Option<String>>(c, &["SRANDMEMBER", "nokey"]), None);
+    assert_eq!(q::<HashSet<String>>(c, &["SPOP", "b", "2"]).len(), 2);
+    assert_eq!(q::<i64>(c, &["SCARD", "b"]), 1);
+    // SSCAN.
+    for i in 0..50 {
+        q::<i64>(c, &["SADD", "big", &format!("m{i}")]);
+    }
+    let (mut cursor, mut seen) = ("0".to_string(), HashSet::new());
+    loop {
+        let (next, items): (String, Vec<String>) = q(c, &["SSCAN", "big", &cursor, "COUNT", "3"]);
+        seen.extend(items);
+        if next == "0" {
+            break;
+        }
+        cursor = next;
+    }
+    assert_eq!(seen.len(), 50);
+    // WRONGTYPE.
+    q::<i64>(c, &["HSET", "h", "f", "v"]);
+    assert_eq!(err(c, &["SADD", "h", "x"]), WRONGTYPE);
+    assert_eq!(err(c, &["SINTER", "big", "h"]), WRONGTYPE);
+    assert_eq!(err(c, &["SUNIONSTORE", "dst", "big", "h"]), WRONGTYPE);
+    assert_eq!(err(c, &["HGET", "big", "x"]), WRONGTYPE);
+    assert_eq!(q::<String>(c, &["TYPE", "big"]), "set");
+    // A STORE overwrites any type.
+    assert_eq!(q::<i64>(c, &["SUNIONSTORE", "h", "big"]), 50);
+    assert_eq!(q::<String>(c, &["TYPE", "h"]), "set");
+}
+
+#[test]
+fn key_commands_on_collections() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let mut c = conn(&server.url());
+    let c = &mut c;
+    q::<i64>(c, &["HSET", "h", "f1", "v1", "f2", "v2"]);
+    q::<i64>(c, &["SADD", "s", "m1", "m2"]);
+    q::<()>(c, &["SET", "str", "x"]);
+    assert_eq!(q::<i64>(c, &["DBSIZE"]), 3);
+    // RENAME and COPY carry every element; the source of RENAME is gone.
+    assert_eq!(q::<String>(c, &["RENAME", "h", "h2"]), "OK");
+    assert_eq!(q::<i64>(c, &["EXISTS", "h"]), 0);
+    assert_eq!(
+        q::<Vec<String>>(c, &["HGETALL", "h2"]),
+        ["f1", "v1", "f2", "v2"]
+    );
+    assert_eq!(q::<i64>(c, &["COPY", "s", "s2"]), 1);
+    q::<i64>(c, &["SREM", "s", "m1"]);
+    assert_eq!(members(c, "s2"), ["m1", "m2"]);
+    assert_eq!(q::<i64>(c, &["COPY", "s2", "h2"]), 0, "no REPLACE");
+    assert_eq!(q::<i64>(c, &["COPY", "s2", "h2", "REPLACE"]), 1);
+    assert_eq!(q::<String>(c, &["TYPE", "h2"]), "set");
+    assert_eq!(q::<i64>(c, &["COPY", "s2", "s3", "DB", "1"]), 1);
+    assert_eq!(q::<i64>(c, &["MOVE", "s2", "2"]), 1);
+    assert_eq!(q::<i64>(c, &["DBSIZE"]), 3, "s, h2, str");
+    // Overwriting a collection with SET, then a new collection under the name starts empty.
+    assert_eq!(q::<String>(c, &["SET", "h2", "plain"]), "OK");
+    assert_eq!(q::<i64>(c, &["SADD", "str2", "a"]), 1);
+    q::<i64>(c, &["DEL", "h2"]);
+    assert_eq!(q::<i64>(c, &["SADD", "h2", "new"]), 1);
+    assert_eq!(sorted(q(c, &["SMEMBERS", "h2"])), ["new"]);
+    // Expiry of collections: the whole collection goes; the counts follow.
+    assert_eq!(q::<i64>(c, &["PEXPIRE", "h2", "50"]), 1);
+    assert_eq!(q::<i64>(c, &["EXPIRE", "s", "100"]), 1);
+    assert_eq!(q::<i64>(c, &["TTL", "s"]), 100);
+    assert_eq!(q::<i64>(c, &["SADD", "s", "more"]), 1);
+    assert_eq!(q::<i64>(c, &["TTL", "s"]), 100, "adding keeps the TTL");
+    std::thread::sleep(std::time::Duration::from_millis(120));
+    assert_eq!(q::<i64>(c, &["SCARD", "h2"]), 0);
+    assert_eq!(
+        q::<i64>(c, &["SADD", "h2", "x"]),
+        1,
+        "an expired set is replaced"
+    );
+    assert_eq!(sorted(q(c, &["SMEMBERS", "h2"])), ["x"]);
+    // SCAN TYPE sees collections.
+    let (_, sets): (String, Vec<String>) = q(c, &["SCAN", "0", "TYPE", "set", "COUNT", "100"]);
+    let mut sets = sets;
+    sets.sort();
+    assert_eq!(sets, ["h2", "s", "str2"]);
+    assert_eq!(
+        q::<Value>(c, &["SCAN", "0", "TYPE", "hash"]),
+        Value::Array(vec![Value::BulkString(b"0".to_vec()), Value::Array(vec![]),])
+    );
+}
