@@ -279,3 +279,43 @@ fn versions_are_never_reused_across_restarts() {
     let after = s.new_version().unwrap();
     assert!(after > first + VERSION_BLOCK + 3, "{after} after {first}");
 }
+
+#[test]
+fn deleting_a_million_field_hash_is_instant_and_compaction_reclaims_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(1_000_000));
+    let s = open(dir.path(), &clock);
+    let value = [b'v'; 16];
+    for chunk in 0..1000u32 {
+        let fields: Vec<[u8; 8]> = (0..1000u32)
+            .map(|i| u64::from(chunk * 1000 + i).to_be_bytes())
+            .collect();
+        let pairs: Vec<(&[u8], &[u8])> = fields.iter().map(|f| (&f[..], &value[..])).collect();
+        s.hset(0, b"big", &pairs, false).unwrap();
+    }
+    s.hset(0, b"small", &[(b"f", b"v")], false).unwrap();
+    assert_eq!(s.hlen(0, b"big").unwrap(), 1_000_000);
+    let started = std::time::Instant::now();
+    assert_eq!(s.del(0, &[b"big"]).unwrap(), 1);
+    let took = started.elapsed();
+    assert!(took < Duration::from_millis(50), "DEL took {took:?}");
+    assert_eq!(s.hlen(0, b"big").unwrap(), 0);
+    s.sub.compact_range(None, None).unwrap();
+    assert_eq!(
+        sub_entries(&s),
+        1,
+        "only the small hash's field is left on disk"
+    );
+    let level_bytes: u64 = s
+        .engine()
+        .stats()
+        .keyspaces
+        .iter()
+        .filter(|k| k.name == SUB_KEYSPACE)
+        .flat_map(|k| k.levels.iter().map(|l| l.bytes))
+        .sum();
+    assert!(
+        level_bytes < 64 * 1024,
+        "{level_bytes} bytes of elements left"
+    );
+}
