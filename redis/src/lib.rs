@@ -25,6 +25,6 @@ pub mod sub;
 pub use gc::ElementGc;
 
 pub use store::{
-    Condition, DbCounts, Error, ExpireCycle, Expiry, Pairs, RenameOutcome, Result, SetOp,
-    SetOptions, SetOutcome, Store, StoreStats,
+    Condition, DbCounts, End, Error, ExpireCycle, Expiry, LposOptions, LsetOutcome, Pairs, Popped,
+    RenameOutcome, Result, SetOp, SetOptions, SetOutcome, Store, StoreStats,
 };

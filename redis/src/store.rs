@@ -47,8 +47,10 @@ use crate::{pattern, sub};
 mod collection_tests;
 mod elements;
 mod hash;
+mod list;
 mod set;
 
+pub use list::{End, LposOptions, LsetOutcome, Popped};
 pub use set::SetOp;
 
 /// Name of the engine keyspace holding metadata entries.

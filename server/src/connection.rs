@@ -7,6 +7,7 @@ use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use crate::blocking::Blocked;
 use crate::cmd::{dispatch_in, Session};
 use crate::resp::{Limits, Parser, Protocol, Reply};
 use crate::server::{Fsync, Server};
@@ -53,6 +54,74 @@ async fn persist_before_reply(server: &Server) -> Result<(), String> {
             .engine()
             .flush_wal_to(seq)
             .map_err(|e| e.to_string())
+    }
+}
+
+/// Sends the replies in `out` once what they acknowledge is persisted (see
+/// [`persist_before_reply`]); false if the connection must close (a WAL failure, answered
+/// with `MISCONF`, or a broken socket).
+async fn flush(
+    server: &Server,
+    session: &Session,
+    stream: &mut TcpStream,
+    out: &mut Vec<u8>,
+) -> bool {
+    if out.is_empty() {
+        return true;
+    }
+    let mut ok = true;
+    if let Err(e) = persist_before_reply(server).await {
+        out.clear();
+        Reply::error(format!("MISCONF Errors writing to the WAL: {e}"))
+            .write(session.protocol, out);
+        ok = false;
+    }
+    server
+        .counters
+        .net_output_bytes
+        .fetch_add(out.len() as u64, Ordering::Relaxed);
+    let written = stream.write_all(out).await.is_ok();
+    out.clear();
+    ok && written
+}
+
+/// Waits for a blocked command (see [`crate::blocking`]) to be served or time out, and
+/// returns its reply; `None` if the client disconnected or was killed meanwhile. Input that
+/// arrives meanwhile is kept in `buf` for after the reply (pipelined commands wait their turn,
+/// as in Redis).
+async fn wait(
+    server: &Server,
+    session: &mut Session,
+    blocked: Blocked,
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    limit: usize,
+) -> Option<Reply> {
+    let waiter = server.blocking.register(session.db, &blocked.keys);
+    let client = Arc::clone(&session.client);
+    loop {
+        if let Some(reply) = (blocked.retry)(server, session, &blocked.args) {
+            return Some(reply);
+        }
+        let timeout = async {
+            match blocked.deadline {
+                Some(at) => tokio::time::sleep_until(at.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = waiter.notify.notified() => {}
+            _ = timeout => return Some(blocked.timeout_reply),
+            _ = client.kill.notified() => return None,
+            read = stream.read_buf(buf) => match read {
+                Ok(0) | Err(_) => return None,
+                Ok(_) if buf.len() > limit => return None,
+                Ok(_) => {}
+            },
+        }
+        if client.killed.load(Ordering::Relaxed) {
+            return None;
+        }
     }
 }
 
@@ -103,9 +172,26 @@ pub async fn serve(mut stream: TcpStream, server: Arc<Server>, limits: Limits) {
                     }
                     // Most commands take microseconds and run on this task; one that may
                     // block for long lets the runtime move other connections off this thread.
-                    let reply = dispatch_in(&server, &mut session, &argv, |run| {
+                    let mut reply = dispatch_in(&server, &mut session, &argv, |run| {
                         tokio::task::block_in_place(run)
                     });
+                    if let Some(blocked) = session.blocked.take() {
+                        // Replies before the blocked command go out first, as in Redis.
+                        if !flush(&server, &session, &mut stream, &mut out).await {
+                            return;
+                        }
+                        let limit = parser.limits.query_buffer_limit;
+                        let waited =
+                            wait(&server, &mut session, blocked, &mut stream, &mut buf, limit)
+                                .await;
+                        match waited {
+                            Some(r) => reply = r,
+                            None => {
+                                let _ = stream.shutdown().await;
+                                return;
+                            }
+                        }
+                    }
                     reply.write(session.protocol, &mut out);
                     parser.limits.unauthenticated = !session.authenticated;
                     if session.quit {
@@ -122,23 +208,9 @@ pub async fn serve(mut stream: TcpStream, server: Arc<Server>, limits: Limits) {
             }
         }
         buf.drain(..consumed);
-        if !out.is_empty() {
-            if let Err(e) = persist_before_reply(&server).await {
-                out.clear();
-                Reply::error(format!("MISCONF Errors writing to the WAL: {e}"))
-                    .write(session.protocol, &mut out);
-                close = true;
-            }
-        }
-        if !out.is_empty() {
-            server
-                .counters
-                .net_output_bytes
-                .fetch_add(out.len() as u64, Ordering::Relaxed);
-            if stream.write_all(&out).await.is_err() {
-                return;
-            }
-            out.clear();
+        if !flush(&server, &session, &mut stream, &mut out).await {
+            let _ = stream.shutdown().await;
+            return;
         }
         if close || client.killed.load(Ordering::Relaxed) {
             let _ = stream.shutdown().await;

@@ -6,10 +6,12 @@
 //! - [`server`]: state shared by connections (clients, counters, slow log, durability mode).
 //! - [`connection`]: one client served over tokio.
 //! - [`durable`]: group commit for `appendfsync always` (connections await one shared fsync).
+//! - [`blocking`]: clients blocked on keys (BLPOP, ...) and their wake-ups.
 //! - [`cmd`]: the command table and every command's argument parsing and replies.
 //!
 //! It is not: the Redis data model (that is `strata-redis`, over the engine), nor a client.
 
+pub mod blocking;
 pub mod cmd;
 pub mod config;
 pub mod connection;

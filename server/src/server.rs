@@ -11,6 +11,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use strata::MutableOptions;
 use strata_redis::{ExpireCycle, Store};
 
+use crate::blocking::Blocking;
 use crate::config::Config;
 use crate::durable::GroupSync;
 use crate::resp::Protocol;
@@ -218,6 +219,8 @@ pub struct Server {
     pub shutting_down: AtomicBool,
     /// Group commit for `appendfsync always`.
     pub group_sync: GroupSync,
+    /// Clients blocked on keys (BLPOP and friends).
+    pub blocking: Blocking,
 }
 
 impl Server {
@@ -259,6 +262,7 @@ impl Server {
             shutdown: tokio::sync::Notify::new(),
             shutting_down: AtomicBool::new(false),
             group_sync,
+            blocking: Blocking::default(),
         });
         for name in [
             "appendfsync",

@@ -6,6 +6,7 @@
 mod common;
 
 use std::collections::HashSet;
+use std::time::{Duration, Instant};
 
 use common::{conn, err, q, start};
 use redis::Value;
@@ -319,4 +320,272 @@ fn key_commands_on_collections() {
         q::<Value>(c, &["SCAN", "0", "TYPE", "hash"]),
         Value::Array(vec![Value::BulkString(b"0".to_vec()), Value::Array(vec![]),])
     );
+}
+
+#[test]
+fn list_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let mut c = conn(&server.url());
+    let c = &mut c;
+    assert_eq!(q::<i64>(c, &["RPUSH", "l", "a", "b", "c"]), 3);
+    assert_eq!(q::<i64>(c, &["LPUSH", "l", "z", "y"]), 5);
+    assert_eq!(
+        q::<Vec<String>>(c, &["LRANGE", "l", "0", "-1"]),
+        ["y", "z", "a", "b", "c"]
+    );
+    assert_eq!(
+        q::<Vec<String>>(c, &["LRANGE", "l", "-2", "100"]),
+        ["b", "c"]
+    );
+    assert_eq!(q::<Vec<String>>(c, &["LRANGE", "l", "3", "1"]).len(), 0);
+    assert_eq!(
+        q::<Vec<String>>(c, &["LRANGE", "nokey", "0", "-1"]).len(),
+        0
+    );
+    assert_eq!(q::<i64>(c, &["LPUSHX", "nokey", "a"]), 0);
+    assert_eq!(q::<i64>(c, &["RPUSHX", "l", "d"]), 6);
+    assert_eq!(q::<i64>(c, &["LLEN", "l"]), 6);
+    assert_eq!(q::<String>(c, &["LINDEX", "l", "0"]), "y");
+    assert_eq!(q::<String>(c, &["LINDEX", "l", "-1"]), "d");
+    assert_eq!(q::<Option<String>>(c, &["LINDEX", "l", "6"]), None);
+    assert_eq!(
+        err(c, &["LINDEX", "l", "x"]),
+        "ERR value is not an integer or out of range"
+    );
+    assert_eq!(q::<String>(c, &["LSET", "l", "1", "Z"]), "OK");
+    assert_eq!(err(c, &["LSET", "l", "10", "x"]), "ERR index out of range");
+    assert_eq!(err(c, &["LSET", "nokey", "0", "x"]), "ERR no such key");
+    assert_eq!(q::<String>(c, &["LPOP", "l"]), "y");
+    assert_eq!(q::<String>(c, &["RPOP", "l"]), "d");
+    assert_eq!(q::<Vec<String>>(c, &["LPOP", "l", "2"]), ["Z", "a"]);
+    assert_eq!(q::<Vec<String>>(c, &["RPOP", "l", "0"]).len(), 0);
+    assert_eq!(q::<Value>(c, &["LPOP", "nokey", "2"]), Value::Nil);
+    assert_eq!(q::<Option<String>>(c, &["RPOP", "nokey"]), None);
+    assert_eq!(
+        err(c, &["LPOP", "l", "-1"]),
+        "ERR value is out of range, must be positive"
+    );
+    assert_eq!(q::<Vec<String>>(c, &["RPOP", "l", "10"]), ["c", "b"]);
+    assert_eq!(
+        q::<i64>(c, &["EXISTS", "l"]),
+        0,
+        "the last element took the key with it"
+    );
+    // LINSERT, LREM, LTRIM, LPOS.
+    q::<i64>(c, &["RPUSH", "m", "a", "b", "a", "c", "a"]);
+    assert_eq!(q::<i64>(c, &["LINSERT", "m", "BEFORE", "b", "x"]), 6);
+    assert_eq!(q::<i64>(c, &["LINSERT", "m", "AFTER", "c", "y"]), 7);
+    assert_eq!(q::<i64>(c, &["LINSERT", "m", "AFTER", "nope", "y"]), -1);
+    assert_eq!(q::<i64>(c, &["LINSERT", "nokey", "AFTER", "a", "y"]), 0);
+    assert_eq!(
+        err(c, &["LINSERT", "m", "MIDDLE", "a", "b"]),
+        "ERR syntax error"
+    );
+    assert_eq!(
+        q::<Vec<String>>(c, &["LRANGE", "m", "0", "-1"]),
+        ["a", "x", "b", "a", "c", "y", "a"]
+    );
+    assert_eq!(q::<i64>(c, &["LPOS", "m", "a"]), 0);
+    assert_eq!(q::<i64>(c, &["LPOS", "m", "a", "RANK", "2"]), 3);
+    assert_eq!(q::<i64>(c, &["LPOS", "m", "a", "RANK", "-1"]), 6);
+    assert_eq!(
+        q::<Vec<i64>>(c, &["LPOS", "m", "a", "COUNT", "0"]),
+        [0, 3, 6]
+    );
+    assert_eq!(
+        q::<Vec<i64>>(c, &["LPOS", "m", "a", "COUNT", "2", "RANK", "-1"]),
+        [6, 3]
+    );
+    assert_eq!(
+        q::<Vec<i64>>(c, &["LPOS", "m", "a", "COUNT", "0", "MAXLEN", "4"]),
+        [0, 3]
+    );
+    assert_eq!(q::<Option<i64>>(c, &["LPOS", "m", "nope"]), None);
+    assert_eq!(q::<Option<i64>>(c, &["LPOS", "nokey", "a"]), None);
+    assert_eq!(
+        q::<Vec<i64>>(c, &["LPOS", "nokey", "a", "COUNT", "0"]).len(),
+        0
+    );
+    assert!(err(c, &["LPOS", "m", "a", "RANK", "0"]).starts_with("ERR RANK can't be zero"));
+    assert_eq!(
+        err(c, &["LPOS", "m", "a", "COUNT", "-1"]),
+        "ERR COUNT can't be negative"
+    );
+    assert_eq!(
+        err(c, &["LPOS", "m", "a", "MAXLEN", "-1"]),
+        "ERR MAXLEN can't be negative"
+    );
+    assert_eq!(q::<i64>(c, &["LREM", "m", "-2", "a"]), 2);
+    assert_eq!(
+        q::<Vec<String>>(c, &["LRANGE", "m", "0", "-1"]),
+        ["a", "x", "b", "c", "y"]
+    );
+    assert_eq!(q::<i64>(c, &["LREM", "m", "0", "nope"]), 0);
+    assert_eq!(q::<String>(c, &["LTRIM", "m", "1", "-2"]), "OK");
+    assert_eq!(
+        q::<Vec<String>>(c, &["LRANGE", "m", "0", "-1"]),
+        ["x", "b", "c"]
+    );
+    assert_eq!(q::<String>(c, &["LTRIM", "m", "5", "10"]), "OK");
+    assert_eq!(
+        q::<i64>(c, &["EXISTS", "m"]),
+        0,
+        "an empty trim deletes the key"
+    );
+    // LMOVE, RPOPLPUSH (also onto itself), LMPOP.
+    q::<i64>(c, &["RPUSH", "src", "1", "2", "3"]);
+    assert_eq!(
+        q::<String>(c, &["LMOVE", "src", "dst", "LEFT", "RIGHT"]),
+        "1"
+    );
+    assert_eq!(q::<String>(c, &["RPOPLPUSH", "src", "dst"]), "3");
+    assert_eq!(
+        q::<Vec<String>>(c, &["LRANGE", "dst", "0", "-1"]),
+        ["3", "1"]
+    );
+    assert_eq!(
+        q::<String>(c, &["LMOVE", "dst", "dst", "LEFT", "RIGHT"]),
+        "3"
+    );
+    assert_eq!(
+        q::<Vec<String>>(c, &["LRANGE", "dst", "0", "-1"]),
+        ["1", "3"]
+    );
+    assert_eq!(
+        q::<Option<String>>(c, &["LMOVE", "nokey", "dst", "LEFT", "LEFT"]),
+        None
+    );
+    assert_eq!(
+        err(c, &["LMOVE", "src", "dst", "UP", "LEFT"]),
+        "ERR syntax error"
+    );
+    let (key, popped): (String, Vec<String>) = q(
+        c,
+        &["LMPOP", "3", "nokey", "dst", "src", "RIGHT", "COUNT", "5"],
+    );
+    assert_eq!(
+        (key.as_str(), popped),
+        ("dst", vec!["3".to_string(), "1".to_string()])
+    );
+    assert_eq!(q::<Value>(c, &["LMPOP", "1", "nokey", "LEFT"]), Value::Nil);
+    assert_eq!(
+        err(c, &["LMPOP", "1", "src", "LEFT", "COUNT", "0"]),
+        "ERR count should be greater than 0"
+    );
+    assert_eq!(
+        err(c, &["LMPOP", "0", "src", "LEFT"]),
+        "ERR numkeys should be greater than 0"
+    );
+    // WRONGTYPE.
+    q::<()>(c, &["SET", "str", "v"]);
+    assert_eq!(err(c, &["LPUSH", "str", "a"]), WRONGTYPE);
+    assert_eq!(err(c, &["LRANGE", "str", "0", "-1"]), WRONGTYPE);
+    assert_eq!(err(c, &["LMOVE", "src", "str", "LEFT", "LEFT"]), WRONGTYPE);
+    assert_eq!(
+        q::<Vec<String>>(c, &["LRANGE", "src", "0", "-1"]),
+        ["2"],
+        "nothing moved"
+    );
+    assert_eq!(q::<String>(c, &["TYPE", "src"]), "list");
+}
+
+fn blocked_clients(c: &mut redis::Connection) -> u64 {
+    let info: String = q(c, &["INFO", "clients"]);
+    info.lines()
+        .find_map(|l| l.strip_prefix("blocked_clients:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap()
+}
+
+/// Waits until `n` clients are blocked.
+fn wait_blocked(c: &mut redis::Connection, n: u64) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while blocked_clients(c) != n {
+        assert!(Instant::now() < deadline, "never saw {n} blocked clients");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn blocking_pops_wait_for_pushes_and_time_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let url = server.url();
+    let mut c = conn(&url);
+    let c = &mut c;
+    // Data already there: served at once.
+    q::<i64>(c, &["RPUSH", "l", "a"]);
+    assert_eq!(
+        q::<Vec<String>>(c, &["BLPOP", "nokey", "l", "0"]),
+        ["l", "a"]
+    );
+    // Nothing there: the timeout answers nil.
+    let started = Instant::now();
+    assert_eq!(q::<Value>(c, &["BRPOP", "l", "0.2"]), Value::Nil);
+    assert!(started.elapsed() >= Duration::from_millis(190));
+    assert_eq!(err(c, &["BLPOP", "l", "-1"]), "ERR timeout is negative");
+    assert_eq!(
+        err(c, &["BLPOP", "l", "abc"]),
+        "ERR timeout is not a float or out of range"
+    );
+    // A push wakes a client blocked forever.
+    let waiter = {
+        let url = url.clone();
+        std::thread::spawn(move || {
+            let mut b = conn(&url);
+            q::<Vec<String>>(&mut b, &["BLPOP", "k1", "k2", "0"])
+        })
+    };
+    wait_blocked(c, 1);
+    q::<i64>(c, &["RPUSH", "k2", "x", "y"]);
+    assert_eq!(waiter.join().unwrap(), ["k2", "x"]);
+    assert_eq!(q::<Vec<String>>(c, &["LRANGE", "k2", "0", "-1"]), ["y"]);
+    wait_blocked(c, 0);
+    // A chain: BLMOVE waits on src; BLPOP waits on dst; one push feeds both.
+    let mover = {
+        let url = url.clone();
+        std::thread::spawn(move || {
+            let mut b = conn(&url);
+            q::<String>(&mut b, &["BLMOVE", "src", "dst", "RIGHT", "LEFT", "5"])
+        })
+    };
+    let popper = {
+        let url = url.clone();
+        std::thread::spawn(move || {
+            let mut b = conn(&url);
+            q::<Vec<String>>(&mut b, &["BLPOP", "dst", "5"])
+        })
+    };
+    wait_blocked(c, 2);
+    q::<i64>(c, &["LPUSH", "src", "item"]);
+    assert_eq!(mover.join().unwrap(), "item");
+    assert_eq!(popper.join().unwrap(), ["dst", "item"]);
+    // BLMPOP and BRPOPLPUSH.
+    let mpop = {
+        let url = url.clone();
+        std::thread::spawn(move || {
+            let mut b = conn(&url);
+            q::<(String, Vec<String>)>(
+                &mut b,
+                &["BLMPOP", "5", "2", "e1", "e2", "LEFT", "COUNT", "2"],
+            )
+        })
+    };
+    wait_blocked(c, 1);
+    q::<i64>(c, &["RPUSH", "e2", "p", "q", "r"]);
+    assert_eq!(
+        mpop.join().unwrap(),
+        ("e2".to_string(), vec!["p".to_string(), "q".to_string()])
+    );
+    assert_eq!(q::<String>(c, &["BRPOPLPUSH", "e2", "e3", "1"]), "r");
+    // A client that disconnects while blocked stops being counted.
+    {
+        use std::io::Write;
+        let mut raw = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+        raw.write_all(b"*3\r\n$5\r\nBLPOP\r\n$4\r\ngone\r\n$1\r\n0\r\n")
+            .unwrap();
+        wait_blocked(c, 1);
+    }
+    wait_blocked(c, 0);
 }

@@ -603,7 +603,7 @@ fn info_section(server: &Server, _session: &Session, section: &str, out: &mut St
             out.push_str("# Clients\r\n");
             put(out, "connected_clients", &server.connected());
             put(out, "maxclients", &server.config.get("maxclients"));
-            put(out, "blocked_clients", &0);
+            put(out, "blocked_clients", &server.blocking.blocked_clients());
             put(out, "tracking_clients", &0);
         }
         "memory" => {

@@ -4,6 +4,7 @@
 mod admin;
 mod hashes;
 mod keys;
+mod lists;
 mod sets;
 mod strings;
 
@@ -12,6 +13,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
+use crate::blocking::Blocked;
 use crate::resp::{Protocol, Reply};
 use crate::server::{Client, Server};
 
@@ -28,6 +30,8 @@ pub struct Session {
     pub authenticated: bool,
     /// The registry entry of this connection.
     pub client: Arc<Client>,
+    /// Set by a blocking command that found no data: the connection waits, then replies.
+    pub blocked: Option<Blocked>,
 }
 
 impl Session {
@@ -39,6 +43,7 @@ impl Session {
             protocol: Protocol::Resp2,
             authenticated,
             client,
+            blocked: None,
         }
     }
 }
@@ -132,6 +137,29 @@ pub static COMMANDS: &[Command] = &[
     command!("hincrbyfloat", 4, ["write", "denyoom", "fast"], KEY1, "hash", "2.6.0", "Increments the floating point value of a field by a number. Uses 0 as initial value if the field doesn't exist.", hashes::hincrbyfloat),
     command!("hrandfield", -2, ["readonly"], KEY1, "hash", "6.2.0", "Returns one or more random fields from a hash.", hashes::hrandfield),
     command!("hscan", -3, ["readonly"], KEY1, "hash", "2.8.0", "Iterates over fields and values of a hash.", hashes::hscan),
+    // lists
+    command!("lpush", -3, ["write", "denyoom", "fast"], KEY1, "list", "1.0.0", "Prepends one or more elements to a list. Creates the key if it doesn't exist.", lists::lpush),
+    command!("rpush", -3, ["write", "denyoom", "fast"], KEY1, "list", "1.0.0", "Appends one or more elements to a list. Creates the key if it doesn't exist.", lists::rpush),
+    command!("lpushx", -3, ["write", "denyoom", "fast"], KEY1, "list", "2.2.0", "Prepends one or more elements to a list only when the list exists.", lists::lpushx),
+    command!("rpushx", -3, ["write", "denyoom", "fast"], KEY1, "list", "2.2.0", "Appends an element to a list only when the list exists.", lists::rpushx),
+    command!("lpop", -2, ["write", "fast"], KEY1, "list", "1.0.0", "Returns the first elements in a list after removing it. Deletes the list if the last element was popped.", lists::lpop),
+    command!("rpop", -2, ["write", "fast"], KEY1, "list", "1.0.0", "Returns and removes the last elements of a list. Deletes the list if the last element was popped.", lists::rpop),
+    command!("llen", 2, ["readonly", "fast"], KEY1, "list", "1.0.0", "Returns the length of a list.", lists::llen),
+    command!("lindex", 3, ["readonly"], KEY1, "list", "1.0.0", "Returns an element from a list by its index.", lists::lindex),
+    command!("lrange", 4, ["readonly"], KEY1, "list", "1.0.0", "Returns a range of elements from a list.", lists::lrange),
+    command!("lset", 4, ["write", "denyoom"], KEY1, "list", "1.0.0", "Sets the value of an element in a list by its index.", lists::lset),
+    command!("ltrim", 4, ["write"], KEY1, "list", "1.0.0", "Removes elements from both ends a list. Deletes the list if all elements were trimmed.", lists::ltrim),
+    command!("lrem", 4, ["write"], KEY1, "list", "1.0.0", "Removes elements from a list. Deletes the list if the last element was removed.", lists::lrem),
+    command!("linsert", 5, ["write", "denyoom"], KEY1, "list", "2.2.0", "Inserts an element before or after another element in a list.", lists::linsert),
+    command!("lpos", -3, ["readonly"], KEY1, "list", "6.0.6", "Returns the index of matching elements in a list.", lists::lpos),
+    command!("lmove", 5, ["write", "denyoom"], (1, 2, 1), "list", "6.2.0", "Returns an element after popping it from one list and pushing it to another. Deletes the list if the last element was moved.", lists::lmove),
+    command!("rpoplpush", 3, ["write", "denyoom"], (1, 2, 1), "list", "1.2.0", "Returns the last element of a list after removing and pushing it to another list. Deletes the list if the last element was popped.", lists::rpoplpush),
+    command!("lmpop", -4, ["write", "movablekeys"], NOKEYS, "list", "7.0.0", "Returns multiple elements from a list after removing them. Deletes the list if the last element was popped.", lists::lmpop),
+    command!("blpop", -3, ["write", "blocking"], (1, -2, 1), "list", "2.0.0", "Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", lists::blpop),
+    command!("brpop", -3, ["write", "blocking"], (1, -2, 1), "list", "2.0.0", "Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", lists::brpop),
+    command!("brpoplpush", 4, ["write", "denyoom", "blocking"], (1, 2, 1), "list", "2.2.0", "Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise. Deletes the list if the last element was popped.", lists::brpoplpush),
+    command!("blmove", 6, ["write", "denyoom", "blocking"], (1, 2, 1), "list", "6.2.0", "Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved.", lists::blmove),
+    command!("blmpop", -5, ["write", "blocking", "movablekeys"], NOKEYS, "list", "7.0.0", "Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", lists::blmpop),
     // sets
     command!("sadd", -3, ["write", "denyoom", "fast"], KEY1, "set", "1.0.0", "Adds one or more members to a set. Creates the key if it doesn't exist.", sets::sadd),
     command!("srem", -3, ["write", "fast"], KEY1, "set", "1.0.0", "Removes one or more members from a set. Deletes the set if the last member was removed.", sets::srem),
@@ -220,6 +248,21 @@ const LONG_RUNNING: &[&str] = &["keys", "scan", "flushdb", "flushall", "save", "
 fn may_block(server: &Server, cmd: &Command) -> bool {
     LONG_RUNNING.contains(&cmd.name)
         || (cmd.flags.contains(&"write") && server.store.engine().is_write_stalled())
+}
+
+/// The key arguments of `cmd` by its key spec (first, last, step; positions count the name).
+fn command_keys<'a>(cmd: &Command, args: &'a [Vec<u8>]) -> impl Iterator<Item = &'a Vec<u8>> {
+    let argc = args.len() as i32 + 1;
+    let last = if cmd.last_key < 0 {
+        argc + cmd.last_key
+    } else {
+        cmd.last_key.min(argc - 1)
+    };
+    let (first, step) = (cmd.first_key, cmd.step.max(1));
+    (first.max(1)..=last)
+        .step_by(step as usize)
+        .filter(move |_| first > 0)
+        .filter_map(move |i| args.get((i - 1) as usize))
 }
 
 /// Arity as Redis declares it.
@@ -385,6 +428,11 @@ where
     } else {
         (cmd.handler)(server, session, args)
     };
+    if cmd.flags.contains(&"write") && server.blocking.blocked_clients() > 0 {
+        for k in command_keys(cmd, args) {
+            server.blocking.signal(session.db, k);
+        }
+    }
     let micros = start.elapsed().as_micros() as u64;
     server
         .counters

@@ -1,0 +1,155 @@
+//! Clients blocked on keys (BLPOP, BLMOVE, BZPOPMIN, ...) and their wake-ups.
+//!
+//! A blocked connection registers one [`Notify`] under each key it waits for, retries its
+//! command, and sleeps on the notify until a write to one of the keys signals it, its timeout
+//! passes, or it is killed or disconnects. Every write command signals its keys (only when
+//! someone is blocked: one atomic load otherwise). `Notify` keeps a wake-up that arrives
+//! between the retry and the sleep, so none is lost, and nothing polls.
+//!
+//! All waiters on a key are woken and retry; the first to take the element gets it. Redis
+//! serves them strictly in the order they blocked; here the order among clients woken by one
+//! push is the order their tasks run (documented in `docs/redis-compatibility.md`).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use tokio::sync::Notify;
+
+use crate::cmd::Session;
+use crate::resp::Reply;
+use crate::server::Server;
+
+/// A command that found no data and waits for some (set by its handler in the session).
+pub struct Blocked {
+    /// The keys whose writes wake it.
+    pub keys: Vec<Vec<u8>>,
+    /// When it gives up (`None`: timeout 0, never).
+    pub deadline: Option<Instant>,
+    /// Its arguments (after the name), for the retries.
+    pub args: Vec<Vec<u8>>,
+    /// Tries the command again: `Some(reply)` once it is served (data or an error).
+    pub retry: fn(&Server, &mut Session, &[Vec<u8>]) -> Option<Reply>,
+    /// The reply when the timeout passes.
+    pub timeout_reply: Reply,
+}
+
+impl std::fmt::Debug for Blocked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Blocked")
+            .field("keys", &self.keys.len())
+            .field("deadline", &self.deadline)
+            .finish()
+    }
+}
+
+type Waiters = HashMap<(u8, Vec<u8>), Vec<(u64, Arc<Notify>)>>;
+
+/// The registry of blocked clients, by database and key.
+#[derive(Debug, Default)]
+pub struct Blocking {
+    waiters: Mutex<Waiters>,
+    /// Registered waiters (blocked clients); zero means writes need not look.
+    blocked: AtomicUsize,
+    next_id: AtomicU64,
+}
+
+/// A registration; removed from the registry when dropped.
+#[derive(Debug)]
+pub struct Waiter<'a> {
+    registry: &'a Blocking,
+    id: u64,
+    keys: Vec<(u8, Vec<u8>)>,
+    /// Woken by writes to the keys.
+    pub notify: Arc<Notify>,
+}
+
+impl Blocking {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Waiters> {
+        self.waiters.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers a waiter for `keys` of database `db`.
+    pub fn register(&self, db: u8, keys: &[Vec<u8>]) -> Waiter<'_> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let notify = Arc::new(Notify::new());
+        let mut keys: Vec<(u8, Vec<u8>)> = keys.iter().map(|k| (db, k.clone())).collect();
+        keys.sort();
+        keys.dedup();
+        let mut w = self.lock();
+        for k in &keys {
+            w.entry(k.clone())
+                .or_default()
+                .push((id, Arc::clone(&notify)));
+        }
+        self.blocked.fetch_add(1, Ordering::SeqCst);
+        Waiter {
+            registry: self,
+            id,
+            keys,
+            notify,
+        }
+    }
+
+    /// Clients blocked now (`INFO clients` `blocked_clients`).
+    pub fn blocked_clients(&self) -> usize {
+        self.blocked.load(Ordering::Relaxed)
+    }
+
+    /// Wakes every client waiting on `key` of database `db`. Call after the write that may
+    /// have given it data is visible.
+    pub fn signal(&self, db: u8, key: &[u8]) {
+        if self.blocked.load(Ordering::SeqCst) == 0 {
+            return;
+        }
+        let w = self.lock();
+        if let Some(list) = w.get(&(db, key.to_vec())) {
+            for (_, n) in list {
+                n.notify_one();
+            }
+        }
+    }
+}
+
+impl Drop for Waiter<'_> {
+    fn drop(&mut self) {
+        let mut w = self.registry.lock();
+        for k in &self.keys {
+            if let Some(list) = w.get_mut(k) {
+                list.retain(|(id, _)| *id != self.id);
+                if list.is_empty() {
+                    w.remove(k);
+                }
+            }
+        }
+        self.registry.blocked.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Parses a blocking timeout in seconds (a float, 0 = forever) as Redis does.
+///
+/// # Errors
+/// Redis's error replies for a bad, negative or too large timeout.
+pub fn parse_timeout(arg: &[u8]) -> Result<Option<Instant>, Reply> {
+    let secs: f64 = std::str::from_utf8(arg)
+        .ok()
+        .filter(|s| !s.is_empty() && !s.starts_with(char::is_whitespace))
+        .and_then(|s| s.parse().ok())
+        .filter(|f: &f64| !f.is_nan())
+        .ok_or_else(|| Reply::error("ERR timeout is not a float or out of range"))?;
+    if secs < 0.0 {
+        return Err(Reply::error("ERR timeout is negative"));
+    }
+    let ms = (secs * 1000.0).trunc();
+    if ms == 0.0 {
+        return Ok(None);
+    }
+    // Redis keeps the deadline in ms since the epoch in an i64.
+    if !ms.is_finite() || ms > 1e15 {
+        return Err(Reply::error("ERR timeout is out of range"));
+    }
+    Ok(Some(
+        Instant::now() + std::time::Duration::from_millis(ms as u64),
+    ))
+}
