@@ -25,6 +25,7 @@ pub mod sub;
 pub use gc::ElementGc;
 
 pub use store::{
-    Condition, DbCounts, End, Error, ExpireCycle, Expiry, LposOptions, LsetOutcome, Pairs, Popped,
-    RenameOutcome, Result, SetOp, SetOptions, SetOutcome, Store, StoreStats,
+    Aggregate, Condition, DbCounts, End, Error, ExpireCycle, Expiry, LexBound, LposOptions,
+    LsetOutcome, Pairs, Popped, RenameOutcome, Result, ScoreBound, Scored, SetOp, SetOptions,
+    SetOutcome, Store, StoreStats, ZOp, ZRange, ZRangeSpec, ZaddOptions, ZaddOutcome,
 };

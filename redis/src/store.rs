@@ -49,9 +49,13 @@ mod elements;
 mod hash;
 mod list;
 mod set;
+mod zset;
 
 pub use list::{End, LposOptions, LsetOutcome, Popped};
 pub use set::SetOp;
+pub use zset::{
+    Aggregate, LexBound, ScoreBound, Scored, ZOp, ZRange, ZRangeSpec, ZaddOptions, ZaddOutcome,
+};
 
 /// Name of the engine keyspace holding metadata entries.
 pub const META_KEYSPACE: &str = "redis.meta";

@@ -589,3 +589,297 @@ fn blocking_pops_wait_for_pushes_and_time_out() {
     }
     wait_blocked(c, 0);
 }
+
+#[test]
+fn sorted_set_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let mut c = conn(&server.url());
+    let c = &mut c;
+    assert_eq!(q::<i64>(c, &["ZADD", "z", "1", "a", "2", "b", "3", "c"]), 3);
+    assert_eq!(q::<i64>(c, &["ZADD", "z", "2.5", "a", "4", "d"]), 1);
+    assert_eq!(
+        q::<i64>(c, &["ZADD", "z", "CH", "5", "a", "4", "d", "-inf", "m"]),
+        2
+    );
+    assert_eq!(q::<i64>(c, &["ZADD", "z", "NX", "100", "a", "6", "e"]), 1);
+    assert_eq!(
+        q::<i64>(c, &["ZADD", "z", "XX", "CH", "100", "zz", "7", "e"]),
+        1
+    );
+    assert_eq!(
+        q::<i64>(c, &["ZADD", "z", "GT", "CH", "1", "a", "9", "d"]),
+        1
+    );
+    assert_eq!(
+        q::<i64>(c, &["ZADD", "z", "LT", "CH", "1", "a", "1", "d"]),
+        2
+    );
+    assert_eq!(q::<String>(c, &["ZADD", "z", "INCR", "2", "a"]), "3");
+    assert_eq!(
+        q::<Option<String>>(c, &["ZADD", "z", "NX", "INCR", "2", "a"]),
+        None
+    );
+    assert_eq!(
+        q::<Option<String>>(c, &["ZADD", "nokey", "XX", "INCR", "2", "a"]),
+        None
+    );
+    assert_eq!(q::<i64>(c, &["EXISTS", "nokey"]), 0);
+    assert_eq!(
+        err(c, &["ZADD", "z", "NX", "XX", "1", "a"]),
+        "ERR XX and NX options at the same time are not compatible"
+    );
+    assert_eq!(
+        err(c, &["ZADD", "z", "GT", "LT", "1", "a"]),
+        "ERR GT, LT, and/or NX options at the same time are not compatible"
+    );
+    assert_eq!(
+        err(c, &["ZADD", "z", "INCR", "1", "a", "2", "b"]),
+        "ERR INCR option supports a single increment-element pair"
+    );
+    assert_eq!(
+        err(c, &["ZADD", "z", "nan", "a"]),
+        "ERR value is not a valid float"
+    );
+    assert_eq!(err(c, &["ZADD", "z", "1", "a", "2"]), "ERR syntax error");
+    // a=3 b=2 c=3 d=1 e=7 m=-inf
+    assert_eq!(q::<String>(c, &["ZINCRBY", "z", "1.5", "b"]), "3.5");
+    assert_eq!(q::<String>(c, &["ZSCORE", "z", "m"]), "-inf");
+    assert_eq!(q::<Option<String>>(c, &["ZSCORE", "z", "nope"]), None);
+    assert_eq!(
+        q::<Vec<Option<String>>>(c, &["ZMSCORE", "z", "a", "nope", "d"]),
+        vec![Some("3".into()), None, Some("1".into())]
+    );
+    assert_eq!(
+        err(c, &["ZINCRBY", "z", "inf", "m"]),
+        "ERR resulting score is not a number (NaN)"
+    );
+    assert_eq!(q::<i64>(c, &["ZCARD", "z"]), 6);
+    assert_eq!(
+        q::<Vec<String>>(c, &["ZRANGE", "z", "0", "-1"]),
+        ["m", "d", "a", "c", "b", "e"]
+    );
+    assert_eq!(
+        q::<Vec<String>>(c, &["ZRANGE", "z", "0", "1", "REV", "WITHSCORES"]),
+        ["e", "7", "b", "3.5"]
+    );
+    assert_eq!(
+        q::<Vec<String>>(c, &["ZREVRANGE", "z", "-2", "-1"]),
+        ["d", "m"]
+    );
+    assert_eq!(
+        q::<Vec<String>>(c, &["ZRANGE", "z", "(1", "3", "BYSCORE"]),
+        ["a", "c"]
+    );
+    assert_eq!(
+        q::<Vec<String>>(
+            c,
+            &["ZRANGE", "z", "+inf", "3", "BYSCORE", "REV", "LIMIT", "1", "2"]
+        ),
+        ["b", "c"]
+    );
+    assert_eq!(
+        q::<Vec<String>>(c, &["ZRANGEBYSCORE", "z", "-inf", "1", "WITHSCORES"]),
+        ["m", "-inf", "d", "1"]
+    );
+    assert_eq!(
+        q::<Vec<String>>(c, &["ZREVRANGEBYSCORE", "z", "7", "(3", "LIMIT", "0", "-1"]),
+        ["e", "b"]
+    );
+    assert_eq!(
+        q::<Vec<String>>(
+            c,
+            &["ZRANGE", "z", "(1", "3", "BYSCORE", "LIMIT", "-1", "2"]
+        )
+        .len(),
+        0
+    );
+    assert_eq!(q::<i64>(c, &["ZCOUNT", "z", "(1", "+inf"]), 4);
+    assert_eq!(q::<i64>(c, &["ZCOUNT", "z", "-inf", "-inf"]), 1);
+    assert_eq!(
+        err(c, &["ZCOUNT", "z", "x", "1"]),
+        "ERR min or max is not a float"
+    );
+    assert_eq!(q::<i64>(c, &["ZRANK", "z", "a"]), 2);
+    assert_eq!(q::<i64>(c, &["ZREVRANK", "z", "a"]), 3);
+    assert_eq!(q::<Option<i64>>(c, &["ZRANK", "z", "nope"]), None);
+    assert_eq!(
+        err(c, &["ZRANGE", "z", "0", "-1", "LIMIT", "0", "1"]),
+        "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX"
+    );
+    assert_eq!(
+        err(c, &["ZRANGE", "z", "-", "+", "BYLEX", "WITHSCORES"]),
+        "ERR syntax error, WITHSCORES not supported in combination with BYLEX"
+    );
+    assert_eq!(
+        err(c, &["ZRANGEBYLEX", "z", "a", "b"]),
+        "ERR min or max not valid string range item"
+    );
+    // Lex ranges over members of equal score.
+    q::<i64>(
+        c,
+        &[
+            "ZADD", "lex", "0", "a", "0", "b", "0", "c", "0", "d", "0", "e",
+        ],
+    );
+    assert_eq!(
+        q::<Vec<String>>(c, &["ZRANGEBYLEX", "lex", "[b", "(d"]),
+        ["b", "c"]
+    );
+    assert_eq!(
+        q::<Vec<String>>(c, &["ZREVRANGEBYLEX", "lex", "+", "(c", "LIMIT", "1", "5"]),
+        ["d"]
+    );
+    assert_eq!(
+        q::<Vec<String>>(c, &["ZRANGE", "lex", "-", "[a", "BYLEX"]),
+        ["a"]
+    );
+    assert_eq!(q::<i64>(c, &["ZLEXCOUNT", "lex", "-", "+"]), 5);
+    assert_eq!(q::<i64>(c, &["ZLEXCOUNT", "lex", "(a", "[c"]), 2);
+    assert_eq!(q::<i64>(c, &["ZREMRANGEBYLEX", "lex", "[b", "[c"]), 2);
+    assert_eq!(
+        q::<Vec<String>>(c, &["ZRANGE", "lex", "0", "-1"]),
+        ["a", "d", "e"]
+    );
+    // Removal by range and pops; the last member takes the key with it.
+    assert_eq!(q::<i64>(c, &["ZREMRANGEBYRANK", "lex", "0", "1"]), 2);
+    assert_eq!(q::<i64>(c, &["ZREMRANGEBYSCORE", "lex", "-inf", "+inf"]), 1);
+    assert_eq!(q::<i64>(c, &["EXISTS", "lex"]), 0);
+    assert_eq!(q::<Vec<String>>(c, &["ZPOPMIN", "z"]), ["m", "-inf"]);
+    assert_eq!(
+        q::<Vec<String>>(c, &["ZPOPMAX", "z", "2"]),
+        ["e", "7", "b", "3.5"]
+    );
+    assert_eq!(q::<Vec<String>>(c, &["ZPOPMIN", "nokey"]).len(), 0);
+    assert_eq!(
+        err(c, &["ZPOPMIN", "z", "-1"]),
+        "ERR value is out of range, must be positive"
+    );
+    assert_eq!(q::<i64>(c, &["ZREM", "z", "a", "nope"]), 1);
+    // d=1 c=3
+    // Combinations, with sets as inputs (score 1).
+    q::<i64>(c, &["ZADD", "y", "10", "c", "20", "x"]);
+    q::<i64>(c, &["SADD", "s", "c", "d", "w"]);
+    assert_eq!(
+        q::<Vec<String>>(c, &["ZUNION", "2", "z", "y", "WITHSCORES"]),
+        ["d", "1", "c", "13", "x", "20"]
+    );
+    assert_eq!(
+        q::<Vec<String>>(
+            c,
+            &["ZINTER", "2", "z", "y", "WEIGHTS", "2", "1", "WITHSCORES"]
+        ),
+        ["c", "16"]
+    );
+    assert_eq!(
+        q::<Vec<String>>(
+            c,
+            &["ZINTER", "2", "z", "y", "AGGREGATE", "MIN", "WITHSCORES"]
+        ),
+        ["c", "3"]
+    );
+    assert_eq!(q::<Vec<String>>(c, &["ZDIFF", "2", "z", "y"]), ["d"]);
+    assert_eq!(
+        q::<Vec<String>>(
+            c,
+            &["ZUNION", "2", "z", "s", "AGGREGATE", "MAX", "WITHSCORES"]
+        ),
+        ["d", "1", "w", "1", "c", "3"]
+    );
+    assert_eq!(q::<i64>(c, &["ZUNIONSTORE", "u", "3", "z", "y", "s"]), 4);
+    assert_eq!(
+        q::<Vec<String>>(c, &["ZRANGE", "u", "0", "-1", "WITHSCORES"]),
+        ["w", "1", "d", "2", "c", "14", "x", "20"]
+    );
+    assert_eq!(q::<i64>(c, &["ZINTERSTORE", "i", "2", "z", "y"]), 1);
+    assert_eq!(q::<i64>(c, &["ZDIFFSTORE", "df", "2", "y", "z"]), 1);
+    assert_eq!(q::<Vec<String>>(c, &["ZRANGE", "df", "0", "-1"]), ["x"]);
+    assert_eq!(q::<i64>(c, &["ZINTERSTORE", "i", "2", "z", "nokey"]), 0);
+    assert_eq!(
+        q::<i64>(c, &["EXISTS", "i"]),
+        0,
+        "an empty result deletes the destination"
+    );
+    assert_eq!(q::<i64>(c, &["ZINTERCARD", "2", "u", "y"]), 2);
+    assert_eq!(q::<i64>(c, &["ZINTERCARD", "2", "u", "y", "LIMIT", "1"]), 1);
+    assert_eq!(q::<i64>(c, &["ZRANGESTORE", "rs", "u", "1", "2"]), 2);
+    assert_eq!(
+        q::<Vec<String>>(c, &["ZRANGE", "rs", "0", "-1"]),
+        ["d", "c"]
+    );
+    assert_eq!(
+        err(c, &["ZUNIONSTORE", "d", "0", "z"]),
+        "ERR at least 1 input key is needed for 'zunionstore' command"
+    );
+    assert_eq!(err(c, &["ZUNION", "2", "z"]), "ERR syntax error");
+    assert_eq!(
+        err(c, &["ZUNIONSTORE", "d", "1", "z", "WEIGHTS", "x"]),
+        "ERR weight value is not a float"
+    );
+    assert_eq!(
+        err(c, &["ZUNIONSTORE", "d", "1", "z", "AGGREGATE", "avg"]),
+        "ERR syntax error"
+    );
+    assert_eq!(
+        err(c, &["ZDIFFSTORE", "d", "1", "z", "WEIGHTS", "1"]),
+        "ERR syntax error"
+    );
+    assert_eq!(
+        err(c, &["ZRANGESTORE", "d", "z", "0", "-1", "WITHSCORES"]),
+        "ERR syntax error"
+    );
+    // Random members and ZSCAN.
+    assert_eq!(q::<Vec<String>>(c, &["ZRANDMEMBER", "u", "-6"]).len(), 6);
+    assert_eq!(q::<HashSet<String>>(c, &["ZRANDMEMBER", "u", "3"]).len(), 3);
+    let with: Vec<String> = q(c, &["ZRANDMEMBER", "u", "2", "WITHSCORES"]);
+    assert_eq!(with.len(), 4);
+    assert_eq!(q::<String>(c, &["ZSCORE", "u", &with[0]]), with[1]);
+    assert_eq!(q::<Option<String>>(c, &["ZRANDMEMBER", "nokey"]), None);
+    let (cursor, items): (String, Vec<String>) = q(c, &["ZSCAN", "u", "0", "COUNT", "100"]);
+    assert_eq!(cursor, "0");
+    let mut pairs: Vec<(String, String)> = items
+        .chunks(2)
+        .map(|p| (p[0].clone(), p[1].clone()))
+        .collect();
+    pairs.sort();
+    assert_eq!(
+        pairs,
+        [
+            ("c".into(), "14".into()),
+            ("d".into(), "2".into()),
+            ("w".into(), "1".into()),
+            ("x".into(), "20".into())
+        ]
+    );
+    // WRONGTYPE.
+    assert_eq!(err(c, &["ZADD", "s", "1", "a"]), WRONGTYPE);
+    assert_eq!(err(c, &["ZRANGE", "s", "0", "-1"]), WRONGTYPE);
+    q::<()>(c, &["SET", "str", "v"]);
+    assert_eq!(err(c, &["ZUNION", "2", "u", "str"]), WRONGTYPE);
+    assert_eq!(q::<String>(c, &["TYPE", "u"]), "zset");
+}
+
+#[test]
+fn blocking_zset_pops() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let url = server.url();
+    let mut c = conn(&url);
+    let c = &mut c;
+    assert_eq!(q::<Value>(c, &["BZPOPMIN", "z", "0.1"]), Value::Nil);
+    let waiter = {
+        let url = url.clone();
+        std::thread::spawn(move || {
+            let mut b = conn(&url);
+            q::<Vec<String>>(&mut b, &["BZPOPMAX", "z1", "z2", "0"])
+        })
+    };
+    wait_blocked(c, 1);
+    q::<i64>(c, &["ZADD", "z2", "1", "a", "2", "b"]);
+    assert_eq!(waiter.join().unwrap(), ["z2", "b", "2"]);
+    assert_eq!(
+        q::<Vec<String>>(c, &["BZPOPMIN", "z2", "0"]),
+        ["z2", "a", "1"]
+    );
+    assert_eq!(q::<i64>(c, &["EXISTS", "z2"]), 0);
+}

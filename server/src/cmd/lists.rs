@@ -275,7 +275,7 @@ pub(super) fn lmpop(server: &Server, session: &mut Session, args: &[Vec<u8>]) ->
 }
 
 /// Runs `attempt`; if it finds no data, blocks the session on `keys` until `timeout`.
-fn block_on(
+pub(super) fn block_on(
     session: &mut Session,
     args: &[Vec<u8>],
     keys: &[Vec<u8>],

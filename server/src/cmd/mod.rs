@@ -7,6 +7,7 @@ mod keys;
 mod lists;
 mod sets;
 mod strings;
+mod zsets;
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -178,6 +179,40 @@ pub static COMMANDS: &[Command] = &[
     command!("sdiffstore", -3, ["write", "denyoom"], ALLKEYS, "set", "1.0.0", "Stores the difference of multiple sets in a key.", sets::sdiffstore),
     command!("sintercard", -3, ["readonly", "movablekeys"], NOKEYS, "set", "7.0.0", "Returns the number of members of the intersect of multiple sets.", sets::sintercard),
     command!("sscan", -3, ["readonly"], KEY1, "set", "2.0.0", "Iterates over members of a set.", sets::sscan),
+    // sorted sets
+    command!("zadd", -4, ["write", "denyoom", "fast"], KEY1, "sorted-set", "1.2.0", "Adds one or more members to a sorted set, or updates their scores. Creates the key if it doesn't exist.", zsets::zadd),
+    command!("zincrby", 4, ["write", "denyoom", "fast"], KEY1, "sorted-set", "1.2.0", "Increments the score of a member in a sorted set.", zsets::zincrby),
+    command!("zrem", -3, ["write", "fast"], KEY1, "sorted-set", "1.2.0", "Removes one or more members from a sorted set. Deletes the sorted set if all members were removed.", zsets::zrem),
+    command!("zscore", 3, ["readonly", "fast"], KEY1, "sorted-set", "1.2.0", "Returns the score of a member in a sorted set.", zsets::zscore),
+    command!("zmscore", -3, ["readonly", "fast"], KEY1, "sorted-set", "6.2.0", "Returns the score of one or more members in a sorted set.", zsets::zmscore),
+    command!("zcard", 2, ["readonly", "fast"], KEY1, "sorted-set", "1.2.0", "Returns the number of members in a sorted set.", zsets::zcard),
+    command!("zcount", 4, ["readonly", "fast"], KEY1, "sorted-set", "2.0.0", "Returns the count of members in a sorted set that have scores within a range.", zsets::zcount),
+    command!("zlexcount", 4, ["readonly", "fast"], KEY1, "sorted-set", "2.8.9", "Returns the number of members in a sorted set within a lexicographical range.", zsets::zlexcount),
+    command!("zrange", -4, ["readonly"], KEY1, "sorted-set", "1.2.0", "Returns members in a sorted set within a range of indexes.", zsets::zrange),
+    command!("zrangestore", -5, ["write", "denyoom"], (1, 2, 1), "sorted-set", "6.2.0", "Stores a range of members from sorted set in a key.", zsets::zrangestore),
+    command!("zrevrange", -4, ["readonly"], KEY1, "sorted-set", "1.2.0", "Returns members in a sorted set within a range of indexes in reverse order.", zsets::zrevrange),
+    command!("zrangebyscore", -4, ["readonly"], KEY1, "sorted-set", "1.0.5", "Returns members in a sorted set within a range of scores.", zsets::zrangebyscore),
+    command!("zrevrangebyscore", -4, ["readonly"], KEY1, "sorted-set", "2.2.0", "Returns members in a sorted set within a range of scores in reverse order.", zsets::zrevrangebyscore),
+    command!("zrangebylex", -4, ["readonly"], KEY1, "sorted-set", "2.8.9", "Returns members in a sorted set within a lexicographical range.", zsets::zrangebylex),
+    command!("zrevrangebylex", -4, ["readonly"], KEY1, "sorted-set", "2.8.9", "Returns members in a sorted set within a lexicographical range in reverse order.", zsets::zrevrangebylex),
+    command!("zrank", -3, ["readonly", "fast"], KEY1, "sorted-set", "2.0.0", "Returns the index of a member in a sorted set ordered by ascending scores.", zsets::zrank),
+    command!("zrevrank", -3, ["readonly", "fast"], KEY1, "sorted-set", "2.0.0", "Returns the index of a member in a sorted set ordered by descending scores.", zsets::zrevrank),
+    command!("zremrangebyrank", 4, ["write"], KEY1, "sorted-set", "2.0.0", "Removes members in a sorted set within a range of indexes. Deletes the sorted set if all members were removed.", zsets::zremrangebyrank),
+    command!("zremrangebyscore", 4, ["write"], KEY1, "sorted-set", "1.2.0", "Removes members in a sorted set within a range of scores. Deletes the sorted set if all members were removed.", zsets::zremrangebyscore),
+    command!("zremrangebylex", 4, ["write"], KEY1, "sorted-set", "2.8.9", "Removes members in a sorted set within a lexicographical range. Deletes the sorted set if all members were removed.", zsets::zremrangebylex),
+    command!("zpopmin", -2, ["write", "fast"], KEY1, "sorted-set", "5.0.0", "Returns the lowest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", zsets::zpopmin),
+    command!("zpopmax", -2, ["write", "fast"], KEY1, "sorted-set", "5.0.0", "Returns the highest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", zsets::zpopmax),
+    command!("bzpopmin", -3, ["write", "blocking", "fast"], (1, -2, 1), "sorted-set", "5.0.0", "Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.", zsets::bzpopmin),
+    command!("bzpopmax", -3, ["write", "blocking", "fast"], (1, -2, 1), "sorted-set", "5.0.0", "Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member available otherwise. Deletes the sorted set if the last element was popped.", zsets::bzpopmax),
+    command!("zunionstore", -4, ["write", "denyoom", "movablekeys"], KEY1, "sorted-set", "2.0.0", "Stores the union of multiple sorted sets in a key.", zsets::zunionstore),
+    command!("zinterstore", -4, ["write", "denyoom", "movablekeys"], KEY1, "sorted-set", "2.0.0", "Stores the intersect of multiple sorted sets in a key.", zsets::zinterstore),
+    command!("zdiffstore", -4, ["write", "denyoom", "movablekeys"], KEY1, "sorted-set", "6.2.0", "Stores the difference of multiple sorted sets in a key.", zsets::zdiffstore),
+    command!("zunion", -3, ["readonly", "movablekeys"], NOKEYS, "sorted-set", "6.2.0", "Returns the union of multiple sorted sets.", zsets::zunion),
+    command!("zinter", -3, ["readonly", "movablekeys"], NOKEYS, "sorted-set", "6.2.0", "Returns the intersect of multiple sorted sets.", zsets::zinter),
+    command!("zdiff", -3, ["readonly", "movablekeys"], NOKEYS, "sorted-set", "6.2.0", "Returns the difference between multiple sorted sets.", zsets::zdiff),
+    command!("zintercard", -3, ["readonly", "movablekeys"], NOKEYS, "sorted-set", "7.0.0", "Returns the number of members of the intersect of multiple sorted sets.", zsets::zintercard),
+    command!("zrandmember", -2, ["readonly"], KEY1, "sorted-set", "6.2.0", "Returns one or more random members from a sorted set.", zsets::zrandmember),
+    command!("zscan", -3, ["readonly"], KEY1, "sorted-set", "2.8.0", "Iterates over members and scores of a sorted set.", zsets::zscan),
     // keys and expiry
     command!("del", -2, ["write"], ALLKEYS, "generic", "1.0.0", "Deletes one or more keys.", keys::del),
     command!("unlink", -2, ["write", "fast"], ALLKEYS, "generic", "4.0.0", "Asynchronously deletes one or more keys.", keys::del),

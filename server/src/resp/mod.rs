@@ -10,4 +10,4 @@ mod parse;
 mod reply;
 
 pub use parse::{Limits, Parsed, Parser, ProtocolError};
-pub use reply::{Protocol, Reply};
+pub use reply::{format_double, Protocol, Reply};
