@@ -883,3 +883,75 @@ fn blocking_zset_pops() {
     );
     assert_eq!(q::<i64>(c, &["EXISTS", "z2"]), 0);
 }
+
+#[test]
+fn collection_counts_and_elements_agree_after_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = common::start_with(dir.path(), &["--appendfsync", "always"]);
+    let url = server.url();
+    let writers: Vec<_> = (0..3)
+        .map(|t| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                let mut c = conn(&url);
+                let mut acked = 0u64;
+                loop {
+                    let i = (acked + 1).to_string();
+                    let r = redis::pipe()
+                        .cmd("RPUSH")
+                        .arg(format!("l{t}"))
+                        .arg(&i)
+                        .cmd("HSET")
+                        .arg(format!("h{t}"))
+                        .arg(format!("f{i}"))
+                        .arg(&i)
+                        .cmd("ZADD")
+                        .arg(format!("z{t}"))
+                        .arg(&i)
+                        .arg(format!("m{i}"))
+                        .query::<(u64, u64, u64)>(&mut c);
+                    match r {
+                        Ok((n, _, _)) => {
+                            assert_eq!(n, acked + 1);
+                            acked += 1;
+                        }
+                        Err(_) => return acked,
+                    }
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(1500));
+    server.child.kill().unwrap(); // SIGKILL
+    server.child.wait().unwrap();
+    let acked: Vec<u64> = writers.into_iter().map(|w| w.join().unwrap()).collect();
+    assert!(
+        acked.iter().all(|&n| n > 10),
+        "writers made progress: {acked:?}"
+    );
+    drop(server);
+    let server = start(dir.path());
+    let mut c = conn(&server.url());
+    let c = &mut c;
+    for (t, &n) in acked.iter().enumerate() {
+        let llen: u64 = q(c, &["LLEN", &format!("l{t}")]);
+        assert!(
+            llen == n || llen == n + 1,
+            "l{t}: {llen} vs {n} acknowledged"
+        );
+        let list: Vec<u64> = q(c, &["LRANGE", &format!("l{t}"), "0", "-1"]);
+        assert_eq!(list, (1..=llen).collect::<Vec<_>>());
+        let hlen: u64 = q(c, &["HLEN", &format!("h{t}")]);
+        let fields: Vec<String> = q(c, &["HKEYS", &format!("h{t}")]);
+        assert_eq!(fields.len() as u64, hlen, "h{t}: count and fields agree");
+        assert!(hlen >= n && hlen <= llen.max(n) + 1);
+        let zcard: u64 = q(c, &["ZCARD", &format!("z{t}")]);
+        let members: Vec<String> = q(c, &["ZRANGE", &format!("z{t}"), "0", "-1"]);
+        assert_eq!(
+            members.len() as u64,
+            zcard,
+            "z{t}: count and score index agree"
+        );
+        assert!(zcard >= n && zcard <= n + 1);
+    }
+}
