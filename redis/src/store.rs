@@ -36,7 +36,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock, RwLockReadGuard, Weak};
 use std::time::Duration;
 
-use strata::{Clock, CompactionFilter, Db, Keyspace, Options, WriteBatch, WriteOptions};
+use strata::{
+    Clock, CompactionFilter, Db, DbIterator, Keyspace, Options, ReadOptions, WriteBatch,
+    WriteOptions,
+};
 
 use crate::gc::ElementGc;
 use crate::key::{self, SLOTS};
@@ -232,6 +235,53 @@ impl Coll {
     /// Live elements (0 if absent).
     fn len(&self) -> u64 {
         self.body.map_or(0, |b| b.count)
+    }
+}
+
+/// A walk over one collection's elements (see [`Store::element_cursor`]).
+struct ElementCursor {
+    it: DbIterator,
+    /// Bytes of element-key prefix to drop.
+    skip: usize,
+    /// Expected number of elements (capacity hint).
+    len: usize,
+}
+
+impl ElementCursor {
+    /// The remaining (field, value) pairs.
+    fn pairs(mut self) -> Result<Pairs> {
+        let mut out = Vec::with_capacity(self.len);
+        while self.it.valid() {
+            out.push((
+                self.it.key()[self.skip..].to_vec(),
+                self.it.value().to_vec(),
+            ));
+            self.it.next();
+        }
+        self.it.status()?;
+        Ok(out)
+    }
+
+    /// The remaining fields (values dropped).
+    fn fields(mut self) -> Result<Vec<Vec<u8>>> {
+        let mut out = Vec::with_capacity(self.len);
+        while self.it.valid() {
+            out.push(self.it.key()[self.skip..].to_vec());
+            self.it.next();
+        }
+        self.it.status()?;
+        Ok(out)
+    }
+
+    /// The remaining values, at most `n`.
+    fn values(mut self, n: usize) -> Result<Vec<Vec<u8>>> {
+        let mut out = Vec::with_capacity(self.len.min(n));
+        while self.it.valid() && out.len() < n {
+            out.push(self.it.value().to_vec());
+            self.it.next();
+        }
+        self.it.status()?;
+        Ok(out)
     }
 }
 
@@ -677,15 +727,38 @@ impl Store {
 
     /// Every element entry (key after the prefix, value) of the live collection `c`.
     fn elements(&self, c: &Coll) -> Result<Pairs> {
-        let Some(prefix) = c.prefix() else {
-            return Ok(Vec::new());
-        };
-        let mut out = Vec::with_capacity(usize::try_from(c.len()).unwrap_or(0));
-        for item in self.sub.prefix(&prefix)? {
-            let (k, v) = item?;
-            out.push((k[prefix.len()..].to_vec(), v));
+        match self.element_cursor(c)? {
+            Some(cursor) => cursor.pairs(),
+            None => Ok(Vec::new()),
         }
-        Ok(out)
+    }
+
+    /// A cursor over the elements of the live collection `c`, fixed at the state it is
+    /// created in: create it with the key's slot locked, then the lock can go before the
+    /// (possibly long) walk.
+    fn element_cursor(&self, c: &Coll) -> Result<Option<ElementCursor>> {
+        let Some(prefix) = c.prefix() else {
+            return Ok(None);
+        };
+        let end = sub::prefix_end(&prefix);
+        let cursor = self.cursor(&self.sub, &prefix, end.as_deref())?;
+        Ok(Some(ElementCursor {
+            it: cursor,
+            skip: prefix.len(),
+            len: usize::try_from(c.len()).unwrap_or(0),
+        }))
+    }
+
+    /// An engine iterator over `[lower, upper)` of `ks`, positioned at `lower`.
+    fn cursor(&self, ks: &Keyspace, lower: &[u8], upper: Option<&[u8]>) -> Result<DbIterator> {
+        let opts = ReadOptions {
+            lower_bound: Some(lower.to_vec()),
+            upper_bound: upper.map(<[u8]>::to_vec),
+            ..ReadOptions::default()
+        };
+        let mut it = ks.iter(&opts)?;
+        it.seek(lower);
+        Ok(it)
     }
 
     /// Writes a copy of the elements of `from` (the live entry at `src`) for the key `dst`

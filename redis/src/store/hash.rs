@@ -1,6 +1,6 @@
 //! Hashes: one element entry per field (`field -> value`), the count in the metadata.
 
-use super::{Pairs, Result, Store, Txn};
+use super::{ElementCursor, Pairs, Result, Store, Txn};
 use crate::meta::RedisType;
 use crate::sub;
 
@@ -58,8 +58,10 @@ impl Store {
     /// # Errors
     /// [`Error::WrongType`](super::Error::WrongType); engine errors.
     pub fn hgetall(&self, db: u8, k: &[u8]) -> Result<Pairs> {
-        let (_guard, c, _) = self.locked_coll(db, k, RedisType::Hash)?;
-        self.elements(&c)
+        let (guard, c, _) = self.locked_coll(db, k, RedisType::Hash)?;
+        let cursor = self.element_cursor(&c)?;
+        drop(guard);
+        cursor.map_or(Ok(Vec::new()), ElementCursor::pairs)
     }
 
     /// Replaces the value of `field` with `f(old)` (HINCRBY, HINCRBYFLOAT): `f` returns the

@@ -1,7 +1,7 @@
 //! Lists: element `head + i` at index key `head + i` (u64 BE), so both ends and any index are
 //! one point access, and a range is one seek plus a scan.
 
-use super::{Coll, Result, Store, Txn};
+use super::{Coll, ElementCursor, Result, Store, Txn};
 use crate::key;
 use crate::meta::{Collection, RedisType};
 use crate::sub;
@@ -73,20 +73,29 @@ fn clamp_index(i: i64, len: u64) -> Option<u64> {
 }
 
 impl Store {
-    /// Reads elements `from..to` (positions from the head) of the live list `c`.
-    fn list_slice(&self, c: &Coll, from: u64, to: u64) -> Result<Vec<Vec<u8>>> {
+    /// A cursor over elements `from..to` (positions from the head) of the live list `c`.
+    fn list_cursor(&self, c: &Coll, from: u64, to: u64) -> Result<Option<ElementCursor>> {
         let (Some(body), Some(prefix)) = (c.body, c.prefix()) else {
-            return Ok(Vec::new());
+            return Ok(None);
         };
         if from >= to {
-            return Ok(Vec::new());
+            return Ok(None);
         }
         let lower = index_key(&prefix, body.head + from);
         let upper = index_key(&prefix, body.head + to);
-        self.sub
-            .range(Some(&lower), Some(&upper))?
-            .map(|item| Ok(item?.1))
-            .collect()
+        Ok(Some(ElementCursor {
+            it: self.cursor(&self.sub, &lower, Some(&upper))?,
+            skip: prefix.len(),
+            len: usize::try_from(to - from).unwrap_or(usize::MAX),
+        }))
+    }
+
+    /// Reads elements `from..to` (positions from the head) of the live list `c`.
+    fn list_slice(&self, c: &Coll, from: u64, to: u64) -> Result<Vec<Vec<u8>>> {
+        match self.list_cursor(c, from, to)? {
+            Some(cursor) => cursor.values(usize::MAX),
+            None => Ok(Vec::new()),
+        }
     }
 
     /// Rewrites positions `from..` of list `c` as `elements` (then `len` is
@@ -144,14 +153,24 @@ impl Store {
         count: u64,
     ) -> Result<Vec<Vec<u8>>> {
         let n = count.min(body.count);
-        let mut out = match end {
-            End::Left => self.list_slice(c, 0, n)?,
-            End::Right => self.list_slice(c, body.count - n, body.count)?,
+        let prefix = sub::prefix(&c.ekey, body.version);
+        let (from, to) = match end {
+            End::Left => (0, n),
+            End::Right => (body.count - n, body.count),
+        };
+        let mut out = if n <= 4 {
+            // A few point reads cost less than setting up a range scan.
+            let mut v = Vec::with_capacity(n as usize);
+            for i in from..to {
+                v.extend(self.sub.get(index_key(&prefix, body.head + i))?);
+            }
+            v
+        } else {
+            self.list_slice(c, from, to)?
         };
         if end == End::Right {
             out.reverse();
         }
-        let prefix = sub::prefix(&c.ekey, body.version);
         for _ in 0..n {
             let at = match end {
                 End::Left => {
@@ -256,9 +275,15 @@ impl Store {
     /// # Errors
     /// [`Error::WrongType`](super::Error::WrongType); engine errors.
     pub fn lrange(&self, db: u8, k: &[u8], start: i64, stop: i64) -> Result<Vec<Vec<u8>>> {
-        let (_guard, c, _) = self.locked_coll(db, k, RedisType::List)?;
-        match clamp_range(start, stop, c.len()) {
-            Some((from, to)) => self.list_slice(&c, from, to + 1),
+        let (guard, c, _) = self.locked_coll(db, k, RedisType::List)?;
+        let Some((from, to)) = clamp_range(start, stop, c.len()) else {
+            return Ok(Vec::new());
+        };
+        // The cursor sees the list as it is now; other commands may go on meanwhile.
+        let cursor = self.list_cursor(&c, from, to + 1)?;
+        drop(guard);
+        match cursor {
+            Some(cursor) => cursor.values(usize::MAX),
             None => Ok(Vec::new()),
         }
     }

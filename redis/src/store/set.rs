@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeSet, HashSet};
 
-use super::{Coll, Result, Store, Txn};
+use super::{Coll, ElementCursor, Result, Store, Txn};
 use crate::key;
 use crate::meta::{self, Collection, RedisType};
 use crate::sub;
@@ -61,8 +61,10 @@ impl Store {
     /// # Errors
     /// [`Error::WrongType`](super::Error::WrongType); engine errors.
     pub fn smembers(&self, db: u8, k: &[u8]) -> Result<Vec<Vec<u8>>> {
-        let (_guard, c, _) = self.locked_coll(db, k, RedisType::Set)?;
-        Ok(self.elements(&c)?.into_iter().map(|(m, _)| m).collect())
+        let (guard, c, _) = self.locked_coll(db, k, RedisType::Set)?;
+        let cursor = self.element_cursor(&c)?;
+        drop(guard);
+        cursor.map_or(Ok(Vec::new()), ElementCursor::fields)
     }
 
     /// `SRANDMEMBER key count` (positive: distinct, negative: with repeats).
