@@ -27,7 +27,8 @@ impl Store {
         for (field, value) in pairs {
             let fk = sub::join(&prefix, field.as_ref());
             let exists = added.contains(&fk) || (c.body.is_some() && self.sub.get(&fk)?.is_some());
-            if exists && only_new {
+            // A set member that is already there has nothing to rewrite.
+            if exists && (only_new || ty == RedisType::Set) {
                 continue;
             }
             if !exists {
@@ -39,8 +40,11 @@ impl Store {
         if txn.batch.is_empty() {
             return Ok(0);
         }
-        body.count += new;
-        txn.put_coll(&c, &body)?;
+        if new > 0 {
+            // Only a new field changes the metadata (a new collection always has one).
+            body.count += new;
+            txn.put_coll(&c, &body)?;
+        }
         txn.commit()?;
         Ok(new)
     }

@@ -88,9 +88,11 @@ impl Store {
             Err(msg) => return Ok(Err(msg)),
         };
         let mut txn = Txn::new(self, now);
-        body.count += u64::from(old.is_none());
         txn.put_sub(fk, new);
-        txn.put_coll(&c, &body)?;
+        if old.is_none() {
+            body.count += 1;
+            txn.put_coll(&c, &body)?;
+        }
         txn.commit()?;
         Ok(Ok(reply))
     }
