@@ -226,6 +226,9 @@ pub fn decode(stored: &[u8]) -> Result<(Header, Meta<'_>), DecodeError> {
     if c.count == 0 {
         return Err(DecodeError(format!("empty {} stored", h.ty.name())));
     }
+    if h.ty == RedisType::List && c.head.checked_add(c.count).is_none() {
+        return Err(DecodeError("list past the end of its index space".into()));
+    }
     Ok((h, Meta::Collection(c)))
 }
 
@@ -298,6 +301,13 @@ mod tests {
         let mut list = encode_collection(RedisType::List, None, &Collection::new(7));
         list.pop();
         assert!(decode(&list).is_err(), "short list body");
+        let c = Collection {
+            version: 1,
+            count: 2,
+            head: u64::MAX,
+        };
+        let overflowing = encode_collection(RedisType::List, None, &c);
+        assert!(decode(&overflowing).is_err(), "head + count overflows");
         assert!(set_expiry(&mut [0, 1, 0], None).is_err());
         assert_eq!(RedisType::ZSet.name(), "zset");
     }

@@ -3,7 +3,7 @@
 
 use super::{Coll, ElementCursor, Result, Store, Txn};
 use crate::key;
-use crate::meta::{Collection, RedisType};
+use crate::meta::{self, Collection, RedisType};
 use crate::sub;
 
 /// A key and the elements popped from it (`LMPOP`).
@@ -121,6 +121,9 @@ impl Store {
     }
 
     /// Pushes `elements` one by one at `end` of the list `c` (creating it), in `txn`.
+    ///
+    /// # Errors
+    /// The list's end of the index space is reached (2^63 pushes to one side).
     fn list_push_in(
         &self,
         txn: &mut Txn<'_>,
@@ -128,19 +131,25 @@ impl Store {
         body: &mut Collection,
         end: End,
         elements: &[impl AsRef<[u8]>],
-    ) {
+    ) -> Result<()> {
         let prefix = sub::prefix(&c.ekey, body.version);
+        let full = || meta::DecodeError::new("list index space exhausted");
         for e in elements {
             let at = match end {
                 End::Left => {
-                    body.head -= 1;
+                    body.head = body.head.checked_sub(1).ok_or_else(full)?;
                     body.head
                 }
-                End::Right => body.head + body.count,
+                End::Right => body
+                    .head
+                    .checked_add(body.count)
+                    .filter(|&at| at < u64::MAX)
+                    .ok_or_else(full)?,
             };
             body.count += 1;
             txn.put_sub(index_key(&prefix, at), e);
         }
+        Ok(())
     }
 
     /// Pops up to `count` elements from `end` of the live list `c`, in `txn`.
@@ -204,7 +213,7 @@ impl Store {
         }
         let mut body = self.body_or_new(&c)?;
         let mut txn = Txn::new(self, now);
-        self.list_push_in(&mut txn, &c, &mut body, end, elements);
+        self.list_push_in(&mut txn, &c, &mut body, end, elements)?;
         txn.put_coll(&c, &body)?;
         txn.commit()?;
         Ok(body.count)
@@ -490,12 +499,12 @@ impl Store {
         };
         if esrc == edst {
             // Rotation: push onto the same list.
-            self.list_push_in(&mut txn, &s, &mut sbody, to, &[&element]);
+            self.list_push_in(&mut txn, &s, &mut sbody, to, &[&element])?;
             txn.put_coll(&s, &sbody)?;
         } else {
             let d = self.coll(edst, RedisType::List, now)?;
             let mut dbody = self.body_or_new(&d)?;
-            self.list_push_in(&mut txn, &d, &mut dbody, to, &[&element]);
+            self.list_push_in(&mut txn, &d, &mut dbody, to, &[&element])?;
             txn.put_coll(&s, &sbody)?;
             txn.put_coll(&d, &dbody)?;
         }

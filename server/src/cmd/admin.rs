@@ -711,6 +711,9 @@ fn info_section(server: &Server, _session: &Session, section: &str, out: &mut St
                 &format!("{:.2}", s.write_amplification),
             );
             put(out, "strata_expired_dropped", &s.expired_dropped);
+            let gc = server.store.element_gc();
+            put(out, "strata_gc_dropped_elements", &gc.dropped());
+            put(out, "strata_gc_damaged_elements", &gc.damaged());
             let compactions: u64 = s.compaction.iter().map(|c| c.compactions).sum();
             let moves: u64 = s.compaction.iter().map(|c| c.moves).sum();
             put(out, "strata_compactions", &compactions);
