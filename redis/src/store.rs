@@ -285,6 +285,13 @@ impl ElementCursor {
     }
 }
 
+/// The keys of a STORE command (SINTERSTORE, ZUNIONSTORE, ...) with all their slots locked.
+struct StoreTarget<'a> {
+    sources: Vec<Vec<u8>>,
+    dst: Vec<u8>,
+    _guards: Vec<SlotGuard<'a>>,
+}
+
 /// The version counter: versions below `bound` are reserved on disk.
 #[derive(Debug)]
 struct Versions {
@@ -715,6 +722,21 @@ impl Store {
         let now = self.now_ms();
         let c = self.coll(ekey, ty, now)?;
         Ok((guard, c, now))
+    }
+
+    /// Encodes `keys` and `dst` of logical database `db` and locks all their slots.
+    fn lock_for_store<K: AsRef<[u8]>>(&self, db: u8, keys: &[K], dst: &[u8]) -> StoreTarget<'_> {
+        let pdb = self.dbs()[usize::from(db)];
+        let sources: Vec<Vec<u8>> = keys.iter().map(|k| key::encode(pdb, k.as_ref())).collect();
+        let dst = key::encode(pdb, dst);
+        let mut all = sources.clone();
+        all.push(dst.clone());
+        let _guards = self.lock_keys(&all);
+        StoreTarget {
+            sources,
+            dst,
+            _guards,
+        }
     }
 
     /// The body to grow `c` with: its own, or a new empty collection.

@@ -362,45 +362,28 @@ fn appendfsync_always_replies_only_after_the_wal_is_synced() {
 #[test]
 fn kill_9_loses_no_acknowledged_write_with_appendfsync_always() {
     let dir = tempfile::tempdir().unwrap();
-    let mut server = start_with(dir.path(), &["--appendfsync", "always"]);
-    let url = server.url();
-    let writers: Vec<_> = (0..4)
-        .map(|t| {
-            let url = url.clone();
-            std::thread::spawn(move || {
-                let mut c = conn(&url);
-                let mut acked = 0u64;
-                loop {
-                    let r = redis::cmd("SET")
-                        .arg(format!("w{t}:{}", acked + 1))
-                        .arg(acked + 1)
-                        .query::<String>(&mut c);
-                    let r2 = r.and_then(|_| {
-                        redis::cmd("INCR")
-                            .arg(format!("count{t}"))
-                            .query::<u64>(&mut c)
-                    });
-                    match r2 {
-                        Ok(n) => {
-                            assert_eq!(n, acked + 1);
-                            acked += 1;
-                        }
-                        Err(_) => return acked,
-                    }
+    let (acked, server) = common::kill_9_during(dir.path(), 4, |url, t| {
+        let mut c = conn(url);
+        let mut acked = 0u64;
+        loop {
+            let r = redis::cmd("SET")
+                .arg(format!("w{t}:{}", acked + 1))
+                .arg(acked + 1)
+                .query::<String>(&mut c);
+            let r2 = r.and_then(|_| {
+                redis::cmd("INCR")
+                    .arg(format!("count{t}"))
+                    .query::<u64>(&mut c)
+            });
+            match r2 {
+                Ok(n) => {
+                    assert_eq!(n, acked + 1);
+                    acked += 1;
                 }
-            })
-        })
-        .collect();
-    std::thread::sleep(Duration::from_millis(1500));
-    server.child.kill().unwrap(); // SIGKILL
-    server.child.wait().unwrap();
-    let acked: Vec<u64> = writers.into_iter().map(|w| w.join().unwrap()).collect();
-    assert!(
-        acked.iter().all(|&n| n > 10),
-        "writers made progress: {acked:?}"
-    );
-    drop(server);
-    let server = start(dir.path());
+                Err(_) => return acked,
+            }
+        }
+    });
     let mut c = conn(&server.url());
     let mut keys = 0;
     for (t, &n) in acked.iter().enumerate() {

@@ -887,50 +887,33 @@ fn blocking_zset_pops() {
 #[test]
 fn collection_counts_and_elements_agree_after_kill_9() {
     let dir = tempfile::tempdir().unwrap();
-    let mut server = common::start_with(dir.path(), &["--appendfsync", "always"]);
-    let url = server.url();
-    let writers: Vec<_> = (0..3)
-        .map(|t| {
-            let url = url.clone();
-            std::thread::spawn(move || {
-                let mut c = conn(&url);
-                let mut acked = 0u64;
-                loop {
-                    let i = (acked + 1).to_string();
-                    let r = redis::pipe()
-                        .cmd("RPUSH")
-                        .arg(format!("l{t}"))
-                        .arg(&i)
-                        .cmd("HSET")
-                        .arg(format!("h{t}"))
-                        .arg(format!("f{i}"))
-                        .arg(&i)
-                        .cmd("ZADD")
-                        .arg(format!("z{t}"))
-                        .arg(&i)
-                        .arg(format!("m{i}"))
-                        .query::<(u64, u64, u64)>(&mut c);
-                    match r {
-                        Ok((n, _, _)) => {
-                            assert_eq!(n, acked + 1);
-                            acked += 1;
-                        }
-                        Err(_) => return acked,
-                    }
+    let (acked, server) = common::kill_9_during(dir.path(), 3, |url, t| {
+        let mut c = conn(url);
+        let mut acked = 0u64;
+        loop {
+            let i = (acked + 1).to_string();
+            let r = redis::pipe()
+                .cmd("RPUSH")
+                .arg(format!("l{t}"))
+                .arg(&i)
+                .cmd("HSET")
+                .arg(format!("h{t}"))
+                .arg(format!("f{i}"))
+                .arg(&i)
+                .cmd("ZADD")
+                .arg(format!("z{t}"))
+                .arg(&i)
+                .arg(format!("m{i}"))
+                .query::<(u64, u64, u64)>(&mut c);
+            match r {
+                Ok((n, _, _)) => {
+                    assert_eq!(n, acked + 1);
+                    acked += 1;
                 }
-            })
-        })
-        .collect();
-    std::thread::sleep(Duration::from_millis(1500));
-    server.child.kill().unwrap(); // SIGKILL
-    server.child.wait().unwrap();
-    let acked: Vec<u64> = writers.into_iter().map(|w| w.join().unwrap()).collect();
-    assert!(
-        acked.iter().all(|&n| n > 10),
-        "writers made progress: {acked:?}"
-    );
-    drop(server);
-    let server = start(dir.path());
+                Err(_) => return acked,
+            }
+        }
+    });
     let mut c = conn(&server.url());
     let c = &mut c;
     for (t, &n) in acked.iter().enumerate() {

@@ -45,9 +45,9 @@ fn index_key(prefix: &[u8], at: u64) -> Vec<u8> {
     sub::join(prefix, &at.to_be_bytes())
 }
 
-/// `[start, stop]` of Redis's LRANGE/LTRIM index rules (negative from the end, clamped), or
+/// `[start, stop]` of Redis's LRANGE/LTRIM/ZRANGE index rules (negative from the end, clamped), or
 /// `None` if the range is empty.
-fn clamp_range(start: i64, stop: i64, len: u64) -> Option<(u64, u64)> {
+pub(super) fn clamp_range(start: i64, stop: i64, len: u64) -> Option<(u64, u64)> {
     let len = i64::try_from(len).unwrap_or(i64::MAX);
     let start = if start < 0 {
         (len + start).max(0)

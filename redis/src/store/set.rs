@@ -172,14 +172,11 @@ impl Store {
         keys: &[K],
         op: SetOp,
     ) -> Result<u64> {
-        let pdb = self.dbs()[usize::from(db)];
-        let ekeys: Vec<Vec<u8>> = keys.iter().map(|k| key::encode(pdb, k.as_ref())).collect();
-        let edst = key::encode(pdb, dst);
-        let mut all = ekeys.clone();
-        all.push(edst.clone());
-        let _guards = self.lock_keys(&all);
+        let t = self.lock_for_store(db, keys, dst);
+        let edst = t.dst;
         let now = self.now_ms();
-        let sets = ekeys
+        let sets = t
+            .sources
             .into_iter()
             .map(|e| self.coll(e, RedisType::Set, now))
             .collect::<Result<Vec<_>>>()?;

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use super::list::clamp_range;
 use super::{Coll, Condition, Result, Store, Txn};
 use crate::key;
 use crate::meta::{self, Collection, RedisType};
@@ -273,7 +274,7 @@ impl Store {
         let mut skipped = 0;
         match &spec.range {
             ZRange::Rank(start, stop) => {
-                let Some((from, to)) = rank_range(*start, *stop, body.count) else {
+                let Some((from, to)) = clamp_range(*start, *stop, body.count) else {
                     return Ok(Vec::new());
                 };
                 let scan = self.score.prefix(&prefix)?;
@@ -560,16 +561,11 @@ impl Store {
         agg: Aggregate,
         op: ZOp,
     ) -> Result<u64> {
-        let pdb = self.dbs()[usize::from(db)];
-        let ekeys: Vec<Vec<u8>> = keys.iter().map(|k| key::encode(pdb, k.as_ref())).collect();
-        let edst = key::encode(pdb, dst);
-        let mut all = ekeys.clone();
-        all.push(edst.clone());
-        let _guards = self.lock_keys(&all);
+        let t = self.lock_for_store(db, keys, dst);
         let now = self.now_ms();
-        let inputs = self.zinputs(ekeys, now)?;
+        let inputs = self.zinputs(t.sources, now)?;
         let result = Self::zcombine_inputs(inputs, weights, agg, op);
-        self.zstore(&edst, now, &result)?;
+        self.zstore(&t.dst, now, &result)?;
         Ok(result.len() as u64)
     }
 
@@ -646,25 +642,6 @@ impl Store {
     }
 }
 
-/// Ranks `[from, to]` of Redis's ZRANGE index rules, or `None` if empty.
-fn rank_range(start: i64, stop: i64, len: u64) -> Option<(u64, u64)> {
-    let len = i64::try_from(len).unwrap_or(i64::MAX);
-    let start = if start < 0 {
-        (len + start).max(0)
-    } else {
-        start
-    };
-    let stop = if stop < 0 {
-        len + stop
-    } else {
-        stop.min(len - 1)
-    };
-    if start > stop || start >= len {
-        return None;
-    }
-    Some((start.unsigned_abs(), stop.unsigned_abs()))
-}
-
 /// Element-key bounds `[lower, upper)` of a lex range in the collection with `prefix`
 /// (`upper = None`: to the end of the collection), or `None` if it is empty.
 fn lex_keys(prefix: &[u8], lo: &LexBound, hi: &LexBound) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
@@ -724,8 +701,8 @@ mod tests {
         );
         let d = Store::zcombine_inputs(vec![b, a], &[], Aggregate::Sum, ZOp::Diff);
         assert_eq!(d, vec![(b"z".to_vec(), 0.5)]);
-        assert_eq!(rank_range(0, -1, 3), Some((0, 2)));
-        assert_eq!(rank_range(5, 6, 3), None);
+        assert_eq!(clamp_range(0, -1, 3), Some((0, 2)));
+        assert_eq!(clamp_range(5, 6, 3), None);
     }
 
     #[test]

@@ -2,8 +2,10 @@
 
 use strata_redis::Pairs;
 
-use super::strings::parse_float;
-use super::{not_an_integer, or_error, parse_i64, parse_scan, store_error, wrong_arity, Session};
+use super::strings::{add_float, parse_float};
+use super::{
+    not_an_integer, or_error, parse_i64, parse_scan, scan_reply, store_error, wrong_arity, Session,
+};
 use crate::resp::{Protocol, Reply};
 use crate::server::Server;
 
@@ -135,15 +137,7 @@ pub(super) fn hincrbyfloat(server: &Server, session: &mut Session, args: &[Vec<u
         return Reply::error("ERR value is not a valid float");
     };
     let r = server.store.hupdate(session.db, &args[0], &args[1], |old| {
-        let cur = match old {
-            None => 0.0,
-            Some(v) => parse_float(v).ok_or("ERR hash value is not a float")?,
-        };
-        let new = cur + by;
-        if !new.is_finite() {
-            return Err("ERR increment would produce NaN or Infinity".into());
-        }
-        let text = format!("{new}").into_bytes();
+        let text = add_float(old, by, "ERR hash value is not a float")?;
         Ok((text.clone(), text))
     });
     match r {
@@ -179,21 +173,28 @@ pub(super) fn random_count(arg: &[u8], with_values: bool) -> Result<i64, Reply> 
     Ok(n)
 }
 
+/// The arguments after the key of HRANDFIELD/ZRANDMEMBER: `None` without a count, else the
+/// count and whether `word` (WITHVALUES, WITHSCORES) follows.
+pub(super) fn random_args(rest: &[Vec<u8>], word: &[u8]) -> Result<Option<(i64, bool)>, Reply> {
+    let (count, with_values) = match rest {
+        [] => return Ok(None),
+        [n] => (n, false),
+        [n, opt] if opt.eq_ignore_ascii_case(word) => (n, true),
+        _ => return Err(super::syntax_error()),
+    };
+    Ok(Some((random_count(count, with_values)?, with_values)))
+}
+
 pub(super) fn hrandfield(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
-    let (count, with_values) = match &args[1..] {
-        [] => {
+    let (count, with_values) = match random_args(&args[1..], b"WITHVALUES") {
+        Ok(Some(v)) => v,
+        Ok(None) => {
             return or_error(server.store.hrandfield(session.db, &args[0], 1), |p| {
                 p.into_iter()
                     .next()
                     .map_or(Reply::Null, |(f, _)| Reply::Bulk(f))
             })
         }
-        [n] => (n, false),
-        [n, opt] if opt.eq_ignore_ascii_case(b"WITHVALUES") => (n, true),
-        _ => return super::syntax_error(),
-    };
-    let count = match random_count(count, with_values) {
-        Ok(n) => n,
         Err(reply) => return reply,
     };
     or_error(server.store.hrandfield(session.db, &args[0], count), |p| {
@@ -227,9 +228,6 @@ pub(super) fn hscan(server: &Server, session: &mut Session, args: &[Vec<u8>]) ->
                 std::iter::once(Reply::Bulk(f)).chain(v)
             })
             .collect();
-        Reply::Array(vec![
-            Reply::Bulk(next.to_string().into_bytes()),
-            Reply::Array(items),
-        ])
+        scan_reply(next, items)
     })
 }

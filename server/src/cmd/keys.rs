@@ -3,7 +3,9 @@
 use strata_redis::meta::RedisType;
 use strata_redis::RenameOutcome;
 
-use super::{not_an_integer, or_error, parse_i64, parse_scan, store_error, syntax_error, Session};
+use super::{
+    not_an_integer, or_error, parse_i64, parse_scan, scan_reply, store_error, syntax_error, Session,
+};
 use crate::resp::Reply;
 use crate::server::Server;
 
@@ -138,10 +140,7 @@ pub(super) fn scan(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> 
         .store
         .scan(session.db, scan.cursor, scan.pattern, scan.count, ty);
     or_error(r, |(next, keys)| {
-        Reply::Array(vec![
-            Reply::Bulk(next.to_string().into_bytes()),
-            Reply::Array(keys.into_iter().map(Reply::Bulk).collect()),
-        ])
+        scan_reply(next, keys.into_iter().map(Reply::Bulk).collect())
     })
 }
 

@@ -354,6 +354,14 @@ pub(crate) fn or_error<T>(r: strata_redis::Result<T>, f: impl FnOnce(T) -> Reply
     }
 }
 
+/// The reply of SCAN, HSCAN, SSCAN and ZSCAN: the next cursor and the items.
+pub(crate) fn scan_reply(next: u64, items: Vec<Reply>) -> Reply {
+    Reply::Array(vec![
+        Reply::Bulk(next.to_string().into_bytes()),
+        Reply::Array(items),
+    ])
+}
+
 /// The arguments of SCAN, HSCAN, SSCAN and ZSCAN.
 #[derive(Debug)]
 pub(crate) struct ScanArgs<'a> {

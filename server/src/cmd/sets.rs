@@ -3,7 +3,7 @@
 use strata_redis::SetOp;
 
 use super::hashes::random_count;
-use super::{or_error, parse_i64, parse_scan, syntax_error, Session};
+use super::{or_error, parse_i64, parse_scan, scan_reply, syntax_error, Session};
 use crate::resp::Reply;
 use crate::server::Server;
 
@@ -146,20 +146,28 @@ pub(super) fn numkeys(args: &[Vec<u8>]) -> Result<KeysAndRest<'_>, Reply> {
     }
 }
 
+/// The `[LIMIT limit]` of SINTERCARD and ZINTERCARD (0: none).
+pub(super) fn card_limit(rest: &[Vec<u8>]) -> Result<u64, Reply> {
+    match rest {
+        [] => Ok(0),
+        [opt, n] if opt.eq_ignore_ascii_case(b"LIMIT") => match parse_i64(n) {
+            Some(n) if n >= 0 => Ok(n.unsigned_abs()),
+            Some(_) => Err(Reply::error("ERR LIMIT can't be negative")),
+            None => Err(super::not_an_integer()),
+        },
+        _ => Err(syntax_error()),
+    }
+}
+
 /// `SINTERCARD numkeys key [key ...] [LIMIT limit]`.
 pub(super) fn sintercard(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
     let (keys, rest) = match numkeys(args) {
         Ok(v) => v,
         Err(reply) => return reply,
     };
-    let limit = match rest {
-        [] => 0,
-        [opt, n] if opt.eq_ignore_ascii_case(b"LIMIT") => match parse_i64(n) {
-            Some(n) if n >= 0 => usize::try_from(n).unwrap_or(usize::MAX),
-            Some(_) => return Reply::error("ERR LIMIT can't be negative"),
-            None => return super::not_an_integer(),
-        },
-        _ => return syntax_error(),
+    let limit = match card_limit(rest) {
+        Ok(n) => usize::try_from(n).unwrap_or(usize::MAX),
+        Err(reply) => return reply,
     };
     or_error(
         server
@@ -178,9 +186,6 @@ pub(super) fn sscan(server: &Server, session: &mut Session, args: &[Vec<u8>]) ->
         .store
         .sscan(session.db, &args[0], scan.cursor, scan.pattern, scan.count);
     or_error(r, |(next, found)| {
-        Reply::Array(vec![
-            Reply::Bulk(next.to_string().into_bytes()),
-            Reply::Array(found.into_iter().map(Reply::Bulk).collect()),
-        ])
+        scan_reply(next, found.into_iter().map(Reply::Bulk).collect())
     })
 }

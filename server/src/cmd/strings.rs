@@ -252,6 +252,20 @@ pub(super) fn parse_float(b: &[u8]) -> Option<f64> {
     (!f.is_nan()).then_some(f)
 }
 
+/// `old` (absent: 0) plus `by`, in Redis's human form (INCRBYFLOAT, HINCRBYFLOAT); `not_float`
+/// if `old` is not a number, Redis's error if the sum is not finite.
+pub(super) fn add_float(old: Option<&[u8]>, by: f64, not_float: &str) -> Result<Vec<u8>, String> {
+    let cur = match old {
+        None => 0.0,
+        Some(v) => parse_float(v).ok_or(not_float)?,
+    };
+    let new = cur + by;
+    if !new.is_finite() {
+        return Err("ERR increment would produce NaN or Infinity".into());
+    }
+    Ok(format!("{new}").into_bytes())
+}
+
 /// `INCRBYFLOAT key increment`. Computed in `f64` (Redis uses `long double`) and written in
 /// Redis's human form: fixed-point, no exponent, no trailing zeros (`10.5` + `0.1` = `10.6`,
 /// `5.0e3` + `2.0e2` = `5200`).
@@ -260,15 +274,7 @@ pub(super) fn incrbyfloat(server: &Server, session: &mut Session, args: &[Vec<u8
         return Reply::error("ERR value is not a valid float");
     };
     let r = server.store.update_string(session.db, &args[0], |old| {
-        let cur = match old {
-            None => 0.0,
-            Some(v) => parse_float(v).ok_or("ERR value is not a valid float")?,
-        };
-        let new = cur + by;
-        if !new.is_finite() {
-            return Err("ERR increment would produce NaN or Infinity".into());
-        }
-        let text = format!("{new}").into_bytes();
+        let text = add_float(old, by, "ERR value is not a valid float")?;
         Ok((Some(text.clone()), text))
     });
     match r {

@@ -5,11 +5,13 @@ use strata_redis::{
     ZaddOutcome,
 };
 
-use super::hashes::{pairs_reply, random_count};
+use super::hashes::{pairs_reply, random_args};
 use super::lists::block_on;
-use super::sets::numkeys;
+use super::sets::{card_limit, numkeys};
 use super::strings::parse_float;
-use super::{not_an_integer, or_error, parse_i64, parse_scan, store_error, syntax_error, Session};
+use super::{
+    not_an_integer, or_error, parse_i64, parse_scan, scan_reply, store_error, syntax_error, Session,
+};
 use crate::resp::{format_double, Reply};
 use crate::server::Server;
 
@@ -571,14 +573,9 @@ pub(super) fn zintercard(server: &Server, session: &mut Session, args: &[Vec<u8>
         },
         None => return not_an_integer(),
     };
-    let limit = match rest {
-        [] => 0,
-        [opt, n] if opt.eq_ignore_ascii_case(b"LIMIT") => match parse_i64(n) {
-            Some(n) if n >= 0 => n.unsigned_abs(),
-            Some(_) => return Reply::error("ERR LIMIT can't be negative"),
-            None => return not_an_integer(),
-        },
-        _ => return syntax_error(),
+    let limit = match card_limit(rest) {
+        Ok(n) => n,
+        Err(reply) => return reply,
     };
     or_error(
         server
@@ -592,20 +589,15 @@ pub(super) fn zintercard(server: &Server, session: &mut Session, args: &[Vec<u8>
 }
 
 pub(super) fn zrandmember(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
-    let (count, with_scores) = match &args[1..] {
-        [] => {
+    let (count, with_scores) = match random_args(&args[1..], b"WITHSCORES") {
+        Ok(Some(v)) => v,
+        Ok(None) => {
             return or_error(server.store.zrandmember(session.db, &args[0], 1), |m| {
                 m.into_iter()
                     .next()
                     .map_or(Reply::Null, |(m, _)| Reply::Bulk(m))
             })
         }
-        [n] => (n, false),
-        [n, opt] if opt.eq_ignore_ascii_case(b"WITHSCORES") => (n, true),
-        _ => return syntax_error(),
-    };
-    let count = match random_count(count, with_scores) {
-        Ok(n) => n,
         Err(reply) => return reply,
     };
     or_error(server.store.zrandmember(session.db, &args[0], count), |m| {
@@ -622,14 +614,9 @@ pub(super) fn zscan(server: &Server, session: &mut Session, args: &[Vec<u8>]) ->
         .store
         .zscan(session.db, &args[0], scan.cursor, scan.pattern, scan.count);
     or_error(r, |(next, found)| {
-        Reply::Array(vec![
-            Reply::Bulk(next.to_string().into_bytes()),
-            Reply::Array(
-                found
-                    .into_iter()
-                    .flat_map(|(m, s)| [Reply::Bulk(m), Reply::Bulk(format_double(s).into_bytes())])
-                    .collect(),
-            ),
-        ])
+        let items = found
+            .into_iter()
+            .flat_map(|(m, s)| [Reply::Bulk(m), Reply::Bulk(format_double(s).into_bytes())]);
+        scan_reply(next, items.collect())
     })
 }

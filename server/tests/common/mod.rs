@@ -114,3 +114,32 @@ fn start_redis(binary: &str, dir: &std::path::Path, port: u16) -> Server {
     }
     Server { child, port }
 }
+
+/// Runs `writers` threads of `work(url, thread)` against a server started with `appendfsync
+/// always`, SIGKILLs it after 1.5 s, and returns how many writes each thread had acknowledged
+/// (what `work` returns once its connection breaks) and the server restarted on the same
+/// directory.
+pub fn kill_9_during<F>(dir: &std::path::Path, writers: usize, work: F) -> (Vec<u64>, Server)
+where
+    F: Fn(&str, usize) -> u64 + Send + Sync + 'static,
+{
+    let mut server = start_with(dir, &["--appendfsync", "always"]);
+    let url = server.url();
+    let work = std::sync::Arc::new(work);
+    let threads: Vec<_> = (0..writers)
+        .map(|t| {
+            let (url, work) = (url.clone(), std::sync::Arc::clone(&work));
+            std::thread::spawn(move || work(&url, t))
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(1500));
+    server.child.kill().unwrap(); // SIGKILL
+    server.child.wait().unwrap();
+    let acked: Vec<u64> = threads.into_iter().map(|w| w.join().unwrap()).collect();
+    assert!(
+        acked.iter().all(|&n| n > 10),
+        "writers made progress: {acked:?}"
+    );
+    drop(server);
+    (acked, start(dir))
+}
