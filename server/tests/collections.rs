@@ -144,6 +144,11 @@ fn hash_commands() {
             ],
         );
         assert_eq!(names.len(), 11, "names only");
+        // A reply built in memory has a bound (Redis would stream it).
+        assert_eq!(
+            err(c, &["HRANDFIELD", "big", "-100000000"]),
+            "ERR value is out of range"
+        );
     }
     assert_eq!(err(c, &["HSCAN", "big", "x"]), "ERR invalid cursor");
     assert_eq!(

@@ -162,12 +162,17 @@ pub(super) fn pairs_reply(session: &Session, pairs: Vec<(Reply, Reply)>) -> Repl
     }
 }
 
+/// Most elements a negative count (repeats allowed) may ask for: the reply is built in memory,
+/// so a count of -10^12 must not take the server down (Redis would stream it until it runs out
+/// of memory).
+const MAX_RANDOM_REPEATS: i64 = 1 << 24;
+
 /// The `count` of HRANDFIELD, SRANDMEMBER and ZRANDMEMBER, with Redis's range check when
-/// values come along (the reply would hold twice as many items).
+/// values come along (the reply would hold twice as many items), and [`MAX_RANDOM_REPEATS`].
 pub(super) fn random_count(arg: &[u8], with_values: bool) -> Result<i64, Reply> {
     let n = parse_i64(arg).ok_or_else(not_an_integer)?;
     let limit = if with_values { i64::MAX / 2 } else { i64::MAX };
-    if n < -limit || n > limit {
+    if n < -limit || n > limit || n < -MAX_RANDOM_REPEATS {
         return Err(Reply::error("ERR value is out of range"));
     }
     Ok(n)
