@@ -430,6 +430,10 @@ pub(crate) fn parse_i64(b: &[u8]) -> Option<i64> {
 }
 
 /// Runs one command (`argv[0]` is its name) on this thread and returns its reply.
+///
+/// A blocking command (BLPOP, ...) that finds no data returns [`Reply::NoReply`] and leaves
+/// a [`Blocked`] in `session.blocked`: the caller waits for it (the connection does, see
+/// `connection.rs`) or drops it to give up.
 pub fn dispatch(server: &Server, session: &mut Session, argv: &[Vec<u8>]) -> Reply {
     dispatch_in(server, session, argv, |run| run())
 }
