@@ -1,0 +1,241 @@
+//! `strata-bench`: db_bench's workloads on Strata, with throughput, latency percentiles, write
+//! and space amplification and peak anonymous memory. See `docs/benchmarks.md` for runs.
+//!
+//! ```sh
+//! strata-bench --workloads fillrandom,overwrite,readrandom,readmissing,seekrandom,readseq \
+//!     --num 2000000
+//! strata-bench --workloads fillsync,fillsync:8 --num 2000000
+//! ```
+//!
+//! `name:T` runs a workload on T threads. fillseq, fillrandom and fillsync start from an empty
+//! database; the others use what the previous workloads left.
+
+mod engine;
+mod sys;
+mod workload;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use engine::{Engine, Settings, Strata};
+use workload::{Counts, Kind, Outcome, Shape};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "strata-bench",
+    version,
+    about = "db_bench-style workloads on Strata"
+)]
+struct Args {
+    /// The engine to run.
+    #[arg(long, default_value = "strata")]
+    engine: String,
+    /// Comma-separated workloads, each optionally `name:threads`: fillseq, fillrandom,
+    /// overwrite, readrandom, readmissing, seekrandom, readseq, fillsync, readwhilewriting.
+    #[arg(
+        long,
+        default_value = "fillrandom,overwrite,readrandom,readmissing,seekrandom,readseq"
+    )]
+    workloads: String,
+    /// Keys in the key space (and writes per fill).
+    #[arg(long, default_value_t = 1_000_000)]
+    num: u64,
+    /// Reads per read workload [default: --num].
+    #[arg(long)]
+    reads: Option<u64>,
+    /// Seeks in seekrandom [default: --num / 10].
+    #[arg(long)]
+    seeks: Option<u64>,
+    /// Fsynced writes in fillsync [default: --num / 100].
+    #[arg(long)]
+    sync_writes: Option<u64>,
+    /// Bytes per key (at least 16).
+    #[arg(long, default_value_t = 16)]
+    key_size: usize,
+    /// Bytes per value.
+    #[arg(long, default_value_t = 100)]
+    value_size: usize,
+    /// Seed of every random choice.
+    #[arg(long, default_value_t = 301)]
+    seed: u64,
+    /// Run in this directory (its database is replaced) [default: a temporary one].
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Leave the database in --dir afterwards (for `strata stats`).
+    #[arg(long)]
+    keep: bool,
+    /// Memtable size in MiB.
+    #[arg(long, default_value_t = 64)]
+    memtable_mb: usize,
+    /// Block cache size in MiB.
+    #[arg(long, default_value_t = 64)]
+    cache_mb: u64,
+    /// Bloom filter bits per key.
+    #[arg(long, default_value_t = 10)]
+    bloom_bits: u32,
+    /// Data block size in bytes.
+    #[arg(long, default_value_t = 4096)]
+    block_size: usize,
+    /// Compress tables below L1 with zstd.
+    #[arg(long)]
+    compression: bool,
+    /// Background threads (flush + compaction).
+    #[arg(long, default_value_t = 2)]
+    background_jobs: usize,
+}
+
+fn open(
+    args: &Args,
+    dir: &std::path::Path,
+    settings: &Settings,
+) -> Result<Box<dyn Engine>, String> {
+    match args.engine.as_str() {
+        "strata" => Ok(Box::new(Strata::open(dir, settings)?)),
+        other => Err(format!("unknown engine {other:?} (this build has: strata)")),
+    }
+}
+
+fn mib(b: u64) -> f64 {
+    b as f64 / (1024.0 * 1024.0)
+}
+
+fn report(name: &str, o: &Outcome) {
+    let secs = o.elapsed.as_secs_f64().max(1e-9);
+    let us = |q: f64| o.latency.value_at_quantile(q) as f64 / 1000.0;
+    let found = if o.found > 0 && o.found != o.ops {
+        format!(", {} found", o.found)
+    } else {
+        String::new()
+    };
+    println!(
+        "{name:<20} {:>12.0} ops/s {:>8.1} MB/s  p50 {:>8.2} us  p99 {:>9.2} us  ({} ops in {:.2} s{found})",
+        o.ops as f64 / secs,
+        o.bytes as f64 / 1e6 / secs,
+        us(0.5),
+        us(0.99),
+        o.ops,
+        secs,
+    );
+}
+
+fn run(args: &Args) -> Result<(), String> {
+    if args.key_size < 16 {
+        return Err("--key-size must be at least 16".into());
+    }
+    let plan: Vec<(String, Kind, usize)> = args
+        .workloads
+        .split(',')
+        .filter(|w| !w.is_empty())
+        .map(|w| {
+            let (name, threads) = match w.split_once(':') {
+                Some((n, t)) => (
+                    n,
+                    t.parse()
+                        .map_err(|_| format!("bad thread count in {w:?}"))?,
+                ),
+                None => (w, 1usize),
+            };
+            let kind = Kind::parse(name).ok_or_else(|| format!("unknown workload {name:?}"))?;
+            Ok((w.to_string(), kind, threads))
+        })
+        .collect::<Result<_, String>>()?;
+    let temp;
+    let dir = match &args.dir {
+        Some(d) => d.clone(),
+        None => {
+            temp = std::env::temp_dir().join(format!("strata-bench-{}", std::process::id()));
+            temp
+        }
+    };
+    let settings = Settings {
+        memtable_bytes: args.memtable_mb << 20,
+        cache_bytes: args.cache_mb << 20,
+        bloom_bits_per_key: args.bloom_bits,
+        block_size: args.block_size,
+        compression: args.compression,
+        background_jobs: args.background_jobs,
+    };
+    let shape = Shape {
+        num: args.num,
+        key_size: args.key_size,
+        value_size: args.value_size,
+        seed: args.seed,
+    };
+    let counts = Counts {
+        reads: args.reads.unwrap_or(args.num),
+        seeks: args.seeks.unwrap_or(args.num / 10).max(1),
+        sync_writes: args.sync_writes.unwrap_or(args.num / 100).max(1),
+    };
+    println!(
+        "engine {}, {} keys of {} bytes, values of {} bytes, memtable {} MiB, cache {} MiB, bloom {} bits/key, blocks {} B, compression {}, {} background jobs, dir {}",
+        args.engine,
+        args.num,
+        args.key_size,
+        args.value_size,
+        args.memtable_mb,
+        args.cache_mb,
+        args.bloom_bits,
+        args.block_size,
+        if args.compression { "zstd below L1" } else { "none" },
+        args.background_jobs,
+        dir.display()
+    );
+    let rss = sys::PeakRss::start();
+    let written_before = sys::write_bytes().unwrap_or(0);
+    let mut user_bytes = 0u64;
+    let mut engine: Option<Box<dyn Engine>> = None;
+    for (name, kind, threads) in &plan {
+        if kind.fresh() || engine.is_none() {
+            drop(engine.take());
+            if kind.fresh() {
+                let _ = std::fs::remove_dir_all(&dir);
+            }
+            engine = Some(open(args, &dir, &settings)?);
+        }
+        let Some(e) = engine.as_deref() else {
+            return Err("no engine".into());
+        };
+        let outcome = workload::run(e, *kind, *threads, &shape, &counts)?;
+        if kind.writes() {
+            user_bytes += outcome.bytes;
+        }
+        report(name, &outcome);
+    }
+    if let Some(e) = engine.as_deref() {
+        e.settle()?;
+        let written = sys::write_bytes()
+            .unwrap_or(0)
+            .saturating_sub(written_before);
+        let (entries, live) = e.scan_all()?;
+        let on_disk = sys::dir_size(&dir);
+        println!(
+            "write amplification {:.2} ({:.1} MiB written / {:.1} MiB of user writes); space amplification {:.2} ({:.1} MiB on disk / {:.1} MiB live in {} entries); peak anonymous RSS {:.1} MiB",
+            written as f64 / user_bytes.max(1) as f64,
+            mib(written),
+            mib(user_bytes),
+            on_disk as f64 / live.max(1) as f64,
+            mib(on_disk),
+            mib(live),
+            entries,
+            mib(rss.peak()),
+        );
+    }
+    drop(engine);
+    if !args.keep {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("strata-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
