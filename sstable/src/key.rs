@@ -76,6 +76,12 @@ fn trailer(seq: SeqNo, kind: u8) -> u64 {
     ((seq & MAX_SEQNO) << 8) | u64::from(kind)
 }
 
+/// The 8-byte trailer that follows the user key in an internal key. Bits of `seq` above the
+/// low 56 are dropped.
+pub fn encode_trailer(seq: SeqNo, kind: u8) -> [u8; 8] {
+    trailer(seq, kind).to_le_bytes()
+}
+
 /// Encodes `user_key ++ trailer`. Bits of `seq` above the low 56 are dropped.
 pub fn encode_internal_key(user_key: &[u8], seq: SeqNo, kind: u8) -> Vec<u8> {
     let mut buf = Vec::with_capacity(user_key.len() + TRAILER_LEN);
@@ -86,7 +92,7 @@ pub fn encode_internal_key(user_key: &[u8], seq: SeqNo, kind: u8) -> Vec<u8> {
 /// Appends the encoded internal key to `buf` (which is not cleared).
 pub fn encode_internal_key_into(buf: &mut Vec<u8>, user_key: &[u8], seq: SeqNo, kind: u8) {
     buf.extend_from_slice(user_key);
-    buf.extend_from_slice(&trailer(seq, kind).to_le_bytes());
+    buf.extend_from_slice(&encode_trailer(seq, kind));
 }
 
 /// The parts of an encoded internal key.

@@ -39,7 +39,7 @@ pub use handle::BlockHandle;
 pub use iter::InternalIterator;
 pub use key::{
     compare_internal, encode_expiring, encode_internal_key, encode_internal_key_into,
-    parse_internal_key, split_expiring, InternalKey, ParsedKey, SeqNo, ValueKind,
+    encode_trailer, parse_internal_key, split_expiring, InternalKey, ParsedKey, SeqNo, ValueKind,
     EXPIRY_HEADER_LEN, KIND_FOR_SEEK, MAX_SEQNO,
 };
 pub use properties::Properties;
