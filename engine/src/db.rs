@@ -682,7 +682,9 @@ impl Inner {
 
     pub(crate) fn write(&self, mut batch: WriteBatch, options: WriteOptions) -> Result<()> {
         self.check_open()?;
-        batch.resolve_ttls(self.options.clock.now_ms());
+        if batch.has_relative_ttls() {
+            batch.resolve_ttls(self.options.clock.now_ms());
+        }
         batch.validate()?;
         let mut checked = DEFAULT_KEYSPACE;
         for op in batch.ops() {
@@ -1035,7 +1037,8 @@ impl Inner {
             || self.visible_seq.load(Ordering::Acquire),
             Snapshot::sequence,
         );
-        let now = self.options.clock.now_ms();
+        let clock = &self.options.clock;
+        let now = || clock.now_ms();
         let found = |l: Lookup| match l {
             Lookup::Value(v, expiry) => Some(Some((v, expiry))),
             Lookup::Deleted => Some(None),

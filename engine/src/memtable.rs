@@ -26,12 +26,15 @@ pub(crate) enum Lookup {
     Absent,
 }
 
-/// Interprets the newest visible entry of a key, `kind` + stored value, at time `now_ms`.
-pub(crate) fn resolve(kind: u8, stored: &[u8], now_ms: u64) -> Lookup {
+/// Interprets the newest visible entry of a key, `kind` + stored value, at the time `now_ms`
+/// returns (asked only for an expiring entry: most reads never read the clock).
+pub(crate) fn resolve(kind: u8, stored: &[u8], now_ms: impl FnOnce() -> u64) -> Lookup {
     match ValueKind::from_u8(kind) {
         Some(ValueKind::Put) => Lookup::Value(stored.to_vec(), None),
         Some(ValueKind::PutExpiring) => match strata_sstable::split_expiring(stored) {
-            Some((expiry, value)) if expiry > now_ms => Lookup::Value(value.to_vec(), Some(expiry)),
+            Some((expiry, value)) if expiry > now_ms() => {
+                Lookup::Value(value.to_vec(), Some(expiry))
+            }
             _ => Lookup::Deleted,
         },
         _ => Lookup::Deleted,
@@ -141,8 +144,8 @@ impl Memtable {
         self.map.insert(key, value.to_vec());
     }
 
-    /// The newest entry for `user_key` with a sequence number `<= seq`, judged at `now_ms`.
-    pub fn get(&self, user_key: &[u8], seq: SeqNo, now_ms: u64) -> Lookup {
+    /// The newest entry for `user_key` with a sequence number `<= seq`, judged at `now_ms()`.
+    pub fn get(&self, user_key: &[u8], seq: SeqNo, now_ms: impl FnOnce() -> u64) -> Lookup {
         let probe = MemKey::new(user_key, seq, KIND_FOR_SEEK);
         let Some(entry) = self.map.lower_bound(Bound::Included(&probe)) else {
             return Lookup::Absent;
@@ -270,13 +273,13 @@ mod tests {
         m.insert(b"k", 1, ValueKind::Put, b"v1");
         m.insert(b"k", 3, ValueKind::Delete, b"");
         m.insert(b"k", 5, ValueKind::Put, b"v5");
-        assert_eq!(m.get(b"k", 0, 0), Lookup::Absent);
-        assert_eq!(m.get(b"k", 1, 0), Lookup::Value(b"v1".to_vec(), None));
-        assert_eq!(m.get(b"k", 2, 0), Lookup::Value(b"v1".to_vec(), None));
-        assert_eq!(m.get(b"k", 4, 0), Lookup::Deleted);
-        assert_eq!(m.get(b"k", 9, 0), Lookup::Value(b"v5".to_vec(), None));
-        assert_eq!(m.get(b"j", 9, 0), Lookup::Absent);
-        assert_eq!(m.get(b"kk", 9, 0), Lookup::Absent);
+        assert_eq!(m.get(b"k", 0, || 0), Lookup::Absent);
+        assert_eq!(m.get(b"k", 1, || 0), Lookup::Value(b"v1".to_vec(), None));
+        assert_eq!(m.get(b"k", 2, || 0), Lookup::Value(b"v1".to_vec(), None));
+        assert_eq!(m.get(b"k", 4, || 0), Lookup::Deleted);
+        assert_eq!(m.get(b"k", 9, || 0), Lookup::Value(b"v5".to_vec(), None));
+        assert_eq!(m.get(b"j", 9, || 0), Lookup::Absent);
+        assert_eq!(m.get(b"kk", 9, || 0), Lookup::Absent);
     }
 
     #[test]
@@ -286,12 +289,12 @@ mod tests {
         let v = strata_sstable::encode_expiring(1000, b"brief");
         m.insert(b"k", 2, ValueKind::PutExpiring, &v);
         assert_eq!(
-            m.get(b"k", 9, 999),
+            m.get(b"k", 9, || 999),
             Lookup::Value(b"brief".to_vec(), Some(1000))
         );
-        assert_eq!(m.get(b"k", 9, 1000), Lookup::Deleted);
+        assert_eq!(m.get(b"k", 9, || 1000), Lookup::Deleted);
         assert_eq!(
-            m.get(b"k", 1, 5000),
+            m.get(b"k", 1, || 5000),
             Lookup::Value(b"forever".to_vec(), None)
         );
     }
