@@ -19,6 +19,8 @@ pub struct Settings {
     pub compression: bool,
     /// `--max_background_jobs`.
     pub background_jobs: usize,
+    /// `--max_write_buffer_number`: memtables in memory at once, the active one included.
+    pub write_buffers: usize,
 }
 
 /// Errors of any engine, as text (the binary only reports them).
@@ -57,6 +59,7 @@ impl Strata {
         o.bloom_bits_per_key = s.bloom_bits_per_key;
         o.block_size = s.block_size;
         o.max_background_jobs = s.background_jobs;
+        o.max_immutable_memtables = s.write_buffers.saturating_sub(1).max(1);
         o.compression_per_level = if s.compression {
             vec![Compression::None, Compression::None, Compression::Zstd(3)]
         } else {

@@ -84,6 +84,10 @@ struct Args {
     /// Background threads (flush + compaction).
     #[arg(long, default_value_t = 2)]
     background_jobs: usize,
+    /// Memtables held at once, the active one included (RocksDB's max_write_buffer_number;
+    /// at least 2).
+    #[arg(long, default_value_t = 2)]
+    write_buffers: usize,
 }
 
 fn open(
@@ -156,6 +160,7 @@ fn run(args: &Args) -> Result<(), String> {
         block_size: args.block_size,
         compression: args.compression,
         background_jobs: args.background_jobs,
+        write_buffers: args.write_buffers,
     };
     let shape = Shape {
         num: args.num,
@@ -169,12 +174,13 @@ fn run(args: &Args) -> Result<(), String> {
         sync_writes: args.sync_writes.unwrap_or(args.num / 100).max(1),
     };
     println!(
-        "engine {}, {} keys of {} bytes, values of {} bytes, memtable {} MiB, cache {} MiB, bloom {} bits/key, blocks {} B, compression {}, {} background jobs, dir {}",
+        "engine {}, {} keys of {} bytes, values of {} bytes, memtable {} MiB x {}, cache {} MiB, bloom {} bits/key, blocks {} B, compression {}, {} background jobs, dir {}",
         args.engine,
         args.num,
         args.key_size,
         args.value_size,
         args.memtable_mb,
+        args.write_buffers,
         args.cache_mb,
         args.bloom_bits,
         args.block_size,

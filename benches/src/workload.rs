@@ -352,6 +352,7 @@ mod tests {
             block_size: 4096,
             compression: false,
             background_jobs: 2,
+            write_buffers: 2,
         };
         let engine = Strata::open(dir.path(), &settings).unwrap();
         let shape = Shape {

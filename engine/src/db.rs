@@ -38,14 +38,17 @@ pub(crate) struct MemGen {
     pub log_number: u64,
     tables: RwLock<HashMap<KeyspaceId, Arc<Memtable>>>,
     bytes: AtomicUsize,
+    /// The memtable size this generation was created for (sizes each memtable's key filter).
+    capacity: usize,
 }
 
 impl MemGen {
-    fn new(log_number: u64) -> Self {
+    fn new(log_number: u64, capacity: usize) -> Self {
         MemGen {
             log_number,
             tables: RwLock::new(HashMap::new()),
             bytes: AtomicUsize::new(0),
+            capacity,
         }
     }
 
@@ -62,7 +65,11 @@ impl MemGen {
             return m;
         }
         let mut tables = self.tables.write().unwrap_or_else(|e| e.into_inner());
-        Arc::clone(tables.entry(ks).or_default())
+        Arc::clone(
+            tables
+                .entry(ks)
+                .or_insert_with(|| Arc::new(Memtable::new(self.capacity))),
+        )
     }
 
     fn insert(&self, ks: KeyspaceId, key: &[u8], seq: SeqNo, kind: ValueKind, value: &[u8]) {
@@ -547,7 +554,7 @@ fn open_inner(dir: &Path, options: Options) -> Result<Inner> {
         cache,
         state: Mutex::new(State {
             sv: SuperVersion {
-                mem: Arc::new(MemGen::new(recovered.log_number)),
+                mem: Arc::new(MemGen::new(recovered.log_number, options.memtable_size)),
                 imm: Vec::new(),
                 version: Arc::new(recovered.version),
             },
@@ -905,7 +912,8 @@ impl Inner {
                 st.bg_error = Some(Error::Poisoned(e.to_string()));
                 return Err(e);
             }
-            let old = std::mem::replace(&mut st.sv.mem, Arc::new(MemGen::new(number)));
+            let capacity = self.tuned.memtable_size.load(Ordering::Acquire);
+            let old = std::mem::replace(&mut st.sv.mem, Arc::new(MemGen::new(number, capacity)));
             st.sv.imm.push(old);
             self.schedule_flush();
             force = false;
@@ -1380,8 +1388,8 @@ pub(crate) fn replay_log(path: &Path, mode: RecoveryMode, gen: &MemGen) -> Resul
     Ok(max_seq)
 }
 
-pub(crate) fn new_memgen(log_number: u64) -> MemGen {
-    MemGen::new(log_number)
+pub(crate) fn new_memgen(log_number: u64, capacity: usize) -> MemGen {
+    MemGen::new(log_number, capacity)
 }
 
 pub(crate) fn memgen_tables(gen: &MemGen) -> Vec<(KeyspaceId, Arc<Memtable>)> {

@@ -1,7 +1,7 @@
 //! The memtable: a concurrent skiplist of internal keys, one per keyspace per generation.
 
 use std::ops::Bound;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crossbeam_skiplist::map::Entry;
@@ -117,12 +117,82 @@ impl PartialOrd for MemKey {
     }
 }
 
+/// A filter over a memtable's user keys, so a read of a key the memtable lacks costs a hash
+/// and one cache line instead of a skiplist search (the larger part of a point read while
+/// memtables are full). Blocked: all of a key's bits are in one 512-bit block.
+struct KeyFilter {
+    blocks: Box<[[AtomicU64; 8]]>,
+}
+
+/// Bits per expected key (about 1.5% false positives with 6 probes in a block).
+const FILTER_BITS_PER_KEY: usize = 10;
+/// The smallest memtable entry as charged (key and value empty): bounds how many keys fit.
+const MIN_ENTRY: usize = 8 + ENTRY_OVERHEAD;
+
+impl KeyFilter {
+    /// A filter for the keys of a memtable of `capacity` bytes (none below 4 KiB of bits).
+    fn new(capacity: usize) -> KeyFilter {
+        let bits = (capacity / MIN_ENTRY).saturating_mul(FILTER_BITS_PER_KEY);
+        let blocks = (bits / 512).max(64);
+        KeyFilter {
+            blocks: (0..blocks).map(|_| Default::default()).collect(),
+        }
+    }
+
+    /// A 64-bit hash of `key` (multiply-xorshift over 8-byte words; not for adversaries,
+    /// who can at worst make the filter say "maybe").
+    fn hash(key: &[u8]) -> u64 {
+        const M: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut h = M ^ (key.len() as u64);
+        for chunk in key.chunks(8) {
+            let mut w = [0u8; 8];
+            w[..chunk.len()].copy_from_slice(chunk);
+            h = (h ^ u64::from_le_bytes(w)).wrapping_mul(M);
+            h ^= h >> 31;
+        }
+        h.wrapping_mul(0xD6E8_FEB8_6659_FD93) ^ (h >> 32)
+    }
+
+    /// The block and the six bit positions (0..512) of `key`.
+    fn probes(&self, key: &[u8]) -> (&[AtomicU64; 8], [u32; 6]) {
+        let h = Self::hash(key);
+        let block = &self.blocks[((h >> 32) as usize) % self.blocks.len()];
+        let bits = std::array::from_fn(|i| ((h >> (9 * i)) & 511) as u32);
+        (block, bits)
+    }
+
+    fn insert(&self, key: &[u8]) {
+        let (block, bits) = self.probes(key);
+        for b in bits {
+            block[(b / 64) as usize].fetch_or(1 << (b % 64), Ordering::Relaxed);
+        }
+    }
+
+    /// False if `key` was never inserted. Inserts are published to readers by the sequence
+    /// number they wait for (release/acquire), like the skiplist entries.
+    fn may_contain(&self, key: &[u8]) -> bool {
+        let (block, bits) = self.probes(key);
+        bits.iter()
+            .all(|b| block[(b / 64) as usize].load(Ordering::Relaxed) & (1 << (b % 64)) != 0)
+    }
+
+    fn bytes(&self) -> usize {
+        self.blocks.len() * 64
+    }
+}
+
 /// A sorted in-memory table. Writers insert concurrently with readers; only the write leader
 /// inserts, so inserts never race each other.
-#[derive(Default)]
 pub(crate) struct Memtable {
     map: SkipMap<MemKey, Vec<u8>>,
+    filter: KeyFilter,
     bytes: AtomicUsize,
+}
+
+impl Default for Memtable {
+    fn default() -> Self {
+        Memtable::new(64 << 20)
+    }
 }
 
 impl std::fmt::Debug for Memtable {
@@ -135,7 +205,19 @@ impl std::fmt::Debug for Memtable {
 }
 
 impl Memtable {
+    /// An empty memtable expected to hold up to about `capacity` bytes (it sizes the key
+    /// filter; more still fits, with more false positives).
+    pub fn new(capacity: usize) -> Memtable {
+        let filter = KeyFilter::new(capacity);
+        Memtable {
+            map: SkipMap::new(),
+            bytes: AtomicUsize::new(filter.bytes()),
+            filter,
+        }
+    }
+
     pub fn insert(&self, user_key: &[u8], seq: SeqNo, kind: ValueKind, value: &[u8]) {
+        self.filter.insert(user_key);
         let key = MemKey::new(user_key, seq, kind as u8);
         self.bytes.fetch_add(
             user_key.len() + value.len() + 8 + ENTRY_OVERHEAD,
@@ -146,6 +228,9 @@ impl Memtable {
 
     /// The newest entry for `user_key` with a sequence number `<= seq`, judged at `now_ms()`.
     pub fn get(&self, user_key: &[u8], seq: SeqNo, now_ms: impl FnOnce() -> u64) -> Lookup {
+        if !self.filter.may_contain(user_key) {
+            return Lookup::Absent;
+        }
         let probe = MemKey::new(user_key, seq, KIND_FOR_SEEK);
         let Some(entry) = self.map.lower_bound(Bound::Included(&probe)) else {
             return Lookup::Absent;
@@ -160,6 +245,7 @@ impl Memtable {
         self.bytes.load(Ordering::Relaxed)
     }
 
+    /// Whether no entry was ever inserted (its size counts the key filter).
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
     }

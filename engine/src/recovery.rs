@@ -95,7 +95,7 @@ pub(crate) fn recover(dir: &Path, options: &Options, cache: &Arc<BlockCache>) ->
     check_live_log(&manifest_path, log_number, &logs)
         .map_err(|e| read.explain_missing(&manifest_path, e))?;
 
-    let gen = new_memgen(0);
+    let gen = new_memgen(0, options.memtable_size);
     for (i, &n) in logs.iter().enumerate() {
         let mode = if i + 1 == logs.len() {
             options.recovery_mode

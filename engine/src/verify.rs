@@ -88,7 +88,8 @@ pub fn verify_dir(dir: impl AsRef<Path>) -> Result<VerifyReport> {
         replay_log(
             &filename::log_path(dir, n),
             RecoveryMode::Strict,
-            &new_memgen(n),
+            // Replayed only to check the records: a small filter will do.
+            &new_memgen(n, 1 << 20),
         )?;
         report.logs += 1;
     }
