@@ -257,7 +257,7 @@ impl Inner {
         };
         let children: Vec<BoxedIter> = inputs
             .iter()
-            .map(|f| Box::new(f.table.iter()) as BoxedIter)
+            .map(|f| Box::new(f.table.iter_uncached()) as BoxedIter)
             .collect();
         let mut merged = MergingIter::new(children);
         let mut created = Vec::new();

@@ -20,6 +20,8 @@ pub struct TableIter {
     /// File offset of the block under `data`.
     data_offset: u64,
     err: Option<Error>,
+    /// Add blocks read from the file to the block cache.
+    fill_cache: bool,
 }
 
 impl std::fmt::Debug for TableIter {
@@ -34,7 +36,7 @@ impl std::fmt::Debug for TableIter {
 }
 
 impl TableIter {
-    pub(crate) fn new(table: Arc<Table>) -> Self {
+    pub(crate) fn new(table: Arc<Table>, fill_cache: bool) -> Self {
         let index = table.index_iter();
         TableIter {
             table,
@@ -42,6 +44,7 @@ impl TableIter {
             data: None,
             data_offset: 0,
             err: None,
+            fill_cache,
         }
     }
 
@@ -68,7 +71,7 @@ impl TableIter {
         if self.data.is_some() && self.data_offset == handle.offset {
             return;
         }
-        match self.table.data_block(handle) {
+        match self.table.data_block_with(handle, self.fill_cache) {
             Ok(block) => {
                 self.data = Some(BlockIter::new(block, self.table.location(handle.offset)));
                 self.data_offset = handle.offset;

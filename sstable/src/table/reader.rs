@@ -214,7 +214,14 @@ impl Table {
 
     /// An iterator over every entry.
     pub fn iter(self: &Arc<Self>) -> TableIter {
-        TableIter::new(Arc::clone(self))
+        TableIter::new(Arc::clone(self), true)
+    }
+
+    /// An iterator that reads blocks it does not find in the block cache without adding them
+    /// (RocksDB's `fill_cache = false`): for compaction, which reads every block once and
+    /// would otherwise push the blocks readers use out of the cache.
+    pub fn iter_uncached(self: &Arc<Self>) -> TableIter {
+        TableIter::new(Arc::clone(self), false)
     }
 
     /// Reads and checks every block: checksums, block structure, key order, index bounds
@@ -296,15 +303,24 @@ impl Table {
         })
     }
 
-    /// A data block, from the cache or the file.
+    /// A data block, from the cache or the file (then cached).
     pub(crate) fn data_block(&self, handle: BlockHandle) -> Result<Arc<Block>> {
+        self.data_block_with(handle, true)
+    }
+
+    /// A data block, from the cache or the file; cached only if `fill_cache`.
+    pub(crate) fn data_block_with(
+        &self,
+        handle: BlockHandle,
+        fill_cache: bool,
+    ) -> Result<Arc<Block>> {
         if let Some(cache) = &self.cache {
             if let Some(block) = cache.get(self.id, handle.offset) {
                 return Ok(block);
             }
         }
         let block = Arc::new(self.read_block(handle)?);
-        if let Some(cache) = &self.cache {
+        if let (Some(cache), true) = (&self.cache, fill_cache) {
             cache.insert(self.id, handle.offset, Arc::clone(&block));
         }
         Ok(block)
