@@ -11,6 +11,8 @@
 //! database; the others use what the previous workloads left.
 
 mod engine;
+#[cfg(feature = "peers")]
+mod peers;
 mod sys;
 mod workload;
 
@@ -29,7 +31,7 @@ use workload::{Counts, Kind, Outcome, Shape};
     about = "db_bench-style workloads on Strata"
 )]
 struct Args {
-    /// The engine to run.
+    /// The engine to run: strata, or with `--features peers` rocksdb or fjall.
     #[arg(long, default_value = "strata")]
     engine: String,
     /// Comma-separated workloads, each optionally `name:threads`: fillseq, fillrandom,
@@ -97,7 +99,16 @@ fn open(
 ) -> Result<Box<dyn Engine>, String> {
     match args.engine.as_str() {
         "strata" => Ok(Box::new(Strata::open(dir, settings)?)),
-        other => Err(format!("unknown engine {other:?} (this build has: strata)")),
+        #[cfg(feature = "peers")]
+        "rocksdb" => Ok(Box::new(peers::RocksDb::open(dir, settings)?)),
+        #[cfg(feature = "peers")]
+        "fjall" => Ok(Box::new(peers::Fjall::open(dir, settings)?)),
+        other if cfg!(feature = "peers") => Err(format!(
+            "unknown engine {other:?} (strata, rocksdb, fjall)"
+        )),
+        other => Err(format!(
+            "unknown engine {other:?} (this build has strata; rocksdb and fjall need --features peers)"
+        )),
     }
 }
 
