@@ -152,9 +152,7 @@ impl Engine for Fjall {
     fn put(&self, key: &[u8], value: &[u8], sync: bool) -> Result<()> {
         self.ks.insert(key, value).map_err(err)?;
         if sync {
-            self.db
-                .persist(fjall::PersistMode::SyncData)
-                .map_err(err)?;
+            self.db.persist(fjall::PersistMode::SyncData).map_err(err)?;
         }
         Ok(())
     }
