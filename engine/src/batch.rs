@@ -232,13 +232,13 @@ impl WriteBatch {
         self.count += 1;
     }
 
-    /// Turns every TTL relative to write time into an absolute expiry at `now_ms`.
     /// Whether [`resolve_ttls`](Self::resolve_ttls) has work to do (the clock is read only
     /// then).
     pub(crate) fn has_relative_ttls(&self) -> bool {
         self.relative_ttls
     }
 
+    /// Turns every TTL relative to write time into an absolute expiry at `now_ms`.
     pub(crate) fn resolve_ttls(&mut self, now_ms: u64) {
         if !self.relative_ttls {
             return;
