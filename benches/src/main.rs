@@ -139,6 +139,9 @@ fn run(args: &Args) -> Result<(), String> {
     if args.key_size < 16 {
         return Err("--key-size must be at least 16".into());
     }
+    if args.num == 0 {
+        return Err("--num must be at least 1".into());
+    }
     let plan: Vec<(String, Kind, usize)> = args
         .workloads
         .split(',')
