@@ -139,6 +139,9 @@ fn run(args: &Args) -> Result<(), String> {
     if args.key_size < 16 {
         return Err("--key-size must be at least 16".into());
     }
+    if args.value_size > 64 << 20 || args.key_size > 1 << 16 {
+        return Err("--value-size is at most 64 MiB and --key-size at most 64 KiB".into());
+    }
     if args.num == 0 {
         return Err("--num must be at least 1".into());
     }
