@@ -1,4 +1,5 @@
-//! A byte-budgeted cache of decompressed data blocks, shareable by many tables and databases.
+//! A byte-budgeted cache of a table's blocks (decompressed data blocks, index blocks and
+//! bloom filters), shareable by many tables and databases.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -7,32 +8,109 @@ use quick_cache::sync::Cache;
 use quick_cache::Weighter;
 
 use crate::block::Block;
+use crate::filter::Filter;
 
 /// Cache key: (process-unique table id, block offset in the table file).
 type BlockKey = (u64, u64);
 
-/// Charges a block its in-memory size.
+/// What the cache holds for one (table, offset).
+#[derive(Clone)]
+pub(crate) enum Cached {
+    Data(Arc<Block>),
+    Index(Arc<Block>),
+    Filter(Arc<Filter>),
+}
+
+impl Cached {
+    fn kind(&self) -> BlockKind {
+        match self {
+            Cached::Data(_) => BlockKind::Data,
+            Cached::Index(_) => BlockKind::Index,
+            Cached::Filter(_) => BlockKind::Filter,
+        }
+    }
+
+    fn charge(&self) -> u64 {
+        match self {
+            Cached::Data(b) | Cached::Index(b) => b.charge(),
+            Cached::Filter(f) => f.charge(),
+        }
+    }
+}
+
+/// The kinds of cached blocks, for [`CacheUsage`] and the hit counters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum BlockKind {
+    Data = 0,
+    Index = 1,
+    Filter = 2,
+}
+
+/// Charges an entry its in-memory size.
 #[derive(Clone, Debug)]
 struct BlockWeighter;
 
-impl Weighter<BlockKey, Arc<Block>> for BlockWeighter {
-    fn weight(&self, _key: &BlockKey, block: &Arc<Block>) -> u64 {
-        block.charge().max(1)
+impl Weighter<BlockKey, Cached> for BlockWeighter {
+    fn weight(&self, _key: &BlockKey, cached: &Cached) -> u64 {
+        cached.charge().max(1)
     }
 }
 
 /// Assumed average block charge, to size the cache's tables.
 const TYPICAL_BLOCK_CHARGE: u64 = 4096;
 
-/// An LRU-like (CLOCK-Pro, via `quick_cache`) cache of decompressed data blocks with a byte
-/// budget. Every [`crate::Table`] gets a process-unique id when opened, so one cache can
-/// serve any number of tables. Blocks larger than a cache shard's share of the budget are
-/// not cached.
+/// Bytes and lookups of one kind of block in a [`BlockCache`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KindUsage {
+    /// Bytes charged to cached blocks of this kind.
+    pub bytes: u64,
+    /// Cached blocks of this kind.
+    pub blocks: u64,
+    /// Lookups that found their block.
+    pub hits: u64,
+    /// Lookups that read it from the file.
+    pub misses: u64,
+}
+
+impl KindUsage {
+    /// `hits / (hits + misses)`, or 0 before the first lookup.
+    pub fn hit_ratio(&self) -> f64 {
+        let total = self.hits + self.misses;
+        if total == 0 {
+            0.0
+        } else {
+            self.hits as f64 / total as f64
+        }
+    }
+}
+
+/// What a [`BlockCache`] holds, by kind (see [`BlockCache::usage`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CacheUsage {
+    /// Decompressed data blocks.
+    pub data: KindUsage,
+    /// Index blocks.
+    pub index: KindUsage,
+    /// Bloom filters.
+    pub filter: KindUsage,
+}
+
+/// A sharded, scan-resistant cache of table blocks with a byte budget: data blocks, index
+/// blocks and bloom filters all live here and are evicted by the same policy, so a
+/// database's tables cost no memory beyond the budget however many there are
+/// (RocksDB's `cache_index_and_filter_blocks`).
+///
+/// The policy is CLOCK-Pro (via `quick_cache`): a block read once (a scan, a compaction)
+/// enters as cold and leaves first, so a scan does not flush the blocks readers use
+/// repeatedly. The cache is split into independently locked shards. Every
+/// [`crate::Table`] gets a process-unique id when opened, so one cache can serve any number
+/// of tables. A block larger than a shard's share of the budget is not cached (it is read
+/// from the file each time).
 pub struct BlockCache {
-    cache: Cache<BlockKey, Arc<Block>, BlockWeighter>,
+    cache: Cache<BlockKey, Cached, BlockWeighter>,
     capacity: u64,
-    hits: AtomicU64,
-    misses: AtomicU64,
+    hits: [AtomicU64; 3],
+    misses: [AtomicU64; 3],
 }
 
 impl std::fmt::Debug for BlockCache {
@@ -54,8 +132,8 @@ impl BlockCache {
         BlockCache {
             cache: Cache::with_weighter(items as usize, capacity_bytes, BlockWeighter),
             capacity: capacity_bytes,
-            hits: AtomicU64::new(0),
-            misses: AtomicU64::new(0),
+            hits: Default::default(),
+            misses: Default::default(),
         }
     }
 
@@ -64,7 +142,7 @@ impl BlockCache {
         self.capacity
     }
 
-    /// Bytes currently charged to cached blocks.
+    /// Bytes currently charged to cached blocks of every kind.
     pub fn used_bytes(&self) -> u64 {
         self.cache.weight()
     }
@@ -79,14 +157,34 @@ impl BlockCache {
         self.cache.is_empty()
     }
 
-    /// Lookups that found their block.
+    /// Lookups of any kind that found their block.
     pub fn hits(&self) -> u64 {
-        self.hits.load(Ordering::Relaxed)
+        self.hits.iter().map(|h| h.load(Ordering::Relaxed)).sum()
     }
 
-    /// Lookups that did not.
+    /// Lookups of any kind that did not.
     pub fn misses(&self) -> u64 {
-        self.misses.load(Ordering::Relaxed)
+        self.misses.iter().map(|m| m.load(Ordering::Relaxed)).sum()
+    }
+
+    /// Bytes, blocks and lookups by kind. Walks the cache: O(cached blocks).
+    pub fn usage(&self) -> CacheUsage {
+        let mut kinds = [KindUsage::default(); 3];
+        for (_, cached) in self.cache.iter() {
+            let k = &mut kinds[cached.kind() as usize];
+            k.bytes += cached.charge().max(1);
+            k.blocks += 1;
+        }
+        for (i, k) in kinds.iter_mut().enumerate() {
+            k.hits = self.hits[i].load(Ordering::Relaxed);
+            k.misses = self.misses[i].load(Ordering::Relaxed);
+        }
+        let [data, index, filter] = kinds;
+        CacheUsage {
+            data,
+            index,
+            filter,
+        }
     }
 
     /// Drops every cached block.
@@ -94,19 +192,38 @@ impl BlockCache {
         self.cache.clear();
     }
 
-    pub(crate) fn get(&self, table_id: u64, offset: u64) -> Option<Arc<Block>> {
+    fn count(&self, kind: BlockKind, hit: bool) {
+        let counters = if hit { &self.hits } else { &self.misses };
+        counters[kind as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The cached entry at `(table_id, offset)`, counted as a lookup of `kind`.
+    pub(crate) fn get(&self, kind: BlockKind, table_id: u64, offset: u64) -> Option<Cached> {
         let found = self.cache.get(&(table_id, offset));
-        let counter = if found.is_some() {
-            &self.hits
-        } else {
-            &self.misses
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
+        self.count(kind, found.is_some());
         found
     }
 
-    pub(crate) fn insert(&self, table_id: u64, offset: u64, block: Arc<Block>) {
-        self.cache.insert((table_id, offset), block);
+    pub(crate) fn insert(&self, table_id: u64, offset: u64, cached: Cached) {
+        self.cache.insert((table_id, offset), cached);
+    }
+
+    /// The cached entry at `(table_id, offset)`, or `load`'s result, cached. Concurrent
+    /// misses on one key load it once; the others wait for it.
+    pub(crate) fn get_or_load<E>(
+        &self,
+        kind: BlockKind,
+        table_id: u64,
+        offset: u64,
+        load: impl FnOnce() -> Result<Cached, E>,
+    ) -> Result<Cached, E> {
+        let mut loaded = false;
+        let result = self.cache.get_or_insert_with(&(table_id, offset), || {
+            loaded = true;
+            load()
+        });
+        self.count(kind, !loaded);
+        result
     }
 }
 
@@ -115,19 +232,19 @@ mod tests {
     use super::*;
     use crate::block::BlockBuilder;
 
-    fn block(n: usize) -> Arc<Block> {
+    fn block(n: usize) -> Cached {
         let mut b = BlockBuilder::new(16);
         b.add(&[b'k'; 8], &vec![0u8; n]);
-        Arc::new(Block::new(b.finish()).unwrap())
+        Cached::Data(Arc::new(Block::new(b.finish()).unwrap()))
     }
 
     #[test]
     fn budget_and_counters() {
         let cache = BlockCache::new(1 << 20);
-        assert!(cache.get(1, 0).is_none());
+        assert!(cache.get(BlockKind::Data, 1, 0).is_none());
         cache.insert(1, 0, block(1000));
-        assert!(cache.get(1, 0).is_some());
-        assert!(cache.get(2, 0).is_none());
+        assert!(cache.get(BlockKind::Data, 1, 0).is_some());
+        assert!(cache.get(BlockKind::Data, 2, 0).is_none());
         assert_eq!((cache.hits(), cache.misses()), (1, 2));
         assert!(cache.used_bytes() >= 1000);
         for i in 0..1000 {
@@ -141,6 +258,58 @@ mod tests {
     fn zero_capacity_caches_nothing() {
         let cache = BlockCache::new(0);
         cache.insert(1, 0, block(10));
-        assert!(cache.get(1, 0).is_none());
+        assert!(cache.get(BlockKind::Data, 1, 0).is_none());
+    }
+
+    #[test]
+    fn a_scan_does_not_flush_the_hot_blocks() {
+        // About 256 blocks fit; 64 are read over and over, then 20,000 others once each.
+        let cache = BlockCache::new(1 << 20);
+        for round in 0..4 {
+            for i in 0..64 {
+                if cache.get(BlockKind::Data, 1, i).is_none() {
+                    assert_eq!(round, 0, "a hot block left before the scan");
+                    cache.insert(1, i, block(4000));
+                }
+            }
+        }
+        for i in 0..20_000 {
+            cache.insert(2, i, block(4000));
+        }
+        let kept = (0..64)
+            .filter(|&i| cache.get(BlockKind::Data, 1, i).is_some())
+            .count();
+        assert!(kept >= 60, "only {kept} of 64 hot blocks survived a scan");
+        assert!(cache.used_bytes() <= cache.capacity());
+    }
+
+    #[test]
+    fn usage_by_kind() {
+        let cache = BlockCache::new(1 << 20);
+        cache.insert(1, 0, block(100));
+        cache.insert(1, 1, block(100));
+        let index = match block(300) {
+            Cached::Data(b) => Cached::Index(b),
+            other => other,
+        };
+        cache.insert(1, 2, index);
+        let mut called = false;
+        let loaded = cache.get_or_load(BlockKind::Index, 1, 2, || -> Result<Cached, ()> {
+            called = true;
+            Err(())
+        });
+        assert!(
+            matches!(loaded, Ok(Cached::Index(_))) && !called,
+            "the index is cached"
+        );
+        let loaded =
+            cache.get_or_load(BlockKind::Index, 1, 3, || -> Result<Cached, ()> { Err(()) });
+        assert!(loaded.is_err(), "a failed load is returned and not cached");
+        let usage = cache.usage();
+        assert_eq!((usage.data.blocks, usage.index.blocks), (2, 1));
+        assert_eq!(usage.index.hits, 1);
+        assert_eq!(usage.index.misses, 1);
+        assert_eq!(usage.data.bytes + usage.index.bytes, cache.used_bytes());
+        assert_eq!(usage.filter, KindUsage::default());
     }
 }

@@ -143,6 +143,11 @@ impl Filter {
         Ok(Filter { bloom })
     }
 
+    /// Bytes this filter holds in memory, for the cache's budget.
+    pub(crate) fn charge(&self) -> u64 {
+        self.bloom.len() / 8 + (HEADER_LEN + std::mem::size_of::<Filter>()) as u64
+    }
+
     /// False if `user_key` was certainly not added.
     pub(crate) fn may_contain(&self, user_key: &[u8]) -> bool {
         // `Bloom` is covariant in its item type, so the 'static filter checks shorter keys.

@@ -58,6 +58,14 @@ impl BlockIter {
         }
     }
 
+    /// A cursor over no entries (stands in for a block that could not be read).
+    pub(crate) fn empty() -> Self {
+        BlockIter::new(
+            Arc::new(Block::empty()),
+            Location::new(Arc::from(std::path::Path::new("")), 0),
+        )
+    }
+
     fn mark_invalid(&mut self) {
         self.current = self.block.restart_offset();
         self.restart_index = self.block.num_restarts();

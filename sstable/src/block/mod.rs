@@ -131,6 +131,17 @@ impl Block {
             .map_or(self.restart_offset, |p| p as usize)
     }
 
+    /// A block with no entries.
+    pub(crate) fn empty() -> Block {
+        let mut data = 0u32.to_le_bytes().to_vec();
+        data.extend_from_slice(&1u32.to_le_bytes());
+        Block {
+            data,
+            restart_offset: 0,
+            num_restarts: 1,
+        }
+    }
+
     /// Bytes this block holds in memory, for the cache's budget.
     pub(crate) fn charge(&self) -> u64 {
         (self.data.capacity() + std::mem::size_of::<Block>()) as u64

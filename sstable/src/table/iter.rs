@@ -37,13 +37,18 @@ impl std::fmt::Debug for TableIter {
 
 impl TableIter {
     pub(crate) fn new(table: Arc<Table>, fill_cache: bool) -> Self {
-        let index = table.index_iter();
+        // An index that cannot be read makes an iterator that is invalid from the start and
+        // reports why.
+        let (index, err) = match table.index_iter() {
+            Ok(index) => (index, None),
+            Err(e) => (BlockIter::empty(), Some(e)),
+        };
         TableIter {
             table,
             index,
             data: None,
             data_offset: 0,
-            err: None,
+            err,
             fill_cache,
         }
     }

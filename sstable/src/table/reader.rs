@@ -11,7 +11,7 @@ use memmap2::Mmap;
 use super::iter::TableIter;
 use crate::block::trailer::{self, BLOCK_TRAILER_LEN};
 use crate::block::{Block, BlockIter, Location};
-use crate::cache::BlockCache;
+use crate::cache::{BlockCache, BlockKind, Cached};
 use crate::error::{Error, Result};
 use crate::filter::Filter;
 use crate::footer::{Footer, FOOTER_LEN};
@@ -42,6 +42,10 @@ impl Source {
 ///
 /// Opening checks the footer and reads and verifies the index, filter and properties blocks;
 /// data blocks are checked (CRC) each time they are read from the file.
+///
+/// With a [`BlockCache`], the index block and the filter live in the cache like data blocks
+/// (charged to its budget, evicted when cold, read again from the file when needed); without
+/// one they are pinned in the table.
 pub struct Table {
     id: u64,
     path: PathBuf,
@@ -50,8 +54,10 @@ pub struct Table {
     footer: Footer,
     /// Where the footer starts: every block lies before it.
     blocks_end: u64,
-    index: Arc<Block>,
-    filter: Option<Filter>,
+    /// The index block, when there is no cache to hold it.
+    pinned_index: Option<Arc<Block>>,
+    /// The filter, when the table has one and there is no cache to hold it.
+    pinned_filter: Option<Arc<Filter>>,
     properties: Properties,
     cache: Option<Arc<BlockCache>>,
 }
@@ -63,7 +69,7 @@ impl std::fmt::Debug for Table {
             .field("path", &self.path)
             .field("file_size", &self.file_size())
             .field("footer", &self.footer)
-            .field("filter", &self.filter)
+            .field("has_filter", &(self.footer.filter.size > 0))
             .field("properties", &self.properties)
             .finish_non_exhaustive()
     }
@@ -134,22 +140,32 @@ impl Table {
         let properties =
             Properties::decode(props_block, &blocks.location(footer.properties.offset))?;
         let filter = if footer.filter.size > 0 {
-            let bytes = blocks.read_raw(footer.filter)?;
-            let filter = Filter::from_bytes(&bytes)
-                .map_err(|r| blocks.location(footer.filter.offset).corruption(r))?;
-            Some(filter)
+            Some(Arc::new(blocks.read_filter(footer.filter)?))
         } else {
             None
         };
+        let id = NEXT_TABLE_ID.fetch_add(1, Ordering::Relaxed);
+        let (pinned_index, pinned_filter) = match &cache {
+            // A table is opened to be read (a new flush or compaction output is read
+            // soon), so its index and filter start in the cache.
+            Some(cache) => {
+                cache.insert(id, footer.index.offset, Cached::Index(index));
+                if let Some(filter) = filter {
+                    cache.insert(id, footer.filter.offset, Cached::Filter(filter));
+                }
+                (None, None)
+            }
+            None => (Some(index), filter),
+        };
         Ok(Table {
-            id: NEXT_TABLE_ID.fetch_add(1, Ordering::Relaxed),
+            id,
             path,
             name,
             source,
             footer,
             blocks_end: footer_at as u64,
-            index,
-            filter,
+            pinned_index,
+            pinned_filter,
             properties,
             cache,
         })
@@ -172,8 +188,50 @@ impl Table {
 
     /// False if the bloom filter proves `user_key` is absent; true otherwise (always true
     /// for a table without a filter).
-    pub fn may_contain(&self, user_key: &[u8]) -> bool {
-        self.filter.as_ref().is_none_or(|f| f.may_contain(user_key))
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Corruption`] if the filter has to be read from the file again and is damaged.
+    pub fn may_contain(&self, user_key: &[u8]) -> Result<bool> {
+        Ok(self.filter()?.is_none_or(|f| f.may_contain(user_key)))
+    }
+
+    /// The filter: pinned, cached, or read from the file into the cache.
+    fn filter(&self) -> Result<Option<Arc<Filter>>> {
+        let handle = self.footer.filter;
+        if handle.size == 0 {
+            return Ok(None);
+        }
+        let Some(cache) = &self.cache else {
+            return Ok(self.pinned_filter.clone());
+        };
+        let load = || -> Result<Cached> {
+            Ok(Cached::Filter(Arc::new(self.blocks().read_filter(handle)?)))
+        };
+        match cache.get_or_load(BlockKind::Filter, self.id, handle.offset, load)? {
+            Cached::Filter(f) => Ok(Some(f)),
+            _ => Err(self
+                .location(handle.offset)
+                .corruption("cache entry of another kind")),
+        }
+    }
+
+    /// The index block: pinned, cached, or read from the file into the cache.
+    fn index_block(&self) -> Result<Arc<Block>> {
+        let handle = self.footer.index;
+        let Some(cache) = &self.cache else {
+            return self
+                .pinned_index
+                .clone()
+                .ok_or_else(|| self.location(handle.offset).corruption("index not loaded"));
+        };
+        let load = || -> Result<Cached> { Ok(Cached::Index(Arc::new(self.read_block(handle)?))) };
+        match cache.get_or_load(BlockKind::Index, self.id, handle.offset, load)? {
+            Cached::Index(b) => Ok(b),
+            _ => Err(self
+                .location(handle.offset)
+                .corruption("cache entry of another kind")),
+        }
     }
 
     /// The newest entry for `user_key` with a sequence number `<= seq`, as
@@ -183,11 +241,11 @@ impl Table {
     ///
     /// [`Error::Corruption`] if a block on the way is damaged.
     pub fn get(&self, user_key: &[u8], seq: SeqNo) -> Result<Option<(SeqNo, u8, Vec<u8>)>> {
-        if !self.may_contain(user_key) {
+        if !self.may_contain(user_key)? {
             return Ok(None);
         }
         let target = encode_internal_key(user_key, seq, KIND_FOR_SEEK);
-        let mut index = self.index_iter();
+        let mut index = self.index_iter()?;
         index.seek(&target);
         while index.valid() {
             let handle = self.decode_index_value(index.value())?;
@@ -234,9 +292,9 @@ impl Table {
         self.read_block(self.footer.index)?;
         self.read_block(self.footer.properties)?;
         if self.footer.filter.size > 0 {
-            self.read_raw(self.footer.filter)?;
+            self.blocks().read_filter(self.footer.filter)?;
         }
-        let mut index = self.index_iter();
+        let mut index = self.index_iter()?;
         index.seek_to_first();
         let mut prev_key: Vec<u8> = Vec::new();
         let (mut entries, mut blocks, mut next_offset) = (0u64, 0u64, 0u64);
@@ -288,11 +346,11 @@ impl Table {
     }
 
     /// A cursor over the index block.
-    pub(crate) fn index_iter(&self) -> BlockIter {
-        BlockIter::new(
-            Arc::clone(&self.index),
+    pub(crate) fn index_iter(&self) -> Result<BlockIter> {
+        Ok(BlockIter::new(
+            self.index_block()?,
             self.location(self.footer.index.offset),
-        )
+        ))
     }
 
     /// Decodes an index entry's value.
@@ -315,13 +373,13 @@ impl Table {
         fill_cache: bool,
     ) -> Result<Arc<Block>> {
         if let Some(cache) = &self.cache {
-            if let Some(block) = cache.get(self.id, handle.offset) {
+            if let Some(Cached::Data(block)) = cache.get(BlockKind::Data, self.id, handle.offset) {
                 return Ok(block);
             }
         }
         let block = Arc::new(self.read_block(handle)?);
         if let (Some(cache), true) = (&self.cache, fill_cache) {
-            cache.insert(self.id, handle.offset, Arc::clone(&block));
+            cache.insert(self.id, handle.offset, Cached::Data(Arc::clone(&block)));
         }
         Ok(block)
     }
@@ -336,10 +394,6 @@ impl Table {
             end: self.blocks_end,
             name: &self.name,
         }
-    }
-
-    fn read_raw(&self, handle: BlockHandle) -> Result<Vec<u8>> {
-        self.blocks().read_raw(handle)
     }
 
     fn read_block(&self, handle: BlockHandle) -> Result<Block> {
@@ -387,6 +441,12 @@ impl Blocks<'_> {
             .get(range)
             .ok_or_else(|| loc.corruption("truncated block read"))?;
         trailer::decode(stored, &loc)
+    }
+
+    /// Reads and parses a filter block.
+    fn read_filter(&self, handle: BlockHandle) -> Result<Filter> {
+        let bytes = self.read_raw(handle)?;
+        Filter::from_bytes(&bytes).map_err(|r| self.location(handle.offset).corruption(r))
     }
 
     /// Reads a block and validates its restart array.

@@ -11,6 +11,7 @@ use crate::key::{encode_internal_key, ValueKind};
 
 const PUT: u8 = ValueKind::Put as u8;
 const DEL: u8 = ValueKind::Delete as u8;
+const MAX_SEQ: u64 = crate::key::MAX_SEQNO;
 
 fn write(
     dir: &Path,
@@ -98,7 +99,7 @@ fn round_trip_none_and_zstd() {
                 table.get(user, u64::MAX >> 8).unwrap(),
                 Some(((i as u64) + 1, PUT, v.clone()))
             );
-            assert!(table.may_contain(user));
+            assert!(table.may_contain(user).unwrap());
         }
         if compression != Compression::None {
             let plain = std::fs::metadata(dir.path().join("0.sst")).unwrap().len();
@@ -216,10 +217,10 @@ fn bloom_filter_filters_absent_keys() {
     let (_, path) = write(dir.path(), "b.sst", TableOptions::default(), &data);
     let table = Table::open(&path, None).unwrap();
     for (k, _) in &data {
-        assert!(table.may_contain(&k[..k.len() - 8]));
+        assert!(table.may_contain(&k[..k.len() - 8]).unwrap());
     }
     let passed = (0..5000)
-        .filter(|i| table.may_contain(format!("absent{i}").as_bytes()))
+        .filter(|i| table.may_contain(format!("absent{i}").as_bytes()).unwrap())
         .count();
     assert!(
         passed < 150,
@@ -232,7 +233,7 @@ fn bloom_filter_filters_absent_keys() {
     };
     let (_, path) = write(dir.path(), "nofilter.sst", opts, &data);
     let table = Table::open(&path, None).unwrap();
-    assert!(table.may_contain(b"absent"));
+    assert!(table.may_contain(b"absent").unwrap());
     assert_eq!(table.properties().bloom_bits_per_key, 0);
     assert_eq!(table.get(b"absent", 1).unwrap(), None);
 }
@@ -358,4 +359,62 @@ fn open_bytes_matches_open() {
     assert_eq!(table.path(), Path::new("mem.sst"));
     assert_eq!(table.file_size(), std::fs::metadata(&path).unwrap().len());
     assert_eq!(scan(&table), data);
+}
+
+#[test]
+fn index_and_filter_live_in_the_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = entries(2000);
+    let (_, path) = write(dir.path(), "m.sst", TableOptions::default(), &data);
+    let cache = Arc::new(BlockCache::new(8 << 20));
+    let table = Arc::new(Table::open(&path, Some(Arc::clone(&cache))).unwrap());
+    let usage = cache.usage();
+    assert_eq!((usage.index.blocks, usage.filter.blocks), (1, 1));
+    assert!(usage.index.bytes > 0 && usage.filter.bytes > 0);
+    assert_eq!(usage.data.blocks, 0);
+    assert_eq!(
+        cache.used_bytes(),
+        usage.index.bytes + usage.filter.bytes,
+        "the cache charges exactly what usage() reports"
+    );
+
+    // Evicted (here: dropped) index and filter are read again from the file, once.
+    cache.clear();
+    for (i, (k, _)) in data.iter().enumerate() {
+        let user = &k[..k.len() - 8];
+        assert!(table.get(user, MAX_SEQ).unwrap().is_some(), "key {i}");
+    }
+    let usage = cache.usage();
+    assert_eq!((usage.index.misses, usage.filter.misses), (1, 1));
+    assert_eq!(usage.index.hits, data.len() as u64 - 1);
+    assert_eq!(usage.filter.hits, data.len() as u64 - 1);
+    assert!(!table.may_contain(b"absent key").unwrap());
+    assert_eq!(scan(&table), data);
+}
+
+#[test]
+fn without_a_cache_index_and_filter_are_pinned() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = entries(300);
+    let (_, path) = write(dir.path(), "p.sst", TableOptions::default(), &data);
+    let table = Arc::new(Table::open(&path, None).unwrap());
+    for (k, _) in &data {
+        assert!(table.get(&k[..k.len() - 8], MAX_SEQ).unwrap().is_some());
+    }
+    assert!(!table.may_contain(b"absent key").unwrap());
+    assert_eq!(scan(&table), data);
+}
+
+#[test]
+fn a_cache_too_small_for_the_index_still_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = entries(3000);
+    let (_, path) = write(dir.path(), "s.sst", TableOptions::default(), &data);
+    let cache = Arc::new(BlockCache::new(1024));
+    let table = Arc::new(Table::open(&path, Some(Arc::clone(&cache))).unwrap());
+    for (k, _) in data.iter().step_by(7) {
+        assert!(table.get(&k[..k.len() - 8], MAX_SEQ).unwrap().is_some());
+    }
+    assert_eq!(scan(&table), data);
+    assert!(cache.used_bytes() <= 1024);
 }
