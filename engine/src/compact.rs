@@ -307,7 +307,7 @@ impl Inner {
             write_bytes += meta.size;
             let table = Table::open(
                 &filename::table_path(&self.dir, out.number),
-                Some(Arc::clone(&self.cache)),
+                crate::db::table_cache(&self.cache),
             )?;
             edit.new_files.push((ks, task.output_level, meta.clone()));
             opened.insert(out.number, TableFile::new(meta, Arc::new(table)));

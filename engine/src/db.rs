@@ -20,7 +20,7 @@ use crate::manifest::{FileMeta, Manifest, VersionEdit};
 use crate::memtable::{resolve, Lookup, Memtable};
 use crate::options::{MutableOptions, Options, ReadOptions, Tuned, WriteOptions, NUM_LEVELS};
 use crate::snapshot::{Snapshot, SnapshotList};
-use crate::stats::{CompactionStats, KeyspaceStats, LevelStats, Stats};
+use crate::stats::{CompactionStats, KeyspaceStats, LevelStats, MemoryStats, Stats};
 use crate::version::{TableFile, Version};
 use strata_compaction::{BoxedIter, MergingIter};
 use strata_wal::{RecoveryMode, SyncMode};
@@ -264,6 +264,8 @@ impl Db {
     /// and `create_if_missing` is false, [`Error::Corruption`] naming the damaged file, I/O
     /// errors.
     pub fn open(path: impl AsRef<Path>, options: Options) -> Result<Db> {
+        options.validate()?;
+        let options = options.with_budget_applied();
         options.validate()?;
         let inner = Arc::new(open_inner(path.as_ref(), options)?);
         let (tx, rx) = crossbeam_channel::unbounded();
@@ -1192,6 +1194,16 @@ impl Inner {
             writes: c.writes.load(Ordering::Relaxed),
             block_cache_bytes: self.cache.used_bytes(),
             block_cache_capacity: self.cache.capacity(),
+            memory: MemoryStats {
+                budget: self.options.memory_budget,
+                memtables: std::iter::once(&sv.mem)
+                    .chain(sv.imm.iter())
+                    .map(|g| g.bytes() as u64)
+                    .sum(),
+                memtable_limit: (self.tuned.memtable_size.load(Ordering::Acquire) as u64)
+                    .saturating_mul(1 + self.options.max_immutable_memtables as u64),
+                cache: self.cache.usage(),
+            },
         }
     }
 
@@ -1298,6 +1310,12 @@ impl Inner {
     }
 }
 
+/// The cache tables open with: none when the cache is off (capacity 0), so each table pins
+/// its index and filter instead of reading them from the file at every lookup.
+pub(crate) fn table_cache(cache: &Arc<BlockCache>) -> Option<Arc<BlockCache>> {
+    (cache.capacity() > 0).then(|| Arc::clone(cache))
+}
+
 /// Writes the contents of `mem` to table `number` at `level`.
 pub(crate) fn write_table(
     dir: &Path,
@@ -1320,7 +1338,7 @@ pub(crate) fn write_table(
         it.next();
     }
     let summary = builder.finish()?;
-    let table = Arc::new(Table::open(&path, Some(Arc::clone(cache)))?);
+    let table = Arc::new(Table::open(&path, crate::db::table_cache(cache))?);
     let p = &summary.properties;
     Ok(TableFile::new(
         FileMeta {

@@ -50,10 +50,12 @@ pub use iter::{DbIterator, Scan};
 pub use keyspace::{Keyspace, WeakKeyspace, DEFAULT_KEYSPACE_NAME};
 pub use options::{
     Compression, MutableOptions, Options, ReadOptions, RecoveryMode, SyncMode, WriteOptions,
-    NUM_LEVELS,
+    MIN_MEMORY_BUDGET, NUM_LEVELS,
 };
 pub use snapshot::Snapshot;
-pub use stats::{CompactionStats, KeyspaceStats, LevelStats, Stats};
+pub use stats::{
+    CacheUsage, CompactionStats, KeyspaceStats, KindUsage, LevelStats, MemoryStats, Stats,
+};
 pub use strata_compaction::{CompactionFilter, Decision};
 pub use verify::{verify_dir, VerifyReport};
 

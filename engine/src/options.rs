@@ -15,6 +15,13 @@ use strata_compaction::CompactionFilter;
 /// Number of levels in each keyspace's tree (L0..L6).
 pub const NUM_LEVELS: usize = 7;
 
+/// Smallest [`Options::memory_budget`]: 1 MiB.
+pub const MIN_MEMORY_BUDGET: u64 = 1 << 20;
+
+/// Most frozen memtables allowed with a [`Options::memory_budget`] (so each memtable keeps a
+/// useful size).
+const MAX_IMMUTABLE_UNDER_BUDGET: usize = 7;
+
 /// Options for [`Db::open`](crate::Db::open). Every field has a documented default.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -46,8 +53,19 @@ pub struct Options {
     pub block_restart_interval: usize,
     /// Bloom filter bits per key (0 disables the filter). Default: 10 (about 1% false positives).
     pub bloom_bits_per_key: u32,
-    /// Byte budget of the shared cache of decompressed blocks. Default: 64 MiB.
+    /// Byte budget of the block cache: decompressed data blocks, index blocks and bloom
+    /// filters. 0 turns the cache off (index and filters are then pinned in memory, one per
+    /// table, without limit). Default: 64 MiB.
     pub block_cache_bytes: u64,
+    /// One memory budget for the whole database, in bytes: when set, it replaces
+    /// `memtable_size` and `block_cache_bytes`. A quarter goes to memtables (the active one
+    /// plus `max_immutable_memtables` frozen ones, so `memtable_size` becomes
+    /// `budget / 4 / (1 + max_immutable_memtables)`), three quarters to the block cache,
+    /// which also holds every table's index block and bloom filter. What the engine holds
+    /// beyond that is transient (a compaction's or flush's output buffers, iterators' current
+    /// blocks, WAL buffers); `docs/benchmarks.md` measures the total. [`Db::stats`]
+    /// (crate::Db::stats) reports each part. Default: none.
+    pub memory_budget: Option<u64>,
     /// Compression of each level's tables, L0 first; the last entry applies to deeper levels.
     /// Default: none for L0 and L1, zstd level 3 below.
     pub compression_per_level: Vec<Compression>,
@@ -93,6 +111,7 @@ impl Default for Options {
             block_restart_interval: 16,
             bloom_bits_per_key: 10,
             block_cache_bytes: 64 << 20,
+            memory_budget: None,
             compression_per_level: vec![Compression::None, Compression::None, Compression::Zstd(3)],
             max_background_jobs: 2,
             level0_file_num_compaction_trigger: 4,
@@ -115,6 +134,19 @@ impl Options {
     /// # Errors
     /// [`Error::InvalidArgument`] naming the offending option.
     pub fn validate(&self) -> Result<()> {
+        if let Some(budget) = self.memory_budget {
+            if budget < MIN_MEMORY_BUDGET {
+                return Err(Error::InvalidArgument(format!(
+                    "memory_budget must be >= {MIN_MEMORY_BUDGET} bytes"
+                )));
+            }
+            if self.max_immutable_memtables > MAX_IMMUTABLE_UNDER_BUDGET {
+                return Err(Error::InvalidArgument(format!(
+                    "with a memory_budget, max_immutable_memtables must be <= \
+                     {MAX_IMMUTABLE_UNDER_BUDGET}"
+                )));
+            }
+        }
         if self.memtable_size < 4096 {
             return Err(Error::InvalidArgument(
                 "memtable_size must be >= 4096".into(),
@@ -182,6 +214,22 @@ impl Options {
             }
         }
         Ok(())
+    }
+
+    /// Share of [`Options::memory_budget`] given to memtables (the rest goes to the block
+    /// cache).
+    pub const MEMTABLE_SHARE_OF_BUDGET: f64 = 0.25;
+
+    /// These options with [`Options::memory_budget`] split into `memtable_size` and
+    /// `block_cache_bytes` (unchanged when no budget is set).
+    pub(crate) fn with_budget_applied(mut self) -> Options {
+        if let Some(budget) = self.memory_budget {
+            let memtables = (budget as f64 * Self::MEMTABLE_SHARE_OF_BUDGET) as u64;
+            let per_memtable = memtables / (1 + self.max_immutable_memtables as u64);
+            self.memtable_size = usize::try_from(per_memtable).unwrap_or(usize::MAX);
+            self.block_cache_bytes = budget.saturating_sub(memtables);
+        }
+        self
     }
 
     /// Installs `filter` on the keyspace named `keyspace` (`"default"` for the default one):

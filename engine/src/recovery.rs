@@ -196,7 +196,7 @@ fn open_table(dir: &Path, meta: &FileMeta, cache: &Arc<BlockCache>) -> Result<Ar
             "table file named by the manifest is missing",
         ));
     }
-    let table = Table::open(&path, Some(Arc::clone(cache)))?;
+    let table = Table::open(&path, crate::db::table_cache(cache))?;
     Ok(TableFile::new(meta.clone(), Arc::new(table)))
 }
 

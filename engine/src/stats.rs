@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+pub use strata_sstable::cache::{CacheUsage, KindUsage};
+
 /// One level of one keyspace.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LevelStats {
@@ -47,6 +49,28 @@ pub struct CompactionStats {
     pub micros: u64,
 }
 
+/// The memory a database holds, by part (see
+/// [`Options::memory_budget`](crate::Options::memory_budget)).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemoryStats {
+    /// The budget the database was opened with, if any.
+    pub budget: Option<u64>,
+    /// Bytes in the active and frozen memtables of every keyspace.
+    pub memtables: u64,
+    /// Most bytes the memtables may hold: `memtable_size * (1 + max_immutable_memtables)`.
+    pub memtable_limit: u64,
+    /// The block cache's contents and lookups by kind (data, index, filter); its capacity is
+    /// [`Stats::block_cache_capacity`].
+    pub cache: CacheUsage,
+}
+
+impl MemoryStats {
+    /// Memtables plus everything in the block cache.
+    pub fn total(&self) -> u64 {
+        self.memtables + self.cache.data.bytes + self.cache.index.bytes + self.cache.filter.bytes
+    }
+}
+
 /// Figures returned by [`Db::stats`](crate::Db::stats).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -81,6 +105,8 @@ pub struct Stats {
     pub block_cache_bytes: u64,
     /// The block cache's budget.
     pub block_cache_capacity: u64,
+    /// Memory by part: memtables, and the block cache's data blocks, index blocks and filters.
+    pub memory: MemoryStats,
     /// Compaction work by output level, L0 first.
     pub compaction: Vec<CompactionStats>,
     /// Bytes written by flushes and compactions per byte of user data written since open.
@@ -112,11 +138,40 @@ impl fmt::Display for Stats {
             "flushes:              {} ({} bytes); stalls: {} ({} us)",
             self.flush_count, self.flush_bytes, self.stall_count, self.stall_micros
         )?;
+        let m = &self.memory;
+        match m.budget {
+            Some(b) => writeln!(
+                f,
+                "memory:               {} of a {b} byte budget",
+                m.total()
+            )?,
+            None => writeln!(f, "memory:               {} bytes (no budget)", m.total())?,
+        }
         writeln!(
             f,
-            "block cache:          {} / {} bytes",
+            "  memtables:          {} / {} bytes",
+            m.memtables, m.memtable_limit
+        )?;
+        writeln!(
+            f,
+            "  block cache:        {} / {} bytes",
             self.block_cache_bytes, self.block_cache_capacity
         )?;
+        for (name, k) in [
+            ("data blocks", &m.cache.data),
+            ("index blocks", &m.cache.index),
+            ("filters", &m.cache.filter),
+        ] {
+            writeln!(
+                f,
+                "    {name:<17}{:>12} bytes in {:>7} blocks, hit ratio {:.3} ({} hits, {} misses)",
+                k.bytes,
+                k.blocks,
+                k.hit_ratio(),
+                k.hits,
+                k.misses
+            )?;
+        }
         writeln!(f, "write amplification:  {:.2}", self.write_amplification)?;
         writeln!(
             f,

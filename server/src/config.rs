@@ -106,6 +106,7 @@ static PARAMS: &[Param] = &[
     ),
     p("strata-disable-auto-compactions", "no", Bool, Applied),
     p("strata-block-cache-size", "67108864", Memory, Fixed),
+    p("strata-memory-budget", "0", Memory, Fixed),
     p("strata-max-background-jobs", "2", Int(2, 64), Fixed),
     p("hash-max-listpack-entries", "128", Int(0, I64MAX), Recorded),
     p("hash-max-listpack-value", "64", Int(0, I64MAX), Recorded),

@@ -46,6 +46,11 @@ struct Args {
     /// Refuse non-loopback clients while no password is set: yes or no [default: yes].
     #[arg(long)]
     protected_mode: Option<String>,
+    /// One memory budget for the engine (memtables, block cache, index blocks and filters),
+    /// e.g. 256mb; 0 for none [default: 0]. Overrides strata-memtable-size and
+    /// strata-block-cache-size.
+    #[arg(long)]
+    memory_budget: Option<String>,
 }
 
 fn main() -> std::process::ExitCode {
@@ -91,6 +96,7 @@ fn load_config(args: &Args) -> Result<Config, strata_server::config::ConfigError
         ("maxclients", args.maxclients.map(|n| n.to_string())),
         ("databases", args.databases.map(|n| n.to_string())),
         ("protected-mode", args.protected_mode.clone()),
+        ("strata-memory-budget", args.memory_budget.clone()),
     ];
     for (name, value) in flags {
         if let Some(v) = value {
@@ -113,8 +119,19 @@ async fn run(
     options.manual_wal_flush = true;
     options.block_cache_bytes = config.get_i64("strata-block-cache-size") as u64;
     options.max_background_jobs = config.get_i64("strata-max-background-jobs") as usize;
+    let budget = config.get_i64("strata-memory-budget");
     let options = Server::engine_options(&config).applied_to(&options);
+    let mut options = options;
+    options.memory_budget = (budget > 0).then_some(budget as u64);
     let store = Arc::new(Store::open(&dir, options, Arc::new(SystemClock))?);
+    // Under a budget the engine chose the memtable and cache sizes: show those, and keep a
+    // later CONFIG SET of another strata-* parameter from putting the old memtable size back.
+    let chosen = store.engine().options();
+    config.set_initial("strata-memtable-size", &chosen.memtable_size.to_string())?;
+    config.set_initial(
+        "strata-block-cache-size",
+        &chosen.block_cache_bytes.to_string(),
+    )?;
     let limits = Limits {
         max_bulk_len: config.get_i64("proto-max-bulk-len") as usize,
         query_buffer_limit: config.get_i64("client-query-buffer-limit") as usize,

@@ -318,11 +318,11 @@ fn shutdown_config_file_and_restart() {
 }
 
 fn info_field(c: &mut redis::Connection, name: &str) -> u64 {
-    let info: String = q(c, &["INFO", "strata"]);
+    let info: String = q(c, &["INFO", "strata", "memory"]);
     info.lines()
         .find_map(|l| l.strip_prefix(&format!("{name}:")))
         .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("{name} not in INFO strata: {info}"))
+        .unwrap_or_else(|| panic!("{name} not in INFO strata memory: {info}"))
 }
 
 /// With `appendfsync always`, a reply leaves only once the WAL is fsynced past the write (the
@@ -410,4 +410,34 @@ fn kill_9_loses_no_acknowledged_write_with_appendfsync_always() {
         dbsize,
         "DBSIZE matches the keys present"
     );
+}
+
+#[test]
+fn memory_budget_flag_sizes_the_engine_and_info_reports_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_with(dir.path(), &["--memory-budget", "64mb"]);
+    let c = &mut conn(&server.url());
+    for i in 0..2000 {
+        let _: () = q(c, &["SET", &format!("k{i}"), "value"]);
+    }
+    assert_eq!(info_field(c, "strata_memory_budget"), 64 << 20);
+    // A quarter for the active memtable and two frozen ones.
+    assert_eq!(info_field(c, "strata_memtable_limit"), (16 << 20) / 3 * 3);
+    assert_eq!(info_field(c, "strata_block_cache_capacity"), 48 << 20);
+    assert!(info_field(c, "strata_memtable_bytes") > 0);
+    let memtable: Vec<String> = q(c, &["CONFIG", "GET", "strata-memtable-size"]);
+    assert_eq!(memtable[1], ((16u64 << 20) / 3).to_string());
+    // Changing another engine parameter keeps the budget's memtable size.
+    let _: () = q(
+        c,
+        &[
+            "CONFIG",
+            "SET",
+            "strata-level0-slowdown-writes-trigger",
+            "24",
+        ],
+    );
+    assert_eq!(info_field(c, "strata_memtable_limit"), (16 << 20) / 3 * 3);
+    let used = info_field(c, "used_memory");
+    assert!(used > 0 && used <= 64 << 20, "{used}");
 }

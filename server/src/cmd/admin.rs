@@ -608,9 +608,7 @@ fn info_section(server: &Server, _session: &Session, section: &str, out: &mut St
         }
         "memory" => {
             let s = server.store.engine().stats();
-            let used = s.active_memtable_bytes
-                + s.keyspaces.iter().map(|k| k.memtable_bytes).sum::<u64>()
-                + s.block_cache_bytes;
+            let used = s.memory.total();
             let rss = rss_bytes();
             out.push_str("# Memory\r\n");
             put(out, "used_memory", &used);
@@ -623,6 +621,19 @@ fn info_section(server: &Server, _session: &Session, section: &str, out: &mut St
             put(out, "mem_allocator", &"libc");
             put(out, "strata_block_cache_bytes", &s.block_cache_bytes);
             put(out, "strata_block_cache_capacity", &s.block_cache_capacity);
+            put(out, "strata_memory_budget", &s.memory.budget.unwrap_or(0));
+            put(out, "strata_memtable_bytes", &s.memory.memtables);
+            put(out, "strata_memtable_limit", &s.memory.memtable_limit);
+            let c = &s.memory.cache;
+            for (name, k) in [
+                ("data", &c.data),
+                ("index", &c.index),
+                ("filter", &c.filter),
+            ] {
+                put(out, &format!("strata_cache_{name}_bytes"), &k.bytes);
+                put(out, &format!("strata_cache_{name}_hits"), &k.hits);
+                put(out, &format!("strata_cache_{name}_misses"), &k.misses);
+            }
         }
         "persistence" => {
             out.push_str("# Persistence\r\n");
