@@ -2,15 +2,18 @@
 //!
 //! ```text
 //! footer := filter: handle  properties: handle  index: handle     (48 bytes)
-//!           format_version: fixed32                               (= 1)
+//!           format_version: fixed32                               (1 or 2)
 //!           crc: fixed32        masked crc32 of the preceding 52 bytes
 //!           magic: fixed64      0x5453_4154_4152_5453, the bytes "STRATAST"
 //! handle := offset: fixed64  size: fixed64
 //! ```
 //! All integers little endian. Readers check the magic, then the version, then the crc, so
-//! a file from a newer format gets a clear "unsupported version" error.
+//! a file from a newer format gets a clear "unsupported version" error. Versions differ only
+//! in what the filter hashes (see [`crate::filter`]): 1 the raw user keys, 2 their 64-bit
+//! hashes.
 
 use crate::checksum::masked_crc;
+use crate::filter::FilterKeys;
 use crate::handle::BlockHandle;
 
 /// Length of the footer.
@@ -19,8 +22,11 @@ pub(crate) const FOOTER_LEN: usize = 64;
 /// The last 8 bytes of every table: ASCII "STRATAST" read as a little-endian u64.
 pub(crate) const MAGIC: u64 = 0x5453_4154_4152_5453;
 
-/// The only format version this crate writes and reads.
-pub(crate) const FORMAT_VERSION: u32 = 1;
+/// The format version this crate writes.
+pub(crate) const FORMAT_VERSION: u32 = 2;
+
+/// The oldest format version this crate reads.
+pub(crate) const OLDEST_READABLE_VERSION: u32 = 1;
 
 const CRC_COVERED: usize = 52;
 
@@ -49,6 +55,19 @@ pub(crate) struct Footer {
     pub(crate) filter: BlockHandle,
     pub(crate) properties: BlockHandle,
     pub(crate) index: BlockHandle,
+    /// The table format version.
+    pub(crate) version: u32,
+}
+
+impl Footer {
+    /// What the table's filter was built over.
+    pub(crate) fn filter_keys(&self) -> FilterKeys {
+        if self.version >= 2 {
+            FilterKeys::Hashed
+        } else {
+            FilterKeys::Raw
+        }
+    }
 }
 
 fn fixed64(bytes: &[u8; FOOTER_LEN], at: usize) -> u64 {
@@ -81,7 +100,7 @@ impl Footer {
         for (chunk, v) in out.chunks_exact_mut(8).zip(fields) {
             chunk.copy_from_slice(&v.to_le_bytes());
         }
-        out[48..52].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out[48..52].copy_from_slice(&self.version.to_le_bytes());
         let crc = masked_crc(&[&out[..CRC_COVERED]]);
         out[52..56].copy_from_slice(&crc.to_le_bytes());
         out[56..64].copy_from_slice(&MAGIC.to_le_bytes());
@@ -93,7 +112,7 @@ impl Footer {
             return Err(FooterError::BadMagic);
         }
         let version = fixed32(bytes, 48);
-        if version != FORMAT_VERSION {
+        if !(OLDEST_READABLE_VERSION..=FORMAT_VERSION).contains(&version) {
             return Err(FooterError::UnsupportedVersion(version));
         }
         if fixed32(bytes, 52) != masked_crc(&[bytes.get(..CRC_COVERED).unwrap_or_default()]) {
@@ -107,6 +126,7 @@ impl Footer {
             filter: handle(0),
             properties: handle(16),
             index: handle(32),
+            version,
         })
     }
 }
@@ -120,6 +140,7 @@ mod tests {
             filter: BlockHandle { offset: 1, size: 2 },
             properties: BlockHandle { offset: 3, size: 4 },
             index: BlockHandle { offset: 5, size: 6 },
+            version: FORMAT_VERSION,
         }
     }
 
@@ -137,12 +158,15 @@ mod tests {
         b[63] ^= 1;
         assert_eq!(Footer::decode(&b), Err(FooterError::BadMagic));
         let mut b = good;
-        b[48] = 2;
-        assert_eq!(Footer::decode(&b), Err(FooterError::UnsupportedVersion(2)));
+        b[48] = 3;
+        assert_eq!(Footer::decode(&b), Err(FooterError::UnsupportedVersion(3)));
         assert_eq!(
-            FooterError::UnsupportedVersion(2).reason(),
-            "unsupported sstable format version 2"
+            FooterError::UnsupportedVersion(3).reason(),
+            "unsupported sstable format version 3"
         );
+        let mut b = good;
+        b[48] = 0;
+        assert_eq!(Footer::decode(&b), Err(FooterError::UnsupportedVersion(0)));
         let mut b = good;
         b[3] ^= 0x40;
         assert_eq!(Footer::decode(&b), Err(FooterError::ChecksumMismatch));

@@ -206,6 +206,7 @@ impl TableBuilder {
             filter: filter_handle,
             properties: props_handle,
             index: index_handle,
+            version: crate::footer::FORMAT_VERSION,
         };
         self.write_raw(&footer.encode())?;
 

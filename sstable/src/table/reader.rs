@@ -13,7 +13,7 @@ use crate::block::trailer::{self, BLOCK_TRAILER_LEN};
 use crate::block::{Block, BlockIter, Location};
 use crate::cache::{BlockCache, BlockKind, Cached};
 use crate::error::{Error, Result};
-use crate::filter::Filter;
+use crate::filter::{Filter, FilterKeys};
 use crate::footer::{Footer, FOOTER_LEN};
 use crate::handle::BlockHandle;
 use crate::iter::InternalIterator;
@@ -134,6 +134,7 @@ impl Table {
             data,
             end: footer_at as u64,
             name: &name,
+            filter_keys: footer.filter_keys(),
         };
         let index = Arc::new(blocks.read_block(footer.index)?);
         let props_block = blocks.read_block(footer.properties)?;
@@ -393,6 +394,7 @@ impl Table {
             data: self.source.bytes(),
             end: self.blocks_end,
             name: &self.name,
+            filter_keys: self.footer.filter_keys(),
         }
     }
 
@@ -407,6 +409,8 @@ struct Blocks<'a> {
     /// Where the footer starts: every block lies before it.
     end: u64,
     name: &'a Arc<Path>,
+    /// What the filter hashes (by format version).
+    filter_keys: FilterKeys,
 }
 
 impl Blocks<'_> {
@@ -446,7 +450,7 @@ impl Blocks<'_> {
     /// Reads and parses a filter block.
     fn read_filter(&self, handle: BlockHandle) -> Result<Filter> {
         let bytes = self.read_raw(handle)?;
-        Filter::from_bytes(&bytes).map_err(|r| self.location(handle.offset).corruption(r))
+        Filter::from_bytes(&bytes, self.filter_keys).map_err(|r| self.location(handle.offset).corruption(r))
     }
 
     /// Reads a block and validates its restart array.
