@@ -111,6 +111,8 @@ pub struct BlockCache {
     capacity: u64,
     hits: [AtomicU64; 3],
     misses: [AtomicU64; 3],
+    /// Bytes charged to every entry ever inserted.
+    inserted: AtomicU64,
 }
 
 impl std::fmt::Debug for BlockCache {
@@ -134,6 +136,7 @@ impl BlockCache {
             capacity: capacity_bytes,
             hits: Default::default(),
             misses: Default::default(),
+            inserted: AtomicU64::new(0),
         }
     }
 
@@ -187,6 +190,12 @@ impl BlockCache {
         }
     }
 
+    /// Bytes charged to every block ever inserted (so the churn between two readings is
+    /// their difference).
+    pub fn inserted_bytes(&self) -> u64 {
+        self.inserted.load(Ordering::Relaxed)
+    }
+
     /// Drops every cached block.
     pub fn clear(&self) {
         self.cache.clear();
@@ -205,7 +214,13 @@ impl BlockCache {
     }
 
     pub(crate) fn insert(&self, table_id: u64, offset: u64, cached: Cached) {
+        self.inserted.fetch_add(cached.charge(), Ordering::Relaxed);
         self.cache.insert((table_id, offset), cached);
+    }
+
+    /// Drops the entry at `(table_id, offset)`, if cached.
+    pub(crate) fn remove(&self, table_id: u64, offset: u64) {
+        self.cache.remove(&(table_id, offset));
     }
 
     /// The cached entry at `(table_id, offset)`, or `load`'s result, cached. Concurrent
@@ -220,7 +235,9 @@ impl BlockCache {
         let mut loaded = false;
         let result = self.cache.get_or_insert_with(&(table_id, offset), || {
             loaded = true;
-            load()
+            let cached = load()?;
+            self.inserted.fetch_add(cached.charge(), Ordering::Relaxed);
+            Ok(cached)
         });
         self.count(kind, !loaded);
         result

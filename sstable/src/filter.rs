@@ -248,7 +248,9 @@ mod tests {
         assert!(build(&[b"a".to_vec()], 0).is_none());
         assert!(build(&[], 10).is_none());
         let one = build(&[Vec::new()], 1).unwrap();
-        assert!(Filter::from_bytes(&one, FilterKeys::Hashed).unwrap().may_contain(b""));
+        assert!(Filter::from_bytes(&one, FilterKeys::Hashed)
+            .unwrap()
+            .may_contain(b""));
     }
 
     #[test]
@@ -288,7 +290,10 @@ mod tests {
         assert!(keys.iter().all(|k| raw.may_contain(k)));
         let misread = Filter::from_bytes(&bytes, FilterKeys::Hashed).unwrap();
         let agree = keys.iter().filter(|k| misread.may_contain(k)).count();
-        assert!(agree < 100, "the two key forms hash differently ({agree} agree)");
+        assert!(
+            agree < 100,
+            "the two key forms hash differently ({agree} agree)"
+        );
     }
 
     #[test]

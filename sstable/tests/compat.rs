@@ -28,13 +28,19 @@ fn a_version_1_table_reads_with_its_filter() {
             if i % 10 == 9 {
                 assert_eq!(kind, ValueKind::Delete as u8);
             } else {
-                assert_eq!((kind, value), (ValueKind::Put as u8, format!("value {i}").into_bytes()));
+                assert_eq!(
+                    (kind, value),
+                    (ValueKind::Put as u8, format!("value {i}").into_bytes())
+                );
             }
         }
         let passed = (0..1000)
             .filter(|i| table.may_contain(format!("absent{i}").as_bytes()).unwrap())
             .count();
-        assert!(passed < 50, "the raw-key filter rejects absent keys ({passed} passed)");
+        assert!(
+            passed < 50,
+            "the raw-key filter rejects absent keys ({passed} passed)"
+        );
         let mut it = table.iter();
         it.seek_to_first();
         let mut n = 0;

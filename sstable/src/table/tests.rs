@@ -390,6 +390,15 @@ fn index_and_filter_live_in_the_cache() {
     assert_eq!(usage.filter.hits, data.len() as u64 - 1);
     assert!(!table.may_contain(b"absent key").unwrap());
     assert_eq!(scan(&table), data);
+
+    // A dropped table takes its index and filter out of the cache; data blocks stay until
+    // evicted.
+    let data_bytes = cache.usage().data.bytes;
+    assert!(cache.inserted_bytes() >= cache.used_bytes());
+    drop(table);
+    let usage = cache.usage();
+    assert_eq!((usage.index.blocks, usage.filter.blocks), (0, 0));
+    assert_eq!(usage.data.bytes, data_bytes);
 }
 
 #[test]
