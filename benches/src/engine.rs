@@ -21,6 +21,17 @@ pub struct Settings {
     pub background_jobs: usize,
     /// `--max_write_buffer_number`: memtables in memory at once, the active one included.
     pub write_buffers: usize,
+    /// One memory budget replacing the memtable and cache sizes (Strata only).
+    pub memory_budget: Option<u64>,
+}
+
+/// Block cache lookups of data blocks.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CacheCounters {
+    /// Lookups that found their block.
+    pub hits: u64,
+    /// Lookups that read it from the file.
+    pub misses: u64,
 }
 
 /// Errors of any engine, as text (the binary only reports them).
@@ -38,6 +49,14 @@ pub trait Engine: Send + Sync {
     fn scan_all(&self) -> Result<(u64, u64)>;
     /// Waits until flushes and compactions are done.
     fn settle(&self) -> Result<()>;
+    /// Data block cache lookups so far, if the engine reports them.
+    fn cache_counters(&self) -> Option<CacheCounters> {
+        None
+    }
+    /// One line on the memory the engine holds by part, if it reports it.
+    fn memory_report(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Strata's engine.
@@ -65,6 +84,7 @@ impl Strata {
         } else {
             vec![Compression::None]
         };
+        o.memory_budget = s.memory_budget;
         let db = Db::open(dir, o).map_err(|e| e.to_string())?;
         Ok(Strata { db })
     }
@@ -124,5 +144,30 @@ impl Engine for Strata {
         self.db
             .wait_for_background_work()
             .map_err(|e| e.to_string())
+    }
+
+    fn cache_counters(&self) -> Option<CacheCounters> {
+        let data = self.db.stats().memory.cache.data;
+        Some(CacheCounters {
+            hits: data.hits,
+            misses: data.misses,
+        })
+    }
+
+    fn memory_report(&self) -> Option<String> {
+        let s = self.db.stats();
+        let (m, c) = (&s.memory, &s.memory.cache);
+        let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+        Some(format!(
+            "engine memory {:.1} MiB: memtables {:.1} / {:.1}, cache {:.1} / {:.1} (data {:.1}, index {:.1}, filters {:.1})",
+            mib(m.total()),
+            mib(m.memtables),
+            mib(m.memtable_limit),
+            mib(s.block_cache_bytes),
+            mib(s.block_cache_capacity),
+            mib(c.data.bytes),
+            mib(c.index.bytes),
+            mib(c.filter.bytes),
+        ))
     }
 }

@@ -9,6 +9,15 @@
 //!
 //! `name:T` runs a workload on T threads. fillseq, fillrandom and fillsync start from an empty
 //! database; the others use what the previous workloads left.
+//!
+//! Larger than memory (Strata only): `--memory-budget-mb 256` replaces the memtable and cache
+//! sizes with one budget; each line then also shows the peak anonymous RSS during the workload
+//! and the data block cache hit ratio, and `dropcaches` drops the OS page cache (as root):
+//!
+//! ```sh
+//! strata-bench --memory-budget-mb 256 --num 32000000 --reads 2000000 \
+//!     --workloads fillrandom,readrandom:2,readzipfian:2,mixzipfian:2,dropcaches,readrandom:2
+//! ```
 
 mod engine;
 #[cfg(feature = "peers")]
@@ -35,7 +44,8 @@ struct Args {
     #[arg(long, default_value = "strata")]
     engine: String,
     /// Comma-separated workloads, each optionally `name:threads`: fillseq, fillrandom,
-    /// overwrite, readrandom, readmissing, seekrandom, readseq, fillsync, readwhilewriting.
+    /// overwrite, readrandom, readmissing, seekrandom, readseq, fillsync, readwhilewriting,
+    /// readzipfian, mixrandom, mixzipfian (90% reads, 10% writes), dropcaches.
     #[arg(
         long,
         default_value = "fillrandom,overwrite,readrandom,readmissing,seekrandom,readseq"
@@ -44,7 +54,7 @@ struct Args {
     /// Keys in the key space (and writes per fill).
     #[arg(long, default_value_t = 1_000_000)]
     num: u64,
-    /// Reads per read workload [default: --num].
+    /// Reads (operations) per read or mixed workload [default: --num].
     #[arg(long)]
     reads: Option<u64>,
     /// Seeks in seekrandom [default: --num / 10].
@@ -90,6 +100,10 @@ struct Args {
     /// at least 2).
     #[arg(long, default_value_t = 2)]
     write_buffers: usize,
+    /// One memory budget in MiB for memtables, block cache, index blocks and filters
+    /// (Strata's `Options::memory_budget`); replaces --memtable-mb and --cache-mb.
+    #[arg(long)]
+    memory_budget_mb: Option<u64>,
 }
 
 fn open(
@@ -97,6 +111,9 @@ fn open(
     dir: &std::path::Path,
     settings: &Settings,
 ) -> Result<Box<dyn Engine>, String> {
+    if settings.memory_budget.is_some() && args.engine != "strata" {
+        return Err("--memory-budget-mb is a Strata option".into());
+    }
     match args.engine.as_str() {
         "strata" => Ok(Box::new(Strata::open(dir, settings)?)),
         #[cfg(feature = "peers")]
@@ -116,7 +133,17 @@ fn mib(b: u64) -> f64 {
     b as f64 / (1024.0 * 1024.0)
 }
 
-fn report(name: &str, o: &Outcome) {
+/// What a workload cost beyond its own figures: memory and block cache lookups.
+struct Costs {
+    /// Peak anonymous RSS during the workload.
+    rss: u64,
+    /// The memory budget, if any.
+    budget: Option<u64>,
+    /// Data block cache (hits, misses) during the workload.
+    cache: Option<(u64, u64)>,
+}
+
+fn report(name: &str, o: &Outcome, costs: &Costs) {
     let secs = o.elapsed.as_secs_f64().max(1e-9);
     let us = |q: f64| o.latency.value_at_quantile(q) as f64 / 1000.0;
     let found = if o.found > 0 && o.found != o.ops {
@@ -124,8 +151,22 @@ fn report(name: &str, o: &Outcome) {
     } else {
         String::new()
     };
+    let mut extra = String::new();
+    if let Some(budget) = costs.budget {
+        extra = format!(
+            "  rss {:.1} MiB ({:.0}% of budget)",
+            mib(costs.rss),
+            100.0 * costs.rss as f64 / budget.max(1) as f64
+        );
+        if let Some((hits, misses)) = costs.cache.filter(|(h, m)| h + m > 0) {
+            extra += &format!(
+                ", cache hit ratio {:.3}",
+                hits as f64 / (hits + misses) as f64
+            );
+        }
+    }
     println!(
-        "{name:<20} {:>12.0} ops/s {:>8.1} MB/s  p50 {:>8.2} us  p99 {:>9.2} us  ({} ops in {:.2} s{found})",
+        "{name:<20} {:>12.0} ops/s {:>8.1} MB/s  p50 {:>8.2} us  p99 {:>9.2} us  ({} ops in {:.2} s{found}){extra}",
         o.ops as f64 / secs,
         o.bytes as f64 / 1e6 / secs,
         us(0.5),
@@ -178,6 +219,7 @@ fn run(args: &Args) -> Result<(), String> {
         compression: args.compression,
         background_jobs: args.background_jobs,
         write_buffers: args.write_buffers,
+        memory_budget: args.memory_budget_mb.map(|m| m << 20),
     };
     let shape = Shape {
         num: args.num,
@@ -190,15 +232,19 @@ fn run(args: &Args) -> Result<(), String> {
         seeks: args.seeks.unwrap_or(args.num / 10).max(1),
         sync_writes: args.sync_writes.unwrap_or(args.num / 100).max(1),
     };
+    let memory = match args.memory_budget_mb {
+        Some(b) => format!("memory budget {b} MiB, memtables x {}", args.write_buffers),
+        None => format!(
+            "memtable {} MiB x {}, cache {} MiB",
+            args.memtable_mb, args.write_buffers, args.cache_mb
+        ),
+    };
     println!(
-        "engine {}, {} keys of {} bytes, values of {} bytes, memtable {} MiB x {}, cache {} MiB, bloom {} bits/key, blocks {} B, compression {}, {} background jobs, dir {}",
+        "engine {}, {} keys of {} bytes, values of {} bytes, {memory}, bloom {} bits/key, blocks {} B, compression {}, {} background jobs, dir {}",
         args.engine,
         args.num,
         args.key_size,
         args.value_size,
-        args.memtable_mb,
-        args.write_buffers,
-        args.cache_mb,
         args.bloom_bits,
         args.block_size,
         if args.compression { "zstd below L1" } else { "none" },
@@ -220,11 +266,24 @@ fn run(args: &Args) -> Result<(), String> {
         let Some(e) = engine.as_deref() else {
             return Err("no engine".into());
         };
+        let before = e.cache_counters();
+        let phase_rss = sys::PeakRss::start();
         let outcome = workload::run(e, *kind, *threads, &shape, &counts)?;
-        if kind.writes() {
-            user_bytes += outcome.bytes;
+        user_bytes += outcome.written;
+        let cache = before
+            .zip(e.cache_counters())
+            .map(|(b, a)| (a.hits - b.hits, a.misses - b.misses));
+        let costs = Costs {
+            rss: phase_rss.peak(),
+            budget: settings.memory_budget,
+            cache,
+        };
+        report(name, &outcome, &costs);
+        if settings.memory_budget.is_some() {
+            if let Some(line) = e.memory_report() {
+                println!("{:<20} {line}", "");
+            }
         }
-        report(name, &outcome);
     }
     if let Some(e) = engine.as_deref() {
         e.settle()?;

@@ -70,6 +70,22 @@ impl Drop for PeakRss {
     }
 }
 
+/// Writes dirty pages out and drops the OS page cache, so later reads come from the disk
+/// (`sync; echo 3 > /proc/sys/vm/drop_caches`).
+///
+/// # Errors
+/// Not root, or not Linux.
+pub fn drop_page_cache() -> Result<(), String> {
+    let synced = std::process::Command::new("sync")
+        .status()
+        .map_err(|e| format!("sync: {e}"))?;
+    if !synced.success() {
+        return Err(format!("sync exited with {synced}"));
+    }
+    std::fs::write("/proc/sys/vm/drop_caches", "3\n")
+        .map_err(|e| format!("dropping the page cache needs root: /proc/sys/vm/drop_caches: {e}"))
+}
+
 /// Total size of the files under `dir`.
 pub fn dir_size(dir: &Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else {

@@ -30,6 +30,16 @@ pub enum Kind {
     FillSync,
     /// Random reads while one thread overwrites random keys.
     ReadWhileWriting,
+    /// Reads of existing keys chosen by a scrambled Zipfian distribution (theta 0.99, YCSB's
+    /// hot set).
+    ReadZipfian,
+    /// 90% reads, 10% overwrites, uniform keys.
+    MixRandom,
+    /// 90% reads, 10% overwrites, Zipfian keys.
+    MixZipfian,
+    /// Not a workload: writes dirty pages out and drops the OS page cache (needs root), so
+    /// the next workload reads from the disk.
+    DropCaches,
 }
 
 impl Kind {
@@ -45,6 +55,10 @@ impl Kind {
             "readseq" => Kind::ReadSeq,
             "fillsync" => Kind::FillSync,
             "readwhilewriting" => Kind::ReadWhileWriting,
+            "readzipfian" => Kind::ReadZipfian,
+            "mixrandom" => Kind::MixRandom,
+            "mixzipfian" => Kind::MixZipfian,
+            "dropcaches" => Kind::DropCaches,
             _ => return None,
         })
     }
@@ -52,14 +66,6 @@ impl Kind {
     /// Whether it starts from an empty database.
     pub fn fresh(self) -> bool {
         matches!(self, Kind::FillSeq | Kind::FillRandom | Kind::FillSync)
-    }
-
-    /// Whether it writes (its bytes count as user data for write amplification).
-    pub fn writes(self) -> bool {
-        matches!(
-            self,
-            Kind::FillSeq | Kind::FillRandom | Kind::Overwrite | Kind::FillSync
-        )
     }
 }
 
@@ -90,6 +96,40 @@ impl Shape {
         if let Some(last) = out.last_mut() {
             *last = b'.';
         }
+    }
+}
+
+/// Zipfian skew of `readzipfian` and `mixzipfian` (YCSB's default).
+pub const ZIPF_THETA: f64 = 0.99;
+
+/// Picks key indexes in `0..num` by a Zipfian distribution whose ranks are scattered over the
+/// key space (YCSB's scrambled Zipfian): the hottest keys are not neighbours, so they do not
+/// share a data block.
+#[derive(Debug, Clone, Copy)]
+pub struct Zipfian {
+    zipf: rand_distr::Zipf<f64>,
+    num: u64,
+}
+
+/// A prime larger than any key count, so `rank * SCATTER mod num` is a permutation.
+const SCATTER: u128 = 2_305_843_009_213_693_951; // 2^61 - 1
+
+impl Zipfian {
+    /// Over `num` keys (at least 1).
+    pub fn new(num: u64) -> Result<Zipfian> {
+        let zipf = rand_distr::Zipf::new(num.max(1) as f64, ZIPF_THETA)
+            .map_err(|e| format!("zipfian over {num} keys: {e}"))?;
+        Ok(Zipfian {
+            zipf,
+            num: num.max(1),
+        })
+    }
+
+    /// A key index.
+    pub fn pick(&self, rng: &mut SmallRng) -> u64 {
+        use rand_distr::Distribution;
+        let rank = (self.zipf.sample(rng) as u64).clamp(1, self.num) - 1;
+        ((u128::from(rank) * SCATTER) % u128::from(self.num)) as u64
     }
 }
 
@@ -132,6 +172,8 @@ pub struct Outcome {
     pub latency: Histogram<u64>,
     /// Reads that found their key (for reads).
     pub found: u64,
+    /// Bytes of keys and values written (user data, for write amplification).
+    pub written: u64,
 }
 
 /// A latency histogram: 1 ns to 100 s, 3 significant digits.
@@ -139,11 +181,41 @@ fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 100_000_000_000, 3).expect("constant, valid bounds")
 }
 
-/// Runs `per_op` `ops` times on each of `threads` threads (thread `t` gets its own RNG), and
-/// merges what they measured.
-fn parallel<F>(threads: usize, ops: u64, per_op: F) -> Result<Outcome>
+/// What one operation did.
+#[derive(Debug, Clone, Copy, Default)]
+struct Op {
+    /// Bytes of keys and values moved.
+    bytes: u64,
+    /// A read found its key.
+    found: bool,
+    /// It wrote (its bytes are user data).
+    wrote: bool,
+}
+
+impl Op {
+    fn read(key: &[u8], got: Option<usize>) -> Op {
+        Op {
+            bytes: got.map_or(0, |n| (n + key.len()) as u64),
+            found: got.is_some(),
+            wrote: false,
+        }
+    }
+
+    fn write(bytes: u64) -> Op {
+        Op {
+            bytes,
+            found: false,
+            wrote: true,
+        }
+    }
+}
+
+/// Runs `per_op` `ops` times on each of `threads` threads, and merges what they measured.
+/// Thread `t` gets its own RNG seeded from `seed` and `t`: give each workload its own seed,
+/// or a read workload would replay the keys a fill wrote, in the same order.
+fn parallel<F>(threads: usize, ops: u64, seed: u64, per_op: F) -> Result<Outcome>
 where
-    F: Fn(usize, &mut SmallRng, &mut Vec<u8>) -> Result<(u64, bool)> + Sync,
+    F: Fn(usize, &mut SmallRng, &mut Vec<u8>) -> Result<Op> + Sync,
 {
     let started = Instant::now();
     let results: Vec<Result<Outcome>> = std::thread::scope(|s| {
@@ -151,7 +223,9 @@ where
             .map(|t| {
                 let per_op = &per_op;
                 s.spawn(move || {
-                    let mut rng = SmallRng::seed_from_u64(0x5EED + t as u64);
+                    let mut rng = SmallRng::seed_from_u64(
+                        seed ^ (t as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+                    );
                     let mut key = Vec::with_capacity(64);
                     let mut mine = Outcome {
                         ops: 0,
@@ -159,14 +233,18 @@ where
                         elapsed: Duration::ZERO,
                         latency: histogram(),
                         found: 0,
+                        written: 0,
                     };
                     for _ in 0..ops {
                         let t0 = Instant::now();
-                        let (b, hit) = per_op(t, &mut rng, &mut key)?;
+                        let op = per_op(t, &mut rng, &mut key)?;
                         let _ = mine.latency.record(t0.elapsed().as_nanos() as u64);
                         mine.ops += 1;
-                        mine.bytes += b;
-                        mine.found += u64::from(hit);
+                        mine.bytes += op.bytes;
+                        mine.found += u64::from(op.found);
+                        if op.wrote {
+                            mine.written += op.bytes;
+                        }
                     }
                     Ok(mine)
                 })
@@ -183,6 +261,7 @@ where
         elapsed: started.elapsed(),
         latency: histogram(),
         found: 0,
+        written: 0,
     };
     for r in results {
         let r = r?;
@@ -190,6 +269,7 @@ where
         out.ops += r.ops;
         out.bytes += r.bytes;
         out.found += r.found;
+        out.written += r.written;
     }
     Ok(out)
 }
@@ -218,6 +298,8 @@ pub fn run(
 ) -> Result<Outcome> {
     let kv = (shape.key_size + shape.value_size) as u64;
     let threads = threads.max(1);
+    // Each workload its own random sequence (see `parallel`).
+    let seed = shape.seed ^ ((kind as u64 + 1) << 40);
     let per_thread = |total: u64| total.div_ceil(threads as u64);
     match kind {
         Kind::FillSeq => {
@@ -237,6 +319,7 @@ pub fn run(
                 elapsed: started.elapsed(),
                 latency: h,
                 found: 0,
+                written: shape.num * kv,
             })
         }
         Kind::FillRandom | Kind::Overwrite | Kind::FillSync => {
@@ -247,32 +330,77 @@ pub fn run(
                     std::sync::Mutex::new(Values::new(shape.value_size, shape.seed + t as u64))
                 })
                 .collect();
-            parallel(threads, per_thread(total), |t, rng, key| {
+            parallel(threads, per_thread(total), seed, |t, rng, key| {
                 shape.key(rng.random_range(0..shape.num), key);
                 let mut v = values[t].lock().map_err(|_| "poisoned".to_string())?;
                 engine.put(key, v.next(), sync)?;
-                Ok((kv, false))
+                Ok(Op::write(kv))
             })
         }
         Kind::ReadRandom | Kind::ReadMissing => {
-            parallel(threads, per_thread(counts.reads), |_, rng, key| {
+            parallel(threads, per_thread(counts.reads), seed, |_, rng, key| {
                 let i = rng.random_range(0..shape.num);
                 if kind == Kind::ReadMissing {
                     shape.missing_key(i, key);
                 } else {
                     shape.key(i, key);
                 }
-                let got = engine.get(key)?;
-                Ok((
-                    got.map_or(0, |n| n as u64 + key.len() as u64),
-                    got.is_some(),
-                ))
+                Ok(Op::read(key, engine.get(key)?))
             })
         }
-        Kind::SeekRandom => parallel(threads, per_thread(counts.seeks), |_, rng, key| {
+        Kind::ReadZipfian => {
+            let zipf = Zipfian::new(shape.num)?;
+            parallel(threads, per_thread(counts.reads), seed, |_, rng, key| {
+                shape.key(zipf.pick(rng), key);
+                Ok(Op::read(key, engine.get(key)?))
+            })
+        }
+        Kind::MixRandom | Kind::MixZipfian => {
+            let zipf = Zipfian::new(shape.num)?;
+            let values: Vec<std::sync::Mutex<Values>> = (0..threads)
+                .map(|t| {
+                    std::sync::Mutex::new(Values::new(shape.value_size, shape.seed ^ t as u64))
+                })
+                .collect();
+            parallel(threads, per_thread(counts.reads), seed, |t, rng, key| {
+                let i = if kind == Kind::MixZipfian {
+                    zipf.pick(rng)
+                } else {
+                    rng.random_range(0..shape.num)
+                };
+                shape.key(i, key);
+                if rng.random_ratio(1, 10) {
+                    let mut v = values[t].lock().map_err(|_| "poisoned".to_string())?;
+                    engine.put(key, v.next(), false)?;
+                    Ok(Op::write(kv))
+                } else {
+                    Ok(Op::read(key, engine.get(key)?))
+                }
+            })
+        }
+        Kind::DropCaches => {
+            let started = Instant::now();
+            crate::sys::drop_page_cache()?;
+            let elapsed = started.elapsed();
+            let mut h = histogram();
+            let _ = h.record(elapsed.as_nanos() as u64);
+            Ok(Outcome {
+                ops: 1,
+                bytes: 0,
+                elapsed,
+                latency: h,
+                found: 0,
+                written: 0,
+            })
+        }
+        Kind::SeekRandom => parallel(threads, per_thread(counts.seeks), seed, |_, rng, key| {
             shape.key(rng.random_range(0..shape.num), key);
             let n = engine.seek_next(key, 11)?;
-            Ok((n as u64 * kv, n > 0))
+            Ok(Op {
+                bytes: n as u64 * kv,
+                found: n > 0,
+                wrote: false,
+            })
         }),
         Kind::ReadSeq => {
             let started = Instant::now();
@@ -286,6 +414,7 @@ pub fn run(
                 elapsed,
                 latency: h,
                 found: n,
+                written: 0,
             })
         }
         Kind::ReadWhileWriting => {
@@ -301,13 +430,9 @@ pub fn run(
                     }
                     Ok(())
                 });
-                let readers = parallel(threads, per_thread(counts.reads), |_, rng, key| {
+                let readers = parallel(threads, per_thread(counts.reads), seed, |_, rng, key| {
                     shape.key(rng.random_range(0..shape.num), key);
-                    let got = engine.get(key)?;
-                    Ok((
-                        got.map_or(0, |n| n as u64 + key.len() as u64),
-                        got.is_some(),
-                    ))
+                    Ok(Op::read(key, engine.get(key)?))
                 });
                 stop.store(true, Ordering::Relaxed);
                 writer
@@ -353,6 +478,7 @@ mod tests {
             compression: false,
             background_jobs: 2,
             write_buffers: 2,
+            memory_budget: Some(4 << 20),
         };
         let engine = Strata::open(dir.path(), &settings).unwrap();
         let shape = Shape {
@@ -381,6 +507,44 @@ mod tests {
         assert_eq!(sync.ops, 20);
         let rww = run(&engine, Kind::ReadWhileWriting, 1, &shape, &counts).unwrap();
         assert_eq!(rww.found, 500);
+        let zipf = run(&engine, Kind::ReadZipfian, 2, &shape, &counts).unwrap();
+        assert_eq!((zipf.ops, zipf.found), (500, 500));
+        for kind in [Kind::MixRandom, Kind::MixZipfian] {
+            let mix = run(&engine, kind, 2, &shape, &counts).unwrap();
+            let writes = mix.written / (shape.key_size + shape.value_size) as u64;
+            assert_eq!(mix.found + writes, 500, "every read finds its key");
+            assert!((10..=100).contains(&writes), "about 10% writes: {writes}");
+        }
         engine.settle().unwrap();
+        assert!(engine.cache_counters().unwrap().hits > 0);
+        assert!(engine.memory_report().unwrap().contains("memtables"));
+    }
+
+    #[test]
+    fn zipfian_is_skewed_and_scattered() {
+        let n = 1_000_000;
+        let zipf = Zipfian::new(n).unwrap();
+        let mut rng = SmallRng::seed_from_u64(9);
+        let mut counts = std::collections::HashMap::new();
+        for _ in 0..100_000 {
+            let i = zipf.pick(&mut rng);
+            assert!(i < n);
+            *counts.entry(i).or_insert(0u32) += 1;
+        }
+        let mut by_count: Vec<(u64, u32)> = counts.into_iter().collect();
+        by_count.sort_by_key(|&(_, c)| std::cmp::Reverse(c));
+        // With theta 0.99 over 1M keys the top key gets about 7% and the top 10 about 20%.
+        let top10: u32 = by_count.iter().take(10).map(|&(_, c)| c).sum();
+        assert!(
+            (12_000..30_000).contains(&top10),
+            "top 10 keys drew {top10}"
+        );
+        let mut hot: Vec<u64> = by_count.iter().take(10).map(|&(i, _)| i).collect();
+        hot.sort_unstable();
+        assert!(
+            hot.windows(2).all(|w| w[1] - w[0] > 1000),
+            "hot keys are scattered: {hot:?}"
+        );
+        assert!(Zipfian::new(1).unwrap().pick(&mut rng) == 0);
     }
 }
