@@ -37,6 +37,7 @@ mod manifest;
 mod memtable;
 mod options;
 mod recovery;
+mod skiplist;
 mod snapshot;
 mod stats;
 mod verify;

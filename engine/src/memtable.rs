@@ -1,18 +1,14 @@
 //! The memtable: a concurrent skiplist of internal keys, one per keyspace per generation.
 
-use std::ops::Bound;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use crossbeam_skiplist::map::Entry;
-use crossbeam_skiplist::SkipMap;
 use strata_sstable::{
-    compare_internal, encode_internal_key, encode_trailer, parse_internal_key, InternalIterator,
-    SeqNo, ValueKind, KIND_FOR_SEEK,
+    encode_internal_key_into, encode_trailer, parse_internal_key, InternalIterator, SeqNo,
+    ValueKind, KIND_FOR_SEEK,
 };
 
-/// Bytes charged per entry on top of key and value: skiplist node, tower and allocations.
-const ENTRY_OVERHEAD: usize = 80;
+use crate::skiplist::{Node, SkipList};
 
 /// What a memtable (or table) knows about a key at a sequence number and a time.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,74 +45,6 @@ pub(crate) fn is_live(kind: u8, stored: &[u8], now_ms: u64) -> bool {
             && strata_sstable::split_expiring(stored).is_some_and(|(e, _)| e > now_ms))
 }
 
-/// Internal-key bytes kept inside the skiplist node (user keys up to 54 bytes).
-const INLINE_KEY: usize = 62;
-
-/// A memtable key: an encoded internal key, stored in the skiplist node itself when short
-/// (most keys), so a search compares bytes it has already loaded with the node instead of
-/// following one more pointer per comparison (the insert profile's largest cost).
-#[derive(Clone)]
-enum MemKey {
-    Inline { len: u8, bytes: [u8; INLINE_KEY] },
-    Heap(Box<[u8]>),
-}
-
-impl MemKey {
-    fn from_encoded(encoded: &[u8]) -> MemKey {
-        if encoded.len() <= INLINE_KEY {
-            let mut bytes = [0u8; INLINE_KEY];
-            bytes[..encoded.len()].copy_from_slice(encoded);
-            MemKey::Inline {
-                len: encoded.len() as u8,
-                bytes,
-            }
-        } else {
-            MemKey::Heap(encoded.into())
-        }
-    }
-
-    fn new(user_key: &[u8], seq: SeqNo, kind: u8) -> MemKey {
-        if user_key.len() + 8 <= INLINE_KEY {
-            let mut bytes = [0u8; INLINE_KEY];
-            bytes[..user_key.len()].copy_from_slice(user_key);
-            bytes[user_key.len()..user_key.len() + 8].copy_from_slice(&encode_trailer(seq, kind));
-            MemKey::Inline {
-                len: (user_key.len() + 8) as u8,
-                bytes,
-            }
-        } else {
-            MemKey::Heap(encode_internal_key(user_key, seq, kind).into())
-        }
-    }
-
-    fn as_bytes(&self) -> &[u8] {
-        match self {
-            MemKey::Inline { len, bytes } => &bytes[..usize::from(*len)],
-            MemKey::Heap(b) => b,
-        }
-    }
-}
-
-impl PartialEq for MemKey {
-    fn eq(&self, other: &Self) -> bool {
-        self.as_bytes() == other.as_bytes()
-    }
-}
-
-impl Eq for MemKey {}
-
-impl Ord for MemKey {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        compare_internal(self.as_bytes(), other.as_bytes())
-    }
-}
-
-impl PartialOrd for MemKey {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
 /// A filter over a memtable's user keys, so a read of a key the memtable lacks costs a hash
 /// and one cache line instead of a skiplist search (the larger part of a point read while
 /// memtables are full). Blocked: all of a key's bits are in one 512-bit block.
@@ -126,13 +54,18 @@ struct KeyFilter {
 
 /// Bits per expected key (about 1.5% false positives with 6 probes in a block).
 const FILTER_BITS_PER_KEY: usize = 10;
-/// The smallest memtable entry as charged (key and value empty): bounds how many keys fit.
-const MIN_ENTRY: usize = 8 + ENTRY_OVERHEAD;
+
+/// The entry the key filter is sized for (internal key and value bytes): a small one, so
+/// memtables of small entries keep their false-positive rate and typical ones get a lower
+/// one.
+const SIZING_KEY: usize = 24;
+const SIZING_VALUE: usize = 40;
 
 impl KeyFilter {
     /// A filter for the keys of a memtable of `capacity` bytes (none below 4 KiB of bits).
     fn new(capacity: usize) -> KeyFilter {
-        let bits = (capacity / MIN_ENTRY).saturating_mul(FILTER_BITS_PER_KEY);
+        let keys = capacity / SkipList::entry_bytes(SIZING_KEY, SIZING_VALUE);
+        let bits = keys.saturating_mul(FILTER_BITS_PER_KEY);
         let blocks = (bits / 512).max(64);
         KeyFilter {
             blocks: (0..blocks).map(|_| Default::default()).collect(),
@@ -181,12 +114,11 @@ impl KeyFilter {
     }
 }
 
-/// A sorted in-memory table. Writers insert concurrently with readers; only the write leader
-/// inserts, so inserts never race each other.
+/// A sorted in-memory table: an arena skiplist of internal keys (see `skiplist.rs`) and a key
+/// filter. Readers run beside the writer; only the write leader inserts.
 pub(crate) struct Memtable {
-    map: SkipMap<MemKey, Vec<u8>>,
+    list: SkipList,
     filter: KeyFilter,
-    bytes: AtomicUsize,
 }
 
 impl Default for Memtable {
@@ -198,32 +130,45 @@ impl Default for Memtable {
 impl std::fmt::Debug for Memtable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Memtable")
-            .field("entries", &self.map.len())
+            .field("entries", &self.list.len())
             .field("bytes", &self.approximate_bytes())
             .finish()
     }
 }
 
+/// Longest user key whose seek key is built on the stack.
+const STACK_KEY: usize = 120;
+
+/// Calls `f` with the internal key `user_key` + (`seq`, `kind`), built without allocating
+/// when short.
+fn with_internal_key<R>(user_key: &[u8], seq: SeqNo, kind: u8, f: impl FnOnce(&[u8]) -> R) -> R {
+    if user_key.len() <= STACK_KEY {
+        let mut buf = [0u8; STACK_KEY + 8];
+        let n = user_key.len();
+        buf[..n].copy_from_slice(user_key);
+        buf[n..n + 8].copy_from_slice(&encode_trailer(seq, kind));
+        f(&buf[..n + 8])
+    } else {
+        let mut key = Vec::with_capacity(user_key.len() + 8);
+        encode_internal_key_into(&mut key, user_key, seq, kind);
+        f(&key)
+    }
+}
+
 impl Memtable {
     /// An empty memtable expected to hold up to about `capacity` bytes (it sizes the key
-    /// filter; more still fits, with more false positives).
+    /// filter and the arena's chunks; more still fits, with more false positives).
     pub fn new(capacity: usize) -> Memtable {
-        let filter = KeyFilter::new(capacity);
         Memtable {
-            map: SkipMap::new(),
-            bytes: AtomicUsize::new(filter.bytes()),
-            filter,
+            list: SkipList::new(capacity),
+            filter: KeyFilter::new(capacity),
         }
     }
 
     pub fn insert(&self, user_key: &[u8], seq: SeqNo, kind: ValueKind, value: &[u8]) {
         self.filter.insert(user_key);
-        let key = MemKey::new(user_key, seq, kind as u8);
-        self.bytes.fetch_add(
-            user_key.len() + value.len() + 8 + ENTRY_OVERHEAD,
-            Ordering::Relaxed,
-        );
-        self.map.insert(key, value.to_vec());
+        self.list
+            .insert(user_key, encode_trailer(seq, kind as u8), value);
     }
 
     /// The newest entry for `user_key` with a sequence number `<= seq`, judged at `now_ms()`.
@@ -231,98 +176,83 @@ impl Memtable {
         if !self.filter.may_contain(user_key) {
             return Lookup::Absent;
         }
-        let probe = MemKey::new(user_key, seq, KIND_FOR_SEEK);
-        let Some(entry) = self.map.lower_bound(Bound::Included(&probe)) else {
+        let Some(node) =
+            with_internal_key(user_key, seq, KIND_FOR_SEEK, |probe| self.list.seek(probe))
+        else {
             return Lookup::Absent;
         };
-        match parse_internal_key(entry.key().as_bytes()) {
-            Some(k) if k.user_key == user_key => resolve(k.kind, entry.value(), now_ms),
+        match parse_internal_key(node.key()) {
+            Some(k) if k.user_key == user_key => resolve(k.kind, node.value(), now_ms),
             _ => Lookup::Absent,
         }
     }
 
+    /// Bytes the memtable holds: its arena (exactly) and its key filter.
     pub fn approximate_bytes(&self) -> usize {
-        self.bytes.load(Ordering::Relaxed)
+        self.list.bytes() + self.filter.bytes()
     }
 
-    /// Whether no entry was ever inserted (its size counts the key filter).
+    /// Whether no entry was ever inserted.
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.list.len() == 0
     }
 
     pub fn iter(self: &Arc<Self>) -> MemIter {
         MemIter {
-            cur: None,
             mem: Arc::clone(self),
+            node: None,
         }
     }
 }
 
 /// A cursor over a memtable, implementing the table iterator trait.
 pub(crate) struct MemIter {
-    // Field order matters: `cur` borrows from the skiplist owned by `mem` and must drop first.
-    cur: Option<Entry<'static, MemKey, Vec<u8>>>,
     mem: Arc<Memtable>,
+    /// The current node, in `mem`'s arena.
+    node: Option<Node>,
 }
 
-type Map = SkipMap<MemKey, Vec<u8>>;
-
-impl MemIter {
-    /// Positions the cursor at the entry `find` picks from the skiplist.
-    fn reposition(
-        &mut self,
-        find: impl for<'a> FnOnce(&'a Map) -> Option<Entry<'a, MemKey, Vec<u8>>>,
-    ) {
-        let entry = find(&self.mem.map);
-        // SAFETY: the entry borrows `self.mem.map`, which lives in an `Arc` this iterator owns
-        // and so outlives `self.cur` (declared first, dropped first). The skiplist never moves
-        // its nodes, and an `Entry` keeps its node alive by reference count, so extending the
-        // borrow to 'static cannot dangle while `self` exists.
-        self.cur = entry.map(|e| unsafe {
-            std::mem::transmute::<Entry<'_, MemKey, Vec<u8>>, Entry<'static, MemKey, Vec<u8>>>(e)
-        });
-    }
-}
+// SAFETY: `node` points into the arena of the memtable this iterator keeps alive through
+// `mem`; a published node never changes but for its atomic links, so the cursor may move to
+// and be used from another thread.
+unsafe impl Send for MemIter {}
 
 impl InternalIterator for MemIter {
     fn valid(&self) -> bool {
-        self.cur.is_some()
+        self.node.is_some()
     }
 
     fn seek_to_first(&mut self) {
-        self.reposition(|m| m.front());
+        self.node = self.mem.list.first();
     }
 
     fn seek_to_last(&mut self) {
-        self.reposition(|m| m.back());
+        self.node = self.mem.list.last();
     }
 
     fn seek(&mut self, target: &[u8]) {
-        let probe = MemKey::from_encoded(target);
-        self.reposition(|m| m.lower_bound(Bound::Included(&probe)));
+        self.node = self.mem.list.seek(target);
     }
 
     fn seek_for_prev(&mut self, target: &[u8]) {
-        let probe = MemKey::from_encoded(target);
-        self.reposition(|m| m.upper_bound(Bound::Included(&probe)));
+        self.node = self.mem.list.seek_for_prev(target);
     }
 
     fn next(&mut self) {
-        let e = self.cur.as_ref().and_then(|c| c.next());
-        self.cur = e;
+        self.node = self.node.and_then(|n| self.mem.list.next(n));
     }
 
     fn prev(&mut self) {
-        let e = self.cur.as_ref().and_then(|c| c.prev());
-        self.cur = e;
+        self.node = self.node.and_then(|n| self.mem.list.prev(n));
     }
 
     fn key(&self) -> &[u8] {
-        self.cur.as_ref().map_or(&[], |c| c.key().as_bytes())
+        // The node lives in `self.mem`, which outlives the borrow of `self`.
+        self.node.map_or(&[], |n| n.key())
     }
 
     fn value(&self) -> &[u8] {
-        self.cur.as_ref().map_or(&[], |c| c.value().as_slice())
+        self.node.map_or(&[], |n| n.value())
     }
 
     fn status(&self) -> strata_sstable::Result<()> {
@@ -333,25 +263,7 @@ impl InternalIterator for MemIter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proptest::prelude::*;
-
-    proptest! {
-        /// Inline and heap keys order exactly as encoded internal keys do.
-        #[test]
-        fn mem_keys_order_like_internal_keys(
-            a in prop::collection::vec(any::<u8>(), 0..80),
-            b in prop::collection::vec(any::<u8>(), 0..80),
-            sa in any::<u64>(), sb in any::<u64>(), ka in any::<u8>(), kb in any::<u8>(),
-        ) {
-            let (ea, eb) = (encode_internal_key(&a, sa, ka), encode_internal_key(&b, sb, kb));
-            let (ma, mb) = (MemKey::new(&a, sa, ka), MemKey::new(&b, sb, kb));
-            prop_assert_eq!(ma.as_bytes(), ea.as_slice());
-            let decoded = MemKey::from_encoded(&ea);
-            prop_assert_eq!(decoded.as_bytes(), ea.as_slice());
-            prop_assert_eq!(ma.cmp(&mb), compare_internal(&ea, &eb));
-            prop_assert_eq!(ma == mb, ea == eb);
-        }
-    }
+    use strata_sstable::encode_internal_key;
 
     #[test]
     fn get_sees_newest_visible_version() {
