@@ -10,7 +10,7 @@ use crossbeam_channel::Receiver;
 use strata_compaction::job::{self, JobOptions};
 use strata_compaction::picker::{self, Choice, FileInfo, Task};
 use strata_compaction::{BoxedIter, MergingIter};
-use strata_sstable::{Table, TableBuilder};
+use strata_sstable::TableBuilder;
 
 use crate::db::{lock, Inner};
 use crate::error::{Error, Result};
@@ -307,9 +307,10 @@ impl Inner {
                 largest: p.largest_key.clone(),
             };
             write_bytes += meta.size;
-            let table = Table::open(
+            let table = crate::db::open_table_file(
                 &filename::table_path(&self.dir, out.number),
-                crate::db::table_cache(&self.cache),
+                &self.cache,
+                &self.options,
             )?;
             edit.new_files.push((ks, task.output_level, meta.clone()));
             opened.insert(out.number, TableFile::new(meta, Arc::new(table)));

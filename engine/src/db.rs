@@ -9,7 +9,7 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender};
-use strata_sstable::{BlockCache, SeqNo, Table, TableBuilder, ValueKind};
+use strata_sstable::{BlockCache, MetaBlocks, SeqNo, Table, TableBuilder, ValueKind};
 
 use crate::batch::{DecodedRecord, WriteBatch};
 use crate::error::{Error, Result};
@@ -1222,6 +1222,13 @@ impl Inner {
                     .sum(),
                 memtable_limit: (self.tuned.memtable_size.load(Ordering::Acquire) as u64)
                     .saturating_mul(1 + self.options.max_immutable_memtables as u64),
+                pinned_index_and_filters: sv
+                    .version
+                    .trees
+                    .values()
+                    .flat_map(|t| t.all_files())
+                    .map(|(_, f)| f.table.pinned_meta_bytes())
+                    .sum(),
                 cache: self.cache.usage(),
             },
         }
@@ -1330,10 +1337,20 @@ impl Inner {
     }
 }
 
-/// The cache tables open with: none when the cache is off (capacity 0), so each table pins
-/// its index and filter instead of reading them from the file at every lookup.
-pub(crate) fn table_cache(cache: &Arc<BlockCache>) -> Option<Arc<BlockCache>> {
-    (cache.capacity() > 0).then(|| Arc::clone(cache))
+/// Opens the table file at `path` with the database's cache (none when the cache is off,
+/// capacity 0) and its choice of where index and filter live.
+pub(crate) fn open_table_file(
+    path: &Path,
+    cache: &Arc<BlockCache>,
+    options: &Options,
+) -> Result<Table> {
+    let cache = (cache.capacity() > 0).then(|| Arc::clone(cache));
+    let meta = if options.cache_index_and_filter_blocks {
+        MetaBlocks::Cached
+    } else {
+        MetaBlocks::Pinned
+    };
+    Ok(Table::open_with(path, cache, meta)?)
 }
 
 /// Writes the contents of `mem` to table `number` at `level`.
@@ -1358,7 +1375,7 @@ pub(crate) fn write_table(
         it.next();
     }
     let summary = builder.finish()?;
-    let table = Arc::new(Table::open(&path, crate::db::table_cache(cache))?);
+    let table = Arc::new(open_table_file(&path, cache, options)?);
     let p = &summary.properties;
     Ok(TableFile::new(
         FileMeta {

@@ -57,11 +57,18 @@ pub struct Options {
     /// filters. 0 turns the cache off (index and filters are then pinned in memory, one per
     /// table, without limit). Default: 64 MiB.
     pub block_cache_bytes: u64,
+    /// Keep each table's index block and bloom filter in the block cache, charged and
+    /// evicted like data blocks (RocksDB's `cache_index_and_filter_blocks`), instead of
+    /// pinned by the open table: memory then stays within the cache however many tables
+    /// there are, at the cost of a cache lookup per table a read visits. Ignored with no
+    /// cache. Default: `false` (pinned, RocksDB's default); forced on by `memory_budget`.
+    pub cache_index_and_filter_blocks: bool,
     /// One memory budget for the whole database, in bytes: when set, it replaces
-    /// `memtable_size` and `block_cache_bytes`. A quarter goes to memtables (the active one
-    /// plus `max_immutable_memtables` frozen ones, so `memtable_size` becomes
-    /// `budget / 4 / (1 + max_immutable_memtables)`), three quarters to the block cache,
-    /// which also holds every table's index block and bloom filter. What the engine holds
+    /// `memtable_size` and `block_cache_bytes` and turns on `cache_index_and_filter_blocks`.
+    /// A quarter goes to memtables (the active one plus `max_immutable_memtables` frozen
+    /// ones, so `memtable_size` becomes `budget / 4 / (1 + max_immutable_memtables)`), three
+    /// quarters to the block cache, which then holds every table's index block and bloom
+    /// filter too. What the engine holds
     /// beyond that is transient (a compaction's or flush's output buffers, iterators' current
     /// blocks, WAL buffers); `docs/benchmarks.md` measures the total. [`Db::stats`]
     /// (crate::Db::stats) reports each part. Default: none.
@@ -111,6 +118,7 @@ impl Default for Options {
             block_restart_interval: 16,
             bloom_bits_per_key: 10,
             block_cache_bytes: 64 << 20,
+            cache_index_and_filter_blocks: false,
             memory_budget: None,
             compression_per_level: vec![Compression::None, Compression::None, Compression::Zstd(3)],
             max_background_jobs: 2,
@@ -228,6 +236,7 @@ impl Options {
             let per_memtable = memtables / (1 + self.max_immutable_memtables as u64);
             self.memtable_size = usize::try_from(per_memtable).unwrap_or(usize::MAX);
             self.block_cache_bytes = budget.saturating_sub(memtables);
+            self.cache_index_and_filter_blocks = true;
         }
         self
     }

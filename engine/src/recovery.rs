@@ -15,7 +15,7 @@ use std::fs;
 use std::path::Path;
 use std::sync::Arc;
 
-use strata_sstable::{BlockCache, Table};
+use strata_sstable::BlockCache;
 use strata_wal::RecoveryMode;
 
 use crate::db::{memgen_tables, new_memgen, replay_log, write_table, Recovered};
@@ -66,7 +66,7 @@ pub(crate) fn recover(dir: &Path, options: &Options, cache: &Arc<BlockCache>) ->
         ..VersionEdit::default()
     };
     let mut version = Version::default()
-        .apply(&all, |_, meta| open_table(dir, meta, cache))
+        .apply(&all, |_, meta| open_table(dir, meta, cache, options))
         .map_err(|e| read.explain_missing(&manifest_path, e))?;
 
     // Every number in use must stay below next_file (a WAL may exist that no edit mentions).
@@ -187,7 +187,12 @@ pub(crate) fn recover(dir: &Path, options: &Options, cache: &Arc<BlockCache>) ->
     })
 }
 
-fn open_table(dir: &Path, meta: &FileMeta, cache: &Arc<BlockCache>) -> Result<Arc<TableFile>> {
+fn open_table(
+    dir: &Path,
+    meta: &FileMeta,
+    cache: &Arc<BlockCache>,
+    options: &Options,
+) -> Result<Arc<TableFile>> {
     let path = filename::table_path(dir, meta.number);
     if !path.exists() {
         return Err(Error::corruption(
@@ -196,7 +201,7 @@ fn open_table(dir: &Path, meta: &FileMeta, cache: &Arc<BlockCache>) -> Result<Ar
             "table file named by the manifest is missing",
         ));
     }
-    let table = Table::open(&path, crate::db::table_cache(cache))?;
+    let table = crate::db::open_table_file(&path, cache, options)?;
     Ok(TableFile::new(meta.clone(), Arc::new(table)))
 }
 

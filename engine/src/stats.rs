@@ -59,15 +59,22 @@ pub struct MemoryStats {
     pub memtables: u64,
     /// Most bytes the memtables may hold: `memtable_size * (1 + max_immutable_memtables)`.
     pub memtable_limit: u64,
+    /// Bytes of index blocks and filters pinned by open tables (0 with
+    /// `cache_index_and_filter_blocks`, when they live in the cache).
+    pub pinned_index_and_filters: u64,
     /// The block cache's contents and lookups by kind (data, index, filter); its capacity is
     /// [`Stats::block_cache_capacity`].
     pub cache: CacheUsage,
 }
 
 impl MemoryStats {
-    /// Memtables plus everything in the block cache.
+    /// Memtables, pinned index blocks and filters, and everything in the block cache.
     pub fn total(&self) -> u64 {
-        self.memtables + self.cache.data.bytes + self.cache.index.bytes + self.cache.filter.bytes
+        self.memtables
+            + self.pinned_index_and_filters
+            + self.cache.data.bytes
+            + self.cache.index.bytes
+            + self.cache.filter.bytes
     }
 }
 
@@ -151,6 +158,11 @@ impl fmt::Display for Stats {
             f,
             "  memtables:          {} / {} bytes",
             m.memtables, m.memtable_limit
+        )?;
+        writeln!(
+            f,
+            "  pinned index/filter:{:>12} bytes",
+            m.pinned_index_and_filters
         )?;
         writeln!(
             f,

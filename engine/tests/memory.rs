@@ -55,6 +55,7 @@ fn the_budget_is_split_and_held() {
         m.cache.index.bytes > 0 && m.cache.filter.bytes > 0 && m.cache.data.bytes > 0,
         "index blocks, filters and data blocks all live in the cache: {m:?}"
     );
+    assert_eq!(m.pinned_index_and_filters, 0, "a budget caches them");
     assert!(m.cache.data.hits + m.cache.data.misses > 0);
     assert!(m.cache.filter.hits > 0, "{m:?}");
     assert_eq!(
@@ -92,7 +93,35 @@ fn without_a_cache_tables_pin_their_index_and_filter() {
         m.cache.index.bytes + m.cache.filter.bytes + m.cache.data.bytes,
         0
     );
+    assert!(m.pinned_index_and_filters > 0);
     assert_eq!(m.budget, None);
+}
+
+#[test]
+fn index_and_filters_are_pinned_unless_asked_to_live_in_the_cache() {
+    for cached in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut o = Options::default();
+        o.sync_mode = SyncMode::Never;
+        o.memtable_size = 256 << 10;
+        o.cache_index_and_filter_blocks = cached;
+        let db = Db::open(dir.path(), o).unwrap();
+        for i in 0..5_000 {
+            db.put(key(i), value(i)).unwrap();
+        }
+        db.flush().unwrap();
+        for i in 0..5_000 {
+            assert_eq!(db.get(key(i)).unwrap(), Some(value(i)));
+        }
+        let m = db.stats().memory;
+        let in_cache = m.cache.index.bytes + m.cache.filter.bytes;
+        if cached {
+            assert!(in_cache > 0 && m.pinned_index_and_filters == 0, "{m:?}");
+        } else {
+            assert!(in_cache == 0 && m.pinned_index_and_filters > 0, "{m:?}");
+        }
+        assert!(m.total() >= m.memtables + m.pinned_index_and_filters + in_cache);
+    }
 }
 
 #[test]

@@ -44,6 +44,6 @@ pub use key::{
 };
 pub use properties::Properties;
 pub use table::{
-    Compression, Table, TableBuilder, TableIter, TableOptions, TableSummary, MAX_KEY_LEN,
-    MAX_VALUE_LEN,
+    Compression, MetaBlocks, Table, TableBuilder, TableIter, TableOptions, TableSummary,
+    MAX_KEY_LEN, MAX_VALUE_LEN,
 };

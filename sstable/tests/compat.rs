@@ -5,14 +5,14 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use strata_sstable::{BlockCache, InternalIterator, Table, ValueKind, MAX_SEQNO};
+use strata_sstable::{BlockCache, InternalIterator, MetaBlocks, Table, ValueKind, MAX_SEQNO};
 
 /// `tests/data/format_v1.sst` was written by the version 1 writer (commit 1740ffd): keys
 /// `key0000..key0999` at sequence numbers 1..=1000, every tenth a deletion, the others
 /// `value {i}`; default options (4 KiB blocks, 10 bloom bits per key over raw keys).
 fn v1_table(cache: Option<Arc<BlockCache>>) -> Arc<Table> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/format_v1.sst");
-    Arc::new(Table::open(&path, cache).unwrap())
+    Arc::new(Table::open_with(&path, cache, MetaBlocks::Cached).unwrap())
 }
 
 #[test]

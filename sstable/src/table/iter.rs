@@ -29,13 +29,19 @@ pub struct TableIter {
     next_block: u64,
     /// The file is being read ahead up to here.
     readahead_end: u64,
+    /// Data blocks loaded in file order, one after the other, since the last jump.
+    sequential_blocks: u32,
+    /// The current readahead size.
+    window: u64,
 }
 
-/// How far a forward scan reads the file ahead once it reads blocks in order (RocksDB's
-/// largest automatic readahead).
+/// The first readahead of a scan (doubled before use).
+const INITIAL_READAHEAD: u64 = 8 << 10;
+
+/// The most a forward scan reads the file ahead (RocksDB's largest automatic readahead).
 const SCAN_READAHEAD: u64 = 256 << 10;
 
-/// How far a compaction input (an iterator that does not fill the cache) reads ahead
+/// The most a compaction input (an iterator that does not fill the cache) reads ahead
 /// (RocksDB's `compaction_readahead_size`).
 const COMPACTION_READAHEAD: u64 = 2 << 20;
 
@@ -67,27 +73,40 @@ impl TableIter {
             fill_cache,
             next_block: u64::MAX,
             readahead_end: 0,
+            sequential_blocks: 0,
+            window: INITIAL_READAHEAD,
         }
     }
 
-    /// Reads the file ahead of a forward scan: when a block follows the previous one and the
-    /// readahead window is half used, the next window is requested. Random access (seeks,
-    /// point reads) never reads ahead: table files are mapped for random access.
+    /// Reads the file ahead of a forward scan, as RocksDB's automatic readahead does: from
+    /// the third block read in file order, ask for the next `window` bytes whenever half of
+    /// the last window is used, the window doubling from 16 KiB to its maximum. Random
+    /// access (seeks, point reads) never reads ahead: table files are mapped for random
+    /// access.
     fn read_ahead(&mut self, handle: BlockHandle) {
-        let sequential = handle.offset == self.next_block;
+        if handle.offset == self.next_block {
+            self.sequential_blocks += 1;
+        } else {
+            self.sequential_blocks = 0;
+            self.window = INITIAL_READAHEAD;
+        }
         self.next_block = handle
             .offset
             .saturating_add(handle.size)
             .saturating_add(BLOCK_TRAILER_LEN as u64);
-        let window = if self.fill_cache {
+        if self.sequential_blocks < 2
+            || handle.offset.saturating_add(self.window / 2) < self.readahead_end
+        {
+            return;
+        }
+        let max = if self.fill_cache {
             SCAN_READAHEAD
         } else {
             COMPACTION_READAHEAD
         };
-        if sequential && handle.offset.saturating_add(window / 2) >= self.readahead_end {
-            self.table.prefetch(handle.offset, window);
-            self.readahead_end = handle.offset.saturating_add(window);
-        }
+        self.window = (self.window * 2).min(max);
+        self.table.prefetch(handle.offset, self.window);
+        self.readahead_end = handle.offset.saturating_add(self.window);
     }
 
     fn fail(&mut self, e: Error) {

@@ -15,7 +15,7 @@ mod reader;
 pub use builder::{TableBuilder, TableSummary};
 pub use iter::TableIter;
 pub use options::{Compression, TableOptions, MAX_KEY_LEN, MAX_VALUE_LEN};
-pub use reader::Table;
+pub use reader::{MetaBlocks, Table};
 
 #[cfg(test)]
 mod tests;

@@ -38,14 +38,26 @@ impl Source {
     }
 }
 
+/// Where a table keeps its index block and bloom filter.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MetaBlocks {
+    /// Read at open and held by the table for its life (RocksDB's default): no lookup on
+    /// the read path, memory that grows with the number of tables.
+    #[default]
+    Pinned,
+    /// In the block cache beside the data blocks, charged and evicted like them (RocksDB's
+    /// `cache_index_and_filter_blocks`): bounded memory, a cache lookup per use. Needs a
+    /// cache; without one the table pins them.
+    Cached,
+}
+
 /// An open, immutable table. `Send + Sync`; share it as `Arc<Table>`.
 ///
 /// Opening checks the footer and reads and verifies the index, filter and properties blocks;
 /// data blocks are checked (CRC) each time they are read from the file.
 ///
-/// With a [`BlockCache`], the index block and the filter live in the cache like data blocks
-/// (charged to its budget, evicted when cold, read again from the file when needed); without
-/// one they are pinned in the table.
+/// The index block and the filter are pinned in the table or live in the block cache, as
+/// [`MetaBlocks`] says.
 pub struct Table {
     id: u64,
     path: PathBuf,
@@ -54,10 +66,12 @@ pub struct Table {
     footer: Footer,
     /// Where the footer starts: every block lies before it.
     blocks_end: u64,
-    /// The index block, when there is no cache to hold it.
+    /// The index block, when pinned.
     pinned_index: Option<Arc<Block>>,
-    /// The filter, when the table has one and there is no cache to hold it.
+    /// The filter, when the table has one and it is pinned.
     pinned_filter: Option<Arc<Filter>>,
+    /// Index and filter live in `cache`.
+    meta_cached: bool,
     properties: Properties,
     cache: Option<Arc<BlockCache>>,
 }
@@ -80,7 +94,7 @@ impl Drop for Table {
     /// longer part of any version, and nothing reads them again). Its data blocks leave by
     /// eviction.
     fn drop(&mut self) {
-        if let Some(cache) = &self.cache {
+        if let (Some(cache), true) = (&self.cache, self.meta_cached) {
             cache.remove(self.id, self.footer.index.offset);
             if self.footer.filter.size > 0 {
                 cache.remove(self.id, self.footer.filter.offset);
@@ -90,7 +104,7 @@ impl Drop for Table {
 }
 
 impl Table {
-    /// Maps the file at `path` into memory and opens it.
+    /// Maps the file at `path` into memory and opens it, its index and filter pinned.
     ///
     /// The file must not be modified or truncated while the table is open (tables are
     /// immutable; the engine only deletes them, which is safe on Unix).
@@ -100,6 +114,19 @@ impl Table {
     /// [`Error::Io`] if the file cannot be opened or mapped; [`Error::Corruption`] naming
     /// the file and offset if the footer or a meta block is damaged.
     pub fn open(path: &Path, cache: Option<Arc<BlockCache>>) -> Result<Table> {
+        Table::open_with(path, cache, MetaBlocks::Pinned)
+    }
+
+    /// [`open`](Self::open), with the index and filter kept as `meta` says.
+    ///
+    /// # Errors
+    ///
+    /// As [`open`](Self::open).
+    pub fn open_with(
+        path: &Path,
+        cache: Option<Arc<BlockCache>>,
+        meta: MetaBlocks,
+    ) -> Result<Table> {
         let file = File::open(path)?;
         let len = file.metadata()?.len();
         if len < FOOTER_LEN as u64 {
@@ -119,7 +146,7 @@ impl Table {
         // (`prefetch`). Advisory: a kernel that refuses it changes nothing but speed.
         #[cfg(unix)]
         let _ = map.advise(memmap2::Advice::Random);
-        Table::from_source(Source::Mmap(map), path.to_path_buf(), cache)
+        Table::from_source(Source::Mmap(map), path.to_path_buf(), cache, meta)
     }
 
     /// Opens a table held in memory; `name` is used as its path in errors.
@@ -132,10 +159,15 @@ impl Table {
         name: PathBuf,
         cache: Option<Arc<BlockCache>>,
     ) -> Result<Table> {
-        Table::from_source(Source::Bytes(bytes), name, cache)
+        Table::from_source(Source::Bytes(bytes), name, cache, MetaBlocks::Pinned)
     }
 
-    fn from_source(source: Source, path: PathBuf, cache: Option<Arc<BlockCache>>) -> Result<Table> {
+    fn from_source(
+        source: Source,
+        path: PathBuf,
+        cache: Option<Arc<BlockCache>>,
+        meta: MetaBlocks,
+    ) -> Result<Table> {
         let data = source.bytes();
         let footer_at = data
             .len()
@@ -165,17 +197,18 @@ impl Table {
             None
         };
         let id = NEXT_TABLE_ID.fetch_add(1, Ordering::Relaxed);
+        let meta_cached = meta == MetaBlocks::Cached && cache.is_some();
         let (pinned_index, pinned_filter) = match &cache {
             // A table is opened to be read (a new flush or compaction output is read
             // soon), so its index and filter start in the cache.
-            Some(cache) => {
+            Some(cache) if meta_cached => {
                 cache.insert(id, footer.index.offset, Cached::Index(index));
                 if let Some(filter) = filter {
                     cache.insert(id, footer.filter.offset, Cached::Filter(filter));
                 }
                 (None, None)
             }
-            None => (Some(index), filter),
+            _ => (Some(index), filter),
         };
         Ok(Table {
             id,
@@ -186,6 +219,7 @@ impl Table {
             blocks_end: footer_at as u64,
             pinned_index,
             pinned_filter,
+            meta_cached,
             properties,
             cache,
         })
@@ -213,17 +247,26 @@ impl Table {
     ///
     /// [`Error::Corruption`] if the filter has to be read from the file again and is damaged.
     pub fn may_contain(&self, user_key: &[u8]) -> Result<bool> {
-        Ok(self.filter()?.is_none_or(|f| f.may_contain(user_key)))
+        if let Some(f) = &self.pinned_filter {
+            return Ok(f.may_contain(user_key));
+        }
+        Ok(self
+            .cached_filter()?
+            .is_none_or(|f| f.may_contain(user_key)))
     }
 
-    /// The filter: pinned, cached, or read from the file into the cache.
-    fn filter(&self) -> Result<Option<Arc<Filter>>> {
+    /// Bytes of the index block and filter this table pins (0 if they live in the cache).
+    pub fn pinned_meta_bytes(&self) -> u64 {
+        self.pinned_index.as_ref().map_or(0, |b| b.charge())
+            + self.pinned_filter.as_ref().map_or(0, |f| f.charge())
+    }
+
+    /// The filter from the cache (or read from the file into it), if the table has one and
+    /// does not pin it.
+    fn cached_filter(&self) -> Result<Option<Arc<Filter>>> {
         let handle = self.footer.filter;
-        if handle.size == 0 {
+        let (Some(cache), true) = (&self.cache, self.meta_cached && handle.size > 0) else {
             return Ok(None);
-        }
-        let Some(cache) = &self.cache else {
-            return Ok(self.pinned_filter.clone());
         };
         let load = || -> Result<Cached> {
             Ok(Cached::Filter(Arc::new(self.blocks().read_filter(handle)?)))
@@ -239,11 +282,11 @@ impl Table {
     /// The index block: pinned, cached, or read from the file into the cache.
     fn index_block(&self) -> Result<Arc<Block>> {
         let handle = self.footer.index;
+        if let Some(index) = &self.pinned_index {
+            return Ok(Arc::clone(index));
+        }
         let Some(cache) = &self.cache else {
-            return self
-                .pinned_index
-                .clone()
-                .ok_or_else(|| self.location(handle.offset).corruption("index not loaded"));
+            return Err(self.location(handle.offset).corruption("index not loaded"));
         };
         let load = || -> Result<Cached> { Ok(Cached::Index(Arc::new(self.read_block(handle)?))) };
         match cache.get_or_load(BlockKind::Index, self.id, handle.offset, load)? {

@@ -367,7 +367,8 @@ fn index_and_filter_live_in_the_cache() {
     let data = entries(2000);
     let (_, path) = write(dir.path(), "m.sst", TableOptions::default(), &data);
     let cache = Arc::new(BlockCache::new(8 << 20));
-    let table = Arc::new(Table::open(&path, Some(Arc::clone(&cache))).unwrap());
+    let table =
+        Arc::new(Table::open_with(&path, Some(Arc::clone(&cache)), MetaBlocks::Cached).unwrap());
     let usage = cache.usage();
     assert_eq!((usage.index.blocks, usage.filter.blocks), (1, 1));
     assert!(usage.index.bytes > 0 && usage.filter.bytes > 0);
@@ -402,16 +403,44 @@ fn index_and_filter_live_in_the_cache() {
 }
 
 #[test]
+fn cached_meta_blocks_are_not_pinned() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, path) = write(dir.path(), "c.sst", TableOptions::default(), &entries(100));
+    let cache = Arc::new(BlockCache::new(8 << 20));
+    let table = Table::open_with(&path, Some(cache), MetaBlocks::Cached).unwrap();
+    assert_eq!(table.pinned_meta_bytes(), 0);
+}
+
+#[test]
 fn without_a_cache_index_and_filter_are_pinned() {
     let dir = tempfile::tempdir().unwrap();
     let data = entries(300);
     let (_, path) = write(dir.path(), "p.sst", TableOptions::default(), &data);
-    let table = Arc::new(Table::open(&path, None).unwrap());
-    for (k, _) in &data {
-        assert!(table.get(&k[..k.len() - 8], MAX_SEQ).unwrap().is_some());
+    let cache = Arc::new(BlockCache::new(8 << 20));
+    for (table, cache) in [
+        (Table::open(&path, None).unwrap(), None),
+        (
+            Table::open(&path, Some(Arc::clone(&cache))).unwrap(),
+            Some(&cache),
+        ),
+        (
+            Table::open_with(&path, None, MetaBlocks::Cached).unwrap(),
+            None,
+        ),
+    ] {
+        let table = Arc::new(table);
+        for (k, _) in &data {
+            assert!(table.get(&k[..k.len() - 8], MAX_SEQ).unwrap().is_some());
+        }
+        assert!(!table.may_contain(b"absent key").unwrap());
+        assert_eq!(scan(&table), data);
+        assert!(table.pinned_meta_bytes() > 0);
+        if let Some(cache) = cache {
+            let usage = cache.usage();
+            assert_eq!((usage.index.blocks, usage.filter.blocks), (0, 0));
+            assert!(usage.data.blocks > 0, "data blocks are still cached");
+        }
     }
-    assert!(!table.may_contain(b"absent key").unwrap());
-    assert_eq!(scan(&table), data);
 }
 
 #[test]
@@ -420,7 +449,8 @@ fn a_cache_too_small_for_the_index_still_reads() {
     let data = entries(3000);
     let (_, path) = write(dir.path(), "s.sst", TableOptions::default(), &data);
     let cache = Arc::new(BlockCache::new(1024));
-    let table = Arc::new(Table::open(&path, Some(Arc::clone(&cache))).unwrap());
+    let table =
+        Arc::new(Table::open_with(&path, Some(Arc::clone(&cache)), MetaBlocks::Cached).unwrap());
     for (k, _) in data.iter().step_by(7) {
         assert!(table.get(&k[..k.len() - 8], MAX_SEQ).unwrap().is_some());
     }
