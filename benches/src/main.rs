@@ -7,7 +7,8 @@
 //! strata-bench --workloads fillsync,fillsync:8 --num 2000000
 //! ```
 //!
-//! `name:T` runs a workload on T threads. fillseq, fillrandom and fillsync start from an empty
+//! `name:T` runs a workload on T threads, `name:T:N` does N operations (reads, seeks or
+//! synced writes) instead of the default count. fillseq, fillrandom and fillsync start from an empty
 //! database; the others use what the previous workloads left.
 //!
 //! Larger than memory (Strata only): `--memory-budget-mb 256` replaces the memtable and cache
@@ -43,7 +44,7 @@ struct Args {
     /// The engine to run: strata, or with `--features peers` rocksdb or fjall.
     #[arg(long, default_value = "strata")]
     engine: String,
-    /// Comma-separated workloads, each optionally `name:threads`: fillseq, fillrandom,
+    /// Comma-separated workloads, each `name[:threads[:operations]]`: fillseq, fillrandom,
     /// overwrite, readrandom, readmissing, seekrandom, readseq, fillsync, readwhilewriting,
     /// readzipfian, mixrandom, mixzipfian (90% reads, 10% writes), dropcaches.
     #[arg(
@@ -186,21 +187,31 @@ fn run(args: &Args) -> Result<(), String> {
     if args.num == 0 {
         return Err("--num must be at least 1".into());
     }
-    let plan: Vec<(String, Kind, usize)> = args
+    let plan: Vec<(String, Kind, usize, Option<u64>)> = args
         .workloads
         .split(',')
         .filter(|w| !w.is_empty())
         .map(|w| {
-            let (name, threads) = match w.split_once(':') {
-                Some((n, t)) => (
-                    n,
-                    t.parse()
-                        .map_err(|_| format!("bad thread count in {w:?}"))?,
-                ),
-                None => (w, 1usize),
+            let mut parts = w.split(':');
+            let name = parts.next().unwrap_or_default();
+            let threads = match parts.next() {
+                Some(t) => t
+                    .parse()
+                    .map_err(|_| format!("bad thread count in {w:?}"))?,
+                None => 1usize,
             };
+            let ops = match parts.next() {
+                Some(n) => Some(
+                    n.parse()
+                        .map_err(|_| format!("bad operation count in {w:?}"))?,
+                ),
+                None => None,
+            };
+            if parts.next().is_some() {
+                return Err(format!("{w:?}: expected name[:threads[:operations]]"));
+            }
             let kind = Kind::parse(name).ok_or_else(|| format!("unknown workload {name:?}"))?;
-            Ok((w.to_string(), kind, threads))
+            Ok((w.to_string(), kind, threads, ops))
         })
         .collect::<Result<_, String>>()?;
     let temp;
@@ -255,7 +266,20 @@ fn run(args: &Args) -> Result<(), String> {
     let written_before = sys::write_bytes().unwrap_or(0);
     let mut user_bytes = 0u64;
     let mut engine: Option<Box<dyn Engine>> = None;
-    for (name, kind, threads) in &plan {
+    for (name, kind, threads, ops) in &plan {
+        if *kind == Kind::DropCaches {
+            // A cold start: close the engine (pages a process has mapped survive
+            // `drop_caches`), drop the page cache, open again with an empty block cache.
+            drop(engine.take());
+            let started = std::time::Instant::now();
+            sys::drop_page_cache()?;
+            engine = Some(open(args, &dir, &settings)?);
+            println!(
+                "{name:<20} engine closed, page cache dropped, engine reopened in {:.2} s",
+                started.elapsed().as_secs_f64()
+            );
+            continue;
+        }
         if kind.fresh() || engine.is_none() {
             drop(engine.take());
             if kind.fresh() {
@@ -268,6 +292,14 @@ fn run(args: &Args) -> Result<(), String> {
         };
         let before = e.cache_counters();
         let phase_rss = sys::PeakRss::start();
+        let counts = match *ops {
+            Some(n) => Counts {
+                reads: n,
+                seeks: n,
+                sync_writes: n,
+            },
+            None => counts,
+        };
         let outcome = workload::run(e, *kind, *threads, &shape, &counts)?;
         user_bytes += outcome.written;
         let cache = before

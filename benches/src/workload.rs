@@ -37,8 +37,9 @@ pub enum Kind {
     MixRandom,
     /// 90% reads, 10% overwrites, Zipfian keys.
     MixZipfian,
-    /// Not a workload: writes dirty pages out and drops the OS page cache (needs root), so
-    /// the next workload reads from the disk.
+    /// Not a workload: closes the engine, writes dirty pages out, drops the OS page cache
+    /// (needs root) and reopens the engine, so the next workload starts cold and reads from
+    /// the disk.
     DropCaches,
 }
 
@@ -378,21 +379,7 @@ pub fn run(
                 }
             })
         }
-        Kind::DropCaches => {
-            let started = Instant::now();
-            crate::sys::drop_page_cache()?;
-            let elapsed = started.elapsed();
-            let mut h = histogram();
-            let _ = h.record(elapsed.as_nanos() as u64);
-            Ok(Outcome {
-                ops: 1,
-                bytes: 0,
-                elapsed,
-                latency: h,
-                found: 0,
-                written: 0,
-            })
-        }
+        Kind::DropCaches => Err("dropcaches restarts the engine: the driver runs it".into()),
         Kind::SeekRandom => parallel(threads, per_thread(counts.seeks), seed, |_, rng, key| {
             shape.key(rng.random_range(0..shape.num), key);
             let n = engine.seek_next(key, 11)?;
