@@ -140,6 +140,18 @@ impl Writer {
     }
 }
 
+/// Hints the CPU to load the cache line at `p` (any address; null or dangling is fine).
+#[inline]
+fn prefetch(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is only a hint: it never faults and reads nothing, whatever `p` is.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch(p.cast::<i8>(), std::arch::x86_64::_MM_HINT_T0);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
 /// A published node. Valid (and immutable but for its links) while its skiplist lives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Node(NonNull<u8>);
@@ -311,6 +323,11 @@ impl SkipList {
         let mut level = self.height.load(Ordering::Relaxed) - 1;
         loop {
             let next = self.load(x, level);
+            if let Some(n) = next {
+                // While `n`'s key is compared, fetch the node after it: the search moves
+                // right about three times in four, and each node is a cache miss.
+                prefetch(n.link(level).load(Ordering::Relaxed));
+            }
             match next {
                 Some(n) if compare_internal(n.key(), target) == CmpOrdering::Less => x = next,
                 _ => {
