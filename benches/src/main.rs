@@ -23,6 +23,7 @@
 mod engine;
 #[cfg(feature = "peers")]
 mod peers;
+mod plot;
 mod sys;
 mod workload;
 
@@ -105,6 +106,44 @@ struct Args {
     /// (Strata's `Options::memory_budget`); replaces --memtable-mb and --cache-mb.
     #[arg(long)]
     memory_budget_mb: Option<u64>,
+    /// Write each workload's throughput and latency per second to PREFIX-WORKLOAD.csv and
+    /// a chart of them to PREFIX-WORKLOAD.svg.
+    #[arg(long, value_name = "PREFIX")]
+    timeline: Option<PathBuf>,
+}
+
+/// Writes `outcome`'s per-second figures as CSV and SVG next to `prefix`.
+fn write_timeline(
+    prefix: &std::path::Path,
+    name: &str,
+    title: &str,
+    outcome: &Outcome,
+) -> Result<(), String> {
+    let points: Vec<plot::Point> = outcome
+        .timeline
+        .iter()
+        .enumerate()
+        .map(|(second, s)| {
+            let us = |q: f64| s.latency.value_at_quantile(q) as f64 / 1000.0;
+            plot::Point {
+                second,
+                ops: s.ops,
+                p50_us: us(0.5),
+                p99_us: us(0.99),
+                max_us: s.latency.max() as f64 / 1000.0,
+            }
+        })
+        .collect();
+    let file = name.replace(':', "_");
+    let base = prefix.display();
+    for (ext, body) in [
+        ("csv", plot::csv(&points)),
+        ("svg", plot::svg(title, &points)),
+    ] {
+        let path = format!("{base}-{file}.{ext}");
+        std::fs::write(&path, body).map_err(|e| format!("{path}: {e}"))?;
+    }
+    Ok(())
 }
 
 fn open(
@@ -242,6 +281,7 @@ fn run(args: &Args) -> Result<(), String> {
         reads: args.reads.unwrap_or(args.num),
         seeks: args.seeks.unwrap_or(args.num / 10).max(1),
         sync_writes: args.sync_writes.unwrap_or(args.num / 100).max(1),
+        timeline: args.timeline.is_some(),
     };
     let memory = match args.memory_budget_mb {
         Some(b) => format!("memory budget {b} MiB, memtables x {}", args.write_buffers),
@@ -297,6 +337,7 @@ fn run(args: &Args) -> Result<(), String> {
                 reads: n,
                 seeks: n,
                 sync_writes: n,
+                timeline: counts.timeline,
             },
             None => counts,
         };
@@ -311,6 +352,13 @@ fn run(args: &Args) -> Result<(), String> {
             cache,
         };
         report(name, &outcome, &costs);
+        if let (Some(prefix), false) = (&args.timeline, outcome.timeline.is_empty()) {
+            let title = format!(
+                "{} {name}, {} keys: ops/s and p99 latency per second",
+                args.engine, args.num
+            );
+            write_timeline(prefix, name, &title, &outcome)?;
+        }
         if settings.memory_budget.is_some() {
             if let Some(line) = e.memory_report() {
                 println!("{:<20} {line}", "");

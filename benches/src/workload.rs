@@ -175,6 +175,50 @@ pub struct Outcome {
     pub found: u64,
     /// Bytes of keys and values written (user data, for write amplification).
     pub written: u64,
+    /// Operations and latencies per second since the start (when asked for).
+    pub timeline: Vec<Second>,
+}
+
+/// One second of a workload.
+#[derive(Debug, Clone)]
+pub struct Second {
+    /// Operations completed in it.
+    pub ops: u64,
+    /// Their latencies in nanoseconds (2 significant digits: one per second adds up).
+    pub latency: Histogram<u64>,
+}
+
+impl Second {
+    fn new() -> Second {
+        Second {
+            ops: 0,
+            latency: Histogram::new_with_bounds(1, 100_000_000_000, 2)
+                .expect("constant, valid bounds"),
+        }
+    }
+}
+
+/// Records one operation of `nanos` that started `since_start` into the workload.
+fn record_second(timeline: &mut Vec<Second>, since_start: Duration, nanos: u64) {
+    let s = since_start.as_secs() as usize;
+    if timeline.len() <= s {
+        timeline.resize_with(s + 1, Second::new);
+    }
+    if let Some(sec) = timeline.get_mut(s) {
+        sec.ops += 1;
+        let _ = sec.latency.record(nanos);
+    }
+}
+
+/// Adds `other`'s seconds into `into`.
+fn merge_timeline(into: &mut Vec<Second>, other: &[Second]) {
+    if into.len() < other.len() {
+        into.resize_with(other.len(), Second::new);
+    }
+    for (a, b) in into.iter_mut().zip(other) {
+        a.ops += b.ops;
+        let _ = a.latency.add(&b.latency);
+    }
 }
 
 /// A latency histogram: 1 ns to 100 s, 3 significant digits.
@@ -214,7 +258,7 @@ impl Op {
 /// Runs `per_op` `ops` times on each of `threads` threads, and merges what they measured.
 /// Thread `t` gets its own RNG seeded from `seed` and `t`: give each workload its own seed,
 /// or a read workload would replay the keys a fill wrote, in the same order.
-fn parallel<F>(threads: usize, ops: u64, seed: u64, per_op: F) -> Result<Outcome>
+fn parallel<F>(threads: usize, ops: u64, seed: u64, timeline: bool, per_op: F) -> Result<Outcome>
 where
     F: Fn(usize, &mut SmallRng, &mut Vec<u8>) -> Result<Op> + Sync,
 {
@@ -235,11 +279,16 @@ where
                         latency: histogram(),
                         found: 0,
                         written: 0,
+                        timeline: Vec::new(),
                     };
                     for _ in 0..ops {
                         let t0 = Instant::now();
                         let op = per_op(t, &mut rng, &mut key)?;
-                        let _ = mine.latency.record(t0.elapsed().as_nanos() as u64);
+                        let nanos = t0.elapsed().as_nanos() as u64;
+                        let _ = mine.latency.record(nanos);
+                        if timeline {
+                            record_second(&mut mine.timeline, t0 - started, nanos);
+                        }
                         mine.ops += 1;
                         mine.bytes += op.bytes;
                         mine.found += u64::from(op.found);
@@ -263,9 +312,11 @@ where
         latency: histogram(),
         found: 0,
         written: 0,
+        timeline: Vec::new(),
     };
     for r in results {
         let r = r?;
+        merge_timeline(&mut out.timeline, &r.timeline);
         let _ = out.latency.add(&r.latency);
         out.ops += r.ops;
         out.bytes += r.bytes;
@@ -284,6 +335,8 @@ pub struct Counts {
     pub seeks: u64,
     /// fillsync.
     pub sync_writes: u64,
+    /// Record operations and latencies per second.
+    pub timeline: bool,
 }
 
 /// Runs `kind` with `threads` threads.
@@ -308,11 +361,16 @@ pub fn run(
             let mut key = Vec::new();
             let started = Instant::now();
             let mut h = histogram();
+            let mut timeline = Vec::new();
             for i in 0..shape.num {
                 shape.key(i, &mut key);
                 let t0 = Instant::now();
                 engine.put(&key, values.next(), false)?;
-                let _ = h.record(t0.elapsed().as_nanos() as u64);
+                let nanos = t0.elapsed().as_nanos() as u64;
+                let _ = h.record(nanos);
+                if counts.timeline {
+                    record_second(&mut timeline, t0 - started, nanos);
+                }
             }
             Ok(Outcome {
                 ops: shape.num,
@@ -321,6 +379,7 @@ pub fn run(
                 latency: h,
                 found: 0,
                 written: shape.num * kv,
+                timeline,
             })
         }
         Kind::FillRandom | Kind::Overwrite | Kind::FillSync => {
@@ -331,15 +390,25 @@ pub fn run(
                     std::sync::Mutex::new(Values::new(shape.value_size, shape.seed + t as u64))
                 })
                 .collect();
-            parallel(threads, per_thread(total), seed, |t, rng, key| {
-                shape.key(rng.random_range(0..shape.num), key);
-                let mut v = values[t].lock().map_err(|_| "poisoned".to_string())?;
-                engine.put(key, v.next(), sync)?;
-                Ok(Op::write(kv))
-            })
+            parallel(
+                threads,
+                per_thread(total),
+                seed,
+                counts.timeline,
+                |t, rng, key| {
+                    shape.key(rng.random_range(0..shape.num), key);
+                    let mut v = values[t].lock().map_err(|_| "poisoned".to_string())?;
+                    engine.put(key, v.next(), sync)?;
+                    Ok(Op::write(kv))
+                },
+            )
         }
-        Kind::ReadRandom | Kind::ReadMissing => {
-            parallel(threads, per_thread(counts.reads), seed, |_, rng, key| {
+        Kind::ReadRandom | Kind::ReadMissing => parallel(
+            threads,
+            per_thread(counts.reads),
+            seed,
+            counts.timeline,
+            |_, rng, key| {
                 let i = rng.random_range(0..shape.num);
                 if kind == Kind::ReadMissing {
                     shape.missing_key(i, key);
@@ -347,14 +416,20 @@ pub fn run(
                     shape.key(i, key);
                 }
                 Ok(Op::read(key, engine.get(key)?))
-            })
-        }
+            },
+        ),
         Kind::ReadZipfian => {
             let zipf = Zipfian::new(shape.num)?;
-            parallel(threads, per_thread(counts.reads), seed, |_, rng, key| {
-                shape.key(zipf.pick(rng), key);
-                Ok(Op::read(key, engine.get(key)?))
-            })
+            parallel(
+                threads,
+                per_thread(counts.reads),
+                seed,
+                counts.timeline,
+                |_, rng, key| {
+                    shape.key(zipf.pick(rng), key);
+                    Ok(Op::read(key, engine.get(key)?))
+                },
+            )
         }
         Kind::MixRandom | Kind::MixZipfian => {
             let zipf = Zipfian::new(shape.num)?;
@@ -363,32 +438,44 @@ pub fn run(
                     std::sync::Mutex::new(Values::new(shape.value_size, shape.seed ^ t as u64))
                 })
                 .collect();
-            parallel(threads, per_thread(counts.reads), seed, |t, rng, key| {
-                let i = if kind == Kind::MixZipfian {
-                    zipf.pick(rng)
-                } else {
-                    rng.random_range(0..shape.num)
-                };
-                shape.key(i, key);
-                if rng.random_ratio(1, 10) {
-                    let mut v = values[t].lock().map_err(|_| "poisoned".to_string())?;
-                    engine.put(key, v.next(), false)?;
-                    Ok(Op::write(kv))
-                } else {
-                    Ok(Op::read(key, engine.get(key)?))
-                }
-            })
+            parallel(
+                threads,
+                per_thread(counts.reads),
+                seed,
+                counts.timeline,
+                |t, rng, key| {
+                    let i = if kind == Kind::MixZipfian {
+                        zipf.pick(rng)
+                    } else {
+                        rng.random_range(0..shape.num)
+                    };
+                    shape.key(i, key);
+                    if rng.random_ratio(1, 10) {
+                        let mut v = values[t].lock().map_err(|_| "poisoned".to_string())?;
+                        engine.put(key, v.next(), false)?;
+                        Ok(Op::write(kv))
+                    } else {
+                        Ok(Op::read(key, engine.get(key)?))
+                    }
+                },
+            )
         }
         Kind::DropCaches => Err("dropcaches restarts the engine: the driver runs it".into()),
-        Kind::SeekRandom => parallel(threads, per_thread(counts.seeks), seed, |_, rng, key| {
-            shape.key(rng.random_range(0..shape.num), key);
-            let n = engine.seek_next(key, 11)?;
-            Ok(Op {
-                bytes: n as u64 * kv,
-                found: n > 0,
-                wrote: false,
-            })
-        }),
+        Kind::SeekRandom => parallel(
+            threads,
+            per_thread(counts.seeks),
+            seed,
+            counts.timeline,
+            |_, rng, key| {
+                shape.key(rng.random_range(0..shape.num), key);
+                let n = engine.seek_next(key, 11)?;
+                Ok(Op {
+                    bytes: n as u64 * kv,
+                    found: n > 0,
+                    wrote: false,
+                })
+            },
+        ),
         Kind::ReadSeq => {
             let started = Instant::now();
             let (n, bytes) = engine.scan_all()?;
@@ -402,6 +489,7 @@ pub fn run(
                 latency: h,
                 found: n,
                 written: 0,
+                timeline: Vec::new(),
             })
         }
         Kind::ReadWhileWriting => {
@@ -417,10 +505,16 @@ pub fn run(
                     }
                     Ok(())
                 });
-                let readers = parallel(threads, per_thread(counts.reads), seed, |_, rng, key| {
-                    shape.key(rng.random_range(0..shape.num), key);
-                    Ok(Op::read(key, engine.get(key)?))
-                });
+                let readers = parallel(
+                    threads,
+                    per_thread(counts.reads),
+                    seed,
+                    counts.timeline,
+                    |_, rng, key| {
+                        shape.key(rng.random_range(0..shape.num), key);
+                        Ok(Op::read(key, engine.get(key)?))
+                    },
+                );
                 stop.store(true, Ordering::Relaxed);
                 writer
                     .join()
@@ -478,11 +572,14 @@ mod tests {
             reads: 500,
             seeks: 100,
             sync_writes: 20,
+            timeline: true,
         };
         let fill = run(&engine, Kind::FillSeq, 1, &shape, &counts).unwrap();
         assert_eq!(fill.ops, 2000);
+        assert_eq!(fill.timeline.iter().map(|s| s.ops).sum::<u64>(), 2000);
         let reads = run(&engine, Kind::ReadRandom, 2, &shape, &counts).unwrap();
         assert_eq!((reads.ops, reads.found), (500, 500), "every key is there");
+        assert_eq!(reads.timeline.iter().map(|s| s.ops).sum::<u64>(), 500);
         let missing = run(&engine, Kind::ReadMissing, 1, &shape, &counts).unwrap();
         assert_eq!(missing.found, 0);
         let seeks = run(&engine, Kind::SeekRandom, 1, &shape, &counts).unwrap();

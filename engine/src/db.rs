@@ -65,11 +65,13 @@ impl MemGen {
             return m;
         }
         let mut tables = self.tables.write().unwrap_or_else(|e| e.into_inner());
-        Arc::clone(
-            tables
-                .entry(ks)
-                .or_insert_with(|| Arc::new(Memtable::new(self.capacity))),
-        )
+        Arc::clone(tables.entry(ks).or_insert_with(|| {
+            let mem = Arc::new(Memtable::new(self.capacity));
+            // A new memtable starts with its key filter: charge it.
+            self.bytes
+                .fetch_add(mem.approximate_bytes(), Ordering::Relaxed);
+            mem
+        }))
     }
 
     fn insert(&self, ks: KeyspaceId, key: &[u8], seq: SeqNo, kind: ValueKind, value: &[u8]) {
