@@ -9,6 +9,7 @@
 //! A block is stored compressed only if that saves at least 12.5% (LevelDB's rule).
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 
 use super::Location;
 use crate::checksum::masked_crc;
@@ -27,6 +28,48 @@ pub(crate) const COMPRESSION_ZSTD: u8 = 1;
 /// Largest uncompressed length a reader accepts; anything above is corruption.
 pub(crate) const MAX_UNCOMPRESSED_LEN: usize = 256 << 20;
 
+thread_local! {
+    /// Each thread's zstd compression context and its level: creating a context per block
+    /// cost more than compressing it (the server's profile: `ZSTD_createCCtx` 6%).
+    static COMPRESSOR: RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> =
+        const { RefCell::new(None) };
+    /// Each thread's zstd decompression context.
+    static DECOMPRESSOR: RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { RefCell::new(None) };
+}
+
+/// Runs `f` with this thread's compressor at `level`.
+fn with_compressor<T>(
+    level: i32,
+    f: impl FnOnce(&mut zstd::bulk::Compressor<'static>) -> std::io::Result<T>,
+) -> std::io::Result<T> {
+    COMPRESSOR.with(|cell| {
+        let mut slot = cell.try_borrow_mut().map_err(std::io::Error::other)?;
+        match slot.as_mut() {
+            Some((l, c)) if *l == level => f(c),
+            Some((l, c)) => {
+                c.set_compression_level(level)?;
+                *l = level;
+                f(c)
+            }
+            None => f(&mut slot.insert((level, zstd::bulk::Compressor::new(level)?)).1),
+        }
+    })
+}
+
+/// Runs `f` with this thread's decompressor.
+fn with_decompressor<T>(
+    f: impl FnOnce(&mut zstd::bulk::Decompressor<'static>) -> std::io::Result<T>,
+) -> std::io::Result<T> {
+    DECOMPRESSOR.with(|cell| {
+        let mut slot = cell.try_borrow_mut().map_err(std::io::Error::other)?;
+        match slot.as_mut() {
+            Some(d) => f(d),
+            None => f(slot.insert(zstd::bulk::Decompressor::new()?)),
+        }
+    })
+}
+
 /// Encodes `raw` for storage: `(contents, compression byte)`.
 ///
 /// # Errors
@@ -42,7 +85,7 @@ pub(crate) fn compress(raw: &[u8], compression: Compression) -> Result<(Cow<'_, 
             if raw.len() > MAX_UNCOMPRESSED_LEN {
                 return Ok((Cow::Borrowed(raw), COMPRESSION_NONE));
             }
-            let frame = zstd::bulk::compress(raw, level)?;
+            let frame = with_compressor(level, |c| c.compress(raw))?;
             let mut out = Vec::with_capacity(frame.len() + 5);
             put_varint32(&mut out, raw_len);
             out.extend_from_slice(&frame);
@@ -105,7 +148,7 @@ fn decompress_zstd(contents: &[u8], loc: &Location) -> Result<Vec<u8>> {
         )));
     }
     let frame = contents.get(n..).unwrap_or_default();
-    let out = zstd::bulk::decompress(frame, len)
+    let out = with_decompressor(|d| d.decompress(frame, len))
         .map_err(|e| loc.corruption(format!("zstd decompression failed: {e}")))?;
     if out.len() != len {
         return Err(loc.corruption("zstd block uncompressed length mismatch"));
