@@ -1404,9 +1404,9 @@ fn flush_thread(inner: &Inner, rx: &Receiver<BgTask>) {
 /// Hands memory the allocator holds free back to the OS. A flushed memtable frees its
 /// entries (millions of small allocations) at once, and compaction frees its buffers;
 /// glibc's malloc keeps such freed pages in its per-thread arenas unless asked, so the
-/// process would hold up to another memtable's worth beyond the memory budget. Called after
-/// each flush and compaction (each frees megabytes; the call costs well under a millisecond
-/// per 100 MiB of heap).
+/// process would keep them beyond the memory budget. Called after each flush and
+/// compaction (each frees megabytes) and when the block cache has churned; the read
+/// benchmarks show no cost from it (docs/benchmarks.md).
 pub(crate) fn return_free_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: `malloc_trim` only returns free pages of the allocator's own arenas to the

@@ -53,9 +53,9 @@ pub struct Options {
     pub block_restart_interval: usize,
     /// Bloom filter bits per key (0 disables the filter). Default: 10 (about 1% false positives).
     pub bloom_bits_per_key: u32,
-    /// Byte budget of the block cache: decompressed data blocks, index blocks and bloom
-    /// filters. 0 turns the cache off (index and filters are then pinned in memory, one per
-    /// table, without limit). Default: 64 MiB.
+    /// Byte budget of the block cache of decompressed data blocks (and, with
+    /// `cache_index_and_filter_blocks`, index blocks and bloom filters). 0 turns the cache
+    /// off. Default: 64 MiB.
     pub block_cache_bytes: u64,
     /// Keep each table's index block and bloom filter in the block cache, charged and
     /// evicted like data blocks (RocksDB's `cache_index_and_filter_blocks`), instead of
@@ -68,10 +68,10 @@ pub struct Options {
     /// A quarter goes to memtables (the active one plus `max_immutable_memtables` frozen
     /// ones, so `memtable_size` becomes `budget / 4 / (1 + max_immutable_memtables)`), three
     /// quarters to the block cache, which then holds every table's index block and bloom
-    /// filter too. What the engine holds
-    /// beyond that is transient (a compaction's or flush's output buffers, iterators' current
-    /// blocks, WAL buffers); `docs/benchmarks.md` measures the total. [`Db::stats`]
-    /// (crate::Db::stats) reports each part. Default: none.
+    /// filter too. What the engine holds beyond that is transient (a flush's or compaction's
+    /// output buffers, iterators' current blocks, WAL buffers); `docs/benchmarks.md`
+    /// measures the whole process against the budget. [`Db::stats`](crate::Db::stats)
+    /// reports each part. Default: none.
     pub memory_budget: Option<u64>,
     /// Compression of each level's tables, L0 first; the last entry applies to deeper levels.
     /// Default: none for L0 and L1, zstd level 3 below.

@@ -112,7 +112,8 @@ pub struct Stats {
     pub block_cache_bytes: u64,
     /// The block cache's budget.
     pub block_cache_capacity: u64,
-    /// Memory by part: memtables, and the block cache's data blocks, index blocks and filters.
+    /// Memory by part: memtables, pinned index blocks and filters, and the block cache's data
+    /// blocks, index blocks and filters.
     pub memory: MemoryStats,
     /// Compaction work by output level, L0 first.
     pub compaction: Vec<CompactionStats>,
@@ -161,7 +162,7 @@ impl fmt::Display for Stats {
         )?;
         writeln!(
             f,
-            "  pinned index/filter:{:>12} bytes",
+            "  pinned index/filter: {} bytes",
             m.pinned_index_and_filters
         )?;
         writeln!(

@@ -95,10 +95,10 @@ pub struct CacheUsage {
     pub filter: KindUsage,
 }
 
-/// A sharded, scan-resistant cache of table blocks with a byte budget: data blocks, index
-/// blocks and bloom filters all live here and are evicted by the same policy, so a
-/// database's tables cost no memory beyond the budget however many there are
-/// (RocksDB's `cache_index_and_filter_blocks`).
+/// A sharded, scan-resistant cache of table blocks with a byte budget: data blocks, and the
+/// index blocks and bloom filters of tables opened with [`crate::MetaBlocks::Cached`], all
+/// evicted by the same policy, so such tables cost no memory beyond the budget however many
+/// there are (RocksDB's `cache_index_and_filter_blocks`).
 ///
 /// The policy is CLOCK-Pro (via `quick_cache`): a block read once (a scan, a compaction)
 /// enters as cold and leaves first, so a scan does not flush the blocks readers use
