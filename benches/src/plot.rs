@@ -105,7 +105,7 @@ pub fn svg(title: &str, points: &[Point]) -> String {
         text(&mut out, LEFT - 6.0, y1(v) + 4.0, "end", &format!("{v:.0}"));
         v += step;
     }
-    text(&mut out, 14.0, top1 + PANEL / 2.0, "middle", "ops/s");
+    text(&mut out, LEFT, top1 - 8.0, "start", "ops/s");
     let pts: Vec<(f64, f64)> = points
         .iter()
         .map(|p| (x_of(p.second as f64 + 0.5), y1(p.ops as f64)))
@@ -139,7 +139,13 @@ pub fn svg(title: &str, points: &[Point]) -> String {
         text(&mut out, LEFT - 6.0, y2(v) + 4.0, "end", &format!("{v}"));
         d += 1.0;
     }
-    text(&mut out, 14.0, top2 + PANEL / 2.0, "middle", "p99 us");
+    text(
+        &mut out,
+        LEFT,
+        top2 - 8.0,
+        "start",
+        "p99 latency, us (log scale)",
+    );
     let pts: Vec<(f64, f64)> = points
         .iter()
         .map(|p| (x_of(p.second as f64 + 0.5), y2(p.p99_us)))
