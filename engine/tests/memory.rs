@@ -73,14 +73,14 @@ fn the_budget_is_split_and_held() {
     assert!(shown.contains("filters"), "{shown}");
 }
 
-#[test]
-fn without_a_cache_tables_pin_their_index_and_filter() {
-    let dir = tempfile::tempdir().unwrap();
+/// Opens a database in `dir` with small memtables and `tune` applied, writes 5,000 keys,
+/// flushes them to tables and reads them all back.
+fn filled(dir: &std::path::Path, tune: impl FnOnce(&mut Options)) -> Db {
     let mut o = Options::default();
     o.sync_mode = SyncMode::Never;
-    o.block_cache_bytes = 0;
     o.memtable_size = 256 << 10;
-    let db = Db::open(dir.path(), o).unwrap();
+    tune(&mut o);
+    let db = Db::open(dir, o).unwrap();
     for i in 0..5_000 {
         db.put(key(i), value(i)).unwrap();
     }
@@ -88,6 +88,13 @@ fn without_a_cache_tables_pin_their_index_and_filter() {
     for i in 0..5_000 {
         assert_eq!(db.get(key(i)).unwrap(), Some(value(i)));
     }
+    db
+}
+
+#[test]
+fn without_a_cache_tables_pin_their_index_and_filter() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = filled(dir.path(), |o| o.block_cache_bytes = 0);
     let m = db.stats().memory;
     assert_eq!(
         m.cache.index.bytes + m.cache.filter.bytes + m.cache.data.bytes,
@@ -101,18 +108,7 @@ fn without_a_cache_tables_pin_their_index_and_filter() {
 fn index_and_filters_are_pinned_unless_asked_to_live_in_the_cache() {
     for cached in [false, true] {
         let dir = tempfile::tempdir().unwrap();
-        let mut o = Options::default();
-        o.sync_mode = SyncMode::Never;
-        o.memtable_size = 256 << 10;
-        o.cache_index_and_filter_blocks = cached;
-        let db = Db::open(dir.path(), o).unwrap();
-        for i in 0..5_000 {
-            db.put(key(i), value(i)).unwrap();
-        }
-        db.flush().unwrap();
-        for i in 0..5_000 {
-            assert_eq!(db.get(key(i)).unwrap(), Some(value(i)));
-        }
+        let db = filled(dir.path(), |o| o.cache_index_and_filter_blocks = cached);
         let m = db.stats().memory;
         let in_cache = m.cache.index.bytes + m.cache.filter.bytes;
         if cached {
