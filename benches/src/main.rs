@@ -343,9 +343,12 @@ fn run(args: &Args) -> Result<(), String> {
         };
         let outcome = workload::run(e, *kind, *threads, &shape, &counts)?;
         user_bytes += outcome.written;
-        let cache = before
-            .zip(e.cache_counters())
-            .map(|(b, a)| (a.hits - b.hits, a.misses - b.misses));
+        let cache = before.zip(e.cache_counters()).map(|(b, a)| {
+            (
+                a.hits.saturating_sub(b.hits),
+                a.misses.saturating_sub(b.misses),
+            )
+        });
         let costs = Costs {
             rss: phase_rss.peak(),
             budget: settings.memory_budget,
