@@ -279,7 +279,8 @@ impl WriteBatch {
     pub(crate) fn validate(&self) -> Result<()> {
         for op in self.ops_unchecked() {
             let op = op?;
-            if op.key.len() > u32::MAX as usize || op.value.len() > u32::MAX as usize {
+            // The memtable stores a key with its 8-byte trailer under a u32 length.
+            if op.key.len() > u32::MAX as usize - 8 || op.value.len() > u32::MAX as usize {
                 return Err(Error::InvalidArgument(
                     "key or value longer than 4 GiB".into(),
                 ));

@@ -272,7 +272,8 @@ impl SkipList {
     /// unique (sequence numbers are), so no entry is ever replaced.
     ///
     /// # Panics
-    /// If the key or value is 4 GiB or longer (the engine's limits are far below).
+    /// If the internal key or the value is 4 GiB or longer: `WriteBatch` validation refuses
+    /// such entries before they reach the memtable.
     pub(crate) fn insert(&self, user_key: &[u8], trailer: [u8; 8], value: &[u8]) {
         let key_len = user_key.len() + trailer.len();
         let (klen, vlen) = (
