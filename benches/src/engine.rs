@@ -57,6 +57,10 @@ pub trait Engine: Send + Sync {
     fn memory_report(&self) -> Option<String> {
         None
     }
+    /// The engine's own statistics (levels, flushes, compactions), if it reports them.
+    fn stats_report(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Strata's engine.
@@ -152,6 +156,10 @@ impl Engine for Strata {
             hits: data.hits,
             misses: data.misses,
         })
+    }
+
+    fn stats_report(&self) -> Option<String> {
+        Some(self.db.stats().to_string())
     }
 
     fn memory_report(&self) -> Option<String> {

@@ -110,6 +110,9 @@ struct Args {
     /// a chart of them to PREFIX-WORKLOAD.svg.
     #[arg(long, value_name = "PREFIX")]
     timeline: Option<PathBuf>,
+    /// Print the engine's own statistics (levels, flushes, compactions) after the run.
+    #[arg(long)]
+    stats: bool,
 }
 
 /// Writes `outcome`'s per-second figures as CSV and SVG next to `prefix`.
@@ -386,6 +389,11 @@ fn run(args: &Args) -> Result<(), String> {
             entries,
             mib(rss.peak()),
         );
+        if args.stats {
+            if let Some(report) = e.stats_report() {
+                println!("{report}");
+            }
+        }
     }
     drop(engine);
     if !args.keep {

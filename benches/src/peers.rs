@@ -94,6 +94,10 @@ impl Engine for RocksDb {
             .wait_for_compact(&rocksdb::WaitForCompactOptions::default())
             .map_err(err)
     }
+
+    fn stats_report(&self) -> Option<String> {
+        self.db.property_value("rocksdb.stats").ok().flatten()
+    }
 }
 
 /// fjall: one keyspace, leveled compaction (its default).

@@ -1,7 +1,7 @@
 //! Strata's leveled compaction, as pure logic over table types.
 //!
-//! - [`picker`]: which files to compact next ([`picker::choose`]), from level sizes, targets
-//!   and a round-robin cursor per level; [`picker::manual`] for a requested range.
+//! - [`picker`]: which files to compact next ([`picker::choose`]), from level sizes and
+//!   targets; [`picker::manual`] for a requested range.
 //! - [`job`]: the merge itself ([`job::run`]): keeps the newest version visible to each live
 //!   snapshot, drops tombstones at the bottom, applies the [`CompactionFilter`], cuts outputs
 //!   by size and grandparent overlap.

@@ -1,16 +1,15 @@
 //! The picker: which compaction to run next, as a pure function of the levels.
 //!
 //! Rules (RocksDB's leveled compaction with `level_compaction_dynamic_level_bytes`):
-//! - **Targets.** The last level's target is its actual size (at least `base_level_bytes`);
-//!   each level above has a tenth (`level_multiplier`) of the one below. Levels whose target
-//!   would fall below `base_level_bytes / level_multiplier` stay empty, and L0 compacts straight
-//!   into the first level in use, the **base level**. An empty tree's base level is the last.
-//! - **Scores.** L0: files / `l0_trigger`, or its bytes over the base level's target if that is
-//!   higher (and L0 has at least two files). Ln: bytes / target. The highest score `>= 1` wins.
+//! - **Targets** ([`targets`]). The largest level sets the last level's target; each level
+//!   above has a tenth (`level_multiplier`) of the one below, and L0 compacts straight into
+//!   the first level whose share is at most `base_level_bytes`, the **base level**. No target
+//!   is below `base_level_bytes`. An empty tree's base level is the last.
+//! - **Scores** ([`scores`]). L0: files / `l0_trigger`, or its bytes over the base level's size
+//!   once it outgrows it. Ln: bytes / target. The highest score `>= 1` wins.
 //! - **L0 -> base**: all L0 files (they overlap each other) plus every overlapping base file.
-//! - **Ln -> Ln+1**: one file, chosen round-robin by key after the level's cursor, plus every
-//!   overlapping file of Ln+1. If none overlaps, the file is moved (a trivial move: a manifest
-//!   edit, no I/O).
+//! - **Ln -> Ln+1**: the file with the least overlap in Ln+1 for its size, plus that overlap.
+//!   If nothing overlaps, the file is moved (a trivial move: a manifest edit, no I/O).
 //! - Files already being compacted are never picked twice.
 
 use std::cmp::Ordering;
@@ -83,41 +82,79 @@ impl Default for Config {
 pub struct Targets {
     /// The level L0 compacts into.
     pub base_level: usize,
-    /// Target bytes per level; 0 for L0 and for levels above the base level.
+    /// Target bytes per level; 0 for L0 and for levels above the base level (they have none).
     pub bytes: Vec<u64>,
+    /// The deepest level that holds data but is not needed for the tree's size (the tree
+    /// shrank, or the first level in use is more than the tree needs): it and every level
+    /// above it drain downwards.
+    pub lowest_unnecessary: Option<usize>,
 }
 
-/// Computes dynamic level targets from the levels' current sizes.
+/// Computes dynamic level targets from the levels' current sizes (RocksDB's
+/// `CalculateBaseBytes`).
+///
+/// The largest level below L0 sets the last level's target; each level above gets a
+/// `level_multiplier`-th of the one below, up to the first level whose share would be at most
+/// `base_level_bytes`: that is the base level. No level's target is below
+/// `base_level_bytes`: a base level smaller than what L0 sends it at once (`l0_trigger`
+/// memtables) would pass every byte on to the level below right away, which doubles the
+/// write amplification of a small tree without saving space.
 pub fn targets(levels: &[Vec<FileInfo>], cfg: &Config) -> Targets {
     let n = cfg.num_levels.max(2);
     let last = n - 1;
     let mut bytes = vec![0u64; n];
-    let largest = levels
-        .iter()
-        .skip(1)
-        .map(|files| files.iter().map(|f| f.size).sum::<u64>())
-        .max()
-        .unwrap_or(0);
-    if largest == 0 {
+    let sizes: Vec<u64> = (0..n)
+        .map(|l| levels.get(l).map_or(0, |files| level_bytes(files)))
+        .collect();
+    let largest = sizes[1..].iter().copied().max().unwrap_or(0);
+    let Some(first_used) = (1..n).find(|&l| sizes[l] > 0) else {
+        // Nothing below L0: L0 goes straight to the last level.
         bytes[last] = cfg.base_level_bytes;
         return Targets {
             base_level: last,
             bytes,
+            lowest_unnecessary: None,
         };
-    }
+    };
     let mult = cfg.level_multiplier.max(2);
-    let min_target = cfg.base_level_bytes / mult;
-    bytes[last] = largest.max(cfg.base_level_bytes);
-    let mut base_level = last;
-    for level in (1..last).rev() {
-        let t = bytes[level + 1] / mult;
-        if t <= min_target {
-            break;
+    let base_max = cfg.base_level_bytes.max(1);
+    let base_min = base_max / mult;
+    // What the first level in use would get if the largest level were the last level's
+    // target; levels at or below `base_min` on the way are not needed.
+    let mut share = largest;
+    let mut lowest_unnecessary = None;
+    for level in (first_used..last).rev() {
+        share /= mult;
+        if lowest_unnecessary.is_none() && share <= base_min {
+            lowest_unnecessary = Some(level);
         }
-        bytes[level] = t;
-        base_level = level;
     }
-    Targets { base_level, bytes }
+    let (base_level, base_bytes) = if share <= base_min {
+        (first_used, base_min + 1)
+    } else {
+        let mut base = first_used;
+        while base > 1 && share > base_max {
+            base -= 1;
+            share /= mult;
+        }
+        (base, share.clamp(1, base_max))
+    };
+    let mut target = base_bytes;
+    for (level, b) in bytes.iter_mut().enumerate().skip(base_level) {
+        if level > base_level {
+            target = target.saturating_mul(mult);
+        }
+        *b = target.max(base_max);
+    }
+    Targets {
+        base_level,
+        bytes,
+        lowest_unnecessary,
+    }
+}
+
+fn level_bytes(files: &[FileInfo]) -> u64 {
+    files.iter().map(|f| f.size).sum()
 }
 
 /// A compaction to run.
@@ -160,52 +197,85 @@ pub enum Choice {
     Merge(Task),
 }
 
-/// Scores of every level: L0 by file count, deeper levels by bytes over target.
+/// Above 1, a score is scaled by this, so a level can be made less urgent (divided by the
+/// bytes about to arrive from above) without falling below the threshold.
+const SCORE_SCALE: f64 = 10.0;
+
+/// Scores of every level (RocksDB's `ComputeCompactionScore` with dynamic level bytes); a
+/// level with a score of at least 1 wants compaction, the highest first.
+///
+/// - L0: files / `l0_trigger`. When its bytes exceed the base level's target, at least its
+///   bytes over the base level's (actual or target) size, so L0 never outgrows the level it
+///   drains into.
+/// - Ln: bytes / target; once over its target, bytes / (target + bytes on their way down from
+///   the levels above), so the level about to receive a large compaction waits for it.
+/// - A level above the base level or not needed for the tree's size that still holds data
+///   drains with a score just over `SCORE_SCALE`, deepest first.
+/// - The last level never scores.
 pub fn scores(levels: &[Vec<FileInfo>], cfg: &Config, t: &Targets) -> Vec<f64> {
     let mut scores = vec![0.0; cfg.num_levels];
+    let mut incoming = 0u64;
     if let Some(l0) = levels.first() {
+        incoming = level_bytes(l0);
         let live: Vec<&FileInfo> = l0.iter().filter(|f| !f.being_compacted).collect();
-        let by_count = live.len() as f64 / cfg.l0_trigger.max(1) as f64;
-        // L0 is also held to the base level's target, so it never outgrows the level it drains
-        // into (RocksDB bounds the L0 -> base fan-out the same way). In a small tree this keeps
-        // flushed data from sitting in L0, which would cost space and a probe per table on
-        // every read.
-        let target = t.bytes.get(t.base_level).copied().unwrap_or(0).max(1);
         let bytes: u64 = live.iter().map(|f| f.size).sum();
-        let by_size = if live.len() >= 2 {
-            bytes as f64 / target as f64
-        } else {
-            0.0
-        };
-        scores[0] = by_count.max(by_size);
+        let mut score = live.len() as f64 / cfg.l0_trigger.max(1) as f64;
+        if bytes >= cfg.base_level_bytes {
+            score = score.max(1.01);
+        }
+        let base_target = t.bytes.get(t.base_level).copied().unwrap_or(0);
+        if bytes > base_target {
+            let base_size = levels.get(t.base_level).map_or(0, |f| level_bytes(f));
+            score = score.max(bytes as f64 / base_size.max(base_target).max(1) as f64);
+        }
+        scores[0] = scale(score);
     }
     for (level, files) in levels.iter().enumerate().skip(1) {
         if level >= scores.len() || level + 1 >= cfg.num_levels {
             continue; // the last level never compacts into anything
         }
-        let target = t.bytes.get(level).copied().unwrap_or(0);
+        let total = level_bytes(files);
         let size: u64 = files
             .iter()
             .filter(|f| !f.being_compacted)
             .map(|f| f.size)
             .sum();
-        scores[level] = if target == 0 {
-            // A level above the base level holding data (the tree shrank): drain it.
-            if size > 0 {
-                f64::MAX
-            } else {
-                0.0
-            }
-        } else {
+        let target = t.bytes.get(level).copied().unwrap_or(0);
+        let unnecessary = level < t.base_level || t.lowest_unnecessary.is_some_and(|u| level <= u);
+        let mut score = if target == 0 {
+            0.0
+        } else if size < target {
             size as f64 / target as f64
+        } else {
+            size as f64 / (target + incoming) as f64 * SCORE_SCALE
         };
+        if unnecessary {
+            if size > 0 {
+                let depth = t
+                    .lowest_unnecessary
+                    .unwrap_or(t.base_level)
+                    .saturating_sub(level);
+                score = score.max(SCORE_SCALE * (1.001 + 0.001 * depth as f64));
+            }
+            incoming += total;
+        } else {
+            incoming += total.saturating_sub(target);
+        }
+        scores[level] = score;
     }
     scores
 }
 
-/// Picks the next compaction. `cursors[level]` is the largest user key of the last file
-/// compacted out of that level (round-robin position); the caller advances it.
-pub fn choose(levels: &[Vec<FileInfo>], cfg: &Config, cursors: &[Vec<u8>]) -> Choice {
+fn scale(score: f64) -> f64 {
+    if score > 1.0 {
+        score * SCORE_SCALE
+    } else {
+        score
+    }
+}
+
+/// Picks the next compaction.
+pub fn choose(levels: &[Vec<FileInfo>], cfg: &Config) -> Choice {
     let t = targets(levels, cfg);
     let scores = scores(levels, cfg, &t);
     let mut order: Vec<usize> = (0..scores.len()).filter(|&l| scores[l] >= 1.0).collect();
@@ -218,13 +288,7 @@ pub fn choose(levels: &[Vec<FileInfo>], cfg: &Config, cursors: &[Vec<u8>]) -> Ch
         let choice = if level == 0 {
             pick_l0(levels, cfg, &t)
         } else {
-            pick_level(
-                levels,
-                cfg,
-                &t,
-                level,
-                cursors.get(level).map(Vec::as_slice),
-            )
+            pick_level(levels, cfg, level)
         };
         if let Some(mut c) = choice {
             if let Choice::Merge(task) = &mut c {
@@ -332,29 +396,15 @@ fn pick_l0(levels: &[Vec<FileInfo>], cfg: &Config, t: &Targets) -> Option<Choice
     build_task(levels, cfg, 0, t.base_level, &inputs, 0.0).map(Choice::Merge)
 }
 
-fn pick_level(
-    levels: &[Vec<FileInfo>],
-    cfg: &Config,
-    _t: &Targets,
-    level: usize,
-    cursor: Option<&[u8]>,
-) -> Option<Choice> {
+/// One file of `level` to push down: the one whose overlap with the next level is smallest
+/// for its size (RocksDB's `kMinOverlappingRatio`), so each compaction moves the most data
+/// for the bytes it rewrites. A file with no overlap is moved instead.
+fn pick_level(levels: &[Vec<FileInfo>], cfg: &Config, level: usize) -> Option<Choice> {
     let files = levels.get(level)?;
-    if files.is_empty() {
-        return None;
-    }
-    // Round robin: start at the first file after the cursor, wrap around.
-    let start = match cursor {
-        Some(c) if !c.is_empty() => files.partition_point(|f| f.smallest_user_key() <= c),
-        _ => 0,
-    };
     let output_level = level + 1;
     let below = levels.get(output_level).map(Vec::as_slice).unwrap_or(&[]);
-    for i in (start..files.len()).chain(0..start) {
-        let f = &files[i];
-        if f.being_compacted {
-            continue;
-        }
+    let mut best: Option<(u128, &FileInfo)> = None;
+    for f in files.iter().filter(|f| !f.being_compacted) {
         let (lo, hi) = (f.smallest_user_key(), f.largest_user_key());
         let overlapping: Vec<&FileInfo> = below.iter().filter(|g| g.overlaps(lo, hi)).collect();
         if overlapping.iter().any(|g| g.being_compacted) {
@@ -367,9 +417,14 @@ fn pick_level(
                 to: output_level,
             });
         }
-        return build_task(levels, cfg, level, output_level, &[f], 0.0).map(Choice::Merge);
+        let overlap: u64 = overlapping.iter().map(|g| g.size).sum();
+        let ratio = u128::from(overlap) * 1024 / u128::from(f.size.max(1));
+        if best.is_none_or(|(r, _)| ratio < r) {
+            best = Some((ratio, f));
+        }
     }
-    None
+    let (_, f) = best?;
+    build_task(levels, cfg, level, output_level, &[f], 0.0).map(Choice::Merge)
 }
 
 fn build_task(

@@ -25,8 +25,6 @@ use crate::version::{TableFile, Tree};
 pub(crate) struct Compacting {
     /// Numbers of the files being compacted.
     files: HashSet<u64>,
-    /// Per keyspace and level: the largest user key of the last file compacted out of it.
-    cursors: HashMap<(KeyspaceId, usize), Vec<u8>>,
 }
 
 /// Work done by compactions whose output went to one level.
@@ -118,10 +116,7 @@ impl Inner {
         let mut c = lock(&self.compacting);
         for (&ks, tree) in &version.trees {
             let levels = view(tree, &c.files);
-            let cursors: Vec<Vec<u8>> = (0..NUM_LEVELS)
-                .map(|l| c.cursors.get(&(ks, l)).cloned().unwrap_or_default())
-                .collect();
-            match picker::choose(&levels, &cfg, &cursors) {
+            match picker::choose(&levels, &cfg) {
                 Choice::Nothing => {}
                 Choice::Move { level, file, to } => {
                     c.files.insert(file);
@@ -217,9 +212,7 @@ impl Inner {
             new_files: vec![(ks, to, file.meta.clone())],
             ..VersionEdit::default()
         };
-        let largest = file.largest_user_key().to_vec();
         self.install(&edit, &HashMap::from([(number, file)]))?;
-        lock(&self.compacting).cursors.insert((ks, level), largest);
         lock(&self.counters.levels)[to].moves += 1;
         Ok(())
     }
@@ -319,11 +312,6 @@ impl Inner {
         self.counters
             .expired_dropped
             .fetch_add(job_stats.expired, Ordering::Relaxed);
-        if task.level > 0 && task.level != task.output_level {
-            lock(&self.compacting)
-                .cursors
-                .insert((ks, task.level), task.range.1.clone());
-        }
         let mut levels = lock(&self.counters.levels);
         let w = &mut levels[task.output_level];
         w.count += 1;
@@ -385,12 +373,10 @@ impl Inner {
             return false;
         }
         let cfg = self.tuned.picker_config(&self.options);
-        version.trees.values().all(|tree| {
-            matches!(
-                picker::choose(&view(tree, &c.files), &cfg, &[]),
-                Choice::Nothing
-            )
-        })
+        version
+            .trees
+            .values()
+            .all(|tree| matches!(picker::choose(&view(tree, &c.files), &cfg), Choice::Nothing))
     }
 
     /// Blocks until flushes and compactions have nothing left to do.

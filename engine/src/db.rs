@@ -222,7 +222,7 @@ pub(crate) struct Inner {
     pub(crate) closed: AtomicBool,
     /// Wakes compaction threads.
     pub(crate) compact_tx: Mutex<Option<Sender<()>>>,
-    /// Files owned by running compactions, and the round-robin cursors.
+    /// Files owned by running compactions.
     pub(crate) compacting: Mutex<crate::compact::Compacting>,
     /// When the last periodic TTL compaction started (they are rate-limited).
     pub(crate) last_ttl_compaction: Mutex<Option<Instant>>,
