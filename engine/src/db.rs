@@ -968,20 +968,21 @@ impl Inner {
         Instant::now()
     }
 
-    /// Starts WAL `number`: creates it, fsyncs the directory, fsyncs the old WAL, swaps them.
+    /// Starts WAL `number`: ends the old WAL (cut to its length and fsynced, so every log
+    /// but the newest is complete and exact on disk), creates the new one, fsyncs the
+    /// directory, swaps them. Only the write leader rotates, and it appends nothing
+    /// meanwhile.
     fn rotate_wal(&self, number: u64) -> Result<()> {
-        let new_wal = strata_wal::Writer::create(
-            &filename::log_path(&self.dir, number),
-            number,
-            self.options.sync_mode,
-        )?;
+        {
+            let mut wal = lock(&self.wal);
+            wal.finish()?;
+            let appended = self.appended_seq.load(Ordering::Acquire);
+            self.written_seq.fetch_max(appended, Ordering::AcqRel);
+            self.synced_seq.fetch_max(appended, Ordering::AcqRel);
+        }
+        let new_wal = create_wal(&self.dir, number, self.options.sync_mode)?;
         filename::sync_dir(&self.dir)?;
-        let mut wal = lock(&self.wal);
-        wal.sync()?;
-        let appended = self.appended_seq.load(Ordering::Acquire);
-        self.written_seq.fetch_max(appended, Ordering::AcqRel);
-        self.synced_seq.fetch_max(appended, Ordering::AcqRel);
-        *wal = new_wal;
+        *lock(&self.wal) = new_wal;
         Ok(())
     }
 
@@ -1327,7 +1328,7 @@ impl Inner {
         for t in threads {
             let _ = t.join();
         }
-        let sync = lock(&self.wal).sync();
+        let sync = lock(&self.wal).finish();
         if let Some(f) = lock(&self.lock_file).take() {
             let _ = f.unlock();
         }
@@ -1440,6 +1441,18 @@ pub(crate) struct Recovered {
 }
 
 /// Replays WAL `path` into `gen`; returns the highest sequence number seen.
+/// Steps in which a WAL file is grown ahead of its records (see
+/// [`strata_wal::Writer::preallocate`]): a synced write then rarely changes the file's length,
+/// so its `fdatasync` commits data only.
+const WAL_PREALLOCATION: u64 = 1 << 20;
+
+/// Creates WAL `number` in `dir`, growing ahead of its records.
+pub(crate) fn create_wal(dir: &Path, number: u64, mode: SyncMode) -> Result<strata_wal::Writer> {
+    let mut wal = strata_wal::Writer::create(&filename::log_path(dir, number), number, mode)?;
+    wal.preallocate(WAL_PREALLOCATION)?;
+    Ok(wal)
+}
+
 pub(crate) fn replay_log(path: &Path, mode: RecoveryMode, gen: &MemGen) -> Result<SeqNo> {
     let mut reader = strata_wal::Reader::open(path, mode)?;
     let mut max_seq = 0;

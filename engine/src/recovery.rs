@@ -140,11 +140,7 @@ pub(crate) fn recover(dir: &Path, options: &Options, cache: &Arc<BlockCache>) ->
     let new_log = next_file;
     let manifest_number = next_file + 1;
     next_file += 2;
-    let wal = strata_wal::Writer::create(
-        &filename::log_path(dir, new_log),
-        new_log,
-        options.sync_mode,
-    )?;
+    let wal = crate::db::create_wal(dir, new_log, options.sync_mode)?;
     let mut snapshot = version.snapshot_edit();
     snapshot.keyspaces = all.keyspaces.clone();
     snapshot.log_number = Some(new_log);

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::copy_dir;
+use common::{content_len, copy_dir};
 
 use std::path::{Path, PathBuf};
 
@@ -146,7 +146,7 @@ fn flipped_byte_in_a_wal_is_detected_or_only_drops_a_tail() {
         std::mem::forget(db);
     }
     let log = files_with(&base, |n| n.ends_with(".log")).pop().unwrap();
-    let len = std::fs::metadata(&log).unwrap().len();
+    let len = content_len(&log);
     for (trial, off) in (0..len).step_by(997).enumerate() {
         let dir = root.path().join(format!("w{trial}"));
         copy_dir(&base, &dir);

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::copy_dir;
+use common::{content_len, copy_dir};
 
 use std::collections::hash_map::RandomState;
 use std::fs::OpenOptions;
@@ -58,7 +58,7 @@ fn truncated_or_torn_wal_tail_keeps_every_synced_write() {
     }
     db.sync_wal().unwrap();
     let log = newest_log(&live);
-    let synced_len = std::fs::metadata(&log).unwrap().len();
+    let synced_len = content_len(&log);
     for i in synced..total {
         db.put(key(i), value(i)).unwrap();
     }
@@ -67,7 +67,7 @@ fn truncated_or_torn_wal_tail_keeps_every_synced_write() {
     let image = root.path().join("image");
     copy_dir(&live, &image);
     drop(db);
-    let full_len = std::fs::metadata(newest_log(&image)).unwrap().len();
+    let full_len = content_len(&newest_log(&image));
     assert!(full_len > synced_len);
 
     for trial in 0..24 {
@@ -124,23 +124,23 @@ fn manual_wal_flush_keeps_writes_in_the_process_until_flushed() {
     o.manual_wal_flush = true;
     let db = Db::open(&live, o.clone()).unwrap();
     let log = newest_log(&live);
-    let empty_len = std::fs::metadata(&log).unwrap().len();
+    let empty_len = content_len(&log);
     for i in 0..50 {
         db.put(key(i), value(i)).unwrap();
         assert_eq!(db.get(key(i)).unwrap(), Some(value(i)), "visible at once");
     }
-    assert_eq!(std::fs::metadata(&log).unwrap().len(), empty_len);
+    assert_eq!(content_len(&log), empty_len);
     let crashed = root.path().join("crashed");
     copy_dir(&live, &crashed);
 
     db.flush_wal_to(db.latest_sequence()).unwrap();
-    assert!(std::fs::metadata(&log).unwrap().len() > empty_len);
+    assert!(content_len(&log) > empty_len);
     let flushed = root.path().join("flushed");
     copy_dir(&live, &flushed);
     // Nothing new: no write at all.
-    let len = std::fs::metadata(&log).unwrap().len();
+    let len = content_len(&log);
     db.flush_wal_to(db.latest_sequence()).unwrap();
-    assert_eq!(std::fs::metadata(&log).unwrap().len(), len);
+    assert_eq!(content_len(&log), len);
     drop(db);
 
     let db = Db::open(&crashed, options()).unwrap();

@@ -418,8 +418,20 @@ impl<R: Read> Reader<R> {
         reason: String,
         incomplete: bool,
     ) -> Result<Option<Vec<u8>>> {
-        if self.later_block_has_valid_fragment()? {
+        // Zeros from a fragment boundary outside any record to the end of the file are space
+        // the writer preallocated and never reached: the log ends here, in every mode.
+        let zeros_here = bad_offset == tail_start
+            && bad_offset == self.cursor()
+            && self
+                .block
+                .get(self.pos..)
+                .is_some_and(|r| r.iter().all(|&b| b == 0));
+        let (valid_later, zeros_after) = self.scan_rest()?;
+        if valid_later {
             return Err(self.corruption(bad_offset, reason));
+        }
+        if zeros_here && zeros_after {
+            return Ok(None);
         }
         if self.mode == RecoveryMode::TolerateIncompleteTail && !incomplete {
             return Err(self.corruption(bad_offset, reason));
@@ -450,8 +462,10 @@ impl<R: Read> Reader<R> {
     }
 
     /// Reads the rest of the file and reports whether any block after the
-    /// current one starts with a valid data fragment.
-    fn later_block_has_valid_fragment(&mut self) -> Result<bool> {
+    /// current one starts with a valid data fragment, and whether every byte
+    /// after the current block is zero.
+    fn scan_rest(&mut self) -> Result<(bool, bool)> {
+        let mut zeros = true;
         while !self.last_block {
             self.next_block()?;
             if let Slot::Fragment {
@@ -460,10 +474,11 @@ impl<R: Read> Reader<R> {
                 ..
             } = inspect(&self.block, 0)
             {
-                return Ok(true);
+                return Ok((true, false));
             }
+            zeros = zeros && self.block.iter().all(|&b| b == 0);
         }
-        Ok(false)
+        Ok((false, zeros))
     }
 
     fn cursor(&self) -> u64 {
@@ -654,10 +669,13 @@ mod tests {
             assert_eq!(offset, 0);
             assert!(reason.starts_with("torn tail: bad file header"), "{reason}");
         }
-        // A zero-filled file (preallocated, or zeroed by the file system).
-        let (records, tail) = read_all(&[0; 100], RecoveryMode::TolerateTornTail).unwrap();
-        assert!(records.is_empty());
-        assert!(tail.unwrap().reason.contains("zero-filled"));
+        // A zero-filled file (preallocated, the header never written back) is an empty
+        // log in every mode.
+        for mode in [RecoveryMode::TolerateTornTail, RecoveryMode::Strict] {
+            let (records, tail) = read_all(&[0; 100], mode).unwrap();
+            assert!(records.is_empty());
+            assert_eq!(tail, None);
+        }
     }
 
     #[test]
@@ -734,6 +752,34 @@ mod tests {
                 None,
                 "finished after an error"
             );
+        }
+    }
+
+    #[test]
+    fn zeros_to_the_end_of_the_file_end_the_log_only_at_a_record_boundary() {
+        let mut bytes = log(&[frag(1, b"one"), frag(1, b"two")]);
+        let end = bytes.len();
+        bytes.extend(vec![0u8; 3 * BLOCK_SIZE + 100]);
+        for mode in [RecoveryMode::Strict, RecoveryMode::TolerateTornTail] {
+            let (records, tail) = read_all(&bytes, mode).unwrap();
+            assert_eq!(records, [b"one".to_vec(), b"two".to_vec()]);
+            assert_eq!(tail, None, "{mode:?}");
+        }
+        // Anything but zeros after them: a torn tail as before.
+        let mut dirty = bytes.clone();
+        let last = dirty.len() - 1;
+        dirty[last] = 1;
+        let (_, tail) = read_all(&dirty, RecoveryMode::TolerateTornTail).unwrap();
+        assert_eq!(tail.unwrap().offset, end as u64);
+        assert!(read_all(&dirty, RecoveryMode::Strict).is_err());
+        // Zeros inside an open record, or after an orphan fragment: damage.
+        for fragment in [frag(2, b"first"), frag(3, b"orphan")] {
+            let mut cut = log(&[frag(1, b"one"), fragment]);
+            cut.extend(vec![0u8; BLOCK_SIZE]);
+            let (records, tail) = read_all(&cut, RecoveryMode::TolerateTornTail).unwrap();
+            assert_eq!(records, [b"one".to_vec()]);
+            assert!(tail.is_some());
+            assert!(read_all(&cut, RecoveryMode::Strict).is_err());
         }
     }
 

@@ -237,17 +237,19 @@ fn damaged_middle_fragment_at_a_block_start() {
 }
 
 #[test]
-fn zeroed_tail_is_torn_and_zeroed_middle_is_corruption() {
+fn zeroed_end_is_the_end_of_the_log_and_zeroed_middle_is_corruption() {
     let records = multi_block_records();
     let log = write_log(&records);
 
-    // Preallocated-looking zeros after the last record.
+    // Preallocated zeros after the last record: the log ends there, in every mode.
     let mut bytes = log.bytes.clone();
     bytes.extend(vec![0u8; 3 * BLOCK_SIZE + 5]);
-    let outcome = read_all(&bytes, RecoveryMode::TolerateTornTail);
-    assert!(outcome.error.is_none());
-    assert!(outcome.records == records);
-    assert_eq!(outcome.tail.unwrap().offset, log.ends[records.len() - 1]);
+    for mode in [RecoveryMode::TolerateTornTail, RecoveryMode::Strict] {
+        let outcome = read_all(&bytes, mode);
+        assert!(outcome.error.is_none());
+        assert!(outcome.records == records);
+        assert_eq!(outcome.tail, None);
+    }
 
     // A zeroed page in block 1, with valid blocks after it.
     let mut bytes = log.bytes.clone();

@@ -125,3 +125,52 @@ proptest! {
         prop_assert!(outcome.records[..] == records[..complete]);
     }
 }
+
+/// A preallocating writer: the file runs ahead of the log in zeros, which every mode reads as
+/// the end of the log; `finish` cuts them off.
+#[test]
+fn preallocated_logs_read_back_in_every_mode_and_finish_cuts_the_zeros() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("000009.log");
+    let mut w = Writer::create(&path, 9, SyncMode::Never).unwrap();
+    w.preallocate(1 << 20).unwrap();
+    let records: Vec<Vec<u8>> = (0..300).map(|i| pattern(100 + i * 37, i as u64)).collect();
+    // Past one step, so the file is extended on the way.
+    let mut big = records.clone();
+    big.push(pattern(3 << 20, 7));
+    w.append_batch(&big, true).unwrap();
+    let len = std::fs::metadata(&path).unwrap().len();
+    assert_eq!(
+        len,
+        w.offset().next_multiple_of(1 << 20),
+        "extended in whole steps"
+    );
+    assert!(len > 4 << 20);
+    assert!(w.offset() < len);
+    let bytes = std::fs::read(&path).unwrap();
+    for mode in [
+        RecoveryMode::Strict,
+        RecoveryMode::TolerateIncompleteTail,
+        RecoveryMode::TolerateTornTail,
+    ] {
+        let outcome = read_all(&bytes, mode);
+        assert!(outcome.error.is_none(), "{mode:?}: {:?}", outcome.error);
+        assert!(
+            outcome.tail.is_none(),
+            "{mode:?}: zeros are not a torn tail"
+        );
+        assert!(outcome.records == big, "{mode:?}: records differ");
+    }
+    w.finish().unwrap();
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), w.offset());
+    assert_eq!(w.synced_offset(), w.offset());
+    // Appending after finish extends the file again.
+    w.append_batch(&[b"after".to_vec()], true).unwrap();
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().len(),
+        w.offset().next_multiple_of(1 << 20)
+    );
+    let outcome = read_all(&std::fs::read(&path).unwrap(), RecoveryMode::Strict);
+    assert!(outcome.error.is_none());
+    assert_eq!(outcome.records.len(), big.len() + 1);
+}

@@ -4,6 +4,17 @@
 
 use std::path::Path;
 
+/// Bytes of `log` up to its last non-zero byte: its records, when the last one ends in a
+/// non-zero byte. A WAL grows ahead of its records in zeros (preallocation), so the file's
+/// length does not say how much was written.
+pub fn content_len(log: &Path) -> u64 {
+    let bytes = std::fs::read(log).unwrap();
+    bytes
+        .iter()
+        .rposition(|&b| b != 0)
+        .map_or(0, |i| i as u64 + 1)
+}
+
 /// Copies a database directory, without its LOCK file, as the disk holds it now. A file that
 /// vanishes while copying (an obsolete WAL deleted by a background flush) is left out, as a
 /// crash at that moment would leave it.
