@@ -8,7 +8,7 @@ use strata_sstable::{
     ValueKind, KIND_FOR_SEEK,
 };
 
-use crate::skiplist::{Node, SkipList};
+use crate::skiplist::{prefetch, Node, SkipList};
 
 /// What a memtable (or table) knows about a key at a sequence number and a time.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,8 +94,8 @@ impl KeyFilter {
         (block, bits)
     }
 
-    fn insert(&self, key: &[u8]) {
-        let (block, bits) = self.probes(key);
+    /// Sets the bits [`probes`](Self::probes) returned.
+    fn insert(block: &[AtomicU64; 8], bits: [u32; 6]) {
         for b in bits {
             block[(b / 64) as usize].fetch_or(1 << (b % 64), Ordering::Relaxed);
         }
@@ -166,9 +166,14 @@ impl Memtable {
     }
 
     pub fn insert(&self, user_key: &[u8], seq: SeqNo, kind: ValueKind, value: &[u8]) {
-        self.filter.insert(user_key);
+        // The filter's block is a cache miss of its own: start loading it, and set its bits
+        // once the skiplist search (many misses) has hidden that wait. Readers see neither
+        // until the batch's sequence number is published.
+        let (block, bits) = self.filter.probes(user_key);
+        prefetch(block.as_ptr().cast());
         self.list
             .insert(user_key, encode_trailer(seq, kind as u8), value);
+        KeyFilter::insert(block, bits);
     }
 
     /// The newest entry for `user_key` with a sequence number `<= seq`, judged at `now_ms()`.

@@ -150,7 +150,7 @@ impl Writer {
 
 /// Hints the CPU to load the cache line at `p` (any address; null or dangling is fine).
 #[inline]
-fn prefetch(p: *const u8) {
+pub(crate) fn prefetch(p: *const u8) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: a prefetch is only a hint: it never faults and reads nothing, whatever `p` is.
     unsafe {
