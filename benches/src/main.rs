@@ -194,11 +194,10 @@ fn report(name: &str, o: &Outcome, costs: &Costs) {
     } else {
         String::new()
     };
-    let mut extra = String::new();
+    let mut extra = format!("  rss {:.1} MiB", mib(costs.rss));
     if let Some(budget) = costs.budget {
-        extra = format!(
-            "  rss {:.1} MiB ({:.0}% of budget)",
-            mib(costs.rss),
+        extra += &format!(
+            " ({:.0}% of budget)",
             100.0 * costs.rss as f64 / budget.max(1) as f64
         );
         if let Some((hits, misses)) = costs.cache.filter(|(h, m)| h + m > 0) {
@@ -365,7 +364,7 @@ fn run(args: &Args) -> Result<(), String> {
             );
             write_timeline(prefix, name, &title, &outcome)?;
         }
-        if settings.memory_budget.is_some() {
+        if settings.memory_budget.is_some() || args.stats {
             if let Some(line) = e.memory_report() {
                 println!("{:<20} {line}", "");
             }

@@ -8,12 +8,17 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::blocking::Blocked;
-use crate::cmd::{dispatch_in, Session};
+use crate::cmd::{dispatch_in, waits_for_write_stall, Session};
 use crate::resp::{Limits, Parser, Protocol, Reply};
 use crate::server::{Fsync, Server};
 
 /// The reply to a non-loopback client while protected mode is on and no password is set.
 pub const PROTECTED_MODE_ERROR: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Strata you may: 1) set a password with CONFIG SET requirepass <password> (or --requirepass), 2) disable protected mode with CONFIG SET protected-mode no from the loopback interface, after making sure the server is not reachable from the internet.\r\n";
+
+/// How often a write waiting for the engine's write stall to clear looks again, and how long
+/// it waits without a thread at most (in `STALL_POLL` steps).
+const STALL_POLL: std::time::Duration = std::time::Duration::from_millis(1);
+const STALL_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Removes the client from the registry however the connection ends.
 struct Registered<'a> {
@@ -169,6 +174,15 @@ pub async fn serve(mut stream: TcpStream, server: Arc<Server>, limits: Limits) {
                     if server.shutting_down.load(Ordering::Relaxed) {
                         close = true;
                         break;
+                    }
+                    // A write during a write stall waits for it to clear here, holding no
+                    // thread: with block_in_place each stalled connection would take a
+                    // worker thread (and its allocator arena and zstd context) for the
+                    // stall. Past STALL_WAIT it goes on and blocks like a long command.
+                    let mut polls = 0;
+                    while polls < STALL_WAIT.as_millis() && waits_for_write_stall(&server, &argv) {
+                        tokio::time::sleep(STALL_POLL).await;
+                        polls += 1;
                     }
                     // Most commands take microseconds and run on this task; one that may
                     // block for long lets the runtime move other connections off this thread.

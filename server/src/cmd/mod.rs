@@ -285,6 +285,15 @@ fn may_block(server: &Server, cmd: &Command) -> bool {
         || (cmd.flags.contains(&"write") && server.store.engine().is_write_stalled())
 }
 
+/// Whether running `argv` now would wait in the engine: a write while the engine stalls
+/// writes. The connection first waits for the stall to clear without holding a thread (see
+/// `connection.rs`).
+pub fn waits_for_write_stall(server: &Server, argv: &[Vec<u8>]) -> bool {
+    argv.first()
+        .and_then(|name| lookup(name))
+        .is_some_and(|cmd| cmd.flags.contains(&"write") && server.store.engine().is_write_stalled())
+}
+
 /// The key arguments of `cmd` by its key spec (first, last, step; positions count the name).
 fn command_keys<'a>(cmd: &Command, args: &'a [Vec<u8>]) -> impl Iterator<Item = &'a Vec<u8>> {
     let argc = args.len() as i32 + 1;
