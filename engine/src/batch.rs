@@ -216,6 +216,10 @@ impl WriteBatch {
         expiry: Option<u64>,
         value: &[u8],
     ) {
+        // One reservation for the whole operation: tag, keyspace, key, value length, expiry
+        // and value (a one-put batch is then allocated once, not grown three times).
+        self.rep
+            .reserve(1 + 4 + 4 + key.len() + 4 + 8 + value.len());
         self.rep.push(kind);
         self.rep.extend_from_slice(&keyspace.to_le_bytes());
         put_bytes(&mut self.rep, key);
