@@ -1440,7 +1440,6 @@ pub(crate) struct Recovered {
     pub keyspaces: HashMap<String, KeyspaceId>,
 }
 
-/// Replays WAL `path` into `gen`; returns the highest sequence number seen.
 /// Steps in which a WAL file is grown ahead of its records (see
 /// [`strata_wal::Writer::preallocate`]): a synced write then rarely changes the file's length,
 /// so its `fdatasync` commits data only.
@@ -1453,6 +1452,7 @@ pub(crate) fn create_wal(dir: &Path, number: u64, mode: SyncMode) -> Result<stra
     Ok(wal)
 }
 
+/// Replays WAL `path` into `gen`; returns the highest sequence number seen.
 pub(crate) fn replay_log(path: &Path, mode: RecoveryMode, gen: &MemGen) -> Result<SeqNo> {
     let mut reader = strata_wal::Reader::open(path, mode)?;
     let mut max_seq = 0;
