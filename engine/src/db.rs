@@ -836,6 +836,9 @@ impl Inner {
                     self.appended_seq.store(last, Ordering::Release);
                     if !buffered {
                         self.written_seq.fetch_max(last, Ordering::AcqRel);
+                        if !s {
+                            hint_wal_writeback(&mut wal);
+                        }
                     }
                     if s {
                         self.synced_seq.fetch_max(last, Ordering::AcqRel);
@@ -1045,6 +1048,7 @@ impl Inner {
             return Ok(());
         }
         wal.flush().map_err(|e| self.fail_sync(e.into()))?;
+        hint_wal_writeback(&mut wal);
         self.written_seq
             .fetch_max(self.appended_seq.load(Ordering::Acquire), Ordering::AcqRel);
         Ok(())
@@ -1444,6 +1448,37 @@ pub(crate) struct Recovered {
 /// [`strata_wal::Writer::preallocate`]): a synced write then rarely changes the file's length,
 /// so its `fdatasync` commits data only.
 const WAL_PREALLOCATION: u64 = 1 << 20;
+
+/// Bytes of WAL between two writeback hints (RocksDB's `wal_bytes_per_sync`).
+const WAL_WRITEBACK_STEP: u64 = 1 << 20;
+
+/// Asks the OS to start writing back the WAL bytes written since the last hint, once there
+/// are `WAL_WRITEBACK_STEP` of them, without waiting for it. Unsynced WAL data otherwise
+/// piles up (64 MiB per memtable under `SyncMode::Never`) until the fsync at the memtable
+/// switch, which the write leader then waits for (45-63 ms at 5M fillrandom). Only a hint:
+/// durability still comes from `fdatasync`, so its result is ignored.
+fn hint_wal_writeback(wal: &mut strata_wal::Writer) {
+    let Some((from, len)) = wal.take_writeback_range(WAL_WRITEBACK_STEP) else {
+        return;
+    };
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if let (Ok(from), Ok(len)) = (i64::try_from(from), i64::try_from(len)) {
+        use std::os::fd::AsRawFd;
+        // SAFETY: `sync_file_range` on the open descriptor of the WAL (borrowed from the
+        // writer for the call) only schedules writeback of its pages; it touches no memory
+        // of ours.
+        unsafe {
+            libc::sync_file_range(
+                wal.file().as_raw_fd(),
+                from,
+                len,
+                libc::SYNC_FILE_RANGE_WRITE,
+            );
+        }
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    let _ = (from, len);
+}
 
 /// Creates WAL `number` in `dir`, growing ahead of its records.
 pub(crate) fn create_wal(dir: &Path, number: u64, mode: SyncMode) -> Result<strata_wal::Writer> {

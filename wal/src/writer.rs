@@ -75,6 +75,8 @@ pub struct Writer {
     prealloc_step: u64,
     /// The file's length: at least `offset` once the buffer is written out.
     allocated: u64,
+    /// End of the range last returned by [`Writer::take_writeback_range`].
+    hinted: u64,
 }
 
 impl Writer {
@@ -114,6 +116,7 @@ impl Writer {
             poisoned: false,
             prealloc_step: 0,
             allocated: 0,
+            hinted: 0,
         };
         writer.emit(FragmentType::FileHeader, &encode_file_header(file_number));
         writer.flush()?;
@@ -163,6 +166,27 @@ impl Writer {
         self.synced_offset = self.offset;
         self.last_sync = Instant::now();
         Ok(())
+    }
+
+    /// The bytes handed to the OS since the range this last returned, as
+    /// `(offset, len)`, once they reach `step`. For callers that ask the OS
+    /// to start writing the log back while it fills (`sync_file_range` on
+    /// [`file`](Self::file)), so that the fsync which ends the log finds
+    /// little left to write.
+    pub fn take_writeback_range(&mut self, step: u64) -> Option<(u64, u64)> {
+        let written = self.offset - self.buf.len() as u64;
+        if written < self.hinted.saturating_add(step.max(1)) {
+            return None;
+        }
+        let range = (self.hinted, written - self.hinted);
+        self.hinted = written;
+        Some(range)
+    }
+
+    /// The log's file, for hints to the OS about it (writeback, caching).
+    /// Writing through it would corrupt the log.
+    pub fn file(&self) -> &File {
+        &self.file
     }
 
     /// Appends one record (of any length, including 0) to the buffer.
@@ -535,6 +559,28 @@ mod tests {
     }
 
     #[test]
+    fn writeback_ranges_cover_what_reached_the_os_once_each() {
+        let (_dir, mut writer) = new_writer(SyncMode::Never);
+        let record = vec![7u8; 100_000];
+        writer.append(&record).unwrap();
+        // Buffered bytes are not the OS's yet; written ones count once they reach the step.
+        assert_eq!(writer.take_writeback_range(1 << 20), None);
+        for _ in 0..12 {
+            writer.append_batch(&[&record], false).unwrap();
+        }
+        let (from, len) = writer.take_writeback_range(1 << 20).unwrap();
+        assert_eq!((from, from + len), (0, writer.offset()));
+        let end = writer.offset();
+        assert_eq!(writer.take_writeback_range(1 << 20), None);
+        for _ in 0..11 {
+            writer.append_batch(&[&record], false).unwrap();
+        }
+        let (next, len) = writer.take_writeback_range(1 << 20).unwrap();
+        assert_eq!((next, next + len), (end, writer.offset()));
+        assert!(len >= 1 << 20);
+    }
+
+    #[test]
     fn create_refuses_an_existing_file() {
         let (_dir, writer) = new_writer(SyncMode::Never);
         let err = Writer::create(writer.path(), 8, SyncMode::Never).unwrap_err();
@@ -774,6 +820,7 @@ mod tests {
             poisoned: false,
             prealloc_step: 0,
             allocated: 0,
+            hinted: 0,
         };
         writer.append(b"a").unwrap();
         assert!(matches!(writer.flush(), Err(Error::Io(_))));
