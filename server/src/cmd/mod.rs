@@ -289,9 +289,13 @@ fn may_block(server: &Server, cmd: &Command) -> bool {
 /// writes. The connection first waits for the stall to clear without holding a thread (see
 /// `connection.rs`).
 pub fn waits_for_write_stall(server: &Server, argv: &[Vec<u8>]) -> bool {
-    argv.first()
-        .and_then(|name| lookup(name))
-        .is_some_and(|cmd| cmd.flags.contains(&"write") && server.store.engine().is_write_stalled())
+    // The stall flag first: one atomic load per command, and the command table is looked up
+    // only while writes are stalled.
+    server.store.engine().is_write_stalled()
+        && argv
+            .first()
+            .and_then(|name| lookup(name))
+            .is_some_and(|cmd| cmd.flags.contains(&"write"))
 }
 
 /// The key arguments of `cmd` by its key spec (first, last, step; positions count the name).
