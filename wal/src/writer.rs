@@ -416,7 +416,12 @@ impl Writer {
 
     fn write_out(&mut self) -> Result<()> {
         if self.prealloc_step > 0 && self.offset > self.allocated {
-            let target = self.offset.div_ceil(self.prealloc_step) * self.prealloc_step;
+            // A step so large that the next multiple overflows just covers the log.
+            let target = self
+                .offset
+                .div_ceil(self.prealloc_step)
+                .checked_mul(self.prealloc_step)
+                .unwrap_or(self.offset);
             if let Err(err) = self.file.set_len(target) {
                 self.poisoned = true;
                 return Err(err.into());
@@ -578,6 +583,14 @@ mod tests {
         let (next, len) = writer.take_writeback_range(1 << 20).unwrap();
         assert_eq!((next, next + len), (end, writer.offset()));
         assert!(len >= 1 << 20);
+    }
+
+    #[test]
+    fn a_preallocation_the_file_system_refuses_is_a_typed_error() {
+        let (_dir, mut writer) = new_writer(SyncMode::Never);
+        // A length no file can have: an I/O error, and the writer refuses more appends.
+        assert!(matches!(writer.preallocate(u64::MAX), Err(Error::Io(_))));
+        assert!(matches!(writer.append(b"x"), Err(Error::Poisoned)));
     }
 
     #[test]
