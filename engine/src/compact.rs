@@ -10,7 +10,6 @@ use crossbeam_channel::Receiver;
 use strata_compaction::job::{self, JobOptions};
 use strata_compaction::picker::{self, Choice, FileInfo, Task};
 use strata_compaction::{BoxedIter, MergingIter};
-use strata_sstable::TableBuilder;
 
 use crate::db::{lock, Inner};
 use crate::error::{Error, Result};
@@ -256,13 +255,14 @@ impl Inner {
             .collect();
         let mut merged = MergingIter::new(children);
         let mut created = Vec::new();
-        let table_options = self.options.table_options(task.output_level);
         let result = job::run(&mut merged, &opts, || {
             let number = self.new_file_number();
             created.push(number);
-            let builder = TableBuilder::create(
+            let builder = crate::db::create_table(
                 &filename::table_path(&self.dir, number),
-                table_options.clone(),
+                &self.options,
+                task.output_level,
+                &self.cache,
             )?;
             Ok((number, builder))
         });

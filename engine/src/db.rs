@@ -1237,6 +1237,7 @@ impl Inner {
                     .map(|(_, f)| f.table.pinned_meta_bytes())
                     .sum(),
                 cache: self.cache.usage(),
+                table_builders: self.cache.reserved_bytes(),
             },
         }
     }
@@ -1360,6 +1361,22 @@ pub(crate) fn open_table_file(
     Ok(Table::open_with(path, cache, meta)?)
 }
 
+/// A builder for a new table at `path` for `level`. Under a memory budget its memory (8
+/// bytes per key for the filter, the index block) is charged to the block cache, which
+/// shrinks while the table is built.
+pub(crate) fn create_table(
+    path: &Path,
+    options: &Options,
+    level: usize,
+    cache: &Arc<BlockCache>,
+) -> strata_sstable::Result<TableBuilder> {
+    let mut builder = TableBuilder::create(path, options.table_options(level))?;
+    if options.memory_budget.is_some() {
+        builder.charge_memory_to(cache);
+    }
+    Ok(builder)
+}
+
 /// Writes the contents of `mem` to table `number` at `level`.
 pub(crate) fn write_table(
     dir: &Path,
@@ -1371,7 +1388,7 @@ pub(crate) fn write_table(
 ) -> Result<Arc<TableFile>> {
     use strata_sstable::InternalIterator;
     let path = filename::table_path(dir, number);
-    let mut builder = TableBuilder::create(&path, options.table_options(level))?;
+    let mut builder = create_table(&path, options, level, cache)?;
     let mut it = mem.iter();
     it.seek_to_first();
     while it.valid() {

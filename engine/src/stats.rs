@@ -65,6 +65,10 @@ pub struct MemoryStats {
     /// The block cache's contents and lookups by kind (data, index, filter); its capacity is
     /// [`Stats::block_cache_capacity`].
     pub cache: CacheUsage,
+    /// Bytes flushes and compactions building tables hold (filter key hashes, index
+    /// blocks, buffers), charged to the block cache under a budget: the cache holds that
+    /// much less meanwhile. 0 without a budget (the builders are not tracked then).
+    pub table_builders: u64,
 }
 
 impl MemoryStats {
@@ -75,6 +79,7 @@ impl MemoryStats {
             + self.cache.data.bytes
             + self.cache.index.bytes
             + self.cache.filter.bytes
+            + self.table_builders
     }
 }
 
@@ -165,6 +170,7 @@ impl fmt::Display for Stats {
             "  pinned index/filter: {} bytes",
             m.pinned_index_and_filters
         )?;
+        writeln!(f, "  table builders:     {} bytes", m.table_builders)?;
         writeln!(
             f,
             "  block cache:        {} / {} bytes",

@@ -56,6 +56,10 @@ fn the_budget_is_split_and_held() {
         "index blocks, filters and data blocks all live in the cache: {m:?}"
     );
     assert_eq!(m.pinned_index_and_filters, 0, "a budget caches them");
+    assert_eq!(
+        m.table_builders, 0,
+        "finished builders gave their room back"
+    );
     assert!(m.cache.data.hits + m.cache.data.misses > 0);
     assert!(m.cache.filter.hits > 0, "{m:?}");
     assert_eq!(

@@ -2,7 +2,7 @@
 //! bloom filters), shareable by many tables and databases.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use quick_cache::sync::Cache;
 use quick_cache::Weighter;
@@ -113,13 +113,24 @@ pub struct BlockCache {
     misses: [AtomicU64; 3],
     /// Bytes charged to every entry ever inserted.
     inserted: AtomicU64,
+    /// Bytes held by live [`CacheReservation`]s. The lock also orders the capacity changes.
+    reserved: Mutex<u64>,
 }
+
+/// Reservations shrink the cache to no less than this fraction of its capacity
+/// (`capacity / MIN_SHARE_LEFT_BY_RESERVATIONS`).
+const MIN_SHARE_LEFT_BY_RESERVATIONS: u64 = 4;
+
+/// A [`CacheReservation`] moves in steps of this many bytes, so the cache's capacity changes
+/// (which lock every shard) stay rare.
+pub const RESERVATION_STEP: u64 = 256 << 10;
 
 impl std::fmt::Debug for BlockCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BlockCache")
             .field("capacity", &self.capacity)
             .field("used_bytes", &self.used_bytes())
+            .field("reserved_bytes", &self.reserved_bytes())
             .field("entries", &self.cache.len())
             .field("hits", &self.hits())
             .field("misses", &self.misses())
@@ -137,6 +148,39 @@ impl BlockCache {
             hits: Default::default(),
             misses: Default::default(),
             inserted: AtomicU64::new(0),
+            reserved: Mutex::new(0),
+        }
+    }
+
+    /// A reservation of no bytes yet: memory held outside the cache (a table builder's
+    /// buffers) that the cache makes room for by evicting blocks, so the two together stay
+    /// within its capacity (RocksDB charges table building to its block cache the same way).
+    /// Grow or shrink it with [`CacheReservation::set`]; dropping it gives the room back.
+    ///
+    /// Reservations shrink the cache to a quarter of its capacity at most: memory reserved
+    /// beyond that is counted in [`reserved_bytes`](Self::reserved_bytes) but not made room
+    /// for.
+    pub fn reservation(self: &Arc<Self>) -> CacheReservation {
+        CacheReservation {
+            cache: Arc::clone(self),
+            bytes: 0,
+        }
+    }
+
+    /// Bytes held by live reservations.
+    pub fn reserved_bytes(&self) -> u64 {
+        *self.reserved.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Moves the reserved total from `old` to `new` bytes for one reservation and resizes
+    /// the cache to what is left.
+    fn move_reservation(&self, old: u64, new: u64) {
+        let mut reserved = self.reserved.lock().unwrap_or_else(PoisonError::into_inner);
+        *reserved = reserved.saturating_sub(old).saturating_add(new);
+        let floor = self.capacity / MIN_SHARE_LEFT_BY_RESERVATIONS;
+        let left = self.capacity.saturating_sub(*reserved).max(floor);
+        if left != self.cache.capacity() {
+            self.cache.set_capacity(left);
         }
     }
 
@@ -244,6 +288,47 @@ impl BlockCache {
     }
 }
 
+/// Room held in a [`BlockCache`] for memory outside it (see [`BlockCache::reservation`]).
+/// Released when dropped.
+pub struct CacheReservation {
+    cache: Arc<BlockCache>,
+    /// Bytes reserved: a multiple of [`RESERVATION_STEP`].
+    bytes: u64,
+}
+
+impl std::fmt::Debug for CacheReservation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CacheReservation")
+            .field("bytes", &self.bytes)
+            .finish()
+    }
+}
+
+impl CacheReservation {
+    /// Reserves `bytes` (rounded up to a [`RESERVATION_STEP`]) in place of what this
+    /// reservation held. Cheap when the rounded amount is unchanged.
+    pub fn set(&mut self, bytes: u64) {
+        let rounded = bytes
+            .div_ceil(RESERVATION_STEP)
+            .saturating_mul(RESERVATION_STEP);
+        if rounded != self.bytes {
+            self.cache.move_reservation(self.bytes, rounded);
+            self.bytes = rounded;
+        }
+    }
+
+    /// Bytes reserved now (a multiple of [`RESERVATION_STEP`]).
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+}
+
+impl Drop for CacheReservation {
+    fn drop(&mut self) {
+        self.set(0);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -269,6 +354,42 @@ mod tests {
         }
         assert!(cache.used_bytes() <= cache.capacity());
         assert_eq!(cache.capacity(), 1 << 20);
+    }
+
+    #[test]
+    fn a_reservation_evicts_blocks_and_gives_the_room_back() {
+        let cache = Arc::new(BlockCache::new(8 << 20));
+        for i in 0..2000 {
+            cache.insert(1, i, block(4000));
+        }
+        let full = cache.used_bytes();
+        assert!(full > 7 << 20, "the cache filled: {full}");
+        let mut r = cache.reservation();
+        r.set(3 << 20);
+        assert_eq!((r.bytes(), cache.reserved_bytes()), (3 << 20, 3 << 20));
+        assert!(cache.used_bytes() <= 5 << 20, "{}", cache.used_bytes());
+        r.set((3 << 20) - 10);
+        assert_eq!(r.bytes(), 3 << 20, "amounts round up to a step");
+        r.set(1);
+        assert_eq!(r.bytes(), RESERVATION_STEP);
+        r.set(RESERVATION_STEP);
+        assert_eq!(r.bytes(), RESERVATION_STEP);
+        let mut second = cache.reservation();
+        second.set(100 << 20);
+        assert_eq!(cache.reserved_bytes(), (100 << 20) + RESERVATION_STEP);
+        assert!(
+            cache.used_bytes() <= 2 << 20 && cache.used_bytes() > 0,
+            "the cache keeps a quarter of its capacity: {}",
+            cache.used_bytes()
+        );
+        drop(second);
+        drop(r);
+        assert_eq!(cache.reserved_bytes(), 0);
+        for i in 0..2000 {
+            cache.insert(2, i, block(4000));
+        }
+        assert!(cache.used_bytes() > 7 << 20, "the room came back");
+        assert_eq!(cache.capacity(), 8 << 20);
     }
 
     #[test]

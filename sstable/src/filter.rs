@@ -72,16 +72,23 @@ impl Hash for HashedKey {
     }
 }
 
+/// Hashes a [`FilterBuilder`] keeps per buffer chunk (512 KiB), so a large table's buffer
+/// grows without reallocating and copying what it holds.
+const HASHES_PER_CHUNK: usize = 1 << 16;
+
 /// Collects the hashes of the user keys until the table is finished, then builds the filter
 /// (version 2 format).
 ///
 /// Hashes are buffered because the bitmap size depends on the final key count: 8 bytes per
-/// distinct key (a 64 MiB table of 100-byte entries buffers about 4.5 MiB).
+/// distinct key (a 64 MiB table of 100-byte entries buffers about 4.5 MiB; one of small,
+/// well-compressed entries, many times that), in fixed-size chunks.
 #[derive(Debug)]
 pub(crate) struct FilterBuilder {
     bits_per_key: u32,
-    /// The hash of each distinct key, in order.
-    hashes: Vec<u64>,
+    /// The hash of each distinct key, in order, [`HASHES_PER_CHUNK`] per chunk.
+    chunks: Vec<Vec<u64>>,
+    /// Hashes added.
+    len: usize,
     /// The last key added, to skip its repeats.
     last_key: Vec<u8>,
 }
@@ -90,33 +97,66 @@ impl FilterBuilder {
     pub(crate) fn new(bits_per_key: u32) -> Self {
         FilterBuilder {
             bits_per_key,
-            hashes: Vec::new(),
+            chunks: Vec::new(),
+            len: 0,
             last_key: Vec::new(),
         }
     }
 
     /// Adds a user key (a repeat of the previous key is skipped).
     pub(crate) fn add(&mut self, user_key: &[u8]) {
-        if self.bits_per_key == 0 || (!self.hashes.is_empty() && self.last_key == user_key) {
+        if self.bits_per_key == 0 || (self.len > 0 && self.last_key == user_key) {
             return;
         }
-        self.hashes.push(key_hash(user_key));
+        let hash = key_hash(user_key);
+        match self.chunks.last_mut() {
+            Some(chunk) if chunk.len() < HASHES_PER_CHUNK => chunk.push(hash),
+            _ => {
+                let mut chunk = Vec::with_capacity(HASHES_PER_CHUNK);
+                chunk.push(hash);
+                self.chunks.push(chunk);
+            }
+        }
+        self.len += 1;
         self.last_key.clear();
         self.last_key.extend_from_slice(user_key);
     }
 
+    /// The filter's bitmap length for `n` keys.
+    fn bitmap_len(&self, n: usize) -> Option<usize> {
+        let bits = (n as u64).saturating_mul(u64::from(self.bits_per_key));
+        Some(usize::try_from(bits.div_ceil(8)).ok()?.max(1))
+    }
+
+    /// Heap bytes the builder holds now.
+    pub(crate) fn memory_usage(&self) -> usize {
+        self.chunks.len() * HASHES_PER_CHUNK * std::mem::size_of::<u64>()
+            + self.chunks.capacity() * std::mem::size_of::<Vec<u64>>()
+            + self.last_key.capacity()
+    }
+
+    /// Heap bytes [`finish`](Self::finish) holds at its peak: the buffered hashes and the
+    /// bitmap, then the bitmap and its serialized copy.
+    pub(crate) fn finish_memory_usage(&self) -> usize {
+        let bitmap = match self.bits_per_key {
+            0 => 0,
+            _ => self.bitmap_len(self.len).unwrap_or(0) + HEADER_LEN,
+        };
+        (self.memory_usage() + bitmap).max(2 * bitmap)
+    }
+
     /// The serialized filter, or `None` if filtering is off or no key was added.
     pub(crate) fn finish(self) -> Option<Vec<u8>> {
-        let n = self.hashes.len();
+        let n = self.len;
         if self.bits_per_key == 0 || n == 0 {
             return None;
         }
-        let bits = (n as u64).saturating_mul(u64::from(self.bits_per_key));
-        let bitmap_len = usize::try_from(bits.div_ceil(8)).ok()?.max(1);
+        let bitmap_len = self.bitmap_len(n)?;
         let mut bloom: Bloom<HashedKey> = Bloom::new_with_seed(bitmap_len, n, &FIXED_SEED).ok()?;
-        for &h in &self.hashes {
+        for &h in self.chunks.iter().flatten() {
             bloom.set(&HashedKey(h));
         }
+        drop(self.chunks);
         Some(bloom.to_bytes())
     }
 }

@@ -33,7 +33,7 @@ pub mod key;
 mod properties;
 pub mod table;
 
-pub use cache::BlockCache;
+pub use cache::{BlockCache, CacheReservation};
 pub use error::{Error, Result};
 pub use handle::BlockHandle;
 pub use iter::InternalIterator;

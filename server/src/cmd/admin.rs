@@ -624,6 +624,7 @@ fn info_section(server: &Server, _session: &Session, section: &str, out: &mut St
             put(out, "strata_memory_budget", &s.memory.budget.unwrap_or(0));
             put(out, "strata_memtable_bytes", &s.memory.memtables);
             put(out, "strata_memtable_limit", &s.memory.memtable_limit);
+            put(out, "strata_table_builder_bytes", &s.memory.table_builders);
             let c = &s.memory.cache;
             for (name, k) in [
                 ("data", &c.data),

@@ -65,6 +65,13 @@ impl BlockBuilder {
         self.entries == 0
     }
 
+    /// Heap bytes the builder holds.
+    pub(crate) fn memory_usage(&self) -> usize {
+        self.buf.capacity()
+            + self.restarts.capacity() * std::mem::size_of::<u32>()
+            + self.last_key.capacity()
+    }
+
     /// Appends the restart array and returns the block; the builder is reset for reuse.
     pub(crate) fn finish(&mut self) -> Vec<u8> {
         let mut out = std::mem::take(&mut self.buf);

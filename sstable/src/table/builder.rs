@@ -3,11 +3,13 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::options::{TableOptions, MAX_KEY_LEN, MAX_VALUE_LEN};
 use crate::block::trailer::{self, COMPRESSION_NONE};
 use crate::block::BlockBuilder;
+use crate::cache::{BlockCache, CacheReservation};
 use crate::error::{Error, Result};
 use crate::filter::FilterBuilder;
 use crate::footer::Footer;
@@ -18,6 +20,9 @@ use crate::table::Compression;
 
 /// Index and meta blocks must stay well below 4 GiB (restart offsets are u32).
 const MAX_META_BLOCK: usize = 1 << 30;
+
+/// Capacity of the builder's write buffer.
+const WRITE_BUFFER: usize = 64 << 10;
 
 /// What [`TableBuilder::finish`] produced.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,6 +52,9 @@ pub struct TableBuilder {
     props: Properties,
     /// Set after an I/O error: the file's state is unknown.
     failed: bool,
+    /// Room held in a block cache for this builder's memory (see
+    /// [`charge_memory_to`](Self::charge_memory_to)).
+    reservation: Option<CacheReservation>,
 }
 
 impl std::fmt::Debug for TableBuilder {
@@ -77,7 +85,7 @@ impl TableBuilder {
         };
         Ok(TableBuilder {
             path: path.to_path_buf(),
-            file: BufWriter::with_capacity(64 << 10, file),
+            file: BufWriter::with_capacity(WRITE_BUFFER, file),
             filter: FilterBuilder::new(options.bloom_bits_per_key),
             data_block: BlockBuilder::new(options.restart_interval),
             index_block: BlockBuilder::new(1),
@@ -86,7 +94,37 @@ impl TableBuilder {
             last_key: Vec::new(),
             props,
             failed: false,
+            reservation: None,
         })
+    }
+
+    /// Charges this builder's memory (its filter's buffered key hashes, its index block,
+    /// its buffers) to `cache` from now until it is finished or dropped: the cache evicts
+    /// blocks to make room (see [`BlockCache::reservation`]). The charge follows the
+    /// builder's [`memory_usage`](Self::memory_usage) after each data block and covers the
+    /// filter's construction in [`finish`](Self::finish).
+    pub fn charge_memory_to(&mut self, cache: &Arc<BlockCache>) {
+        let mut reservation = cache.reservation();
+        reservation.set(self.memory_usage() as u64);
+        self.reservation = Some(reservation);
+    }
+
+    /// Heap bytes the builder holds now: the filter's buffered key hashes, the index and
+    /// data blocks being built and the write buffer. A table of many small keys holds
+    /// about 8 bytes per key for its filter until it is finished.
+    pub fn memory_usage(&self) -> usize {
+        self.filter.memory_usage()
+            + self.index_block.memory_usage()
+            + self.data_block.memory_usage()
+            + self.last_key.capacity()
+            + WRITE_BUFFER
+    }
+
+    /// Sets the cache reservation, if any, to `bytes`.
+    fn charge(&mut self, bytes: usize) {
+        if let Some(r) = &mut self.reservation {
+            r.set(bytes as u64);
+        }
     }
 
     /// Appends an entry.
@@ -187,6 +225,9 @@ impl TableBuilder {
         self.check_usable()?;
         self.flush_data_block()?;
 
+        let peak =
+            self.memory_usage() - self.filter.memory_usage() + self.filter.finish_memory_usage();
+        self.charge(peak);
         let filter = std::mem::replace(&mut self.filter, FilterBuilder::new(0));
         let filter_handle = match filter.finish() {
             Some(bytes) => self.write_block(&bytes, Compression::None)?,
@@ -256,6 +297,9 @@ impl TableBuilder {
         handle.encode_varint_into(&mut encoded);
         self.index_block.add(&self.last_key, &encoded);
         self.props.num_data_blocks += 1;
+        if self.reservation.is_some() {
+            self.charge(self.memory_usage());
+        }
         Ok(())
     }
 

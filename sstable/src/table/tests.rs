@@ -341,6 +341,42 @@ fn cache_is_used_and_shared() {
 }
 
 #[test]
+fn a_builder_charges_its_memory_to_a_cache_until_finished() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Arc::new(BlockCache::new(64 << 20));
+    let mut b = TableBuilder::create(&dir.path().join("m.sst"), TableOptions::default()).unwrap();
+    b.charge_memory_to(&cache);
+    let start = cache.reserved_bytes();
+    assert!(start >= b.memory_usage() as u64, "{start}");
+    let n = 300_000u64;
+    for i in 0..n {
+        let k = encode_internal_key(format!("k{i:09}").as_bytes(), i + 1, PUT);
+        b.add(&k, b"v").unwrap();
+    }
+    // 8 bytes of filter hash per key, plus the index block.
+    let usage = b.memory_usage() as u64;
+    assert!(usage >= 8 * n, "{usage}");
+    let reserved = cache.reserved_bytes();
+    assert!(
+        reserved + crate::cache::RESERVATION_STEP >= usage && reserved <= usage + (1 << 20),
+        "reserved {reserved} for {usage}"
+    );
+    b.finish().unwrap();
+    assert_eq!(
+        cache.reserved_bytes(),
+        0,
+        "a finished builder releases its room"
+    );
+
+    let mut b = TableBuilder::create(&dir.path().join("n.sst"), TableOptions::default()).unwrap();
+    b.charge_memory_to(&cache);
+    b.add(&encode_internal_key(b"k", 1, PUT), b"v").unwrap();
+    assert!(cache.reserved_bytes() > 0);
+    b.abandon().unwrap();
+    assert_eq!(cache.reserved_bytes(), 0, "so does an abandoned one");
+}
+
+#[test]
 fn table_is_send_sync_and_iter_is_send() {
     fn send_sync<T: Send + Sync>() {}
     fn send<T: Send>() {}
