@@ -27,6 +27,7 @@ trap 'kill $pid 2>/dev/null || true' EXIT
 until redis-cli -p "$PORT" ping >/dev/null 2>&1; do sleep 0.1; done
 
 rss_log=$(mktemp)
+[ -n "${MONITOR:-}" ] && { $MONITOR "$PORT" /tmp/server-mon.txt & }
 (while kill -0 "$pid" 2>/dev/null; do
     printf '%s %s\n' "$(date +%s.%N)" "$(awk '/RssAnon/ {print $2}' "/proc/$pid/status")"
     sleep 0.1

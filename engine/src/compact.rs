@@ -77,7 +77,6 @@ pub(crate) fn compaction_thread(inner: &Inner, rx: &Receiver<()>) {
             Ok(()) | Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => return,
         }
-        inner.return_free_memory_if_churned();
         if inner.tuned.auto_compactions_disabled() {
             continue; // only manual compactions, which run on the caller's thread
         }

@@ -222,6 +222,8 @@ pub(crate) struct Inner {
     pub(crate) closed: AtomicBool,
     /// Wakes compaction threads.
     pub(crate) compact_tx: Mutex<Option<Sender<()>>>,
+    /// Dropped at close to stop the reclaim thread (nothing is ever sent).
+    reclaim_tx: Mutex<Option<Sender<()>>>,
     /// Files owned by running compactions.
     pub(crate) compacting: Mutex<crate::compact::Compacting>,
     /// When the last periodic TTL compaction started (they are rate-limited).
@@ -292,6 +294,16 @@ impl Db {
                 std::thread::Builder::new()
                     .name(format!("strata-compact-{i}"))
                     .spawn(move || crate::compact::compaction_thread(&inner, &crx))?,
+            );
+        }
+        if cfg!(all(target_os = "linux", target_env = "gnu")) {
+            let (rtx, rrx) = crossbeam_channel::bounded::<()>(0);
+            *lock(&inner.reclaim_tx) = Some(rtx);
+            let inner = Arc::clone(&inner);
+            threads.push(
+                std::thread::Builder::new()
+                    .name("strata-reclaim".into())
+                    .spawn(move || reclaim_thread(&inner, &rrx))?,
             );
         }
         if let SyncMode::Interval(every) = inner.options.sync_mode {
@@ -586,6 +598,7 @@ fn open_inner(dir: &Path, options: Options) -> Result<Inner> {
         threads: Mutex::new(Vec::new()),
         closed: AtomicBool::new(false),
         compact_tx: Mutex::new(None),
+        reclaim_tx: Mutex::new(None),
         compacting: Mutex::new(crate::compact::Compacting::default()),
         last_ttl_compaction: Mutex::new(None),
         counters: Counters::default(),
@@ -949,18 +962,18 @@ impl Inner {
     }
 
     /// Hands free memory back to the OS (see [`return_free_memory`]) if the block cache has
-    /// replaced an eighth of its capacity since the last time: blocks read by one thread and
-    /// evicted by another leave freed memory in the reader's allocator arena. Called by idle
-    /// compaction threads, at most once per `ttl_check_interval` each.
-    pub(crate) fn return_free_memory_if_churned(&self) {
-        let inserted = self.cache.inserted_bytes();
+    /// freed a sixteenth of its capacity since the last time: blocks it replaced (read by one
+    /// thread and evicted by another, they leave freed memory in the reader's allocator
+    /// arena), blocks evicted to make room for table builders, and the builders' buffers
+    /// once finished. Called by the reclaim thread every [`RECLAIM_TICK`].
+    fn return_free_memory_if_churned(&self) {
+        let churn = self
+            .cache
+            .inserted_bytes()
+            .saturating_add(self.cache.reservations_moved_bytes());
         let last = self.trimmed_at.load(Ordering::Relaxed);
-        if inserted.saturating_sub(last) >= self.cache.capacity() / 8
-            && self
-                .trimmed_at
-                .compare_exchange(last, inserted, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
+        if churn.saturating_sub(last) >= (self.cache.capacity() / 16).max(1 << 20) {
+            self.trimmed_at.store(churn, Ordering::Relaxed);
             return_free_memory();
         }
     }
@@ -1329,6 +1342,7 @@ impl Inner {
         }
         *lock(&self.bg_tx) = None;
         *lock(&self.compact_tx) = None;
+        *lock(&self.reclaim_tx) = None;
         let threads = std::mem::take(&mut *lock(&self.threads));
         for t in threads {
             let _ = t.join();
@@ -1435,6 +1449,19 @@ pub(crate) fn return_free_memory() {
     // OS (madvise); it takes the arena locks itself and touches no memory we own.
     unsafe {
         libc::malloc_trim(0);
+    }
+}
+
+/// How often the reclaim thread looks at the block cache's churn.
+const RECLAIM_TICK: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Returns freed memory to the OS while the block cache churns (see
+/// [`Inner::return_free_memory_if_churned`]), until the database closes. This is what
+/// jemalloc's background purge thread does for its own arenas; glibc's malloc has none.
+fn reclaim_thread(inner: &Inner, stop: &Receiver<()>) {
+    use crossbeam_channel::RecvTimeoutError;
+    while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(RECLAIM_TICK) {
+        inner.return_free_memory_if_churned();
     }
 }
 

@@ -115,6 +115,8 @@ pub struct BlockCache {
     inserted: AtomicU64,
     /// Bytes held by live [`CacheReservation`]s. The lock also orders the capacity changes.
     reserved: Mutex<u64>,
+    /// Bytes by which reservations ever grew or shrank.
+    reservations_moved: AtomicU64,
 }
 
 /// Reservations shrink the cache to no less than this fraction of its capacity
@@ -149,6 +151,7 @@ impl BlockCache {
             misses: Default::default(),
             inserted: AtomicU64::new(0),
             reserved: Mutex::new(0),
+            reservations_moved: AtomicU64::new(0),
         }
     }
 
@@ -172,11 +175,21 @@ impl BlockCache {
         *self.reserved.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Bytes by which reservations ever grew or shrank. With
+    /// [`inserted_bytes`](Self::inserted_bytes), it tells how much memory the cache and its
+    /// reservations have freed to the allocator (blocks evicted to make room, builders'
+    /// buffers given back), which an allocator such as glibc's may keep until asked.
+    pub fn reservations_moved_bytes(&self) -> u64 {
+        self.reservations_moved.load(Ordering::Relaxed)
+    }
+
     /// Moves the reserved total from `old` to `new` bytes for one reservation and resizes
     /// the cache to what is left.
     fn move_reservation(&self, old: u64, new: u64) {
         let mut reserved = self.reserved.lock().unwrap_or_else(PoisonError::into_inner);
         *reserved = reserved.saturating_sub(old).saturating_add(new);
+        self.reservations_moved
+            .fetch_add(old.abs_diff(new), Ordering::Relaxed);
         let floor = self.capacity / MIN_SHARE_LEFT_BY_RESERVATIONS;
         let left = self.capacity.saturating_sub(*reserved).max(floor);
         if left != self.cache.capacity() {
@@ -385,6 +398,8 @@ mod tests {
         drop(second);
         drop(r);
         assert_eq!(cache.reserved_bytes(), 0);
+        // Up 3 MiB, down 2.75, up 100, down 100, down 0.25.
+        assert_eq!(cache.reservations_moved_bytes(), (206 << 20));
         for i in 0..2000 {
             cache.insert(2, i, block(4000));
         }

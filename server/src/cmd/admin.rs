@@ -511,6 +511,23 @@ fn rss_bytes() -> u64 {
         .map_or(0, |pages| pages * 4096)
 }
 
+/// The allocator's figures, Redis's `allocator_allocated` and `allocator_active`: bytes
+/// handed out, and bytes it holds from the OS (handed out or free in its arenas, plus
+/// chunks mapped on their own). From glibc's `mallinfo2`; `None` with another allocator.
+fn allocator_bytes() -> Option<(u64, u64)> {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: `mallinfo2` only reads the allocator's own counters, under its own locks.
+        let m = unsafe { libc::mallinfo2() };
+        let mapped = m.hblkhd as u64;
+        Some((m.uordblks as u64 + mapped, m.arena as u64 + mapped))
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        None
+    }
+}
+
 /// The sections `INFO` prints by default, in order.
 const DEFAULT_SECTIONS: &[&str] = &[
     "server",
@@ -619,6 +636,20 @@ fn info_section(server: &Server, _session: &Session, section: &str, out: &mut St
             put(out, "maxmemory_human", &"0B");
             put(out, "maxmemory_policy", &"noeviction");
             put(out, "mem_allocator", &"libc");
+            if let Some((allocated, active)) = allocator_bytes() {
+                put(out, "allocator_allocated", &allocated);
+                put(out, "allocator_active", &active);
+                put(
+                    out,
+                    "allocator_frag_ratio",
+                    &format!("{:.2}", active as f64 / allocated.max(1) as f64),
+                );
+                put(
+                    out,
+                    "allocator_frag_bytes",
+                    &active.saturating_sub(allocated),
+                );
+            }
             put(out, "strata_block_cache_bytes", &s.block_cache_bytes);
             put(out, "strata_block_cache_capacity", &s.block_cache_capacity);
             put(out, "strata_memory_budget", &s.memory.budget.unwrap_or(0));

@@ -108,13 +108,13 @@ pub(crate) fn trailer(contents: &[u8], compression: u8) -> [u8; BLOCK_TRAILER_LE
 }
 
 /// Verifies the trailer of `stored` (contents followed by the trailer) and returns the
-/// decompressed block.
+/// block: borrowed from `stored` if it was stored uncompressed, decompressed otherwise.
 ///
 /// # Errors
 ///
 /// Returns [`crate::Error::Corruption`] at `loc` on a checksum mismatch, an unknown compression
 /// byte or a bad zstd frame.
-pub(crate) fn decode(stored: &[u8], loc: &Location) -> Result<Vec<u8>> {
+pub(crate) fn decode<'a>(stored: &'a [u8], loc: &Location) -> Result<Cow<'a, [u8]>> {
     let split = stored
         .len()
         .checked_sub(BLOCK_TRAILER_LEN)
@@ -132,8 +132,8 @@ pub(crate) fn decode(stored: &[u8], loc: &Location) -> Result<Vec<u8>> {
         return Err(loc.corruption("block checksum mismatch"));
     }
     match *compression {
-        COMPRESSION_NONE => Ok(contents.to_vec()),
-        COMPRESSION_ZSTD => decompress_zstd(contents, loc),
+        COMPRESSION_NONE => Ok(Cow::Borrowed(contents)),
+        COMPRESSION_ZSTD => decompress_zstd(contents, loc).map(Cow::Owned),
         other => Err(loc.corruption(format!("unknown block compression type {other}"))),
     }
 }

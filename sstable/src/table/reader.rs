@@ -1,5 +1,6 @@
 //! Opens a table and answers point lookups.
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -492,7 +493,7 @@ struct Blocks<'a> {
     filter_keys: FilterKeys,
 }
 
-impl Blocks<'_> {
+impl<'a> Blocks<'a> {
     fn location(&self, offset: u64) -> Location {
         Location::new(Arc::clone(self.name), offset)
     }
@@ -516,7 +517,7 @@ impl Blocks<'_> {
     }
 
     /// Reads, verifies and decompresses a block's bytes.
-    fn read_raw(&self, handle: BlockHandle) -> Result<Vec<u8>> {
+    fn read_raw(&self, handle: BlockHandle) -> Result<Cow<'a, [u8]>> {
         let range = self.stored_range(handle)?;
         let loc = self.location(handle.offset);
         let stored = self
@@ -526,7 +527,7 @@ impl Blocks<'_> {
         trailer::decode(stored, &loc)
     }
 
-    /// Reads and parses a filter block.
+    /// Reads and parses a filter block (parsed in place: filters are stored uncompressed).
     fn read_filter(&self, handle: BlockHandle) -> Result<Filter> {
         let bytes = self.read_raw(handle)?;
         Filter::from_bytes(&bytes, self.filter_keys)
@@ -535,7 +536,7 @@ impl Blocks<'_> {
 
     /// Reads a block and validates its restart array.
     fn read_block(&self, handle: BlockHandle) -> Result<Block> {
-        let raw = self.read_raw(handle)?;
+        let raw = self.read_raw(handle)?.into_owned();
         Block::new(raw).map_err(|r| self.location(handle.offset).corruption(r))
     }
 }
