@@ -8,7 +8,8 @@
 #   cargo build --release -p strata-server
 #   benches/server-budget.sh                       # BUDGET=256mb KEYS=30000000 by default
 #
-# Needs redis-benchmark and redis-cli (Debian: apt-get install redis-tools).
+# Needs redis-benchmark and redis-cli (Debian: apt-get install redis-tools). MONITOR=CMD runs
+# `CMD PORT /tmp/server-mon.txt` beside the phases (e.g. a loop over `INFO memory`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -264,7 +264,7 @@ impl<'a> Cutter<'a> {
             overlap += g.size;
             i += 1;
         }
-        if current_size >= self.target || overlap > 10 * self.target {
+        if current_size >= self.target || overlap > self.target.saturating_mul(10) {
             self.overlap = 0;
             self.seen_key = false;
             return true;

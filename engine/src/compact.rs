@@ -68,6 +68,14 @@ pub(crate) fn view(tree: &Tree, busy: &HashSet<u64>) -> Vec<Vec<FileInfo>> {
         .collect()
 }
 
+/// A compaction job's error as the engine's.
+pub(crate) fn job_error(e: strata_compaction::Error) -> Error {
+    match e {
+        strata_compaction::Error::Table(t) => t.into(),
+        other => Error::InvalidArgument(other.to_string()),
+    }
+}
+
 pub(crate) fn compaction_thread(inner: &Inner, rx: &Receiver<()>) {
     use crossbeam_channel::RecvTimeoutError;
     loop {
@@ -271,10 +279,7 @@ impl Inner {
                 for n in created {
                     let _ = std::fs::remove_file(filename::table_path(&self.dir, n));
                 }
-                return Err(match e {
-                    strata_compaction::Error::Table(t) => t.into(),
-                    other => Error::InvalidArgument(other.to_string()),
-                });
+                return Err(job_error(e));
             }
         };
         filename::sync_dir(&self.dir)?;

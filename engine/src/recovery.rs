@@ -123,7 +123,10 @@ pub(crate) fn recover(dir: &Path, options: &Options, cache: &Arc<BlockCache>) ->
         }
         let number = next_file;
         next_file += 1;
-        let file = write_table(dir, number, &mem, options, 0, cache)?;
+        // No snapshot exists yet: only each key's newest version is kept.
+        let Some(file) = write_table(dir, number, &mem, options, 0, cache, Vec::new())? else {
+            continue;
+        };
         flushed.new_files.push((ks, 0, file.meta.clone()));
         opened.insert(number, file);
     }

@@ -303,3 +303,49 @@ fn a_failed_compaction_surfaces_to_writers_instead_of_hanging() {
             || db.put(b"k", b"v").is_err()
     );
 }
+
+/// Entries in the tables of every level.
+fn table_entries(db: &Db) -> u64 {
+    db.stats()
+        .keyspaces
+        .iter()
+        .flat_map(|k| k.levels.iter())
+        .map(|l| l.entries)
+        .sum()
+}
+
+#[test]
+fn a_flush_keeps_one_version_per_key_unless_a_snapshot_needs_more() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = options();
+    o.memtable_size = 4 << 20;
+    o.disable_auto_compactions = true;
+    let db = Db::open(dir.path(), o).unwrap();
+    for round in 0..3 {
+        for i in 0..100 {
+            db.put(key(i), format!("v{round}")).unwrap();
+        }
+    }
+    db.delete(key(0)).unwrap();
+    db.flush().unwrap();
+    // 100 keys, each once: key 0 as its tombstone.
+    assert_eq!(table_entries(&db), 100);
+    assert_eq!(db.get(key(0)).unwrap(), None);
+    assert_eq!(db.get(key(1)).unwrap(), Some(b"v2".to_vec()));
+
+    // A snapshot between two rounds of writes keeps the version it sees.
+    for i in 0..10 {
+        db.put(key(i), "before").unwrap();
+    }
+    let snap = db.snapshot();
+    for i in 0..10 {
+        db.put(key(i), "after").unwrap();
+        db.put(key(i), "after again").unwrap();
+    }
+    db.flush().unwrap();
+    assert_eq!(table_entries(&db), 100 + 20);
+    for i in 0..10 {
+        assert_eq!(db.get(key(i)).unwrap(), Some(b"after again".to_vec()));
+        assert_eq!(db.get_at(key(i), &snap).unwrap(), Some(b"before".to_vec()));
+    }
+}

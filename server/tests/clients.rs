@@ -440,4 +440,14 @@ fn memory_budget_flag_sizes_the_engine_and_info_reports_it() {
     assert_eq!(info_field(c, "strata_memtable_limit"), (16 << 20) / 3 * 3);
     let used = info_field(c, "used_memory");
     assert!(used > 0 && used <= 64 << 20, "{used}");
+    // No table is being built once the writes are flushed.
+    let _: () = q(c, &["SAVE"]);
+    assert_eq!(info_field(c, "strata_table_builder_bytes"), 0);
+    if cfg!(all(target_os = "linux", target_env = "gnu")) {
+        let (allocated, active) = (
+            info_field(c, "allocator_allocated"),
+            info_field(c, "allocator_active"),
+        );
+        assert!(allocated > 0 && active >= allocated, "{allocated} {active}");
+    }
 }
