@@ -73,7 +73,8 @@ impl Hash for HashedKey {
 }
 
 /// Hashes a [`FilterBuilder`] keeps per buffer chunk (512 KiB), so a large table's buffer
-/// grows without reallocating and copying what it holds.
+/// grows without reallocating and copying what it holds. A power of two: the first chunk
+/// grows by doubling up to exactly this capacity.
 const HASHES_PER_CHUNK: usize = 1 << 16;
 
 /// Collects the hashes of the user keys until the table is finished, then builds the filter
@@ -112,7 +113,12 @@ impl FilterBuilder {
         match self.chunks.last_mut() {
             Some(chunk) if chunk.len() < HASHES_PER_CHUNK => chunk.push(hash),
             _ => {
-                let mut chunk = Vec::with_capacity(HASHES_PER_CHUNK);
+                // The first chunk grows as needed (a small table stays small); later ones
+                // are allocated whole.
+                let mut chunk = match self.chunks.is_empty() {
+                    true => Vec::new(),
+                    false => Vec::with_capacity(HASHES_PER_CHUNK),
+                };
                 chunk.push(hash);
                 self.chunks.push(chunk);
             }
@@ -130,7 +136,7 @@ impl FilterBuilder {
 
     /// Heap bytes the builder holds now.
     pub(crate) fn memory_usage(&self) -> usize {
-        self.chunks.len() * HASHES_PER_CHUNK * std::mem::size_of::<u64>()
+        self.chunks.iter().map(Vec::capacity).sum::<usize>() * std::mem::size_of::<u64>()
             + self.chunks.capacity() * std::mem::size_of::<Vec<u64>>()
             + self.last_key.capacity()
     }
@@ -255,6 +261,27 @@ mod tests {
             b.add(k);
         }
         b.finish()
+    }
+
+    #[test]
+    fn the_buffer_grows_with_the_keys_in_chunks() {
+        let mut b = FilterBuilder::new(10);
+        b.add(b"only");
+        assert!(b.memory_usage() < 1024, "{}", b.memory_usage());
+        let n = 3 * HASHES_PER_CHUNK + 5;
+        for i in 0..n {
+            b.add(&(i as u64).to_be_bytes());
+        }
+        assert_eq!(b.chunks.len(), 4);
+        assert!(b.chunks.iter().all(|c| c.capacity() == HASHES_PER_CHUNK));
+        let usage = b.memory_usage();
+        assert!(
+            usage >= 8 * (n + 1) && usage <= 8 * 4 * HASHES_PER_CHUNK + 1024,
+            "{usage}"
+        );
+        assert!(b.finish_memory_usage() > usage);
+        let filter = Filter::from_bytes(&b.finish().unwrap(), FilterKeys::Hashed).unwrap();
+        assert!((0..n).all(|i| filter.may_contain(&(i as u64).to_be_bytes())));
     }
 
     #[test]
