@@ -416,12 +416,19 @@ mod tests {
 
     #[test]
     fn a_scan_does_not_flush_the_hot_blocks() {
-        // About 256 blocks fit; 64 are read over and over, then 20,000 others once each.
+        // About 256 blocks fit; 32 are read over and over, then 20,000 others once each. A
+        // block enters cold and turns hot when used again, so the first two rounds may miss
+        // (the shards are hashed at random, and one may get more new blocks than its cold
+        // part holds); after that the hot blocks stay.
+        const HOT: u64 = 32;
         let cache = BlockCache::new(1 << 20);
         for round in 0..4 {
-            for i in 0..64 {
+            for i in 0..HOT {
                 if cache.get(BlockKind::Data, 1, i).is_none() {
-                    assert_eq!(round, 0, "a hot block left before the scan");
+                    assert!(
+                        round < 2,
+                        "hot block {i} left in round {round}, before the scan"
+                    );
                     cache.insert(1, i, block(4000));
                 }
             }
@@ -429,10 +436,13 @@ mod tests {
         for i in 0..20_000 {
             cache.insert(2, i, block(4000));
         }
-        let kept = (0..64)
+        let kept = (0..HOT)
             .filter(|&i| cache.get(BlockKind::Data, 1, i).is_some())
-            .count();
-        assert!(kept >= 60, "only {kept} of 64 hot blocks survived a scan");
+            .count() as u64;
+        assert!(
+            kept >= HOT - 2,
+            "only {kept} of {HOT} hot blocks survived a scan"
+        );
         assert!(cache.used_bytes() <= cache.capacity());
     }
 
