@@ -1282,7 +1282,7 @@ impl Inner {
                 continue;
             }
             let number = self.new_file_number();
-            let Some(file) = write_table(
+            let (file, expired) = write_table(
                 &self.dir,
                 number,
                 &mem,
@@ -1290,8 +1290,11 @@ impl Inner {
                 0,
                 &self.cache,
                 self.snapshots.sequences(),
-            )?
-            else {
+            )?;
+            self.counters
+                .expired_dropped
+                .fetch_add(expired, Ordering::Relaxed);
+            let Some(file) = file else {
                 continue;
             };
             self.counters
@@ -1406,8 +1409,9 @@ pub(crate) fn create_table(
 /// would (RocksDB's flush runs the same iterator): per snapshot stripe (`snapshots`,
 /// ascending) only the newest version of a key, tombstones, and expired entries as
 /// tombstones. A memtable of overwrites thus flushes each key once (in random overwrites of
-/// 2M keys, a 64 MiB memtable holds ~11% shadowed versions). `None` if nothing was left to
-/// write, which a non-empty memtable never is (each key's newest version stays).
+/// 2M keys, a 64 MiB memtable holds ~11% shadowed versions). Returns the table, `None` if
+/// nothing was left to write (a non-empty memtable never is: each key's newest version
+/// stays), and how many expired entries became tombstones.
 pub(crate) fn write_table(
     dir: &Path,
     number: u64,
@@ -1416,7 +1420,7 @@ pub(crate) fn write_table(
     level: usize,
     cache: &Arc<BlockCache>,
     snapshots: Vec<SeqNo>,
-) -> Result<Option<Arc<TableFile>>> {
+) -> Result<(Option<Arc<TableFile>>, u64)> {
     let path = filename::table_path(dir, number);
     let opts = strata_compaction::job::JobOptions {
         snapshots,
@@ -1435,8 +1439,8 @@ pub(crate) fn write_table(
         created = true;
         Ok((number, create_table(&path, options, level, cache)?))
     });
-    let outputs = match result {
-        Ok((outputs, _)) => outputs,
+    let (outputs, stats) = match result {
+        Ok(r) => r,
         Err(e) => {
             if created {
                 let _ = std::fs::remove_file(&path);
@@ -1445,11 +1449,11 @@ pub(crate) fn write_table(
         }
     };
     let Some(out) = outputs.into_iter().next() else {
-        return Ok(None);
+        return Ok((None, stats.expired));
     };
     let table = Arc::new(open_table_file(&path, cache, options)?);
     let p = &out.summary.properties;
-    Ok(Some(TableFile::new(
+    let file = TableFile::new(
         FileMeta {
             number,
             size: out.summary.file_size,
@@ -1459,7 +1463,8 @@ pub(crate) fn write_table(
             largest: p.largest_key.clone(),
         },
         table,
-    )))
+    );
+    Ok((Some(file), stats.expired))
 }
 
 fn flush_thread(inner: &Inner, rx: &Receiver<BgTask>) {

@@ -124,7 +124,8 @@ pub(crate) fn recover(dir: &Path, options: &Options, cache: &Arc<BlockCache>) ->
         let number = next_file;
         next_file += 1;
         // No snapshot exists yet: only each key's newest version is kept.
-        let Some(file) = write_table(dir, number, &mem, options, 0, cache, Vec::new())? else {
+        let (file, _expired) = write_table(dir, number, &mem, options, 0, cache, Vec::new())?;
+        let Some(file) = file else {
             continue;
         };
         flushed.new_files.push((ks, 0, file.meta.clone()));

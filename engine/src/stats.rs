@@ -124,7 +124,7 @@ pub struct Stats {
     pub compaction: Vec<CompactionStats>,
     /// Bytes written by flushes and compactions per byte of user data written since open.
     pub write_amplification: f64,
-    /// Expired entries compaction turned into tombstones or dropped since open.
+    /// Expired entries flushes and compactions turned into tombstones or dropped since open.
     pub expired_dropped: u64,
     /// Estimated bytes of expired data not yet purged: for each table whose earliest expiry
     /// has passed, its size times its share of expiring entries (an upper bound).

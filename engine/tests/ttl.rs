@@ -62,6 +62,8 @@ fn expired_values_read_as_absent_and_hide_older_versions() {
     // The expired value hides the older permanent one, in memtables and in tables alike.
     assert_eq!(db.get(b"k").unwrap(), None);
     db.flush().unwrap();
+    // The flush wrote `k`, `past` and `b1` as tombstones (and dropped `k`'s older version).
+    assert_eq!(db.stats().expired_dropped, 3);
     assert_eq!(db.get(b"k").unwrap(), None);
     assert_eq!(all(&db), vec![(b"b2".to_vec(), b"y".to_vec())]);
     let rev: Vec<_> = db
