@@ -32,6 +32,7 @@ pub mod iter;
 pub mod key;
 mod properties;
 pub mod table;
+pub mod varint;
 
 pub use cache::{BlockCache, CacheReservation};
 pub use error::{Error, Result};

@@ -14,9 +14,9 @@ use std::sync::Arc;
 
 use crate::block::{Block, BlockBuilder, BlockIter, Location};
 use crate::error::Result;
-use crate::handle::{get_varint64, put_varint64};
 use crate::iter::InternalIterator;
 use crate::key::SeqNo;
+use crate::varint::{get_varint64, put_varint64};
 
 /// Property names. DO NOT CHANGE: on disk.
 pub(crate) mod names {

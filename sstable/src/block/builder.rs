@@ -1,6 +1,6 @@
 //! Builds one block (format in [`crate::block`]).
 
-use crate::handle::put_varint32;
+use crate::varint::put_varint32;
 
 /// Accumulates sorted entries into a block with prefix compression and restart points.
 ///

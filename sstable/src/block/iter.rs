@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use super::{Block, Location};
 use crate::error::{Error, Result};
-use crate::handle::get_varint32;
 use crate::iter::InternalIterator;
 use crate::key::compare_internal;
+use crate::varint::get_varint32;
 
 /// Decoded entry header: `(shared, unshared, value_len, header_len)`.
 fn decode_header(data: &[u8]) -> Option<(usize, usize, usize, usize)> {

@@ -14,8 +14,8 @@ use std::cell::RefCell;
 use super::Location;
 use crate::checksum::masked_crc;
 use crate::error::Result;
-use crate::handle::{get_varint32, put_varint32};
 use crate::table::Compression;
+use crate::varint::{get_varint32, put_varint32};
 
 /// Bytes after every stored block.
 pub(crate) const BLOCK_TRAILER_LEN: usize = 5;
