@@ -9,6 +9,7 @@
 //! record    := Full | First Middle* Last
 //! contents  := FileHeader record*            (the FileHeader fragment sits at offset 0)
 //! FileHeader.payload := magic: "STRATALG" | version: u32 LE | file_number: u64 LE
+//!                       | record_format: u32 LE                         (version 2 only)
 //! ```
 //!
 //! Invariant: a fragment never crosses a block boundary.
@@ -24,11 +25,15 @@ pub const HEADER_SIZE: usize = 7;
 /// Magic number at the start of the file header payload.
 pub const MAGIC: [u8; 8] = *b"STRATALG";
 
-/// The format version this crate writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The format version this crate writes. It reads this one and version 1 (whose header has
+/// no record format: it reads as 0).
+pub const FORMAT_VERSION: u32 = 2;
 
-/// Payload length of the file header fragment: magic + version + file number.
-pub(crate) const FILE_HEADER_PAYLOAD: usize = 8 + 4 + 8;
+/// Payload length of the file header fragment: magic + version + file number + record format.
+pub(crate) const FILE_HEADER_PAYLOAD: usize = 8 + 4 + 8 + 4;
+
+/// Payload length of a version 1 file header: magic + version + file number.
+pub(crate) const FILE_HEADER_PAYLOAD_V1: usize = 8 + 4 + 8;
 
 /// Bytes taken by the file header fragment at offset 0.
 pub const FILE_HEADER_SIZE: usize = HEADER_SIZE + FILE_HEADER_PAYLOAD;
@@ -133,11 +138,15 @@ pub(crate) fn unmask(masked: u32) -> u32 {
 }
 
 /// Encodes the file header payload.
-pub(crate) fn encode_file_header(file_number: u64) -> [u8; FILE_HEADER_PAYLOAD] {
+pub(crate) fn encode_file_header(
+    file_number: u64,
+    record_format: u32,
+) -> [u8; FILE_HEADER_PAYLOAD] {
     let mut out = [0u8; FILE_HEADER_PAYLOAD];
     out[..8].copy_from_slice(&MAGIC);
     out[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
-    out[12..].copy_from_slice(&file_number.to_le_bytes());
+    out[12..20].copy_from_slice(&file_number.to_le_bytes());
+    out[20..].copy_from_slice(&record_format.to_le_bytes());
     out
 }
 
@@ -149,7 +158,7 @@ mod tests {
     fn constants() {
         assert_eq!(BLOCK_SIZE, 32768);
         assert_eq!(HEADER_SIZE, 7);
-        assert_eq!(FILE_HEADER_SIZE, 27);
+        assert_eq!(FILE_HEADER_SIZE, 31);
         assert_eq!(MAX_FRAGMENT_PAYLOAD, 32761);
         assert!(u16::try_from(MAX_FRAGMENT_PAYLOAD).is_ok());
     }
@@ -203,9 +212,10 @@ mod tests {
 
     #[test]
     fn file_header_layout() {
-        let payload = encode_file_header(0x0102_0304_0506_0708);
+        let payload = encode_file_header(0x0102_0304_0506_0708, 0x0a0b_0c0d);
         assert_eq!(&payload[..8], b"STRATALG");
-        assert_eq!(&payload[8..12], &[1, 0, 0, 0]);
-        assert_eq!(&payload[12..], &[8, 7, 6, 5, 4, 3, 2, 1]);
+        assert_eq!(&payload[8..12], &[2, 0, 0, 0]);
+        assert_eq!(&payload[12..20], &[8, 7, 6, 5, 4, 3, 2, 1]);
+        assert_eq!(&payload[20..], &[0x0d, 0x0c, 0x0b, 0x0a]);
     }
 }

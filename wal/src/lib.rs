@@ -3,7 +3,8 @@
 //! A log is a sequence of 32 KiB blocks holding CRC-checked fragments; a
 //! record of any length is split into fragments that never cross a block
 //! boundary, so a reader can resynchronise at any block start. Every file
-//! starts with a file header (magic, format version, file number). The
+//! starts with a file header (magic, format version, file number, and the
+//! caller's record format: which encoding its records use). The
 //! model is LevelDB's log format; `docs/format-wal.md` is the specification.
 //!
 //! - [`Writer`] appends records with group commit ([`Writer::append_batch`])
@@ -14,7 +15,9 @@
 //!
 //! It is not:
 //! - a record encoding: records are opaque bytes (write batches and version
-//!   edits are encoded by the engine);
+//!   edits are encoded by the engine, which names its encoding in the file
+//!   header with [`Writer::create_with_format`] and reads it back with
+//!   [`Reader::record_format`]);
 //! - a file manager: it does not name, rotate, preallocate, delete or
 //!   recycle log files, nor fsync directories;
 //! - concurrent: a [`Writer`] is used by one thread at a time (the engine's

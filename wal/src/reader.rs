@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::format::{
-    checksum, FragmentType, Header, BLOCK_SIZE, FILE_HEADER_PAYLOAD, FORMAT_VERSION, HEADER_SIZE,
-    MAGIC,
+    checksum, FragmentType, Header, BLOCK_SIZE, FILE_HEADER_PAYLOAD, FILE_HEADER_PAYLOAD_V1,
+    FORMAT_VERSION, HEADER_SIZE, MAGIC,
 };
 
 const BAD_MAGIC: &str = "not a strata log (bad magic number)";
@@ -72,6 +72,7 @@ pub struct Reader<R> {
     /// `block` is the final block of the file.
     last_block: bool,
     file_number: Option<u64>,
+    record_format: Option<u32>,
     dropped_tail: Option<TornTail>,
     valid_end: u64,
     finished: bool,
@@ -182,7 +183,7 @@ impl Reader<File> {
 
 impl<R: Read> Reader<R> {
     /// Reads a log from `source`; `name` identifies it in errors. Reads and
-    /// checks the file header: magic `STRATALG` and version 1. A source of
+    /// checks the file header: magic `STRATALG` and version 1 or 2. A source of
     /// 0 bytes is a valid empty log.
     ///
     /// # Errors
@@ -201,6 +202,7 @@ impl<R: Read> Reader<R> {
             pos: 0,
             last_block: false,
             file_number: None,
+            record_format: None,
             dropped_tail: None,
             valid_end: 0,
             finished: false,
@@ -232,6 +234,14 @@ impl<R: Read> Reader<R> {
     /// or a dropped (torn) header.
     pub fn file_number(&self) -> Option<u64> {
         self.file_number
+    }
+
+    /// The record format stored in the file header by
+    /// [`Writer::create_with_format`](crate::Writer::create_with_format):
+    /// 0 for a version 1 header (which has none), `None` when
+    /// [`file_number`](Self::file_number) is.
+    pub fn record_format(&self) -> Option<u32> {
+        self.record_format
     }
 
     /// The torn tail dropped in [`RecoveryMode::TolerateTornTail`], once
@@ -268,8 +278,9 @@ impl<R: Read> Reader<R> {
                 end,
             } => {
                 let payload = self.block.get(start..end).unwrap_or_default();
-                let number = self.parse_file_header(payload)?;
+                let (number, format) = self.parse_file_header(payload)?;
                 self.file_number = Some(number);
+                self.record_format = Some(format);
                 self.pos = end;
                 self.valid_end = end as u64;
                 Ok(())
@@ -289,7 +300,8 @@ impl<R: Read> Reader<R> {
         }
     }
 
-    fn parse_file_header(&self, payload: &[u8]) -> Result<u64> {
+    /// The file number and record format of a file header.
+    fn parse_file_header(&self, payload: &[u8]) -> Result<(u64, u32)> {
         if payload.get(..MAGIC.len()) != Some(&MAGIC[..]) {
             return Err(self.corruption(0, BAD_MAGIC.to_owned()));
         }
@@ -297,21 +309,27 @@ impl<R: Read> Reader<R> {
             .get(8..12)
             .and_then(|b| <[u8; 4]>::try_from(b).ok())
             .map(u32::from_le_bytes);
-        match version {
-            Some(FORMAT_VERSION) => {}
+        let expected_len = match version {
+            Some(1) => FILE_HEADER_PAYLOAD_V1,
+            Some(FORMAT_VERSION) => FILE_HEADER_PAYLOAD,
             Some(other) => {
                 return Err(self.corruption(0, format!("unsupported log format version {other}")))
             }
             None => return Err(self.corruption(0, "truncated file header".to_owned())),
-        }
-        if payload.len() != FILE_HEADER_PAYLOAD {
+        };
+        if payload.len() != expected_len {
             return Err(self.corruption(0, format!("bad file header length {}", payload.len())));
         }
-        payload
+        let number = payload
             .get(12..20)
             .and_then(|b| <[u8; 8]>::try_from(b).ok())
             .map(u64::from_le_bytes)
-            .ok_or_else(|| self.corruption(0, "truncated file header".to_owned()))
+            .ok_or_else(|| self.corruption(0, "truncated file header".to_owned()))?;
+        let format = payload
+            .get(20..24)
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map_or(0, u32::from_le_bytes);
+        Ok((number, format))
     }
 
     fn read_record(&mut self) -> Result<Option<Vec<u8>>> {
@@ -535,6 +553,7 @@ impl<R> fmt::Debug for Reader<R> {
             .field("mode", &self.mode)
             .field("position", &(self.block_start + self.pos as u64))
             .field("file_number", &self.file_number)
+            .field("record_format", &self.record_format)
             .field("dropped_tail", &self.dropped_tail)
             .field("valid_end", &self.valid_end)
             .finish_non_exhaustive()
@@ -557,7 +576,15 @@ mod tests {
     }
 
     fn header(file_number: u64) -> Vec<u8> {
-        frag(5, &encode_file_header(file_number))
+        frag(5, &encode_file_header(file_number, 0))
+    }
+
+    /// A version 1 file header: no record format.
+    fn header_v1(file_number: u64) -> Vec<u8> {
+        let mut payload = MAGIC.to_vec();
+        payload.extend_from_slice(&1u32.to_le_bytes());
+        payload.extend_from_slice(&file_number.to_le_bytes());
+        frag(5, &payload)
     }
 
     fn log(fragments: &[Vec<u8>]) -> Vec<u8> {
@@ -613,8 +640,43 @@ mod tests {
         let bytes = header(42);
         let mut reader = Reader::new(&bytes[..], "x".into(), RecoveryMode::Strict).unwrap();
         assert_eq!(reader.file_number(), Some(42));
+        assert_eq!(reader.record_format(), Some(0));
         assert_eq!(reader.valid_end(), FILE_HEADER_SIZE as u64);
         assert_eq!(reader.next_record().unwrap(), None);
+    }
+
+    #[test]
+    fn the_record_format_round_trips() {
+        let bytes = [frag(5, &encode_file_header(7, 0xdead_beef)), frag(1, b"r")].concat();
+        let mut reader = Reader::new(&bytes[..], "x".into(), RecoveryMode::Strict).unwrap();
+        assert_eq!(reader.file_number(), Some(7));
+        assert_eq!(reader.record_format(), Some(0xdead_beef));
+        assert_eq!(reader.next_record().unwrap().unwrap(), b"r");
+    }
+
+    #[test]
+    fn version_1_logs_are_read_with_record_format_0() {
+        let mut bytes = header_v1(5);
+        assert_eq!(bytes.len(), 27);
+        bytes.extend(frag(1, b"old"));
+        bytes.extend(frag(2, b"a"));
+        bytes.extend(frag(4, b"b"));
+        let mut reader = Reader::new(&bytes[..], "x".into(), RecoveryMode::Strict).unwrap();
+        assert_eq!(reader.file_number(), Some(5));
+        assert_eq!(reader.record_format(), Some(0));
+        assert_eq!(reader.valid_end(), 27);
+        assert_eq!(reader.next_record().unwrap().unwrap(), b"old");
+        assert_eq!(reader.next_record().unwrap().unwrap(), b"ab");
+        assert_eq!(reader.next_record().unwrap(), None);
+        // A version 1 header with a version 2 length (or the reverse) is malformed.
+        let mut payload = encode_file_header(5, 0);
+        payload[8..12].copy_from_slice(&1u32.to_le_bytes());
+        let (_, reason) = corruption(read_all(&frag(5, &payload), RecoveryMode::Strict));
+        assert_eq!(reason, "bad file header length 24");
+        let mut v1 = header_v1(5)[HEADER_SIZE..].to_vec();
+        v1[8..12].copy_from_slice(&2u32.to_le_bytes());
+        let (_, reason) = corruption(read_all(&frag(5, &v1), RecoveryMode::Strict));
+        assert_eq!(reason, "bad file header length 20");
     }
 
     #[test]
@@ -626,7 +688,7 @@ mod tests {
             assert_eq!((offset, reason.as_str()), (0, BAD_MAGIC));
         }
         // Even with a matching checksum.
-        let mut payload = encode_file_header(1);
+        let mut payload = encode_file_header(1, 0);
         payload[0] = b'X';
         let (_, reason) = corruption(read_all(&frag(5, &payload), RecoveryMode::Strict));
         assert_eq!(reason, BAD_MAGIC);
@@ -637,22 +699,24 @@ mod tests {
 
     #[test]
     fn bad_version_is_corruption() {
-        let mut payload = encode_file_header(1);
-        payload[8..12].copy_from_slice(&2u32.to_le_bytes());
-        let (offset, reason) =
-            corruption(read_all(&frag(5, &payload), RecoveryMode::TolerateTornTail));
-        assert_eq!(offset, 0);
-        assert_eq!(reason, "unsupported log format version 2");
+        for version in [0u32, 3] {
+            let mut payload = encode_file_header(1, 0);
+            payload[8..12].copy_from_slice(&version.to_le_bytes());
+            let (offset, reason) =
+                corruption(read_all(&frag(5, &payload), RecoveryMode::TolerateTornTail));
+            assert_eq!(offset, 0);
+            assert_eq!(reason, format!("unsupported log format version {version}"));
+        }
     }
 
     #[test]
     fn missing_or_malformed_file_header_is_corruption() {
         let (_, reason) = corruption(read_all(&frag(1, b"STRATALGrecord"), RecoveryMode::Strict));
         assert_eq!(reason, "not a strata log (missing file header)");
-        let mut payload = encode_file_header(1).to_vec();
+        let mut payload = encode_file_header(1, 0).to_vec();
         payload.push(0);
         let (_, reason) = corruption(read_all(&frag(5, &payload), RecoveryMode::Strict));
-        assert_eq!(reason, "bad file header length 21");
+        assert_eq!(reason, "bad file header length 25");
         let (_, reason) = corruption(read_all(&frag(5, &MAGIC), RecoveryMode::Strict));
         assert_eq!(reason, "truncated file header");
     }
@@ -702,7 +766,7 @@ mod tests {
                 "First fragment inside an open record at offset 35",
             ),
             (
-                vec![frag(5, &encode_file_header(9))],
+                vec![frag(5, &encode_file_header(9, 0))],
                 27,
                 "unexpected FileHeader fragment",
             ),
@@ -792,7 +856,7 @@ mod tests {
         bytes.extend([0u8; 100]);
         let (records, tail) = read_all(&bytes, RecoveryMode::TolerateTornTail).unwrap();
         assert_eq!(records, [b"one".to_vec()]);
-        assert_eq!(tail.unwrap().offset, 37);
+        assert_eq!(tail.unwrap().offset, FILE_HEADER_SIZE as u64 + 10);
     }
 
     #[test]
@@ -825,11 +889,11 @@ mod tests {
         let mut reader =
             Reader::new(&bytes[..], "x".into(), RecoveryMode::TolerateTornTail).unwrap();
         assert_eq!(reader.next_record().unwrap().unwrap(), b"abc");
-        assert_eq!(reader.valid_end(), 27 + 10);
+        assert_eq!(reader.valid_end(), FILE_HEADER_SIZE as u64 + 10);
         assert_eq!(reader.next_record().unwrap().unwrap(), b"def");
-        assert_eq!(reader.valid_end(), 27 + 10 + 9 + 8);
+        assert_eq!(reader.valid_end(), FILE_HEADER_SIZE as u64 + 10 + 9 + 8);
         assert_eq!(reader.next_record().unwrap(), None);
-        assert_eq!(reader.valid_end(), 27 + 10 + 9 + 8);
+        assert_eq!(reader.valid_end(), FILE_HEADER_SIZE as u64 + 10 + 9 + 8);
         assert_eq!(reader.dropped_tail().unwrap().offset, reader.valid_end());
     }
 

@@ -60,6 +60,7 @@ pub struct Writer {
     file: Arc<File>,
     path: PathBuf,
     file_number: u64,
+    record_format: u32,
     mode: SyncMode,
     /// Encoded bytes not yet handed to the OS.
     buf: Vec<u8>,
@@ -92,8 +93,25 @@ impl Writer {
     /// [`Error::Io`] if the file exists or cannot be created or written. A
     /// partially written file may be left behind; the caller removes it.
     pub fn create(path: &Path, file_number: u64, mode: SyncMode) -> Result<Writer> {
+        Self::create_with_format(path, file_number, 0, mode)
+    }
+
+    /// Like [`create`](Self::create), and also names the encoding of the
+    /// records in the file header: `record_format` is the caller's own
+    /// number (this crate does not interpret it), read back by
+    /// [`Reader::record_format`](crate::Reader::record_format). `create`
+    /// writes 0.
+    ///
+    /// # Errors
+    /// As [`create`](Self::create).
+    pub fn create_with_format(
+        path: &Path,
+        file_number: u64,
+        record_format: u32,
+        mode: SyncMode,
+    ) -> Result<Writer> {
         let file = OpenOptions::new().write(true).create_new(true).open(path)?;
-        Self::from_file(file, path.to_path_buf(), file_number, mode)
+        Self::from_file(file, path.to_path_buf(), file_number, record_format, mode)
     }
 
     /// Starts a log in `file`, which must be empty and positioned at 0.
@@ -101,12 +119,14 @@ impl Writer {
         file: File,
         path: PathBuf,
         file_number: u64,
+        record_format: u32,
         mode: SyncMode,
     ) -> Result<Writer> {
         let mut writer = Writer {
             file: Arc::new(file),
             path,
             file_number,
+            record_format,
             mode,
             buf: Vec::new(),
             block_offset: 0,
@@ -118,7 +138,10 @@ impl Writer {
             allocated: 0,
             hinted: 0,
         };
-        writer.emit(FragmentType::FileHeader, &encode_file_header(file_number));
+        writer.emit(
+            FragmentType::FileHeader,
+            &encode_file_header(file_number, record_format),
+        );
         writer.flush()?;
         Ok(writer)
     }
@@ -375,6 +398,11 @@ impl Writer {
         self.file_number
     }
 
+    /// The record format written in the file header.
+    pub fn record_format(&self) -> u32 {
+        self.record_format
+    }
+
     /// The current sync mode.
     pub fn mode(&self) -> SyncMode {
         self.mode
@@ -485,6 +513,7 @@ impl fmt::Debug for Writer {
         f.debug_struct("Writer")
             .field("path", &self.path)
             .field("file_number", &self.file_number)
+            .field("record_format", &self.record_format)
             .field("mode", &self.mode)
             .field("offset", &self.offset)
             .field("synced_offset", &self.synced_offset)
@@ -553,14 +582,28 @@ mod tests {
         assert_eq!(writer.offset(), FILE_HEADER_SIZE as u64);
         assert_eq!(writer.synced_offset(), 0);
         assert_eq!(writer.file_number(), 7);
+        assert_eq!(writer.record_format(), 0);
         let bytes = std::fs::read(writer.path()).unwrap();
         assert_eq!(bytes.len(), FILE_HEADER_SIZE);
         let payload = &bytes[HEADER_SIZE..];
         assert_eq!(&bytes[..4], &checksum(5, payload).to_le_bytes());
-        assert_eq!(&bytes[4..7], &[20, 0, 5]);
+        assert_eq!(&bytes[4..7], &[24, 0, 5]);
         assert_eq!(&payload[..8], &MAGIC);
-        assert_eq!(&payload[8..12], &1u32.to_le_bytes());
-        assert_eq!(&payload[12..], &7u64.to_le_bytes());
+        assert_eq!(&payload[8..12], &2u32.to_le_bytes());
+        assert_eq!(&payload[12..20], &7u64.to_le_bytes());
+        assert_eq!(&payload[20..], &0u32.to_le_bytes());
+    }
+
+    #[test]
+    fn create_with_format_names_the_record_format() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("000003.log");
+        let writer = Writer::create_with_format(&path, 3, 9, SyncMode::Never).unwrap();
+        assert_eq!(writer.record_format(), 9);
+        drop(writer);
+        let reader = crate::Reader::open(&path, crate::RecoveryMode::Strict).unwrap();
+        assert_eq!(reader.record_format(), Some(9));
+        assert_eq!(reader.file_number(), Some(3));
     }
 
     #[test]
@@ -792,7 +835,7 @@ mod tests {
             return;
         };
         let mut writer =
-            Writer::from_file(file, PathBuf::from("/dev/null"), 1, SyncMode::Always).unwrap();
+            Writer::from_file(file, PathBuf::from("/dev/null"), 1, 0, SyncMode::Always).unwrap();
         writer.append(b"a").unwrap();
         if writer.file.sync_data().is_ok() {
             return; // this platform can fsync /dev/null: nothing to test
@@ -816,7 +859,7 @@ mod tests {
         let Ok(file) = OpenOptions::new().write(true).open("/dev/full") else {
             return;
         };
-        let err = Writer::from_file(file, PathBuf::from("/dev/full"), 1, SyncMode::Never);
+        let err = Writer::from_file(file, PathBuf::from("/dev/full"), 1, 0, SyncMode::Never);
         assert!(matches!(err, Err(Error::Io(_))));
 
         let file = OpenOptions::new().write(true).open("/dev/full").unwrap();
@@ -824,6 +867,7 @@ mod tests {
             file: Arc::new(file),
             path: PathBuf::from("/dev/full"),
             file_number: 1,
+            record_format: 0,
             mode: SyncMode::Never,
             buf: Vec::new(),
             block_offset: 0,

@@ -3,7 +3,7 @@
 mod common;
 
 use common::{pattern, read_all, write_log, Log, Outcome};
-use strata_wal::{Error, RecoveryMode, BLOCK_SIZE, HEADER_SIZE};
+use strata_wal::{Error, RecoveryMode, BLOCK_SIZE, FILE_HEADER_SIZE, HEADER_SIZE};
 
 fn small_records() -> Vec<Vec<u8>> {
     vec![
@@ -129,8 +129,8 @@ fn bytes_flipped_in_a_multi_block_log() {
 fn truncation_at_every_offset() {
     let records = vec![
         b"one".to_vec(),
-        pattern(BLOCK_SIZE - 27 - 7 - 7 - 3 - 6, 1), // leaves a 6-byte trailer
-        pattern(50_000, 2),                          // First, Last
+        pattern(BLOCK_SIZE - FILE_HEADER_SIZE - 7 - 7 - 3 - 6, 1), // leaves a 6-byte trailer
+        pattern(50_000, 2),                                        // First, Last
         b"".to_vec(),
         pattern(70_000, 3), // First, Middle, Last
         b"tail".to_vec(),
