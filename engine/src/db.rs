@@ -11,7 +11,7 @@ use std::time::Instant;
 use crossbeam_channel::{Receiver, Sender};
 use strata_sstable::{BlockCache, MetaBlocks, SeqNo, Table, TableBuilder, ValueKind};
 
-use crate::batch::{DecodedRecord, WriteBatch};
+use crate::batch::{BatchFormat, DecodedRecord, WriteBatch};
 use crate::error::{Error, Result};
 use crate::filename;
 use crate::iter::DbIterator;
@@ -1565,7 +1565,12 @@ fn hint_wal_writeback(wal: &mut strata_wal::Writer) {
 
 /// Creates WAL `number` in `dir`, growing ahead of its records.
 pub(crate) fn create_wal(dir: &Path, number: u64, mode: SyncMode) -> Result<strata_wal::Writer> {
-    let mut wal = strata_wal::Writer::create(&filename::log_path(dir, number), number, mode)?;
+    let mut wal = strata_wal::Writer::create_with_format(
+        &filename::log_path(dir, number),
+        number,
+        BatchFormat::Varint as u32,
+        mode,
+    )?;
     wal.preallocate(WAL_PREALLOCATION)?;
     Ok(wal)
 }
@@ -1573,13 +1578,19 @@ pub(crate) fn create_wal(dir: &Path, number: u64, mode: SyncMode) -> Result<stra
 /// Replays WAL `path` into `gen`; returns the highest sequence number seen.
 pub(crate) fn replay_log(path: &Path, mode: RecoveryMode, gen: &MemGen) -> Result<SeqNo> {
     let mut reader = strata_wal::Reader::open(path, mode)?;
+    // No header (an empty log or a torn one) means no records either.
+    let format = reader.record_format().unwrap_or(0);
+    let format = BatchFormat::from_wal(format).ok_or_else(|| {
+        Error::corruption(path, 0, format!("unknown write batch format {format}"))
+    })?;
     let mut max_seq = 0;
     loop {
         let offset = reader.valid_end();
         let Some(record) = reader.next_record()? else {
             break;
         };
-        let rec = DecodedRecord::parse(&record).map_err(|r| Error::corruption(path, offset, r))?;
+        let rec = DecodedRecord::parse(&record, format)
+            .map_err(|r| Error::corruption(path, offset, r))?;
         let mut seq = rec.seq;
         let mut ops = rec.ops();
         while let Some(op) = ops.next_checked() {

@@ -234,3 +234,44 @@ fn concurrent_writers_all_land() {
     assert_eq!(stats.last_sequence, 8000);
     assert!(stats.flush_count > 0);
 }
+
+/// A database written by the engine before write batches were varint-encoded (WAL record
+/// format 0, WAL file header version 1), stopped without closing so its data is only in its
+/// WAL: `tests/data/format0-wal`, made by commit 334eb8b.
+#[test]
+fn a_wal_in_the_first_batch_format_is_replayed() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/format0-wal");
+    for entry in std::fs::read_dir(&fixture).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
+    }
+    let check = |db: &Db| {
+        let other = db.keyspace("other").unwrap();
+        assert_eq!(db.get("alpha").unwrap(), Some(b"1".to_vec()));
+        assert_eq!(db.get("beta").unwrap(), Some(b"2".to_vec()));
+        assert_eq!(db.get("doomed").unwrap(), None);
+        assert_eq!(db.get("gamma").unwrap(), Some(vec![b'g'; 300]));
+        assert_eq!(db.get("far").unwrap(), Some(b"future".to_vec()));
+        assert_eq!(db.get("past").unwrap(), None);
+        assert_eq!(other.get("o1").unwrap(), Some(b"in other".to_vec()));
+        assert_eq!(other.get("o2").unwrap(), None);
+    };
+    {
+        let db = Db::open(dir.path(), small_options()).unwrap();
+        check(&db);
+        db.put("new", "in format 1").unwrap();
+        let other = db.keyspace("other").unwrap();
+        let mut batch = WriteBatch::new();
+        batch.put_in(&other, "o3", "3").delete("beta");
+        db.write(batch, WriteOptions::default()).unwrap();
+        // Dropping closes without a flush: the reopen replays the new WAL (format 1).
+    }
+    let db = Db::open(dir.path(), small_options()).unwrap();
+    let other = db.keyspace("other").unwrap();
+    assert_eq!(db.get("new").unwrap(), Some(b"in format 1".to_vec()));
+    assert_eq!(other.get("o3").unwrap(), Some(b"3".to_vec()));
+    assert_eq!(db.get("beta").unwrap(), None);
+    assert_eq!(db.get("alpha").unwrap(), Some(b"1".to_vec()));
+    assert_eq!(other.get("o1").unwrap(), Some(b"in other".to_vec()));
+}
