@@ -16,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::filename;
 use crate::iter::DbIterator;
 use crate::keyspace::{Keyspace, KeyspaceId, DEFAULT_KEYSPACE, DEFAULT_KEYSPACE_NAME};
+use crate::level_iter::LevelIter;
 use crate::manifest::{FileMeta, Manifest, VersionEdit};
 use crate::memtable::{resolve, Lookup, Memtable};
 use crate::options::{MutableOptions, Options, ReadOptions, Tuned, WriteOptions, NUM_LEVELS};
@@ -1125,8 +1126,18 @@ impl Inner {
             }
         }
         if let Some(tree) = sv.version.tree(ks) {
-            for (_, f) in tree.all_files() {
+            // L0 tables overlap: each is a run of its own. A deeper level is one run.
+            for f in &tree.levels[0] {
                 children.push(Box::new(f.table.iter()));
+            }
+            for (level, files) in tree.levels.iter().enumerate().skip(1) {
+                match files.as_slice() {
+                    [] => {}
+                    [f] => children.push(Box::new(f.table.iter())),
+                    _ => {
+                        children.push(Box::new(LevelIter::new(Arc::clone(&sv.version), ks, level)))
+                    }
+                }
             }
         }
         Ok(DbIterator::new(

@@ -33,6 +33,7 @@ mod error;
 mod filename;
 mod iter;
 mod keyspace;
+mod level_iter;
 mod manifest;
 mod memtable;
 mod options;

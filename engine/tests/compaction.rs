@@ -349,3 +349,96 @@ fn a_flush_keeps_one_version_per_key_unless_a_snapshot_needs_more() {
         assert_eq!(db.get_at(key(i), &snap).unwrap(), Some(b"before".to_vec()));
     }
 }
+
+/// A level of many tables reads as one run: seeks land in the right table, and cursors move
+/// across table boundaries forwards and backwards, with newer versions in other levels on top.
+#[test]
+fn iterators_cross_the_tables_of_a_level_both_ways() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), options()).unwrap();
+    let mut model = Model::new();
+    for i in 0..6000u64 {
+        let v = format!("v{i}-{}", "x".repeat(40)).into_bytes();
+        db.put(key(i * 2), &v).unwrap();
+        model.insert(key(i * 2), v);
+    }
+    db.compact_range(None, None).unwrap();
+    let stats = db.stats();
+    let deepest = stats.keyspaces[0]
+        .levels
+        .iter()
+        .filter(|l| l.files > 0)
+        .max_by_key(|l| l.level)
+        .unwrap();
+    assert!(deepest.files >= 4, "{stats}");
+    // Newer versions and tombstones above the level, in the memtable.
+    for i in (0..6000u64).step_by(7) {
+        if i % 2 == 0 {
+            db.delete(key(i * 2)).unwrap();
+            model.remove(&key(i * 2));
+        } else {
+            db.put(key(i * 2), b"new").unwrap();
+            model.insert(key(i * 2), b"new".to_vec());
+        }
+    }
+
+    let mut it = db.iter(&ReadOptions::default()).unwrap();
+    // Forward and backward over everything.
+    it.seek_to_first();
+    let mut forward = Vec::new();
+    while it.valid() {
+        forward.push((it.key().to_vec(), it.value().to_vec()));
+        it.next();
+    }
+    it.status().unwrap();
+    let expected: Vec<_> = model.clone().into_iter().collect();
+    assert_eq!(forward, expected);
+    it.seek_to_last();
+    let mut backward = Vec::new();
+    while it.valid() {
+        backward.push((it.key().to_vec(), it.value().to_vec()));
+        it.prev();
+    }
+    it.status().unwrap();
+    backward.reverse();
+    assert_eq!(backward, expected);
+
+    // Seeks to present keys, absent keys between them, and past either end, then a few steps
+    // each way (crossing table boundaries somewhere).
+    for probe in (0..12_010u64)
+        .step_by(37)
+        .chain([0, 1, 11_998, 11_999, 12_001])
+    {
+        let target = key(probe);
+        it.seek(&target);
+        let mut at = model.range(target.clone()..);
+        for _ in 0..5 {
+            match at.next() {
+                Some((k, v)) => {
+                    assert!(it.valid(), "seek {probe}");
+                    assert_eq!((it.key(), it.value()), (&k[..], &v[..]), "seek {probe}");
+                    it.next();
+                }
+                None => assert!(!it.valid(), "seek {probe}"),
+            }
+        }
+        it.seek_for_prev(&target);
+        let mut at = model.range(..=target.clone()).rev();
+        for _ in 0..5 {
+            match at.next() {
+                Some((k, v)) => {
+                    assert!(it.valid(), "seek_for_prev {probe}");
+                    assert_eq!(
+                        (it.key(), it.value()),
+                        (&k[..], &v[..]),
+                        "seek_for_prev {probe}"
+                    );
+                    it.prev();
+                }
+                None => assert!(!it.valid(), "seek_for_prev {probe}"),
+            }
+        }
+    }
+    it.status().unwrap();
+    db.check_level_invariants().unwrap();
+}

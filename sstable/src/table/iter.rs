@@ -135,7 +135,11 @@ impl TableIter {
         self.read_ahead(handle);
         match self.table.data_block_with(handle, self.fill_cache) {
             Ok(block) => {
-                self.data = Some(BlockIter::new(block, self.table.location(handle.offset)));
+                let loc = self.table.location(handle.offset);
+                match &mut self.data {
+                    Some(data) => data.reset(block, loc),
+                    None => self.data = Some(BlockIter::new(block, loc)),
+                }
                 self.data_offset = handle.offset;
             }
             Err(e) => self.fail(e),
