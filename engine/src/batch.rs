@@ -691,6 +691,25 @@ mod tests {
         assert!(d.ops().any(|o| o.is_err()));
     }
 
+    proptest::proptest! {
+        /// Whatever bytes a WAL record holds, decoding returns operations or an error.
+        #[test]
+        fn decoding_arbitrary_bytes_never_panics(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+        ) {
+            for format in [BatchFormat::Fixed, BatchFormat::Varint] {
+                if let Ok(d) = DecodedRecord::parse(&bytes, format) {
+                    let mut total = 0;
+                    for op in d.ops() {
+                        let Ok(op) = op else { break };
+                        total += op.key.len() + op.value.len();
+                    }
+                    proptest::prop_assert!(total <= bytes.len());
+                }
+            }
+        }
+    }
+
     #[test]
     fn relative_ttls_resolve_in_every_keyspace() {
         let mut b = WriteBatch::new();
