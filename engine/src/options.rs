@@ -275,6 +275,7 @@ impl Options {
             restart_interval: self.block_restart_interval,
             compression: self.compression_for(level),
             bloom_bits_per_key: self.bloom_bits_per_key,
+            ..strata_sstable::TableOptions::default()
         }
     }
 

@@ -46,6 +46,7 @@ fn small_opts(compression: Compression) -> TableOptions {
     TableOptions {
         block_size: 256,
         restart_interval: 4,
+        index_restart_interval: 3,
         compression,
         bloom_bits_per_key: 10,
     }

@@ -23,19 +23,23 @@ fn options_strategy() -> impl Strategy<Value = TableOptions> {
     (
         1usize..200,
         1usize..6,
+        1usize..20,
         any::<bool>(),
         prop_oneof![Just(0u32), Just(1), Just(10)],
     )
         .prop_map(
-            |(block_size, restart_interval, zstd, bloom_bits_per_key)| TableOptions {
-                block_size,
-                restart_interval,
-                compression: if zstd {
-                    Compression::Zstd(1)
-                } else {
-                    Compression::None
-                },
-                bloom_bits_per_key,
+            |(block_size, restart_interval, index_restart_interval, zstd, bloom_bits_per_key)| {
+                TableOptions {
+                    block_size,
+                    restart_interval,
+                    index_restart_interval,
+                    compression: if zstd {
+                        Compression::Zstd(1)
+                    } else {
+                        Compression::None
+                    },
+                    bloom_bits_per_key,
+                }
             },
         )
 }

@@ -88,7 +88,7 @@ impl TableBuilder {
             file: BufWriter::with_capacity(WRITE_BUFFER, file),
             filter: FilterBuilder::new(options.bloom_bits_per_key),
             data_block: BlockBuilder::new(options.restart_interval),
-            index_block: BlockBuilder::new(1),
+            index_block: BlockBuilder::new(options.index_restart_interval),
             options,
             offset: 0,
             last_key: Vec::new(),
