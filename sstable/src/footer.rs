@@ -2,16 +2,18 @@
 //!
 //! ```text
 //! footer := filter: handle  properties: handle  index: handle     (48 bytes)
-//!           format_version: fixed32                               (1 or 2)
+//!           format_version: fixed32                               (1, 2 or 3)
 //!           crc: fixed32        masked crc32 of the preceding 52 bytes
 //!           magic: fixed64      0x5453_4154_4152_5453, the bytes "STRATAST"
 //! handle := offset: fixed64  size: fixed64
 //! ```
 //! All integers little endian. Readers check the magic, then the version, then the crc, so
-//! a file from a newer format gets a clear "unsupported version" error. Versions differ only
-//! in what the filter hashes (see [`crate::filter`]): 1 the raw user keys, 2 their 64-bit
-//! hashes.
+//! a file from a newer format gets a clear "unsupported version" error. Versions differ in
+//! what the filter hashes (see [`crate::filter`]): 1 the raw user keys, 2 and 3 their 64-bit
+//! hashes; and in how data blocks store keys (see [`crate::block`]): 1 and 2 whole internal
+//! keys, 3 the user key apart from a varint trailer.
 
+use crate::block::KeyEncoding;
 use crate::checksum::masked_crc;
 use crate::filter::FilterKeys;
 use crate::handle::BlockHandle;
@@ -22,13 +24,25 @@ pub(crate) const FOOTER_LEN: usize = 64;
 /// The last 8 bytes of every table: ASCII "STRATAST" read as a little-endian u64.
 pub(crate) const MAGIC: u64 = 0x5453_4154_4152_5453;
 
-/// The format version this crate writes.
-pub(crate) const FORMAT_VERSION: u32 = 2;
+/// The format version this crate writes by default.
+pub(crate) const FORMAT_VERSION: u32 = 3;
+
+/// The oldest format version this crate writes (on request, [`crate::TableOptions`]).
+pub(crate) const OLDEST_WRITABLE_VERSION: u32 = 2;
 
 /// The oldest format version this crate reads.
 pub(crate) const OLDEST_READABLE_VERSION: u32 = 1;
 
 const CRC_COVERED: usize = 52;
+
+/// How the data blocks of format `version` store keys.
+pub(crate) fn data_key_encoding(version: u32) -> KeyEncoding {
+    if version >= 3 {
+        KeyEncoding::SplitTrailer
+    } else {
+        KeyEncoding::Whole
+    }
+}
 
 /// Why a footer was refused.
 #[derive(Debug, PartialEq, Eq)]
@@ -60,6 +74,11 @@ pub(crate) struct Footer {
 }
 
 impl Footer {
+    /// How the table's data blocks store keys.
+    pub(crate) fn data_key_encoding(&self) -> KeyEncoding {
+        data_key_encoding(self.version)
+    }
+
     /// What the table's filter was built over.
     pub(crate) fn filter_keys(&self) -> FilterKeys {
         if self.version >= 2 {
@@ -158,11 +177,11 @@ mod tests {
         b[63] ^= 1;
         assert_eq!(Footer::decode(&b), Err(FooterError::BadMagic));
         let mut b = good;
-        b[48] = 3;
-        assert_eq!(Footer::decode(&b), Err(FooterError::UnsupportedVersion(3)));
+        b[48] = 4;
+        assert_eq!(Footer::decode(&b), Err(FooterError::UnsupportedVersion(4)));
         assert_eq!(
-            FooterError::UnsupportedVersion(3).reason(),
-            "unsupported sstable format version 3"
+            FooterError::UnsupportedVersion(4).reason(),
+            "unsupported sstable format version 4"
         );
         let mut b = good;
         b[48] = 0;

@@ -42,7 +42,17 @@ pub fn encode_varint64(mut v: u64, out: &mut [u8; MAX_VARINT64_LEN]) -> usize {
 
 /// Decodes a varint64 from the start of `src`: `(value, bytes used)`, or `None` if it is
 /// truncated, longer than 10 bytes or overflows 64 bits.
+#[inline]
 pub fn get_varint64(src: &[u8]) -> Option<(u64, usize)> {
+    // Most varints in blocks (lengths, shared prefixes, zeroed trailers) are one byte.
+    match src.first() {
+        Some(&byte) if byte < 0x80 => Some((u64::from(byte), 1)),
+        _ => get_varint64_long(src),
+    }
+}
+
+/// [`get_varint64`] for any length.
+fn get_varint64_long(src: &[u8]) -> Option<(u64, usize)> {
     let mut result: u64 = 0;
     for (i, &byte) in src.iter().take(MAX_VARINT64_LEN).enumerate() {
         let shift = 7 * i as u32;
@@ -60,9 +70,15 @@ pub fn get_varint64(src: &[u8]) -> Option<(u64, usize)> {
 
 /// Decodes a varint32 from the start of `src`: `(value, bytes used)`, or `None` if it is
 /// truncated, longer than 5 bytes or overflows 32 bits.
+#[inline]
 pub fn get_varint32(src: &[u8]) -> Option<(u32, usize)> {
+    if let Some(&byte) = src.first() {
+        if byte < 0x80 {
+            return Some((u32::from(byte), 1));
+        }
+    }
     let head = src.get(..MAX_VARINT32_LEN).unwrap_or(src);
-    let (v, n) = get_varint64(head)?;
+    let (v, n) = get_varint64_long(head)?;
     Some((u32::try_from(v).ok()?, n))
 }
 

@@ -7,18 +7,26 @@ use std::sync::Arc;
 
 use strata_sstable::{BlockCache, InternalIterator, MetaBlocks, Table, ValueKind, MAX_SEQNO};
 
-/// `tests/data/format_v1.sst` was written by the version 1 writer (commit 1740ffd): keys
-/// `key0000..key0999` at sequence numbers 1..=1000, every tenth a deletion, the others
-/// `value {i}`; default options (4 KiB blocks, 10 bloom bits per key over raw keys).
-fn v1_table(cache: Option<Arc<BlockCache>>) -> Arc<Table> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/format_v1.sst");
+/// The tables in `tests/data` hold the same entries: keys `key0000..key0999` at sequence
+/// numbers 1..=1000, every tenth a deletion, the others `value {i}`; default options of their
+/// writer (4 KiB blocks, 10 bloom bits per key).
+/// - `format_v1.sst`: the version 1 writer (commit 1740ffd), a filter over raw keys;
+/// - `format_v2.sst`: the version 2 writer (commit d05547c), a filter over key hashes, whole
+///   internal keys in data blocks, index restart interval 16.
+fn old_table(file: &str, cache: Option<Arc<BlockCache>>) -> Arc<Table> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(file);
     Arc::new(Table::open_with(&path, cache, MetaBlocks::Cached).unwrap())
 }
 
 #[test]
-fn a_version_1_table_reads_with_its_filter() {
-    for cache in [None, Some(Arc::new(BlockCache::new(1 << 20)))] {
-        let table = v1_table(cache);
+fn version_1_and_2_tables_read_with_their_filters() {
+    let files = ["format_v1.sst", "format_v2.sst"].into_iter();
+    for (file, cache) in
+        files.flat_map(|f| [(f, None), (f, Some(Arc::new(BlockCache::new(1 << 20))))])
+    {
+        let table = old_table(file, cache);
         table.verify().unwrap();
         for i in 0..1000u64 {
             let key = format!("key{i:04}");
@@ -39,7 +47,7 @@ fn a_version_1_table_reads_with_its_filter() {
             .count();
         assert!(
             passed < 50,
-            "the raw-key filter rejects absent keys ({passed} passed)"
+            "{file}: the filter rejects absent keys ({passed} passed)"
         );
         let mut it = table.iter();
         it.seek_to_first();

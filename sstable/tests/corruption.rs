@@ -49,6 +49,7 @@ fn small_opts(compression: Compression) -> TableOptions {
         index_restart_interval: 3,
         compression,
         bloom_bits_per_key: 10,
+        format_version: 3,
     }
 }
 
@@ -145,8 +146,15 @@ fn check(bytes: Vec<u8>, entries: &Entries) -> bool {
 #[test]
 fn every_byte_flip_is_detected_or_harmless() {
     let entries = model();
-    for compression in [Compression::None, Compression::Zstd(3)] {
-        let good = build(&entries, small_opts(compression));
+    let formats = [2, 3].into_iter();
+    for (compression, format_version) in
+        formats.flat_map(|v| [Compression::None, Compression::Zstd(3)].map(|c| (c, v)))
+    {
+        let opts = TableOptions {
+            format_version,
+            ..small_opts(compression)
+        };
+        let good = build(&entries, opts);
         assert!(!check(good.clone(), &entries), "undamaged table must pass");
         for pos in 0..good.len() {
             for mask in [0x01u8, 0x80, 0xFF] {

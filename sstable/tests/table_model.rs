@@ -26,9 +26,17 @@ fn options_strategy() -> impl Strategy<Value = TableOptions> {
         1usize..20,
         any::<bool>(),
         prop_oneof![Just(0u32), Just(1), Just(10)],
+        2u32..=3,
     )
         .prop_map(
-            |(block_size, restart_interval, index_restart_interval, zstd, bloom_bits_per_key)| {
+            |(
+                block_size,
+                restart_interval,
+                index_restart_interval,
+                zstd,
+                bloom_bits_per_key,
+                format_version,
+            )| {
                 TableOptions {
                     block_size,
                     restart_interval,
@@ -39,6 +47,7 @@ fn options_strategy() -> impl Strategy<Value = TableOptions> {
                         Compression::None
                     },
                     bloom_bits_per_key,
+                    format_version,
                 }
             },
         )

@@ -1,6 +1,8 @@
 //! Builds one block (format in [`crate::block`]).
 
-use crate::varint::put_varint32;
+use super::KeyEncoding;
+use crate::key::{le_u64, TRAILER_LEN};
+use crate::varint::{put_varint32, put_varint64};
 
 /// Accumulates sorted entries into a block with prefix compression and restart points.
 ///
@@ -13,13 +15,22 @@ pub(crate) struct BlockBuilder {
     /// Entries since the last restart point.
     counter: usize,
     restart_interval: usize,
+    /// The previous entry's key: whole, or its user key for [`KeyEncoding::SplitTrailer`].
     last_key: Vec<u8>,
     entries: usize,
+    encoding: KeyEncoding,
 }
 
 impl BlockBuilder {
-    /// A builder that stores a full key every `restart_interval` entries (at least 1).
+    /// A builder of whole keys that stores a full key every `restart_interval` entries (at
+    /// least 1).
     pub(crate) fn new(restart_interval: usize) -> Self {
+        BlockBuilder::with_encoding(restart_interval, KeyEncoding::Whole)
+    }
+
+    /// A builder that stores keys as `encoding` says. With [`KeyEncoding::SplitTrailer`]
+    /// every key must be an internal key (at least 8 bytes; the table builder checks).
+    pub(crate) fn with_encoding(restart_interval: usize, encoding: KeyEncoding) -> Self {
         BlockBuilder {
             buf: Vec::new(),
             restarts: vec![0],
@@ -27,11 +38,21 @@ impl BlockBuilder {
             restart_interval: restart_interval.max(1),
             last_key: Vec::new(),
             entries: 0,
+            encoding,
         }
     }
 
     /// Appends an entry. Keys must be added in the order readers will expect.
     pub(crate) fn add(&mut self, key: &[u8], value: &[u8]) {
+        let (key, trailer) = match self.encoding {
+            KeyEncoding::Whole => (key, None),
+            KeyEncoding::SplitTrailer => {
+                debug_assert!(key.len() >= TRAILER_LEN, "not an internal key");
+                let split = key.len().saturating_sub(TRAILER_LEN);
+                let (user_key, tail) = key.split_at(split);
+                (user_key, Some(le_u64(tail)))
+            }
+        };
         let shared = if self.counter < self.restart_interval {
             self.last_key
                 .iter()
@@ -48,6 +69,9 @@ impl BlockBuilder {
         put_varint32(&mut self.buf, shared as u32);
         put_varint32(&mut self.buf, unshared.len() as u32);
         put_varint32(&mut self.buf, value.len() as u32);
+        if let Some(t) = trailer {
+            put_varint64(&mut self.buf, t);
+        }
         self.buf.extend_from_slice(unshared);
         self.buf.extend_from_slice(value);
         self.last_key.truncate(shared);

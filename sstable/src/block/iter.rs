@@ -3,23 +3,64 @@
 use std::cmp::Ordering;
 use std::sync::Arc;
 
-use super::{Block, Location};
+use super::{Block, KeyEncoding, Location};
 use crate::error::{Error, Result};
 use crate::iter::InternalIterator;
-use crate::key::compare_internal;
-use crate::varint::get_varint32;
+use crate::key::{compare_internal, compare_internal_split, TRAILER_LEN};
+use crate::varint::{get_varint32, get_varint64};
 
-/// Decoded entry header: `(shared, unshared, value_len, header_len)`.
-fn decode_header(data: &[u8]) -> Option<(usize, usize, usize, usize)> {
+/// A decoded entry header.
+struct Header {
+    shared: usize,
+    unshared: usize,
+    value_len: usize,
+    /// The internal key's trailer, stored apart from the key ([`KeyEncoding::SplitTrailer`]).
+    trailer: Option<u64>,
+    /// Bytes the header takes.
+    len: usize,
+}
+
+/// Decodes the header of the entry at the start of `data`, or `None` if it is malformed.
+#[inline]
+fn decode_header(data: &[u8], encoding: KeyEncoding) -> Option<Header> {
+    // The common case (LevelDB's fast path): the three lengths take one byte each.
+    if let Some(&[shared, unshared, value_len]) = data.first_chunk::<3>() {
+        if (shared | unshared | value_len) < 0x80 {
+            let (trailer, len) = match encoding {
+                KeyEncoding::Whole => (None, 3),
+                KeyEncoding::SplitTrailer => {
+                    let (t, d) = get_varint64(data.get(3..)?)?;
+                    (Some(t), 3 + d)
+                }
+            };
+            return Some(Header {
+                shared: usize::from(shared),
+                unshared: usize::from(unshared),
+                value_len: usize::from(value_len),
+                trailer,
+                len,
+            });
+        }
+    }
     let (shared, a) = get_varint32(data)?;
     let (unshared, b) = get_varint32(data.get(a..)?)?;
     let (value_len, c) = get_varint32(data.get(a + b..)?)?;
-    Some((
-        shared as usize,
-        unshared as usize,
-        value_len as usize,
-        a + b + c,
-    ))
+    let mut len = a + b + c;
+    let trailer = match encoding {
+        KeyEncoding::Whole => None,
+        KeyEncoding::SplitTrailer => {
+            let (t, d) = get_varint64(data.get(len..)?)?;
+            len += d;
+            Some(t)
+        }
+    };
+    Some(Header {
+        shared: shared as usize,
+        unshared: unshared as usize,
+        value_len: value_len as usize,
+        trailer,
+        len,
+    })
 }
 
 /// Iterates a [`Block`] whose keys are encoded internal keys.
@@ -116,11 +157,23 @@ impl BlockIter {
             self.corrupt("entry out of range");
             return false;
         };
-        let Some((shared, unshared, value_len, header_len)) = decode_header(entries) else {
+        let Some(Header {
+            shared,
+            unshared,
+            value_len,
+            trailer,
+            len: header_len,
+        }) = decode_header(entries, block.encoding())
+        else {
             self.corrupt("malformed block entry header");
             return false;
         };
-        if shared > self.key.len() {
+        // What `shared` counts: the previous key, or its user key when trailers are apart.
+        let previous_len = match trailer {
+            None => self.key.len(),
+            Some(_) => self.key.len().saturating_sub(TRAILER_LEN),
+        };
+        if shared > previous_len {
             self.corrupt("block entry shares more bytes than the previous key has");
             return false;
         }
@@ -148,22 +201,35 @@ impl BlockIter {
             return false;
         }
         self.key.truncate(shared);
-        self.key.extend_from_slice(delta);
+        match trailer {
+            None => self.key.extend_from_slice(delta),
+            Some(t) => {
+                // One allocation for a new cursor's first key, not one per part.
+                self.key.reserve(delta.len() + TRAILER_LEN);
+                self.key.extend_from_slice(delta);
+                self.key.extend_from_slice(&t.to_le_bytes());
+            }
+        }
         self.value = (key_end, value_end);
         self.next_offset = value_end;
         true
     }
 
-    /// The full key stored at restart point `index`, or `None` if malformed.
-    fn restart_key(&self, index: usize) -> Option<&[u8]> {
+    /// How the key stored at restart point `index` compares with `target`, or `None` if the
+    /// entry is malformed.
+    fn compare_restart_key(&self, index: usize, target: &[u8]) -> Option<Ordering> {
         let data = self.block.data();
         let start = self.block.restart_point(index);
         let entry = data.get(start..self.block.restart_offset())?;
-        let (shared, unshared, _, header_len) = decode_header(entry)?;
-        if shared != 0 {
+        let h = decode_header(entry, self.block.encoding())?;
+        if h.shared != 0 {
             return None;
         }
-        entry.get(header_len..header_len.checked_add(unshared)?)
+        let key = entry.get(h.len..h.len.checked_add(h.unshared)?)?;
+        Some(match h.trailer {
+            None => compare_internal(key, target),
+            Some(t) => compare_internal_split(key, t, target),
+        })
     }
 }
 
@@ -197,8 +263,8 @@ impl InternalIterator for BlockIter {
         let mut right = self.block.num_restarts().saturating_sub(1);
         while left < right {
             let mid = left + (right - left).div_ceil(2);
-            match self.restart_key(mid) {
-                Some(k) if compare_internal(k, target) == Ordering::Less => left = mid,
+            match self.compare_restart_key(mid, target) {
+                Some(Ordering::Less) => left = mid,
                 Some(_) => right = mid - 1,
                 None => {
                     self.current = self.block.restart_point(mid);

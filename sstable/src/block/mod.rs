@@ -3,6 +3,7 @@
 //! ```text
 //! block    := entry* restarts: fixed32[num_restarts] num_restarts: fixed32
 //! entry    := shared: varint32 unshared: varint32 value_len: varint32
+//!             [trailer: varint64]                        (KeyEncoding::SplitTrailer only)
 //!             key_delta: byte[unshared] value: byte[value_len]
 //! ```
 //! An entry's key is the first `shared` bytes of the previous entry's key followed by
@@ -10,6 +11,11 @@
 //! full (`shared == 0`) and its offset is listed in `restarts`, so a reader can binary search
 //! the restart keys and scan forward from there. On disk each block is followed by a
 //! trailer (see [`trailer`]).
+//!
+//! How keys are stored is the block's [`KeyEncoding`]: whole, or (data blocks of format 3)
+//! as a prefix-compressed user key with the internal key's 8-byte trailer as a varint, which
+//! takes one byte for a bottommost entry whose sequence number compaction zeroed. Cursors
+//! always present whole internal keys.
 
 pub(crate) mod builder;
 pub(crate) mod iter;
@@ -53,6 +59,18 @@ pub(crate) fn read_u32_le(data: &[u8], pos: usize) -> Option<u32> {
     Some(u32::from_le_bytes(bytes))
 }
 
+/// How a block stores its keys (see the module documentation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum KeyEncoding {
+    /// Whole keys, prefix-compressed: index and properties blocks, and data blocks of
+    /// formats 1 and 2.
+    Whole,
+    /// Internal keys in two parts: the user key prefix-compressed against the previous user
+    /// key, the trailer (`seq << 8 | kind`) as a varint64 in the entry header. Data blocks
+    /// of format 3.
+    SplitTrailer,
+}
+
 /// A decoded (decompressed) block whose restart array has been validated.
 ///
 /// Invariants: `restart_offset + 4 * num_restarts + 4 == data.len()`, `num_restarts >= 1`,
@@ -63,15 +81,29 @@ pub(crate) struct Block {
     data: Vec<u8>,
     restart_offset: usize,
     num_restarts: usize,
+    encoding: KeyEncoding,
 }
 
 impl Block {
-    /// Validates the restart array of `data`.
+    /// Validates the restart array of `data`, a block of whole keys.
     ///
     /// # Errors
     ///
     /// Returns a reason string if the restart array is malformed.
+    #[cfg(test)]
     pub(crate) fn new(data: Vec<u8>) -> Result<Block, &'static str> {
+        Block::with_encoding(data, KeyEncoding::Whole)
+    }
+
+    /// Validates the restart array of `data`, whose keys are stored as `encoding` says.
+    ///
+    /// # Errors
+    ///
+    /// Returns a reason string if the restart array is malformed.
+    pub(crate) fn with_encoding(
+        data: Vec<u8>,
+        encoding: KeyEncoding,
+    ) -> Result<Block, &'static str> {
         let count_pos = data
             .len()
             .checked_sub(U32_LEN)
@@ -89,6 +121,7 @@ impl Block {
             data,
             restart_offset,
             num_restarts,
+            encoding,
         };
         let mut prev: Option<usize> = None;
         for i in 0..num_restarts {
@@ -121,6 +154,10 @@ impl Block {
         self.num_restarts
     }
 
+    pub(crate) fn encoding(&self) -> KeyEncoding {
+        self.encoding
+    }
+
     /// Offset of restart point `i` (validated at construction; out-of-range `i` yields
     /// `restart_offset`, which readers treat as the end).
     pub(crate) fn restart_point(&self, i: usize) -> usize {
@@ -139,6 +176,7 @@ impl Block {
             data,
             restart_offset: 0,
             num_restarts: 1,
+            encoding: KeyEncoding::Whole,
         }
     }
 

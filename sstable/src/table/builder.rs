@@ -87,7 +87,10 @@ impl TableBuilder {
             path: path.to_path_buf(),
             file: BufWriter::with_capacity(WRITE_BUFFER, file),
             filter: FilterBuilder::new(options.bloom_bits_per_key),
-            data_block: BlockBuilder::new(options.restart_interval),
+            data_block: BlockBuilder::with_encoding(
+                options.restart_interval,
+                crate::footer::data_key_encoding(options.format_version),
+            ),
             index_block: BlockBuilder::new(options.index_restart_interval),
             options,
             offset: 0,
@@ -247,7 +250,7 @@ impl TableBuilder {
             filter: filter_handle,
             properties: props_handle,
             index: index_handle,
-            version: crate::footer::FORMAT_VERSION,
+            version: self.options.format_version,
         };
         self.write_raw(&footer.encode())?;
 

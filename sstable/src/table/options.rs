@@ -2,6 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::filter::MAX_BITS_PER_KEY;
+use crate::footer::{FORMAT_VERSION, OLDEST_WRITABLE_VERSION};
 
 /// Longest internal key (user key + 8) a table accepts: 16 MiB.
 pub const MAX_KEY_LEN: usize = 16 << 20;
@@ -48,6 +49,11 @@ pub struct TableOptions {
     pub compression: Compression,
     /// Bloom filter bits per distinct user key; 0 = no filter. Default 10; at most 64.
     pub bloom_bits_per_key: u32,
+    /// The table format version to write (RocksDB's `format_version`): 3 (the default)
+    /// stores each data block entry's sequence number and kind as a varint apart from the
+    /// prefix-compressed user key; 2 writes tables that readers of format 2 open. Readers
+    /// read 1 to 3 (`docs/format-sstable.md`).
+    pub format_version: u32,
 }
 
 impl Default for TableOptions {
@@ -58,6 +64,7 @@ impl Default for TableOptions {
             index_restart_interval: 16,
             compression: Compression::None,
             bloom_bits_per_key: 10,
+            format_version: FORMAT_VERSION,
         }
     }
 }
@@ -84,6 +91,12 @@ impl TableOptions {
             return Err(Error::InvalidArgument(format!(
                 "bloom_bits_per_key must be at most {MAX_BITS_PER_KEY}, got {}",
                 self.bloom_bits_per_key
+            )));
+        }
+        if !(OLDEST_WRITABLE_VERSION..=FORMAT_VERSION).contains(&self.format_version) {
+            return Err(Error::InvalidArgument(format!(
+                "format_version must be in {OLDEST_WRITABLE_VERSION}..={FORMAT_VERSION}, got {}",
+                self.format_version
             )));
         }
         if let Compression::Zstd(level) = self.compression {

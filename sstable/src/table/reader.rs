@@ -11,7 +11,7 @@ use memmap2::Mmap;
 
 use super::iter::TableIter;
 use crate::block::trailer::{self, BLOCK_TRAILER_LEN};
-use crate::block::{Block, BlockIter, Location};
+use crate::block::{Block, BlockIter, KeyEncoding, Location};
 use crate::cache::{BlockCache, BlockKind, Cached};
 use crate::error::{Error, Result};
 use crate::filter::{Filter, FilterKeys};
@@ -188,8 +188,8 @@ impl Table {
             name: &name,
             filter_keys: footer.filter_keys(),
         };
-        let index = Arc::new(blocks.read_block(footer.index)?);
-        let props_block = blocks.read_block(footer.properties)?;
+        let index = Arc::new(blocks.read_block(footer.index, KeyEncoding::Whole)?);
+        let props_block = blocks.read_block(footer.properties, KeyEncoding::Whole)?;
         let properties =
             Properties::decode(props_block, &blocks.location(footer.properties.offset))?;
         let filter = if footer.filter.size > 0 {
@@ -368,7 +368,7 @@ impl Table {
             if handle.offset < next_offset {
                 return Err(loc.corruption("data blocks overlap"));
             }
-            let mut it = BlockIter::new(Arc::new(self.read_block(handle)?), loc.clone());
+            let mut it = BlockIter::new(Arc::new(self.read_data_block(handle)?), loc.clone());
             it.seek_to_first();
             let mut n = 0u64;
             while it.valid() {
@@ -441,7 +441,7 @@ impl Table {
                 return Ok(block);
             }
         }
-        let block = Arc::new(self.read_block(handle)?);
+        let block = Arc::new(self.read_data_block(handle)?);
         if let (Some(cache), true) = (&self.cache, fill_cache) {
             cache.insert(self.id, handle.offset, Cached::Data(Arc::clone(&block)));
         }
@@ -479,7 +479,12 @@ impl Table {
     }
 
     fn read_block(&self, handle: BlockHandle) -> Result<Block> {
-        self.blocks().read_block(handle)
+        self.blocks().read_block(handle, KeyEncoding::Whole)
+    }
+
+    fn read_data_block(&self, handle: BlockHandle) -> Result<Block> {
+        self.blocks()
+            .read_block(handle, self.footer.data_key_encoding())
     }
 }
 
@@ -534,9 +539,10 @@ impl<'a> Blocks<'a> {
             .map_err(|r| self.location(handle.offset).corruption(r))
     }
 
-    /// Reads a block and validates its restart array.
-    fn read_block(&self, handle: BlockHandle) -> Result<Block> {
+    /// Reads a block whose keys are stored as `encoding` says and validates its restart
+    /// array.
+    fn read_block(&self, handle: BlockHandle, encoding: KeyEncoding) -> Result<Block> {
         let raw = self.read_raw(handle)?.into_owned();
-        Block::new(raw).map_err(|r| self.location(handle.offset).corruption(r))
+        Block::with_encoding(raw, encoding).map_err(|r| self.location(handle.offset).corruption(r))
     }
 }

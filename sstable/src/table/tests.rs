@@ -299,6 +299,14 @@ fn builder_rejects_bad_input_without_corrupting() {
             compression: Compression::Zstd(1000),
             ..TableOptions::default()
         },
+        TableOptions {
+            format_version: 1,
+            ..TableOptions::default()
+        },
+        TableOptions {
+            format_version: 4,
+            ..TableOptions::default()
+        },
     ] {
         assert!(matches!(
             TableBuilder::create(&dir.path().join("x.sst"), bad),
