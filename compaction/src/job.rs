@@ -15,6 +15,11 @@
 //!
 //! The compaction filter sees the newest version of a key when no snapshot can see it.
 //!
+//! Sequence numbers: at the bottommost output (below L0), a version in the oldest stripe is
+//! the only version of its key left and every reader sees it, so its sequence number no
+//! longer orders anything: it is written as 0 (RocksDB does the same), which table format 3
+//! stores in one byte instead of eight.
+//!
 //! Outputs are cut at user-key boundaries (all versions of a key stay in one table, so files of
 //! a level never share a user key) when a table reaches the target size or overlaps more than
 //! ten target sizes of the grandparent level.
@@ -64,6 +69,8 @@ pub struct JobStats {
     pub filtered: u64,
     /// Expired entries turned into tombstones or dropped.
     pub expired: u64,
+    /// Entries written at the bottom with their sequence number set to 0.
+    pub zeroed_seqnos: u64,
 }
 
 /// One table the job wrote.
@@ -95,7 +102,9 @@ pub fn run(
     let mut first = true;
     let mut last_stripe: Option<usize> = None;
     let mut drop_rest = false;
-    let mut tomb = Vec::new();
+    // Scratch for a key written in another form than it was read (a tombstone in place of a
+    // value, a zeroed sequence number).
+    let mut rewritten = Vec::new();
 
     input.seek_to_first();
     while input.valid() {
@@ -190,20 +199,31 @@ pub fn run(
             Some((_, b)) => b,
             None => &mut current.insert(new_table()?).1,
         };
-        if delete && k.kind != ValueKind::Delete as u8 {
+        // Every version after this one is in the same (oldest) stripe, so dropped: this is
+        // the key's last version in the output. L0 files are ordered by their sequence
+        // numbers, so they keep them.
+        let zero_seq = opts.bottommost && oldest_stripe && opts.output_level > 0 && k.seq != 0;
+        let key = if delete && k.kind != ValueKind::Delete as u8 {
             // The filter removed a value, or it expired: write a tombstone in its place.
-            tomb.clear();
+            rewritten.clear();
             strata_sstable::encode_internal_key_into(
-                &mut tomb,
+                &mut rewritten,
                 k.user_key,
                 k.seq,
                 ValueKind::Delete as u8,
             );
-            b.add(&tomb, &[])?;
-        } else if let Some(v) = &changed {
-            b.add(input.key(), v)?;
+            rewritten.as_slice()
+        } else if zero_seq {
+            stats.zeroed_seqnos += 1;
+            rewritten.clear();
+            strata_sstable::encode_internal_key_into(&mut rewritten, k.user_key, 0, k.kind);
+            rewritten.as_slice()
         } else {
-            b.add(input.key(), value.unwrap_or_default())?;
+            input.key()
+        };
+        match &changed {
+            Some(v) => b.add(key, v)?,
+            None => b.add(key, value.unwrap_or_default())?,
         }
         stats.entries_out += 1;
         input.next();

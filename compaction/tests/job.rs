@@ -82,12 +82,20 @@ fn del(k: &str, seq: u64) -> (Vec<u8>, Vec<u8>) {
     )
 }
 
-/// Runs a job and returns each output table's entries as (key, seq, kind, value).
-fn run(items: Vec<(Vec<u8>, Vec<u8>)>, opts: &JobOptions) -> Vec<Vec<(String, u64, u8, String)>> {
+/// Each output table's entries as (key, seq, kind, value).
+type Tables = Vec<Vec<(String, u64, u8, String)>>;
+
+/// Runs a job and returns its output tables.
+fn run(items: Vec<(Vec<u8>, Vec<u8>)>, opts: &JobOptions) -> Tables {
+    run_with_stats(items, opts).0
+}
+
+/// Runs a job and returns its output tables and its counts.
+fn run_with_stats(items: Vec<(Vec<u8>, Vec<u8>)>, opts: &JobOptions) -> (Tables, job::JobStats) {
     let dir = tempfile::tempdir().unwrap();
     let mut next = 0;
     let mut input = VecIter::new(items);
-    let (outputs, _) = job::run(&mut input, opts, || {
+    let (outputs, stats) = job::run(&mut input, opts, || {
         next += 1;
         let b = TableBuilder::create(
             &dir.path().join(format!("{next}.sst")),
@@ -96,7 +104,7 @@ fn run(items: Vec<(Vec<u8>, Vec<u8>)>, opts: &JobOptions) -> Vec<Vec<(String, u6
         Ok((next, b))
     })
     .unwrap();
-    outputs
+    let tables = outputs
         .iter()
         .map(|o| {
             let t =
@@ -110,13 +118,14 @@ fn run(items: Vec<(Vec<u8>, Vec<u8>)>, opts: &JobOptions) -> Vec<Vec<(String, u6
                     String::from_utf8(k.user_key.to_vec()).unwrap(),
                     k.seq,
                     k.kind,
-                    String::from_utf8(it.value().to_vec()).unwrap(),
+                    String::from_utf8_lossy(it.value()).into_owned(),
                 ));
                 it.next();
             }
             v
         })
-        .collect()
+        .collect();
+    (tables, stats)
 }
 
 fn opts() -> JobOptions {
@@ -181,6 +190,73 @@ fn tombstones_drop_at_the_bottom_only_when_no_snapshot_needs_what_they_hide() {
         .map(|e| (e.1, e.2))
         .collect();
     assert_eq!(a, vec![(3, 0), (1, 1)]);
+}
+
+#[test]
+fn sequence_numbers_are_zeroed_at_the_bottom_below_l0_when_every_reader_sees_the_version() {
+    let expiring = (
+        encode_internal_key(b"e", 6, ValueKind::PutExpiring as u8),
+        strata_sstable::encode_expiring(u64::MAX, b"ttl"),
+    );
+    let items = vec![
+        put("a", 1, "old"),
+        put("a", 5, "new"),
+        put("b", 2, "b"),
+        put("d", 4, "d"),
+        expiring,
+    ];
+    // A snapshot at 3: a@5 and d@4 are newer than it (kept as they are), a@1 and b@2 are
+    // what every reader sees of them at the bottom (zeroed).
+    let bottom_l6 = JobOptions {
+        bottommost: true,
+        output_level: 6,
+        snapshots: vec![3],
+        ..opts()
+    };
+    let out = run(items.clone(), &bottom_l6);
+    assert_eq!(
+        out,
+        vec![vec![
+            ("a".into(), 5, 1, "new".into()),
+            ("a".into(), 0, 1, "old".into()),
+            ("b".into(), 0, 1, "b".into()),
+            ("d".into(), 4, 1, "d".into()),
+            ("e".into(), 6, 2, format!("{}ttl", "\u{fffd}".repeat(8))),
+        ]]
+    );
+    // No snapshot: every kept version is zeroed, an expiring one keeps its kind and expiry.
+    let no_snapshot = JobOptions {
+        snapshots: Vec::new(),
+        ..bottom_l6.clone()
+    };
+    let (outputs, stats) = run_with_stats(items.clone(), &no_snapshot);
+    let seqs: Vec<(String, u64, u8)> = outputs[0].iter().map(|e| (e.0.clone(), e.1, e.2)).collect();
+    assert_eq!(
+        seqs,
+        vec![
+            ("a".into(), 0, 1),
+            ("b".into(), 0, 1),
+            ("d".into(), 0, 1),
+            ("e".into(), 0, 2)
+        ]
+    );
+    assert_eq!(stats.zeroed_seqnos, 4);
+    // Not at the bottom (older versions may lie below), or into L0 (ordered by sequence
+    // numbers): nothing is zeroed.
+    for o in [
+        JobOptions {
+            bottommost: false,
+            ..no_snapshot.clone()
+        },
+        JobOptions {
+            output_level: 0,
+            ..no_snapshot.clone()
+        },
+    ] {
+        let (outputs, stats) = run_with_stats(items.clone(), &o);
+        assert!(outputs[0].iter().all(|e| e.1 != 0), "{outputs:?}");
+        assert_eq!(stats.zeroed_seqnos, 0);
+    }
 }
 
 #[derive(Debug)]
