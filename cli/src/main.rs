@@ -341,6 +341,7 @@ fn run(command: Command) -> Result<ExitCode, Box<dyn std::error::Error>> {
             let p = table.properties();
             println!("file:             {}", file.display());
             println!("size:             {}", table.file_size());
+            println!("format version:   {}", table.format_version());
             println!("entries:          {}", p.num_entries);
             println!("deletions:        {}", p.num_deletions);
             println!("data blocks:      {}", p.num_data_blocks);

@@ -85,6 +85,7 @@ fn put_get_delete_scan_flush_stats_verify() {
         })
         .collect();
     assert!(dumps.contains("'banana' @"), "{dumps}");
+    assert!(dumps.contains("format version:   3"), "{dumps}");
     // `compact` pushed everything to the bottom level, where apple's tombstone (and the value
     // under it) was dropped.
     assert!(!dumps.contains("'apple'"), "{dumps}");

@@ -23,29 +23,23 @@ struct Header {
 /// Decodes the header of the entry at the start of `data`, or `None` if it is malformed.
 #[inline]
 fn decode_header(data: &[u8], encoding: KeyEncoding) -> Option<Header> {
-    // The common case (LevelDB's fast path): the three lengths take one byte each.
-    if let Some(&[shared, unshared, value_len]) = data.first_chunk::<3>() {
-        if (shared | unshared | value_len) < 0x80 {
-            let (trailer, len) = match encoding {
-                KeyEncoding::Whole => (None, 3),
-                KeyEncoding::SplitTrailer => {
-                    let (t, d) = get_varint64(data.get(3..)?)?;
-                    (Some(t), 3 + d)
-                }
-            };
-            return Some(Header {
-                shared: usize::from(shared),
-                unshared: usize::from(unshared),
-                value_len: usize::from(value_len),
-                trailer,
-                len,
-            });
+    let (shared, unshared, value_len, mut len) = match data.first_chunk::<3>() {
+        // The common case (LevelDB's fast path): the three lengths take one byte each.
+        Some(&[s, u, v]) if (s | u | v) < 0x80 => {
+            (usize::from(s), usize::from(u), usize::from(v), 3)
         }
-    }
-    let (shared, a) = get_varint32(data)?;
-    let (unshared, b) = get_varint32(data.get(a..)?)?;
-    let (value_len, c) = get_varint32(data.get(a + b..)?)?;
-    let mut len = a + b + c;
+        _ => {
+            let (shared, a) = get_varint32(data)?;
+            let (unshared, b) = get_varint32(data.get(a..)?)?;
+            let (value_len, c) = get_varint32(data.get(a + b..)?)?;
+            (
+                shared as usize,
+                unshared as usize,
+                value_len as usize,
+                a + b + c,
+            )
+        }
+    };
     let trailer = match encoding {
         KeyEncoding::Whole => None,
         KeyEncoding::SplitTrailer => {
@@ -55,9 +49,9 @@ fn decode_header(data: &[u8], encoding: KeyEncoding) -> Option<Header> {
         }
     };
     Some(Header {
-        shared: shared as usize,
-        unshared: unshared as usize,
-        value_len: value_len as usize,
+        shared,
+        unshared,
+        value_len,
         trailer,
         len,
     })

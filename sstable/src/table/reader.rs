@@ -236,6 +236,11 @@ impl Table {
         self.source.bytes().len() as u64
     }
 
+    /// The table format version the file was written in (`docs/format-sstable.md`).
+    pub fn format_version(&self) -> u32 {
+        self.footer.version
+    }
+
     /// The properties recorded when the table was written.
     pub fn properties(&self) -> &Properties {
         &self.properties
