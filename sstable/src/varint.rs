@@ -52,7 +52,14 @@ pub fn get_varint64(src: &[u8]) -> Option<(u64, usize)> {
 }
 
 /// [`get_varint64`] for any length.
+#[inline]
 fn get_varint64_long(src: &[u8]) -> Option<(u64, usize)> {
+    // Two bytes (values below 2^14) without the general loop.
+    if let Some(&[b0, b1]) = src.first_chunk::<2>() {
+        if b0 >= 0x80 && b1 < 0x80 {
+            return Some((u64::from(b0 & 0x7F) | u64::from(b1) << 7, 2));
+        }
+    }
     let mut result: u64 = 0;
     for (i, &byte) in src.iter().take(MAX_VARINT64_LEN).enumerate() {
         let shift = 7 * i as u32;
