@@ -28,7 +28,8 @@ use strata_sstable::varint::{
 use strata_sstable::{SeqNo, ValueKind};
 
 use crate::error::{Error, Result};
-use crate::keyspace::{Keyspace, KeyspaceId, DEFAULT_KEYSPACE};
+use crate::ids::{KeyspaceId, DEFAULT_KEYSPACE};
+use crate::keyspace::Keyspace;
 
 /// The encodings of a write batch in the WAL, by the number the WAL's file header carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -95,6 +95,16 @@ impl From<strata_sstable::Error> for Error {
     }
 }
 
+/// A compaction job's error (also a flush's: flush runs the same job).
+impl From<strata_compaction::Error> for Error {
+    fn from(e: strata_compaction::Error) -> Self {
+        match e {
+            strata_compaction::Error::Table(t) => t.into(),
+            other => Error::InvalidArgument(other.to_string()),
+        }
+    }
+}
+
 impl Error {
     /// Builds a corruption error.
     pub(crate) fn corruption(

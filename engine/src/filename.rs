@@ -1,4 +1,4 @@
-//! Names of the files in a database directory (DESIGN.md section 4).
+//! Names of the files in a database directory (docs/architecture.md, "On disk and recovery").
 
 use std::path::{Path, PathBuf};
 

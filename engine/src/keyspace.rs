@@ -4,19 +4,11 @@ use std::sync::{Arc, Weak};
 
 use crate::db::Inner;
 use crate::error::Result;
+use crate::ids::KeyspaceId;
 use crate::iter::{DbIterator, Scan};
 use crate::options::{ReadOptions, WriteOptions};
 use crate::snapshot::Snapshot;
 use crate::WriteBatch;
-
-/// Identifies a keyspace in the WAL, the manifest and batches. DO NOT CHANGE: on disk.
-pub(crate) type KeyspaceId = u32;
-
-/// The keyspace every database has, named `"default"`.
-pub(crate) const DEFAULT_KEYSPACE: KeyspaceId = 0;
-
-/// Name of the default keyspace.
-pub const DEFAULT_KEYSPACE_NAME: &str = "default";
 
 /// A handle to one keyspace of a database: its own ordered key space (its own memtable and
 /// levels) that shares the database's WAL, so a [`WriteBatch`] across keyspaces is atomic.

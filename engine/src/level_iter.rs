@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use strata_sstable::{compare_internal, InternalIterator, TableIter};
 
-use crate::keyspace::KeyspaceId;
+use crate::ids::KeyspaceId;
 use crate::version::{TableFile, Version};
 
 /// Iterates level `level` of keyspace `ks` in `version`. Opens at most one table at a time.

@@ -25,31 +25,41 @@
 //! What it is not: a server (see `strata-server`), a SQL database, or a distributed store.
 //! Durability guarantees per [`SyncMode`] are in `docs/durability.md`.
 
+mod backpressure;
 mod batch;
 mod clock;
-mod compact;
+mod commit;
+mod compactor;
 mod db;
 mod error;
 mod filename;
+mod flush;
+mod ids;
 mod iter;
 mod keyspace;
 mod level_iter;
 mod manifest;
 mod memtable;
+mod mutex;
 mod options;
+mod reclaim;
 mod recovery;
 mod skiplist;
 mod snapshot;
 mod stats;
+mod super_version;
+mod tables;
 mod verify;
 mod version;
+mod wal;
 
 pub use batch::WriteBatch;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use db::Db;
 pub use error::{Error, Result};
+pub use ids::DEFAULT_KEYSPACE_NAME;
 pub use iter::{DbIterator, Scan};
-pub use keyspace::{Keyspace, WeakKeyspace, DEFAULT_KEYSPACE_NAME};
+pub use keyspace::{Keyspace, WeakKeyspace};
 pub use options::{
     Compression, MutableOptions, Options, ReadOptions, RecoveryMode, SyncMode, WriteOptions,
     MIN_MEMORY_BUDGET, NUM_LEVELS,

@@ -26,7 +26,7 @@ use strata_wal::{RecoveryMode, SyncMode};
 
 use crate::error::{Error, Result};
 use crate::filename::{self, manifest_name};
-use crate::keyspace::KeyspaceId;
+use crate::ids::KeyspaceId;
 use crate::options::NUM_LEVELS;
 
 /// Version of the edit encoding, written as the first field of every MANIFEST.

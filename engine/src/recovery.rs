@@ -1,4 +1,4 @@
-//! Opening an existing database: DESIGN.md section 4.
+//! Opening an existing database (docs/durability.md, "Recovery").
 //!
 //! 1. Read CURRENT and replay the MANIFEST's edits into the set of live tables and counters.
 //! 2. Open every live table (a missing one is corruption).
@@ -18,13 +18,29 @@ use std::sync::Arc;
 use strata_sstable::BlockCache;
 use strata_wal::RecoveryMode;
 
-use crate::db::{memgen_tables, new_memgen, replay_log, write_table, Recovered};
+use strata_sstable::SeqNo;
+
 use crate::error::{Error, Result};
 use crate::filename::{self, FileKind};
-use crate::keyspace::KeyspaceId;
+use crate::flush::flush_memtables;
+use crate::ids::KeyspaceId;
 use crate::manifest::{self, FileMeta, Manifest, VersionEdit};
 use crate::options::Options;
-use crate::version::{TableFile, Version};
+use crate::super_version::MemGen;
+use crate::tables::Tables;
+use crate::version::Version;
+use crate::wal;
+
+/// What recovery hands to `Inner`.
+pub(crate) struct Recovered {
+    pub version: Version,
+    pub wal: strata_wal::Writer,
+    pub manifest: Manifest,
+    pub log_number: u64,
+    pub next_file: u64,
+    pub last_seq: SeqNo,
+    pub keyspaces: HashMap<String, KeyspaceId>,
+}
 
 pub(crate) fn recover(dir: &Path, options: &Options, cache: &Arc<BlockCache>) -> Result<Recovered> {
     let (manifest_path, _) = manifest::read_current(dir)?;
@@ -65,8 +81,13 @@ pub(crate) fn recover(dir: &Path, options: &Options, cache: &Arc<BlockCache>) ->
             .collect(),
         ..VersionEdit::default()
     };
+    let tables = Tables {
+        dir,
+        options,
+        cache,
+    };
     let mut version = Version::default()
-        .apply(&all, |_, meta| open_table(dir, meta, cache, options))
+        .apply(&all, |_, meta| tables.open_live(meta))
         .map_err(|e| read.explain_missing(&manifest_path, e))?;
 
     // Every number in use must stay below next_file (a WAL may exist that no edit mentions).
@@ -95,46 +116,42 @@ pub(crate) fn recover(dir: &Path, options: &Options, cache: &Arc<BlockCache>) ->
     check_live_log(&manifest_path, log_number, &logs)
         .map_err(|e| read.explain_missing(&manifest_path, e))?;
 
-    let gen = new_memgen(0, options.memtable_size);
+    let gen = MemGen::new(0, options.memtable_size);
     for (i, &n) in logs.iter().enumerate() {
         let mode = if i + 1 == logs.len() {
             options.recovery_mode
         } else {
             RecoveryMode::Strict
         };
-        let max = replay_log(&filename::log_path(dir, n), mode, &gen)?;
+        let max = wal::replay(&filename::log_path(dir, n), mode, &gen)?;
         last_seq = last_seq.max(max);
     }
     last_seq = last_seq.max(version.max_seq());
 
-    let known: Vec<KeyspaceId> = keyspaces.values().copied().collect();
-    let mut flushed = VersionEdit::default();
-    let mut opened: HashMap<u64, Arc<TableFile>> = HashMap::new();
-    for (ks, mem) in memgen_tables(&gen) {
-        if !known.contains(&ks) {
-            return Err(Error::corruption(
+    // No snapshot exists yet: only each key's newest version is kept.
+    let flushed = flush_memtables(
+        tables,
+        &gen,
+        &[],
+        || {
+            next_file += 1;
+            next_file - 1
+        },
+        |ks| {
+            if keyspaces.values().any(|&id| id == ks) {
+                return Ok(());
+            }
+            Err(Error::corruption(
                 filename::log_path(dir, logs.last().copied().unwrap_or(0)),
                 0,
                 format!("WAL writes to keyspace id {ks}, which the manifest does not know"),
-            ));
-        }
-        if mem.is_empty() {
-            continue;
-        }
-        let number = next_file;
-        next_file += 1;
-        // No snapshot exists yet: only each key's newest version is kept.
-        let (file, _expired) = write_table(dir, number, &mem, options, 0, cache, Vec::new())?;
-        let Some(file) = file else {
-            continue;
-        };
-        flushed.new_files.push((ks, 0, file.meta.clone()));
-        opened.insert(number, file);
-    }
-    if !opened.is_empty() {
-        filename::sync_dir(dir)?;
-        version = version.apply(&flushed, |_, meta| {
-            opened
+            ))
+        },
+    )?;
+    if !flushed.opened.is_empty() {
+        version = version.apply(&flushed.edit, |_, meta| {
+            flushed
+                .opened
                 .get(&meta.number)
                 .cloned()
                 .ok_or_else(|| Error::InvalidArgument(format!("lost table {}", meta.number)))
@@ -144,7 +161,7 @@ pub(crate) fn recover(dir: &Path, options: &Options, cache: &Arc<BlockCache>) ->
     let new_log = next_file;
     let manifest_number = next_file + 1;
     next_file += 2;
-    let wal = crate::db::create_wal(dir, new_log, options.sync_mode)?;
+    let wal = wal::create(dir, new_log, options.sync_mode)?;
     let mut snapshot = version.snapshot_edit();
     snapshot.keyspaces = all.keyspaces.clone();
     snapshot.log_number = Some(new_log);
@@ -185,24 +202,6 @@ pub(crate) fn recover(dir: &Path, options: &Options, cache: &Arc<BlockCache>) ->
         last_seq,
         keyspaces,
     })
-}
-
-fn open_table(
-    dir: &Path,
-    meta: &FileMeta,
-    cache: &Arc<BlockCache>,
-    options: &Options,
-) -> Result<Arc<TableFile>> {
-    let path = filename::table_path(dir, meta.number);
-    if !path.exists() {
-        return Err(Error::corruption(
-            path,
-            0,
-            "table file named by the manifest is missing",
-        ));
-    }
-    let table = crate::db::open_table_file(&path, cache, options)?;
-    Ok(TableFile::new(meta.clone(), Arc::new(table)))
 }
 
 /// The manifest's log number names the oldest WAL not yet flushed. That WAL is deleted only after

@@ -1,8 +1,20 @@
-//! Statistics: a snapshot of levels, files and counters.
+//! Statistics: a snapshot of levels, files and counters ([`Stats`]), the write path's live
+//! counters, and how a snapshot is assembled from the parts that own the figures.
 
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use strata_sstable::BlockCache;
 
 pub use strata_sstable::cache::{CacheUsage, KindUsage};
+
+use crate::backpressure::Stalls;
+use crate::compactor::{view, Compactor};
+use crate::ids::KeyspaceId;
+use crate::options::Options;
+use crate::super_version::SuperVersion;
+use crate::wal::Wal;
 
 /// One level of one keyspace.
 #[derive(Debug, Clone, PartialEq)]
@@ -239,5 +251,138 @@ impl fmt::Display for Stats {
             )?;
         }
         Ok(())
+    }
+}
+
+/// Counters of the write and flush paths (the WAL, stalls and compactions count their own).
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub user_bytes_written: AtomicU64,
+    pub flush_count: AtomicU64,
+    pub flush_bytes: AtomicU64,
+    pub write_groups: AtomicU64,
+    pub writes: AtomicU64,
+    /// Expired entries flushes turned into tombstones.
+    pub flush_expired: AtomicU64,
+}
+
+/// Everything a [`Stats`] snapshot is read from.
+pub(crate) struct Sources<'a> {
+    pub sv: &'a SuperVersion,
+    pub keyspaces: HashMap<String, KeyspaceId>,
+    pub picker: strata_compaction::picker::Config,
+    /// The options in force.
+    pub options: &'a Options,
+    pub counters: &'a Counters,
+    pub stalls: &'a Stalls,
+    pub wal: &'a Wal,
+    pub compactor: &'a Compactor,
+    pub cache: &'a BlockCache,
+    pub last_sequence: u64,
+    pub next_file_number: u64,
+}
+
+impl Sources<'_> {
+    /// The snapshot.
+    pub(crate) fn collect(self) -> Stats {
+        let sv = self.sv;
+        let mut keyspaces = Vec::new();
+        for (name, id) in self.keyspaces {
+            let mut levels = Vec::new();
+            if let Some(tree) = sv.version.tree(id) {
+                let view = view(tree, &Default::default());
+                let targets = strata_compaction::picker::targets(&view, &self.picker);
+                let scores = strata_compaction::picker::scores(&view, &self.picker, &targets);
+                for (level, files) in tree.levels.iter().enumerate() {
+                    levels.push(LevelStats {
+                        level,
+                        files: files.len(),
+                        bytes: files.iter().map(|f| f.meta.size).sum(),
+                        entries: files.iter().map(|f| f.table.properties().num_entries).sum(),
+                        score: scores.get(level).copied().unwrap_or(0.0),
+                        target_bytes: targets.bytes.get(level).copied().unwrap_or(0),
+                    });
+                }
+            }
+            let memtable_bytes = std::iter::once(&sv.mem)
+                .chain(sv.imm.iter())
+                .filter_map(|g| g.get(id))
+                .map(|m| m.approximate_bytes() as u64)
+                .sum();
+            keyspaces.push(KeyspaceStats {
+                name,
+                levels,
+                memtable_bytes,
+            });
+        }
+        keyspaces.sort_by(|a, b| a.name.cmp(&b.name));
+        let c = self.counters;
+        let compaction: Vec<CompactionStats> = self
+            .compactor
+            .level_work()
+            .iter()
+            .enumerate()
+            .map(|(level, w)| CompactionStats {
+                level,
+                compactions: w.count,
+                moves: w.moves,
+                read_bytes: w.read_bytes,
+                write_bytes: w.write_bytes,
+                micros: w.micros,
+            })
+            .collect();
+        let user = c.user_bytes_written.load(Ordering::Relaxed);
+        let written = c.flush_bytes.load(Ordering::Relaxed)
+            + compaction.iter().map(|l| l.write_bytes).sum::<u64>();
+        let now = self.options.clock.now_ms();
+        let files = || sv.version.trees.values().flat_map(|t| t.all_files());
+        let expired_bytes_estimate = files()
+            .map(|(_, f)| {
+                let p = f.table.properties();
+                if p.min_expiry_ms.is_some_and(|e| e <= now) && p.num_entries > 0 {
+                    f.meta.size * p.num_expiring / p.num_entries
+                } else {
+                    0
+                }
+            })
+            .sum();
+        Stats {
+            expired_dropped: c.flush_expired.load(Ordering::Relaxed)
+                + self.compactor.expired_dropped(),
+            expired_bytes_estimate,
+            compaction,
+            write_amplification: if user == 0 {
+                0.0
+            } else {
+                written as f64 / user as f64
+            },
+            last_sequence: self.last_sequence,
+            next_file_number: self.next_file_number,
+            immutable_memtables: sv.imm.len(),
+            active_memtable_bytes: sv.mem.bytes() as u64,
+            keyspaces,
+            user_bytes_written: user,
+            flush_count: c.flush_count.load(Ordering::Relaxed),
+            flush_bytes: c.flush_bytes.load(Ordering::Relaxed),
+            stall_count: self.stalls.count(),
+            stall_micros: self.stalls.micros(),
+            wal_syncs: self.wal.syncs(),
+            write_groups: c.write_groups.load(Ordering::Relaxed),
+            writes: c.writes.load(Ordering::Relaxed),
+            block_cache_bytes: self.cache.used_bytes(),
+            block_cache_capacity: self.cache.capacity(),
+            memory: MemoryStats {
+                budget: self.options.memory_budget,
+                memtables: std::iter::once(&sv.mem)
+                    .chain(sv.imm.iter())
+                    .map(|g| g.bytes() as u64)
+                    .sum(),
+                memtable_limit: (self.options.memtable_size as u64)
+                    .saturating_mul(1 + self.options.max_immutable_memtables as u64),
+                pinned_index_and_filters: files().map(|(_, f)| f.table.pinned_meta_bytes()).sum(),
+                cache: self.cache.usage(),
+                table_builders: self.cache.reserved_bytes(),
+            },
+        }
     }
 }

@@ -6,11 +6,12 @@ use std::path::{Path, PathBuf};
 use strata_sstable::Table;
 use strata_wal::RecoveryMode;
 
-use crate::db::{new_memgen, replay_log};
 use crate::error::{Error, Result};
 use crate::filename::{self, FileKind};
 use crate::manifest;
 use crate::recovery::check_live_log;
+use crate::super_version::MemGen;
+use crate::wal;
 
 /// What [`verify_dir`] checked.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -85,11 +86,11 @@ pub fn verify_dir(dir: impl AsRef<Path>) -> Result<VerifyReport> {
     check_live_log(&manifest_path, log_number, &logs)
         .map_err(|e| read.explain_missing(&manifest_path, e))?;
     for n in logs {
-        replay_log(
+        wal::replay(
             &filename::log_path(dir, n),
             RecoveryMode::Strict,
             // Replayed only to check the records: a small filter will do.
-            &new_memgen(n, 1 << 20),
+            &MemGen::new(n, 1 << 20),
         )?;
         report.logs += 1;
     }

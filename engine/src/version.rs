@@ -7,7 +7,7 @@ use std::sync::Arc;
 use strata_sstable::{compare_internal, parse_internal_key, SeqNo, Table};
 
 use crate::error::Result;
-use crate::keyspace::KeyspaceId;
+use crate::ids::KeyspaceId;
 use crate::manifest::{FileMeta, VersionEdit};
 use crate::options::NUM_LEVELS;
 

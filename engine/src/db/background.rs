@@ -1,0 +1,237 @@
+//! Flush and compaction as [`Inner`] runs them: the flush thread, installing a flush or a
+//! compaction with one manifest edit, waiting for background work, and the narrow
+//! [`CompactionContext`] the compaction worker (`crate::compactor`) sees the database
+//! through. Building tables is `crate::flush`.
+
+use std::collections::HashMap;
+use std::fs;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::Receiver;
+use strata_compaction::CompactionFilter;
+use strata_sstable::SeqNo;
+
+use super::{Inner, State};
+use crate::commit::QueuedWrite;
+use crate::compactor::{CompactionContext, Compactor};
+use crate::error::{Error, Result};
+use crate::filename;
+use crate::flush::flush_memtables;
+use crate::ids::KeyspaceId;
+use crate::manifest::VersionEdit;
+use crate::mutex::lock;
+use crate::reclaim::return_free_memory;
+use crate::super_version::MemGen;
+use crate::tables::Tables;
+use crate::version::{TableFile, Version};
+
+impl Inner {
+    /// Freezes the memtable (in order with the writes) and waits until every frozen
+    /// memtable is flushed.
+    pub(crate) fn flush(&self) -> Result<()> {
+        self.check_open()?;
+        self.queue
+            .commit(QueuedWrite::rotation(), |group| self.write_group(group))?;
+        let mut st = lock(&self.state);
+        loop {
+            if let Some(e) = &st.bg_error {
+                return Err(e.clone());
+            }
+            if st.sv.imm.is_empty() {
+                return Ok(());
+            }
+            st = self.state_cv.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// Flushes frozen memtables, oldest first, until none is left.
+    pub(super) fn flush_pending(&self) -> Result<()> {
+        loop {
+            let gen = {
+                let st = lock(&self.state);
+                if let Some(e) = &st.bg_error {
+                    return Err(e.clone());
+                }
+                match st.sv.imm.first() {
+                    Some(g) => Arc::clone(g),
+                    None => return Ok(()),
+                }
+            };
+            self.flush_gen(&gen)?;
+        }
+    }
+
+    /// Writes the oldest frozen memtable generation `gen` to L0, then one edit makes the
+    /// tables live and retires its WAL, which is deleted.
+    pub(super) fn flush_gen(&self, gen: &Arc<MemGen>) -> Result<()> {
+        let snapshots = self.snapshots.sequences();
+        let flushed = flush_memtables(
+            self.tables(),
+            gen,
+            &snapshots,
+            || self.new_file_number(),
+            |_| Ok(()),
+        )?;
+        let c = &self.counters;
+        c.flush_expired
+            .fetch_add(flushed.expired, Ordering::Relaxed);
+        c.flush_bytes.fetch_add(flushed.bytes, Ordering::Relaxed);
+        let mut edit = flushed.edit;
+        // The oldest WAL still needed: the next frozen generation's, or the active one's.
+        edit.log_number = Some({
+            let st = lock(&self.state);
+            st.sv
+                .imm
+                .get(1)
+                .map_or(st.sv.mem.log_number, |g| g.log_number)
+        });
+        edit.last_seq = Some(self.visible_seq.load(Ordering::Acquire));
+        self.log_and_apply(edit, &flushed.opened, |st| {
+            if st.sv.imm.first().is_some_and(|g| Arc::ptr_eq(g, gen)) {
+                st.sv.imm.remove(0);
+            }
+        })?;
+        c.flush_count.fetch_add(1, Ordering::Relaxed);
+        // The WAL of the flushed memtables is no longer needed.
+        let _ = fs::remove_file(filename::log_path(&self.dir, gen.log_number));
+        Ok(())
+    }
+
+    /// Logs `edit` (with the next file number) in the manifest and makes it the current
+    /// version (LevelDB's `LogAndApply`); `then` changes the state in the same step. The
+    /// files the edit removes and does not re-add become obsolete: deleted when the last
+    /// version or iterator holding them lets go.
+    pub(super) fn log_and_apply(
+        &self,
+        mut edit: VersionEdit,
+        opened: &HashMap<u64, Arc<TableFile>>,
+        then: impl FnOnce(&mut State),
+    ) -> Result<()> {
+        let mut manifest = lock(&self.manifest);
+        edit.next_file = Some(self.next_file.load(Ordering::SeqCst));
+        manifest.log(&edit)?;
+        let mut st = lock(&self.state);
+        let added: Vec<u64> = edit.new_files.iter().map(|(_, _, m)| m.number).collect();
+        for (ks, level, number) in &edit.deleted_files {
+            if added.contains(number) {
+                continue;
+            }
+            if let Some(f) = st
+                .sv
+                .version
+                .tree(*ks)
+                .and_then(|t| t.levels[*level].iter().find(|f| f.meta.number == *number))
+            {
+                f.obsolete.store(true, Ordering::Release);
+            }
+        }
+        let version = st.sv.version.apply(&edit, |_, meta| {
+            opened.get(&meta.number).cloned().ok_or_else(|| {
+                Error::InvalidArgument(format!("version edit lost table {}", meta.number))
+            })
+        })?;
+        st.sv.version = Arc::new(version);
+        then(&mut st);
+        drop(st);
+        drop(manifest);
+        self.state_cv.notify_all();
+        self.schedule_compaction();
+        Ok(())
+    }
+
+    /// Blocks until no frozen memtable waits for flush and compactions have nothing left to
+    /// do.
+    pub(super) fn wait_for_background_work(&self) -> Result<()> {
+        loop {
+            self.check()?;
+            let flushed = lock(&self.state).sv.imm.is_empty();
+            if flushed && self.compactor.is_idle(self) {
+                return Ok(());
+            }
+            self.schedule_compaction();
+            let st = lock(&self.state);
+            let _ = self
+                .state_cv
+                .wait_timeout(st, Duration::from_millis(20))
+                .unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// Flushes, then compacts keyspace `ks` in `[lo, hi]` down to the bottom level.
+    pub(crate) fn compact_range(
+        &self,
+        ks: KeyspaceId,
+        lo: Option<&[u8]>,
+        hi: Option<&[u8]>,
+    ) -> Result<()> {
+        self.flush()?;
+        self.compactor.compact_range(self, ks, lo, hi)
+    }
+}
+
+impl CompactionContext for Inner {
+    fn compactor(&self) -> &Compactor {
+        &self.compactor
+    }
+
+    fn tables(&self) -> Tables<'_> {
+        Inner::tables(self)
+    }
+
+    fn version(&self) -> Arc<Version> {
+        Arc::clone(&lock(&self.state).sv.version)
+    }
+
+    fn new_file_number(&self) -> u64 {
+        Inner::new_file_number(self)
+    }
+
+    fn snapshots(&self) -> Vec<SeqNo> {
+        self.snapshots.sequences()
+    }
+
+    fn picker_config(&self) -> strata_compaction::picker::Config {
+        self.tuned.picker_config(&self.options)
+    }
+
+    fn auto_compactions(&self) -> bool {
+        !self.tuned.auto_compactions_disabled()
+    }
+
+    fn ttl_check_interval(&self) -> Duration {
+        self.options.ttl_check_interval
+    }
+
+    fn filter(&self, ks: KeyspaceId) -> Option<Arc<dyn CompactionFilter>> {
+        self.keyspace_name(ks)
+            .and_then(|n| self.options.filter_for(&n))
+    }
+
+    fn install(&self, edit: VersionEdit, opened: &HashMap<u64, Arc<TableFile>>) -> Result<()> {
+        self.log_and_apply(edit, opened, |_| {})
+    }
+
+    fn check(&self) -> Result<()> {
+        self.check_open()?;
+        match &lock(&self.state).bg_error {
+            Some(e) => Err(e.clone()),
+            None => Ok(()),
+        }
+    }
+
+    fn fail(&self, e: Error) {
+        self.set_bg_error(e);
+    }
+}
+
+/// Flushes frozen memtables whenever woken, until the channel disconnects (at close).
+pub(super) fn flush_thread(inner: &Inner, rx: &Receiver<()>) {
+    while rx.recv().is_ok() {
+        if let Err(e) = inner.flush_pending() {
+            inner.set_bg_error(e);
+        }
+        return_free_memory();
+    }
+}

@@ -1,0 +1,113 @@
+//! Flush: writing a memtable generation to L0 tables (LevelDB's `BuildTable`). One routine
+//! serves both the flush thread and recovery, which flushes what it replayed from the WALs;
+//! installing the result (the manifest edit, retiring the WAL) is the caller's.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use strata_compaction::job::{self, JobOptions};
+use strata_sstable::SeqNo;
+
+use crate::error::Result;
+use crate::filename;
+use crate::ids::KeyspaceId;
+use crate::manifest::VersionEdit;
+use crate::memtable::Memtable;
+use crate::super_version::MemGen;
+use crate::tables::{file_meta, Tables};
+use crate::version::TableFile;
+
+/// What flushing one memtable generation made.
+#[derive(Debug, Default)]
+pub(crate) struct Flushed {
+    /// The new L0 tables, one per non-empty memtable, as an edit that adds them (nothing
+    /// else set).
+    pub edit: VersionEdit,
+    /// The new tables, open, by file number.
+    pub opened: HashMap<u64, Arc<TableFile>>,
+    /// Bytes of the new tables.
+    pub bytes: u64,
+    /// Expired entries turned into tombstones.
+    pub expired: u64,
+}
+
+/// Writes every memtable of `gen` to an L0 table numbered by `new_number`, keeping what
+/// the snapshots `snapshots` (ascending) can see, and fsyncs the directory once the tables
+/// exist. `check` vets each keyspace before its table is written (recovery rejects one the
+/// manifest does not know).
+pub(crate) fn flush_memtables(
+    tables: Tables<'_>,
+    gen: &MemGen,
+    snapshots: &[SeqNo],
+    mut new_number: impl FnMut() -> u64,
+    check: impl Fn(KeyspaceId) -> Result<()>,
+) -> Result<Flushed> {
+    let mut flushed = Flushed::default();
+    for (ks, mem) in gen.sorted_tables() {
+        check(ks)?;
+        if mem.is_empty() {
+            continue;
+        }
+        let number = new_number();
+        let (file, expired) = build_table(tables, number, &mem, 0, snapshots)?;
+        flushed.expired += expired;
+        let Some(file) = file else {
+            continue;
+        };
+        flushed.bytes += file.meta.size;
+        flushed.edit.new_files.push((ks, 0, file.meta.clone()));
+        flushed.opened.insert(number, file);
+    }
+    if !flushed.opened.is_empty() {
+        filename::sync_dir(tables.dir)?;
+    }
+    Ok(flushed)
+}
+
+/// Writes the contents of `mem` to table `number` at `level`, keeping what a compaction
+/// would (RocksDB's flush runs the same iterator): per snapshot stripe (`snapshots`,
+/// ascending) only the newest version of a key, tombstones, and expired entries as
+/// tombstones. A memtable of overwrites thus flushes each key once (in random overwrites of
+/// 2M keys, a 64 MiB memtable holds ~11% shadowed versions). Returns the table, `None` if
+/// nothing was left to write (a non-empty memtable never is: each key's newest version
+/// stays), and how many expired entries became tombstones.
+fn build_table(
+    tables: Tables<'_>,
+    number: u64,
+    mem: &Arc<Memtable>,
+    level: usize,
+    snapshots: &[SeqNo],
+) -> Result<(Option<Arc<TableFile>>, u64)> {
+    let opts = JobOptions {
+        snapshots: snapshots.to_vec(),
+        // Tombstones stay: older versions may lie in any table.
+        bottommost: false,
+        output_level: level,
+        // One table, however large.
+        target_file_size: u64::MAX,
+        grandparents: Vec::new(),
+        // Compaction filters run in compactions only (as in RocksDB by default).
+        filter: None,
+        now_ms: tables.options.clock.now_ms(),
+    };
+    let mut created = false;
+    let result = job::run(&mut mem.iter(), &opts, || {
+        created = true;
+        Ok((number, tables.create(number, level)?))
+    });
+    let (outputs, stats) = match result {
+        Ok(r) => r,
+        Err(e) => {
+            if created {
+                let _ = std::fs::remove_file(tables.path(number));
+            }
+            return Err(e.into());
+        }
+    };
+    let Some(out) = outputs.into_iter().next() else {
+        return Ok((None, stats.expired));
+    };
+    let table = Arc::new(tables.open(number)?);
+    let file = TableFile::new(file_meta(number, &out.summary), table);
+    Ok((Some(file), stats.expired))
+}
