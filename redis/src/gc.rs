@@ -1,5 +1,5 @@
 //! The compaction filter that removes the elements of deleted, replaced and expired
-//! collections (`docs/redis-encoding.md`, "Compaction filter").
+//! collections (`docs/format-redis.md`, "Compaction filter").
 //!
 //! Deleting a collection only removes its metadata entry; its elements become unreachable
 //! (their version is not the metadata's any more) and this filter drops them when compaction

@@ -1,4 +1,4 @@
-//! The Redis data model over Strata's ordered keys (DESIGN.md section 6).
+//! The Redis data model over Strata's ordered keys (`docs/format-redis.md`).
 //!
 //! - [`key`]: the engine key of every Redis key (`db | slot | key`, with Redis Cluster's hash
 //!   slots, so a slot can later move between nodes as one key range).
@@ -10,7 +10,7 @@
 //!   expire cycle, SCAN cursors, O(1) `SWAPDB`. On-disk layout: `docs/format-redis.md`.
 //!
 //! - [`sub`]: the engine keys of collection elements (hashes, sets, sorted sets, lists:
-//!   metadata + versioned elements, `docs/redis-encoding.md`), and [`ElementGc`], the
+//!   metadata + versioned elements, `docs/format-redis.md`), and [`ElementGc`], the
 //!   compaction filter that removes the elements of deleted collections.
 //!
 //! It is not: a network server (that is `strata-server`), nor a storage engine.

@@ -15,7 +15,7 @@
 //! counted until the expire cycle deletes it and decrements its slot's count, so nothing but
 //! that cycle may make it vanish (the engine's TTL lets compaction purge expired entries
 //! silently). A collection's elements are separate entries keyed by its `version`
-//! (`docs/redis-encoding.md`); the metadata keeps their count, so `HLEN` is one read.
+//! (`docs/format-redis.md`); the metadata keeps their count, so `HLEN` is one read.
 
 use std::fmt;
 

@@ -1,4 +1,4 @@
-//! Engine keys of collection elements (`docs/redis-encoding.md`).
+//! Engine keys of collection elements (`docs/format-redis.md`).
 //!
 //! ```text
 //! element key := db: u8  slot: u16 BE  keylen: u32 BE  key  version: u64 BE  field

@@ -1,6 +1,6 @@
 //! Tests of hashes and sets through the store, and of the element collector.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 

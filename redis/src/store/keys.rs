@@ -1,0 +1,262 @@
+//! Generic key commands: TYPE, DEL, EXISTS, RENAME, COPY, MOVE, and a key's expiry
+//! (EXPIRE and friends, TTL, PERSIST).
+
+use std::collections::HashSet;
+
+use super::{slot_of, Entry, Result, Store, Txn};
+use crate::key;
+use crate::meta::{self, Collection, Meta, RedisType};
+use crate::sub;
+
+/// What `RENAME`/`RENAMENX` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RenameOutcome {
+    /// The source key does not exist (`ERR no such key`).
+    NoSuchKey,
+    /// `RENAMENX` and the destination exists: nothing changed.
+    DestinationExists,
+    /// Renamed.
+    Renamed,
+}
+
+impl Store {
+    /// Rewrites the live entry `e` at `ekey` with a new expiry (a past one deletes the key).
+    /// Call with the key's slot locked.
+    pub(super) fn change_expiry(
+        &self,
+        ekey: &[u8],
+        e: &Entry,
+        expiry: Option<u64>,
+        now: u64,
+    ) -> Result<()> {
+        if expiry == e.header.expiry {
+            return Ok(());
+        }
+        let mut bytes = e.bytes.clone();
+        meta::set_expiry(&mut bytes, expiry)?;
+        let mut txn = Txn::new(self, now);
+        txn.put(ekey, Some(e), bytes)?;
+        txn.commit()
+    }
+
+    /// The expiry of `key` (Unix ms): `None` if absent, `Some(None)` if persistent.
+    ///
+    /// # Errors
+    /// Engine errors.
+    pub fn expiry(&self, db: u8, k: &[u8]) -> Result<Option<Option<u64>>> {
+        let ekey = key::encode(self.dbs()[usize::from(db)], k);
+        Ok(self.live(&ekey, self.now_ms())?.map(|e| e.header.expiry))
+    }
+
+    /// The type of `key`, if it exists.
+    ///
+    /// # Errors
+    /// A damaged entry; engine errors.
+    pub fn key_type(&self, db: u8, k: &[u8]) -> Result<Option<RedisType>> {
+        let ekey = key::encode(self.dbs()[usize::from(db)], k);
+        Ok(self.live(&ekey, self.now_ms())?.map(|e| e.header.ty))
+    }
+
+    /// Sets (`Some(ms)`, a past time deletes the key) or removes (`None`) the expiry of an
+    /// existing key, if `allow(current)` agrees. Returns whether the key existed and was
+    /// changed.
+    ///
+    /// # Errors
+    /// Engine errors.
+    pub fn set_expiry(
+        &self,
+        db: u8,
+        k: &[u8],
+        expiry: Option<u64>,
+        allow: impl FnOnce(Option<u64>) -> bool,
+    ) -> Result<bool> {
+        let dbs = self.dbs();
+        let ekey = key::encode(dbs[usize::from(db)], k);
+        let _guard = self.lock_slot(slot_of(&ekey));
+        let now = self.now_ms();
+        let Some(e) = self.live(&ekey, now)? else {
+            return Ok(false);
+        };
+        if !allow(e.header.expiry) {
+            return Ok(false);
+        }
+        self.change_expiry(&ekey, &e, expiry, now)?;
+        Ok(true)
+    }
+
+    /// `DEL key...`: deletes the keys in one atomic write; returns how many existed. Expired
+    /// keys met on the way are deleted too (not counted, as in Redis).
+    ///
+    /// # Errors
+    /// Engine errors.
+    pub fn del<K: AsRef<[u8]>>(&self, db: u8, keys: &[K]) -> Result<u64> {
+        let dbs = self.dbs();
+        let pdb = dbs[usize::from(db)];
+        let mut seen = HashSet::new();
+        let ekeys: Vec<Vec<u8>> = keys
+            .iter()
+            .map(|k| key::encode(pdb, k.as_ref()))
+            .filter(|k| seen.insert(k.clone()))
+            .collect();
+        let _guards = self.lock_keys(&ekeys);
+        let now = self.now_ms();
+        let mut txn = Txn::new(self, now);
+        let mut n = 0;
+        for ekey in &ekeys {
+            let raw = self.raw(ekey)?;
+            if let Some(e) = &raw {
+                n += u64::from(!e.header.expired(now));
+                txn.delete(ekey, Some(e));
+            }
+        }
+        txn.commit()?;
+        Ok(n)
+    }
+
+    /// `EXISTS key...` (and `TOUCH`): how many of the keys exist (a key named twice counts
+    /// twice).
+    ///
+    /// # Errors
+    /// Engine errors.
+    pub fn exists<K: AsRef<[u8]>>(&self, db: u8, keys: &[K]) -> Result<u64> {
+        let dbs = self.dbs();
+        let pdb = dbs[usize::from(db)];
+        let now = self.now_ms();
+        let mut n = 0;
+        for k in keys {
+            n += u64::from(self.live(&key::encode(pdb, k.as_ref()), now)?.is_some());
+        }
+        Ok(n)
+    }
+
+    /// `RENAME` / `RENAMENX` (`only_if_absent`): moves the value and expiry of `src` to `dst`
+    /// in one atomic write.
+    ///
+    /// # Errors
+    /// Engine errors.
+    pub fn rename(
+        &self,
+        db: u8,
+        src: &[u8],
+        dst: &[u8],
+        only_if_absent: bool,
+    ) -> Result<RenameOutcome> {
+        let dbs = self.dbs();
+        let pdb = dbs[usize::from(db)];
+        let (esrc, edst) = (key::encode(pdb, src), key::encode(pdb, dst));
+        let _guards = self.lock_keys(&[&esrc, &edst]);
+        let now = self.now_ms();
+        let Some(from) = self.live(&esrc, now)? else {
+            return Ok(RenameOutcome::NoSuchKey);
+        };
+        if esrc == edst {
+            return Ok(if only_if_absent {
+                RenameOutcome::DestinationExists
+            } else {
+                RenameOutcome::Renamed
+            });
+        }
+        let to = self.raw(&edst)?;
+        if only_if_absent && to.as_ref().is_some_and(|e| !e.header.expired(now)) {
+            return Ok(RenameOutcome::DestinationExists);
+        }
+        let mut txn = Txn::new(self, now);
+        txn.delete(&esrc, Some(&from));
+        let value = self.copy_value(&mut txn, &from, &esrc, &edst)?;
+        txn.put(&edst, to.as_ref(), value)?;
+        txn.commit()?;
+        Ok(RenameOutcome::Renamed)
+    }
+
+    /// `COPY src dst [DB dst_db] [REPLACE]`: copies value and expiry; returns whether it
+    /// copied (not if `src` is missing, or `dst` exists without `replace`).
+    ///
+    /// # Errors
+    /// Engine errors.
+    pub fn copy(&self, db: u8, src: &[u8], dst_db: u8, dst: &[u8], replace: bool) -> Result<bool> {
+        let dbs = self.dbs();
+        let esrc = key::encode(dbs[usize::from(db)], src);
+        let edst = key::encode(dbs[usize::from(dst_db)], dst);
+        let _guards = self.lock_keys(&[&esrc, &edst]);
+        let now = self.now_ms();
+        let Some(from) = self.live(&esrc, now)? else {
+            return Ok(false);
+        };
+        if esrc == edst {
+            return Ok(false);
+        }
+        let to = self.raw(&edst)?;
+        if !replace && to.as_ref().is_some_and(|e| !e.header.expired(now)) {
+            return Ok(false);
+        }
+        let mut txn = Txn::new(self, now);
+        let value = self.copy_value(&mut txn, &from, &esrc, &edst)?;
+        txn.put(&edst, to.as_ref(), value)?;
+        txn.commit()?;
+        Ok(true)
+    }
+
+    /// `MOVE key db`: moves a key to another database unless it exists there.
+    ///
+    /// # Errors
+    /// Engine errors.
+    pub fn move_key(&self, db: u8, k: &[u8], dst_db: u8) -> Result<bool> {
+        let dbs = self.dbs();
+        let esrc = key::encode(dbs[usize::from(db)], k);
+        let edst = key::encode(dbs[usize::from(dst_db)], k);
+        let _guard = self.lock_slot(slot_of(&esrc));
+        let now = self.now_ms();
+        let Some(from) = self.live(&esrc, now)? else {
+            return Ok(false);
+        };
+        if esrc == edst {
+            return Ok(false);
+        }
+        let to = self.raw(&edst)?;
+        if to.as_ref().is_some_and(|e| !e.header.expired(now)) {
+            return Ok(false);
+        }
+        let mut txn = Txn::new(self, now);
+        txn.delete(&esrc, Some(&from));
+        let value = self.copy_value(&mut txn, &from, &esrc, &edst)?;
+        txn.put(&edst, to.as_ref(), value)?;
+        txn.commit()?;
+        Ok(true)
+    }
+
+    /// Writes a copy of the elements of `from` (the live entry at `src`) for the key `dst`
+    /// into `txn` under a new version, and returns the metadata entry to store at `dst`
+    /// (RENAME, COPY, MOVE). A string is its entry.
+    pub(super) fn copy_value(
+        &self,
+        txn: &mut Txn<'_>,
+        from: &Entry,
+        src: &[u8],
+        dst: &[u8],
+    ) -> Result<Vec<u8>> {
+        let (h, m) = meta::decode(&from.bytes)?;
+        let Meta::Collection(body) = m else {
+            return Ok(from.bytes.clone());
+        };
+        let new = Collection {
+            version: self.new_version()?,
+            ..body
+        };
+        let (old_prefix, new_prefix) = (
+            sub::prefix(src, body.version),
+            sub::prefix(dst, new.version),
+        );
+        let mut keyspaces = vec![&self.sub];
+        if h.ty == RedisType::ZSet {
+            keyspaces.push(&self.score);
+        }
+        for ks in keyspaces {
+            for item in ks.prefix(&old_prefix)? {
+                let (k, v) = item?;
+                txn.batch
+                    .put_in(ks, sub::join(&new_prefix, &k[old_prefix.len()..]), v);
+            }
+        }
+        Ok(meta::encode_collection(h.ty, h.expiry, &new))
+    }
+}

@@ -1,0 +1,209 @@
+//! Strings: GET, SET and its options, read-modify-write updates (INCR, APPEND, SETRANGE),
+//! GETDEL, GETEX, MSET.
+
+use std::collections::HashSet;
+
+use super::{slot_of, Entry, Result, Store, Txn};
+use crate::key;
+use crate::meta;
+
+/// What `SET` does with an existing key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Condition {
+    /// Always set.
+    #[default]
+    Always,
+    /// `NX`: only if the key does not exist.
+    IfAbsent,
+    /// `XX`: only if the key exists.
+    IfPresent,
+}
+
+/// What a write does with the key's expiry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Expiry {
+    /// `SET` without an option, `PERSIST`, `GETEX PERSIST`: the key becomes persistent.
+    #[default]
+    Clear,
+    /// `KEEPTTL`, `GETEX` without an option: keep the current expiry.
+    Keep,
+    /// `EX`/`PX`/`EXAT`/`PXAT`: expire at this Unix time in milliseconds (a time already
+    /// past deletes the key).
+    At(u64),
+}
+
+/// The options of `SET`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SetOptions {
+    /// `NX` / `XX`.
+    pub condition: Condition,
+    /// Expiry handling.
+    pub expiry: Expiry,
+    /// `GET`: return the old value (an error if it is not a string).
+    pub get: bool,
+}
+
+/// What `SET` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetOutcome {
+    /// The value was written.
+    pub written: bool,
+    /// The old string value (asked for with `GET`).
+    pub old: Option<Vec<u8>>,
+}
+
+impl Store {
+    /// `GET`: the string value of `key`.
+    ///
+    /// # Errors
+    /// [`Error::WrongType`] for a non-string key; engine errors.
+    pub fn get(&self, db: u8, k: &[u8]) -> Result<Option<Vec<u8>>> {
+        let ekey = key::encode(self.dbs()[usize::from(db)], k);
+        match self.live(&ekey, self.now_ms())? {
+            Some(e) => Ok(Some(e.string()?.to_vec())),
+            None => Ok(None),
+        }
+    }
+
+    /// `SET key value [NX|XX] [GET] [EX|PX|EXAT|PXAT|KEEPTTL]`.
+    ///
+    /// # Errors
+    /// [`Error::WrongType`] with `GET` on a non-string key; engine errors.
+    pub fn set(&self, db: u8, k: &[u8], value: &[u8], opts: SetOptions) -> Result<SetOutcome> {
+        let dbs = self.dbs();
+        let ekey = key::encode(dbs[usize::from(db)], k);
+        let _guard = self.lock_slot(slot_of(&ekey));
+        let now = self.now_ms();
+        let raw = self.raw(&ekey)?;
+        let live = raw.as_ref().filter(|e| !e.header.expired(now));
+        let old = match (live, opts.get) {
+            (Some(e), true) => Some(e.string()?.to_vec()),
+            _ => None,
+        };
+        let allowed = match opts.condition {
+            Condition::Always => true,
+            Condition::IfAbsent => live.is_none(),
+            Condition::IfPresent => live.is_some(),
+        };
+        if !allowed {
+            return Ok(SetOutcome {
+                written: false,
+                old,
+            });
+        }
+        let expiry = match opts.expiry {
+            Expiry::Clear => None,
+            Expiry::Keep => live.and_then(|e| e.header.expiry),
+            Expiry::At(ms) => Some(ms),
+        };
+        let mut txn = Txn::new(self, now);
+        txn.put(&ekey, raw.as_ref(), meta::encode_string(value, expiry))?;
+        txn.commit()?;
+        Ok(SetOutcome { written: true, old })
+    }
+
+    /// Replaces the string at `key` with `f(old)`, keeping its expiry (INCR, APPEND, SETRANGE
+    /// keep a key's TTL in Redis). `f` returns the new value and what to reply; `None` leaves
+    /// the key untouched.
+    ///
+    /// # Errors
+    /// [`Error::WrongType`] for a non-string key; what `f` returns; engine errors.
+    pub fn update_string<T>(
+        &self,
+        db: u8,
+        k: &[u8],
+        f: impl FnOnce(Option<&[u8]>) -> std::result::Result<(Option<Vec<u8>>, T), String>,
+    ) -> Result<std::result::Result<T, String>> {
+        let dbs = self.dbs();
+        let ekey = key::encode(dbs[usize::from(db)], k);
+        let _guard = self.lock_slot(slot_of(&ekey));
+        let now = self.now_ms();
+        let raw = self.raw(&ekey)?;
+        let live = raw.as_ref().filter(|e| !e.header.expired(now));
+        let value = live.map(Entry::string).transpose()?;
+        match f(value) {
+            Ok((Some(new), reply)) => {
+                let expiry = live.and_then(|e| e.header.expiry);
+                let mut txn = Txn::new(self, now);
+                txn.put(&ekey, raw.as_ref(), meta::encode_string(&new, expiry))?;
+                txn.commit()?;
+                Ok(Ok(reply))
+            }
+            Ok((None, reply)) => Ok(Ok(reply)),
+            Err(msg) => Ok(Err(msg)),
+        }
+    }
+
+    /// `GETDEL`: the string value of `key`, deleting the key.
+    ///
+    /// # Errors
+    /// [`Error::WrongType`] for a non-string key (which is then left alone); engine errors.
+    pub fn getdel(&self, db: u8, k: &[u8]) -> Result<Option<Vec<u8>>> {
+        let dbs = self.dbs();
+        let ekey = key::encode(dbs[usize::from(db)], k);
+        let _guard = self.lock_slot(slot_of(&ekey));
+        let now = self.now_ms();
+        let Some(e) = self.live(&ekey, now)? else {
+            return Ok(None);
+        };
+        let value = e.string()?.to_vec();
+        let mut txn = Txn::new(self, now);
+        txn.delete(&ekey, Some(&e));
+        txn.commit()?;
+        Ok(Some(value))
+    }
+
+    /// `GETEX`: the string value of `key`, changing its expiry as `expiry` says.
+    ///
+    /// # Errors
+    /// [`Error::WrongType`] for a non-string key; engine errors.
+    pub fn getex(&self, db: u8, k: &[u8], expiry: Expiry) -> Result<Option<Vec<u8>>> {
+        let dbs = self.dbs();
+        let ekey = key::encode(dbs[usize::from(db)], k);
+        let _guard = self.lock_slot(slot_of(&ekey));
+        let now = self.now_ms();
+        let Some(e) = self.live(&ekey, now)? else {
+            return Ok(None);
+        };
+        let value = e.string()?.to_vec();
+        let new_expiry = match expiry {
+            Expiry::Keep => return Ok(Some(value)),
+            Expiry::Clear => None,
+            Expiry::At(at) => Some(at),
+        };
+        self.change_expiry(&ekey, &e, new_expiry, now)?;
+        Ok(Some(value))
+    }
+
+    /// `MSET`: sets every pair in one atomic write, clearing expiries (the last value of a key
+    /// named twice wins). With `only_if_none_exist` (`MSETNX`) nothing is written if any key
+    /// exists; returns whether it wrote.
+    ///
+    /// # Errors
+    /// Engine errors.
+    pub fn mset(&self, db: u8, pairs: &[(&[u8], &[u8])], only_if_none_exist: bool) -> Result<bool> {
+        let dbs = self.dbs();
+        let pdb = dbs[usize::from(db)];
+        let mut seen = HashSet::new();
+        let mut last: Vec<(Vec<u8>, &[u8])> = pairs
+            .iter()
+            .rev()
+            .map(|(k, v)| (key::encode(pdb, k), *v))
+            .filter(|(k, _)| seen.insert(k.clone()))
+            .collect();
+        last.reverse();
+        let ekeys: Vec<&[u8]> = last.iter().map(|(k, _)| k.as_slice()).collect();
+        let _guards = self.lock_keys(&ekeys);
+        let now = self.now_ms();
+        let mut txn = Txn::new(self, now);
+        for (ekey, value) in &last {
+            let raw = self.raw(ekey)?;
+            if only_if_none_exist && raw.as_ref().is_some_and(|e| !e.header.expired(now)) {
+                return Ok(false);
+            }
+            txn.put(ekey, raw.as_ref(), meta::encode_string(value, None))?;
+        }
+        txn.commit()?;
+        Ok(true)
+    }
+}
