@@ -34,9 +34,18 @@ pub enum Mode {
     Recorded,
 }
 
+/// Where a parameter's default comes from.
+#[derive(Clone, Copy)]
+enum Default {
+    /// Redis's default (or the server's own).
+    Text(&'static str),
+    /// The engine's: read off `strata::Options::default()`, so it is written once.
+    Engine(fn(&strata::Options) -> u64),
+}
+
 struct Param {
     name: &'static str,
-    default: &'static str,
+    default: Default,
     kind: Kind,
     mode: Mode,
 }
@@ -44,7 +53,22 @@ struct Param {
 const fn p(name: &'static str, default: &'static str, kind: Kind, mode: Mode) -> Param {
     Param {
         name,
-        default,
+        default: Default::Text(default),
+        kind,
+        mode,
+    }
+}
+
+/// A parameter whose default is the engine's.
+const fn engine(
+    name: &'static str,
+    default: fn(&strata::Options) -> u64,
+    kind: Kind,
+    mode: Mode,
+) -> Param {
+    Param {
+        name,
+        default: Default::Engine(default),
         kind,
         mode,
     }
@@ -85,29 +109,54 @@ static PARAMS: &[Param] = &[
         Enum(&["noeviction"]),
         Fixed,
     ),
-    p("strata-memtable-size", "67108864", Memory, Applied),
-    p(
+    engine(
+        "strata-memtable-size",
+        |o| o.memtable_size as u64,
+        Memory,
+        Applied,
+    ),
+    engine(
         "strata-level0-file-num-compaction-trigger",
-        "4",
+        |o| o.level0_file_num_compaction_trigger as u64,
         Int(1, 10_000),
         Applied,
     ),
-    p(
+    engine(
         "strata-level0-slowdown-writes-trigger",
-        "20",
+        |o| o.level0_slowdown_writes_trigger as u64,
         Int(1, 10_000),
         Applied,
     ),
-    p(
+    engine(
         "strata-level0-stop-writes-trigger",
-        "36",
+        |o| o.level0_stop_writes_trigger as u64,
         Int(1, 10_000),
         Applied,
     ),
-    p("strata-disable-auto-compactions", "no", Bool, Applied),
-    p("strata-block-cache-size", "67108864", Memory, Fixed),
-    p("strata-memory-budget", "0", Memory, Fixed),
-    p("strata-max-background-jobs", "2", Int(2, 64), Fixed),
+    engine(
+        "strata-disable-auto-compactions",
+        |o| u64::from(o.disable_auto_compactions),
+        Bool,
+        Applied,
+    ),
+    engine(
+        "strata-block-cache-size",
+        |o| o.block_cache_bytes,
+        Memory,
+        Fixed,
+    ),
+    engine(
+        "strata-memory-budget",
+        |o| o.memory_budget.unwrap_or(0),
+        Memory,
+        Fixed,
+    ),
+    engine(
+        "strata-max-background-jobs",
+        |o| o.max_background_jobs as u64,
+        Int(2, 64),
+        Fixed,
+    ),
     p("hash-max-listpack-entries", "128", Int(0, I64MAX), Recorded),
     p("hash-max-listpack-value", "64", Int(0, I64MAX), Recorded),
     p("hash-max-ziplist-entries", "128", Int(0, I64MAX), Recorded),
@@ -187,15 +236,16 @@ pub struct Config {
     values: RwLock<BTreeMap<&'static str, String>>,
 }
 
-impl Default for Config {
+impl std::default::Default for Config {
     fn default() -> Self {
+        let engine = strata::Options::default();
+        let value = |p: &Param| match (p.default, p.kind) {
+            (Default::Text(v), _) => v.to_string(),
+            (Default::Engine(f), Bool) => if f(&engine) == 0 { "no" } else { "yes" }.to_string(),
+            (Default::Engine(f), _) => f(&engine).to_string(),
+        };
         Config {
-            values: RwLock::new(
-                PARAMS
-                    .iter()
-                    .map(|p| (p.name, p.default.to_string()))
-                    .collect(),
-            ),
+            values: RwLock::new(PARAMS.iter().map(|p| (p.name, value(p))).collect()),
         }
     }
 }
@@ -376,6 +426,25 @@ fn split_words(line: &str) -> Result<Vec<String>, &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn engine_parameters_default_to_the_engine_defaults() {
+        let c = Config::default();
+        let o = strata::Options::default();
+        assert_eq!(c.get("strata-memtable-size"), o.memtable_size.to_string());
+        assert_eq!(
+            c.get("strata-level0-stop-writes-trigger"),
+            o.level0_stop_writes_trigger.to_string()
+        );
+        assert_eq!(
+            c.get("strata-block-cache-size"),
+            o.block_cache_bytes.to_string()
+        );
+        assert_eq!(c.get("strata-memory-budget"), "0");
+        assert_eq!(c.get("strata-disable-auto-compactions"), "no");
+        assert_eq!(c.get("strata-max-background-jobs"), "2");
+        assert_eq!(c.get("port"), "6379");
+    }
 
     #[test]
     fn set_checks_everything_before_changing_anything() {
