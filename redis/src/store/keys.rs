@@ -177,23 +177,7 @@ impl Store {
         let dbs = self.dbs();
         let esrc = key::encode(dbs[usize::from(db)], src);
         let edst = key::encode(dbs[usize::from(dst_db)], dst);
-        let _guards = self.lock_keys(&[&esrc, &edst]);
-        let now = self.now_ms();
-        let Some(from) = self.live(&esrc, now)? else {
-            return Ok(false);
-        };
-        if esrc == edst {
-            return Ok(false);
-        }
-        let to = self.raw(&edst)?;
-        if !replace && to.as_ref().is_some_and(|e| !e.header.expired(now)) {
-            return Ok(false);
-        }
-        let mut txn = Txn::new(self, now);
-        let value = self.copy_value(&mut txn, &from, &esrc, &edst)?;
-        txn.put(&edst, to.as_ref(), value)?;
-        txn.commit()?;
-        Ok(true)
+        self.copy_key(&esrc, &edst, replace, false)
     }
 
     /// `MOVE key db`: moves a key to another database unless it exists there.
@@ -204,22 +188,37 @@ impl Store {
         let dbs = self.dbs();
         let esrc = key::encode(dbs[usize::from(db)], k);
         let edst = key::encode(dbs[usize::from(dst_db)], k);
-        let _guard = self.lock_slot(slot_of(&esrc));
+        self.copy_key(&esrc, &edst, false, true)
+    }
+
+    /// COPY and MOVE: copies the live key at `esrc` to `edst` unless that is the same key
+    /// or (without `replace`) holds a live key; with `remove_source` the source is deleted in
+    /// the same batch. Returns whether it copied.
+    fn copy_key(
+        &self,
+        esrc: &[u8],
+        edst: &[u8],
+        replace: bool,
+        remove_source: bool,
+    ) -> Result<bool> {
+        let _guards = self.lock_keys(&[esrc, edst]);
         let now = self.now_ms();
-        let Some(from) = self.live(&esrc, now)? else {
+        let Some(from) = self.live(esrc, now)? else {
             return Ok(false);
         };
         if esrc == edst {
             return Ok(false);
         }
-        let to = self.raw(&edst)?;
-        if to.as_ref().is_some_and(|e| !e.header.expired(now)) {
+        let to = self.raw(edst)?;
+        if !replace && to.as_ref().is_some_and(|e| !e.header.expired(now)) {
             return Ok(false);
         }
         let mut txn = Txn::new(self, now);
-        txn.delete(&esrc, Some(&from));
-        let value = self.copy_value(&mut txn, &from, &esrc, &edst)?;
-        txn.put(&edst, to.as_ref(), value)?;
+        if remove_source {
+            txn.delete(esrc, Some(&from));
+        }
+        let value = self.copy_value(&mut txn, &from, esrc, edst)?;
+        txn.put(edst, to.as_ref(), value)?;
         txn.commit()?;
         Ok(true)
     }

@@ -137,27 +137,39 @@ impl Store {
     /// `GETDEL`: the string value of `key`, deleting the key.
     ///
     /// # Errors
-    /// [`Error::WrongType`] for a non-string key (which is then left alone); engine errors.
+    /// [`Error::WrongType`](super::Error::WrongType) for a non-string key (which is then left
+    /// alone); engine errors.
     pub fn getdel(&self, db: u8, k: &[u8]) -> Result<Option<Vec<u8>>> {
-        let dbs = self.dbs();
-        let ekey = key::encode(dbs[usize::from(db)], k);
-        let _guard = self.lock_slot(slot_of(&ekey));
-        let now = self.now_ms();
-        let Some(e) = self.live(&ekey, now)? else {
-            return Ok(None);
-        };
-        let value = e.string()?.to_vec();
-        let mut txn = Txn::new(self, now);
-        txn.delete(&ekey, Some(&e));
-        txn.commit()?;
-        Ok(Some(value))
+        self.take_string(db, k, |ekey, e, now| {
+            let mut txn = Txn::new(self, now);
+            txn.delete(ekey, Some(e));
+            txn.commit()
+        })
     }
 
     /// `GETEX`: the string value of `key`, changing its expiry as `expiry` says.
     ///
     /// # Errors
-    /// [`Error::WrongType`] for a non-string key; engine errors.
+    /// [`Error::WrongType`](super::Error::WrongType) for a non-string key; engine errors.
     pub fn getex(&self, db: u8, k: &[u8], expiry: Expiry) -> Result<Option<Vec<u8>>> {
+        self.take_string(db, k, |ekey, e, now| {
+            let new_expiry = match expiry {
+                Expiry::Keep => return Ok(()),
+                Expiry::Clear => None,
+                Expiry::At(at) => Some(at),
+            };
+            self.change_expiry(ekey, e, new_expiry, now)
+        })
+    }
+
+    /// The live string value of `key`, after `then(engine key, entry, now)` ran under the
+    /// key's slot lock (GETDEL, GETEX); `None`, and `then` not run, for a missing key.
+    fn take_string(
+        &self,
+        db: u8,
+        k: &[u8],
+        then: impl FnOnce(&[u8], &Entry, u64) -> Result<()>,
+    ) -> Result<Option<Vec<u8>>> {
         let dbs = self.dbs();
         let ekey = key::encode(dbs[usize::from(db)], k);
         let _guard = self.lock_slot(slot_of(&ekey));
@@ -166,12 +178,7 @@ impl Store {
             return Ok(None);
         };
         let value = e.string()?.to_vec();
-        let new_expiry = match expiry {
-            Expiry::Keep => return Ok(Some(value)),
-            Expiry::Clear => None,
-            Expiry::At(at) => Some(at),
-        };
-        self.change_expiry(&ekey, &e, new_expiry, now)?;
+        then(&ekey, &e, now)?;
         Ok(Some(value))
     }
 
