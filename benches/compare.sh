@@ -6,6 +6,10 @@
 #   cargo build --release -p strata-bench --features peers     # ~20 minutes the first time
 #   benches/compare.sh                                         # NUM=2000000 ROUNDS=3
 #
+# Two builds of Strata in the same run (before and after a change), no peers needed:
+#
+#   BUILDS="before=/tmp/strata-bench-before after=target/release/strata-bench" benches/compare.sh
+#
 # Raw output goes to $OUT (default /tmp/strata-compare-NUM.txt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,13 +21,20 @@ BENCH=${BENCH:-target/release/strata-bench}
 OUT=${OUT:-/tmp/strata-compare-$NUM.txt}
 DIR=${DIR:-/tmp/strata-compare}
 
+# Each run is an engine of $BENCH, or (BUILDS) label=binary running Strata; labels are lowercase.
+RUNS=${BUILDS:-$ENGINES}
+
 : >"$OUT"
 for round in $(seq 1 "$ROUNDS"); do
-    for engine in $ENGINES; do
+    for run in $RUNS; do
+        case $run in
+            *=*) label=${run%%=*} bench=${run#*=} engine=strata ;;
+            *) label=$run bench=$BENCH engine=$run ;;
+        esac
         for workloads in fillrandom,overwrite,readrandom,readmissing,seekrandom,readseq \
             fillsync,fillsync:8; do
-            "$BENCH" --engine "$engine" --num "$NUM" --workloads "$workloads" \
-                --dir "$DIR-$engine" | sed "s/^/$engine $round /" | tee -a "$OUT"
+            "$bench" --engine "$engine" --num "$NUM" --workloads "$workloads" \
+                --dir "$DIR-$label" | sed "s/^/$label $round /" | tee -a "$OUT"
         done
     done
 done
