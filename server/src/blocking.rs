@@ -17,9 +17,9 @@ use std::time::Instant;
 
 use tokio::sync::Notify;
 
-use crate::cmd::Session;
 use crate::resp::Reply;
 use crate::server::Server;
+use crate::session::Session;
 
 /// A command that found no data and waits for some (set by its handler in the session).
 pub struct Blocked {

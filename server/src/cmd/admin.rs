@@ -7,10 +7,11 @@ use std::sync::Arc;
 
 use super::{
     lookup, parse_i64, store_error, syntax_error, unknown_subcommand, wrong_arity, Command,
-    Session, COMMANDS,
+    COMMANDS,
 };
 use crate::resp::{Protocol, Reply};
 use crate::server::{unix_secs, Server, REDIS_COMPAT_VERSION};
+use crate::session::Session;
 
 fn bulk(s: impl Into<String>) -> Reply {
     Reply::Bulk(s.into().into_bytes())

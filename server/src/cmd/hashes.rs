@@ -4,10 +4,11 @@ use strata_redis::Pairs;
 
 use super::strings::{add_float, parse_float};
 use super::{
-    not_an_integer, or_error, parse_i64, parse_scan, scan_reply, store_error, wrong_arity, Session,
+    not_an_integer, or_error, parse_i64, parse_scan, scan_reply, store_error, wrong_arity,
 };
 use crate::resp::{Protocol, Reply};
 use crate::server::Server;
+use crate::session::Session;
 
 /// The `field value ...` pairs of HSET/HMSET, or `None` for an odd count.
 fn field_pairs(args: &[Vec<u8>]) -> Option<Vec<(&[u8], &[u8])>> {

@@ -4,10 +4,11 @@ use strata_redis::meta::RedisType;
 use strata_redis::RenameOutcome;
 
 use super::{
-    not_an_integer, or_error, parse_i64, parse_scan, scan_reply, store_error, syntax_error, Session,
+    not_an_integer, or_error, parse_i64, parse_scan, scan_reply, store_error, syntax_error,
 };
 use crate::resp::Reply;
 use crate::server::Server;
+use crate::session::Session;
 
 fn key_refs(args: &[Vec<u8>]) -> Vec<&[u8]> {
     args.iter().map(Vec::as_slice).collect()

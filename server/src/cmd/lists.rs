@@ -3,10 +3,11 @@
 use strata_redis::{End, LposOptions, LsetOutcome};
 
 use super::sets::numkeys;
-use super::{not_an_integer, or_error, parse_i64, syntax_error, Session};
+use super::{not_an_integer, or_error, parse_i64, syntax_error};
 use crate::blocking::{parse_timeout, Blocked};
 use crate::resp::Reply;
 use crate::server::Server;
+use crate::session::Session;
 
 fn integer(n: u64) -> Reply {
     Reply::Integer(i64::try_from(n).unwrap_or(i64::MAX))

@@ -11,43 +11,13 @@ mod zsets;
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::Instant;
 
-use crate::blocking::Blocked;
-use crate::resp::{Protocol, Reply};
-use crate::server::{Client, Server};
-
-/// Per-connection state commands can change.
-#[derive(Debug)]
-pub struct Session {
-    /// The selected database (`SELECT`).
-    pub db: u8,
-    /// Close the connection after this reply (`QUIT`, `CLIENT KILL` of itself).
-    pub quit: bool,
-    /// The protocol replies are written in (`HELLO`).
-    pub protocol: Protocol,
-    /// `AUTH` succeeded, or no password is required.
-    pub authenticated: bool,
-    /// The registry entry of this connection.
-    pub client: Arc<Client>,
-    /// Set by a blocking command that found no data: the connection waits, then replies.
-    pub blocked: Option<Blocked>,
-}
-
-impl Session {
-    /// A new connection's session.
-    pub fn new(client: Arc<Client>, authenticated: bool) -> Self {
-        Session {
-            db: 0,
-            quit: false,
-            protocol: Protocol::Resp2,
-            authenticated,
-            client,
-            blocked: None,
-        }
-    }
-}
+use crate::resp::Reply;
+use crate::server::Server;
+/// The state `dispatch` runs a command in (re-exported: callers take both from here).
+pub use crate::session::Session;
 
 /// A command handler: the server, the session, the arguments after the name.
 type Handler = fn(&Server, &mut Session, &[Vec<u8>]) -> Reply;
@@ -445,8 +415,8 @@ pub(crate) fn parse_i64(b: &[u8]) -> Option<i64> {
 /// Runs one command (`argv[0]` is its name) on this thread and returns its reply.
 ///
 /// A blocking command (BLPOP, ...) that finds no data returns [`Reply::NoReply`] and leaves
-/// a [`Blocked`] in `session.blocked`: the caller waits for it (the connection does, see
-/// `connection.rs`) or drops it to give up.
+/// a [`Blocked`](crate::blocking::Blocked) in `session.blocked`: the caller waits for it (the
+/// connection does, see `connection.rs`) or drops it to give up.
 pub fn dispatch(server: &Server, session: &mut Session, argv: &[Vec<u8>]) -> Reply {
     dispatch_in(server, session, argv, |run| run())
 }

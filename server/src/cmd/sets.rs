@@ -3,9 +3,10 @@
 use strata_redis::SetOp;
 
 use super::hashes::random_count;
-use super::{or_error, parse_i64, parse_scan, scan_reply, syntax_error, Session};
+use super::{or_error, parse_i64, parse_scan, scan_reply, syntax_error};
 use crate::resp::Reply;
 use crate::server::Server;
+use crate::session::Session;
 
 fn members(v: Vec<Vec<u8>>) -> Reply {
     Reply::Set(v.into_iter().map(Reply::Bulk).collect())

@@ -2,9 +2,10 @@
 
 use strata_redis::{Condition, Expiry, SetOptions};
 
-use super::{not_an_integer, parse_i64, store_error, syntax_error, wrong_arity, Session};
+use super::{not_an_integer, parse_i64, store_error, syntax_error, wrong_arity};
 use crate::resp::Reply;
 use crate::server::Server;
+use crate::session::Session;
 
 pub(super) fn get(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
     match server.store.get(session.db, &args[0]) {

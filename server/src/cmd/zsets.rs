@@ -10,10 +10,11 @@ use super::lists::block_on;
 use super::sets::{card_limit, numkeys};
 use super::strings::parse_float;
 use super::{
-    not_an_integer, or_error, parse_i64, parse_scan, scan_reply, store_error, syntax_error, Session,
+    not_an_integer, or_error, parse_i64, parse_scan, scan_reply, store_error, syntax_error,
 };
 use crate::resp::{format_double, Reply};
 use crate::server::Server;
+use crate::session::Session;
 
 fn integer(n: u64) -> Reply {
     Reply::Integer(i64::try_from(n).unwrap_or(i64::MAX))
