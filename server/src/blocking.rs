@@ -127,6 +127,32 @@ impl Drop for Waiter<'_> {
     }
 }
 
+/// Runs `attempt`; if it finds no data, blocks the session on `keys` until `timeout`.
+pub(crate) fn block_on(
+    session: &mut Session,
+    args: &[Vec<u8>],
+    keys: &[Vec<u8>],
+    timeout: &[u8],
+    attempt: fn(&Server, &mut Session, &[Vec<u8>]) -> Option<Reply>,
+    server: &Server,
+) -> Reply {
+    let deadline = match parse_timeout(timeout) {
+        Ok(d) => d,
+        Err(reply) => return reply,
+    };
+    if let Some(reply) = attempt(server, session, args) {
+        return reply;
+    }
+    session.blocked = Some(Blocked {
+        keys: keys.to_vec(),
+        deadline,
+        args: args.to_vec(),
+        retry: attempt,
+        timeout_reply: Reply::NullArray,
+    });
+    Reply::NoReply
+}
+
 /// Parses a blocking timeout in seconds (a float, 0 = forever) as Redis does.
 ///
 /// # Errors

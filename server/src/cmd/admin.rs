@@ -5,21 +5,12 @@ use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::{
-    lookup, parse_i64, store_error, syntax_error, unknown_subcommand, wrong_arity, Command,
-    COMMANDS,
-};
+use super::number::parse_i64;
+use super::reply::{bulk, help, store_error, syntax_error, unknown_subcommand, wrong_arity};
+use super::{lookup, Command, COMMANDS};
 use crate::resp::{Protocol, Reply};
 use crate::server::{unix_secs, Server, REDIS_COMPAT_VERSION};
 use crate::session::Session;
-
-fn bulk(s: impl Into<String>) -> Reply {
-    Reply::Bulk(s.into().into_bytes())
-}
-
-fn help(lines: &[&str]) -> Reply {
-    Reply::Array(lines.iter().map(|l| Reply::Simple((*l).into())).collect())
-}
 
 pub(super) fn ping(_server: &Server, _session: &mut Session, args: &[Vec<u8>]) -> Reply {
     match args {

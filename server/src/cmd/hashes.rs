@@ -2,11 +2,13 @@
 
 use strata_redis::Pairs;
 
-use super::strings::{add_float, parse_float};
-use super::{
-    not_an_integer, or_error, parse_i64, parse_scan, scan_reply, store_error, wrong_arity,
+use super::args::random_args;
+use super::number::{add_float, add_int, parse_float, parse_i64};
+use super::reply::{
+    not_a_float, not_an_integer, or_error, or_update_error, pairs_reply, wrong_arity,
 };
-use crate::resp::{Protocol, Reply};
+use super::scan::{parse_scan, scan_reply};
+use crate::resp::Reply;
 use crate::server::Server;
 use crate::session::Session;
 
@@ -117,78 +119,21 @@ pub(super) fn hincrby(server: &Server, session: &mut Session, args: &[Vec<u8>]) 
         return not_an_integer();
     };
     let r = server.store.hupdate(session.db, &args[0], &args[1], |old| {
-        let cur = match old {
-            None => 0,
-            Some(v) => parse_i64(v).ok_or("ERR hash value is not an integer")?,
-        };
-        let new = cur
-            .checked_add(by)
-            .ok_or("ERR increment or decrement would overflow")?;
+        let new = add_int(old, by, "ERR hash value is not an integer")?;
         Ok((new.to_string().into_bytes(), new))
     });
-    match r {
-        Ok(Ok(n)) => Reply::Integer(n),
-        Ok(Err(msg)) => Reply::error(msg),
-        Err(e) => store_error(e),
-    }
+    or_update_error(r, Reply::Integer)
 }
 
 pub(super) fn hincrbyfloat(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
     let Some(by) = parse_float(&args[2]) else {
-        return Reply::error("ERR value is not a valid float");
+        return not_a_float();
     };
     let r = server.store.hupdate(session.db, &args[0], &args[1], |old| {
         let text = add_float(old, by, "ERR hash value is not a float")?;
         Ok((text.clone(), text))
     });
-    match r {
-        Ok(Ok(v)) => Reply::Bulk(v),
-        Ok(Err(msg)) => Reply::error(msg),
-        Err(e) => store_error(e),
-    }
-}
-
-/// Field-value pairs as HRANDFIELD WITHVALUES and ZRANDMEMBER WITHSCORES answer: a flat
-/// array in RESP2, an array of pairs in RESP3.
-pub(super) fn pairs_reply(session: &Session, pairs: Vec<(Reply, Reply)>) -> Reply {
-    if session.protocol == Protocol::Resp3 {
-        Reply::Array(
-            pairs
-                .into_iter()
-                .map(|(a, b)| Reply::Array(vec![a, b]))
-                .collect(),
-        )
-    } else {
-        Reply::Array(pairs.into_iter().flat_map(|(a, b)| [a, b]).collect())
-    }
-}
-
-/// Most elements a negative count (repeats allowed) may ask for: the reply is built in memory,
-/// so a count of -10^12 must not take the server down (Redis would stream it until it runs out
-/// of memory).
-const MAX_RANDOM_REPEATS: i64 = 1 << 24;
-
-/// The `count` of HRANDFIELD, SRANDMEMBER and ZRANDMEMBER, with Redis's range check when
-/// values come along (the reply would hold twice as many items), and [`MAX_RANDOM_REPEATS`].
-pub(super) fn random_count(arg: &[u8], with_values: bool) -> Result<i64, Reply> {
-    let n = parse_i64(arg).ok_or_else(not_an_integer)?;
-    let limit = if with_values { i64::MAX / 2 } else { i64::MAX };
-    if n < -limit || n > limit || n < -MAX_RANDOM_REPEATS {
-        return Err(Reply::error("ERR value is out of range"));
-    }
-    Ok(n)
-}
-
-/// The arguments after the key of HRANDFIELD/ZRANDMEMBER: `None` without a count, else the
-/// count and whether `word` (WITHVALUES, WITHSCORES) follows.
-pub(super) fn random_args(rest: &[Vec<u8>], word: &[u8]) -> Result<Option<(i64, bool)>, Reply> {
-    let (count, with_values) = match rest {
-        [] => return Ok(None),
-        [n] => (n, false),
-        [n, opt] if opt.eq_ignore_ascii_case(word) => (n, true),
-        _ => return Err(super::syntax_error()),
-    };
-    Ok(Some((random_count(count, with_values)?, with_values)))
+    or_update_error(r, Reply::Bulk)
 }
 
 pub(super) fn hrandfield(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {

@@ -3,9 +3,9 @@
 use strata_redis::meta::RedisType;
 use strata_redis::RenameOutcome;
 
-use super::{
-    not_an_integer, or_error, parse_i64, parse_scan, scan_reply, store_error, syntax_error,
-};
+use super::number::parse_i64;
+use super::reply::{not_an_integer, or_error, store_error, syntax_error};
+use super::scan::{parse_scan, scan_reply};
 use crate::resp::Reply;
 use crate::server::Server;
 use crate::session::Session;

@@ -2,20 +2,13 @@
 
 use strata_redis::{End, LposOptions, LsetOutcome};
 
-use super::sets::numkeys;
-use super::{not_an_integer, or_error, parse_i64, syntax_error};
-use crate::blocking::{parse_timeout, Blocked};
+use super::args::numkeys;
+use super::number::parse_i64;
+use super::reply::{bulks, integer, not_an_integer, or_error, store_error, syntax_error};
+use crate::blocking::block_on;
 use crate::resp::Reply;
 use crate::server::Server;
 use crate::session::Session;
-
-fn integer(n: u64) -> Reply {
-    Reply::Integer(i64::try_from(n).unwrap_or(i64::MAX))
-}
-
-fn bulks(v: Vec<Vec<u8>>) -> Reply {
-    Reply::Array(v.into_iter().map(Reply::Bulk).collect())
-}
 
 fn parse_end(arg: &[u8]) -> Option<End> {
     if arg.eq_ignore_ascii_case(b"LEFT") {
@@ -262,7 +255,7 @@ fn mpop_try(
     match server.store.mpop(session.db, keys, end, count) {
         Ok(Some((key, elements))) => Some(Reply::Array(vec![Reply::Bulk(key), bulks(elements)])),
         Ok(None) => None,
-        Err(e) => Some(super::store_error(e)),
+        Err(e) => Some(store_error(e)),
     }
 }
 
@@ -275,32 +268,6 @@ pub(super) fn lmpop(server: &Server, session: &mut Session, args: &[Vec<u8>]) ->
     }
 }
 
-/// Runs `attempt`; if it finds no data, blocks the session on `keys` until `timeout`.
-pub(super) fn block_on(
-    session: &mut Session,
-    args: &[Vec<u8>],
-    keys: &[Vec<u8>],
-    timeout: &[u8],
-    attempt: fn(&Server, &mut Session, &[Vec<u8>]) -> Option<Reply>,
-    server: &Server,
-) -> Reply {
-    let deadline = match parse_timeout(timeout) {
-        Ok(d) => d,
-        Err(reply) => return reply,
-    };
-    if let Some(reply) = attempt(server, session, args) {
-        return reply;
-    }
-    session.blocked = Some(Blocked {
-        keys: keys.to_vec(),
-        deadline,
-        args: args.to_vec(),
-        retry: attempt,
-        timeout_reply: Reply::NullArray,
-    });
-    Reply::NoReply
-}
-
 fn bpop_try(server: &Server, session: &mut Session, args: &[Vec<u8>], end: End) -> Option<Reply> {
     let keys = &args[..args.len() - 1];
     for k in keys {
@@ -311,7 +278,7 @@ fn bpop_try(server: &Server, session: &mut Session, args: &[Vec<u8>], end: End) 
                 }
             }
             Ok(None) => {}
-            Err(e) => return Some(super::store_error(e)),
+            Err(e) => return Some(store_error(e)),
         }
     }
     None
@@ -348,7 +315,7 @@ fn blmove_try(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Optio
             Some(Reply::Bulk(e))
         }
         Ok(None) => None,
-        Err(e) => Some(super::store_error(e)),
+        Err(e) => Some(store_error(e)),
     }
 }
 

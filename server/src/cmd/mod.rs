@@ -1,6 +1,7 @@
 //! The command table and dispatch: lookup, arity, authentication, timing (slow log), then the
 //! command's handler. Handlers parse arguments and build replies; `strata-redis` does the data.
 
+// Handlers, one file per group of commands; none imports another.
 mod admin;
 mod hashes;
 mod keys;
@@ -9,13 +10,21 @@ mod sets;
 mod strings;
 mod zsets;
 
+// What the handlers share.
+mod args;
+mod number;
+mod reply;
+mod scan;
+
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::OnceLock;
 use std::time::Instant;
 
+use self::reply::wrong_arity;
 use crate::resp::Reply;
 use crate::server::Server;
+
 /// The state `dispatch` runs a command in (re-exported: callers take both from here).
 pub use crate::session::Session;
 
@@ -292,28 +301,6 @@ fn arity_ok(arity: i32, argc: usize) -> bool {
     }
 }
 
-pub(crate) fn syntax_error() -> Reply {
-    Reply::error("ERR syntax error")
-}
-
-pub(crate) fn not_an_integer() -> Reply {
-    Reply::error("ERR value is not an integer or out of range")
-}
-
-pub(crate) fn wrong_arity(name: &str) -> Reply {
-    Reply::error(format!(
-        "ERR wrong number of arguments for '{name}' command"
-    ))
-}
-
-pub(crate) fn unknown_subcommand(sub: &[u8], cmd: &str) -> Reply {
-    Reply::error(format!(
-        "ERR unknown subcommand '{}'. Try {} HELP.",
-        String::from_utf8_lossy(sub),
-        cmd.to_ascii_uppercase()
-    ))
-}
-
 fn unknown(name: &[u8], args: &[Vec<u8>]) -> Reply {
     let mut msg = format!(
         "ERR unknown command '{}', with args beginning with: ",
@@ -323,93 +310,6 @@ fn unknown(name: &[u8], args: &[Vec<u8>]) -> Reply {
         msg.push_str(&format!("'{}' ", String::from_utf8_lossy(a)));
     }
     Reply::error(msg)
-}
-
-pub(crate) fn store_error(e: strata_redis::Error) -> Reply {
-    Reply::error(e.to_string())
-}
-
-/// `f(value)`, or the error reply of a failed store call.
-pub(crate) fn or_error<T>(r: strata_redis::Result<T>, f: impl FnOnce(T) -> Reply) -> Reply {
-    match r {
-        Ok(v) => f(v),
-        Err(e) => store_error(e),
-    }
-}
-
-/// The reply of SCAN, HSCAN, SSCAN and ZSCAN: the next cursor and the items.
-pub(crate) fn scan_reply(next: u64, items: Vec<Reply>) -> Reply {
-    Reply::Array(vec![
-        Reply::Bulk(next.to_string().into_bytes()),
-        Reply::Array(items),
-    ])
-}
-
-/// The arguments of SCAN, HSCAN, SSCAN and ZSCAN.
-#[derive(Debug)]
-pub(crate) struct ScanArgs<'a> {
-    pub cursor: u64,
-    /// `MATCH` (`*` is dropped: it matches everything).
-    pub pattern: Option<&'a [u8]>,
-    pub count: usize,
-    /// `TYPE` (SCAN only).
-    pub ty: Option<&'a [u8]>,
-    /// Flags given, of those the command accepts (`NOVALUES`).
-    pub flags: Vec<&'static [u8]>,
-}
-
-/// Parses `cursor [MATCH pattern] [COUNT count] [TYPE type]` plus the words in `flags`;
-/// `TYPE` only if `allow_type`.
-pub(crate) fn parse_scan<'a>(
-    args: &'a [Vec<u8>],
-    flags: &[&'static [u8]],
-    allow_type: bool,
-) -> Result<ScanArgs<'a>, Reply> {
-    let cursor = std::str::from_utf8(&args[0])
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-        .ok_or_else(|| Reply::error("ERR invalid cursor"))?;
-    let mut out = ScanArgs {
-        cursor,
-        pattern: None,
-        count: 10,
-        ty: None,
-        flags: Vec::new(),
-    };
-    let mut i = 1;
-    while i < args.len() {
-        let word = args[i].to_ascii_uppercase();
-        if let Some(flag) = flags.iter().find(|f| **f == word.as_slice()) {
-            out.flags.push(flag);
-            i += 1;
-            continue;
-        }
-        let Some(value) = args.get(i + 1) else {
-            return Err(syntax_error());
-        };
-        match word.as_slice() {
-            b"MATCH" => out.pattern = Some(value.as_slice()).filter(|p| *p != b"*"),
-            b"COUNT" => match parse_i64(value) {
-                None => return Err(not_an_integer()),
-                Some(n) if n < 1 => return Err(syntax_error()),
-                Some(n) => out.count = usize::try_from(n).unwrap_or(usize::MAX),
-            },
-            b"TYPE" if allow_type => out.ty = Some(value.as_slice()),
-            _ => return Err(syntax_error()),
-        }
-        i += 2;
-    }
-    Ok(out)
-}
-
-/// Parses an integer the way Redis's `string2ll` does: no sign `+`, no leading zeros, no
-/// spaces.
-pub(crate) fn parse_i64(b: &[u8]) -> Option<i64> {
-    let s = std::str::from_utf8(b).ok()?;
-    if s.starts_with('+') || (s.len() > 1 && s.starts_with('0')) || s.starts_with("-0") {
-        return None;
-    }
-    s.parse().ok()
 }
 
 /// Runs one command (`argv[0]` is its name) on this thread and returns its reply.

@@ -2,18 +2,16 @@
 
 use strata_redis::SetOp;
 
-use super::hashes::random_count;
-use super::{or_error, parse_i64, parse_scan, scan_reply, syntax_error};
+use super::args::{card_limit, numkeys, random_count};
+use super::number::parse_i64;
+use super::reply::{integer, or_error, syntax_error};
+use super::scan::{parse_scan, scan_reply};
 use crate::resp::Reply;
 use crate::server::Server;
 use crate::session::Session;
 
 fn members(v: Vec<Vec<u8>>) -> Reply {
     Reply::Set(v.into_iter().map(Reply::Bulk).collect())
-}
-
-fn integer(n: u64) -> Reply {
-    Reply::Integer(i64::try_from(n).unwrap_or(i64::MAX))
 }
 
 pub(super) fn sadd(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
@@ -125,39 +123,6 @@ pub(super) fn sunionstore(server: &Server, session: &mut Session, args: &[Vec<u8
 
 pub(super) fn sdiffstore(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
     combine_store(server, session, args, SetOp::Diff)
-}
-
-/// Arguments split in two: the keys and what follows them.
-type KeysAndRest<'a> = (&'a [Vec<u8>], &'a [Vec<u8>]);
-
-/// Parses `numkeys key... ` at the start of `args` (SINTERCARD, ZUNION, LMPOP, ...): the
-/// keys and the arguments after them.
-pub(super) fn numkeys(args: &[Vec<u8>]) -> Result<KeysAndRest<'_>, Reply> {
-    let n = match parse_i64(&args[0]) {
-        Some(n) if n > 0 => n.unsigned_abs(),
-        Some(_) => return Err(Reply::error("ERR numkeys should be greater than 0")),
-        None => return Err(super::not_an_integer()),
-    };
-    let rest = &args[1..];
-    match usize::try_from(n).ok().filter(|&n| n <= rest.len()) {
-        Some(n) => Ok(rest.split_at(n)),
-        None => Err(Reply::error(
-            "ERR Number of keys can't be greater than number of args",
-        )),
-    }
-}
-
-/// The `[LIMIT limit]` of SINTERCARD and ZINTERCARD (0: none).
-pub(super) fn card_limit(rest: &[Vec<u8>]) -> Result<u64, Reply> {
-    match rest {
-        [] => Ok(0),
-        [opt, n] if opt.eq_ignore_ascii_case(b"LIMIT") => match parse_i64(n) {
-            Some(n) if n >= 0 => Ok(n.unsigned_abs()),
-            Some(_) => Err(Reply::error("ERR LIMIT can't be negative")),
-            None => Err(super::not_an_integer()),
-        },
-        _ => Err(syntax_error()),
-    }
 }
 
 /// `SINTERCARD numkeys key [key ...] [LIMIT limit]`.

@@ -2,7 +2,10 @@
 
 use strata_redis::{Condition, Expiry, SetOptions};
 
-use super::{not_an_integer, parse_i64, store_error, syntax_error, wrong_arity};
+use super::number::{add_float, add_int, parse_float, parse_i64};
+use super::reply::{
+    not_a_float, not_an_integer, or_update_error, store_error, syntax_error, wrong_arity,
+};
 use crate::resp::Reply;
 use crate::server::Server;
 use crate::session::Session;
@@ -173,7 +176,7 @@ pub(super) fn append(server: &Server, session: &mut Session, args: &[Vec<u8>]) -
         let len = v.len() as i64;
         Ok((Some(v), len))
     });
-    integer_reply(r)
+    or_update_error(r, Reply::Integer)
 }
 
 pub(super) fn strlen(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
@@ -217,7 +220,7 @@ pub(super) fn setrange(server: &Server, session: &mut Session, args: &[Vec<u8>])
         let n = v.len() as i64;
         Ok((Some(v), n))
     });
-    integer_reply(r)
+    or_update_error(r, Reply::Integer)
 }
 
 pub(super) fn incr(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
@@ -243,46 +246,18 @@ pub(super) fn decrby(server: &Server, session: &mut Session, args: &[Vec<u8>]) -
     }
 }
 
-/// Parses a float the way Redis's `string2ld` accepts it: no spaces, not NaN.
-pub(super) fn parse_float(b: &[u8]) -> Option<f64> {
-    let s = std::str::from_utf8(b).ok()?;
-    if s.is_empty() || s.starts_with(char::is_whitespace) || s.ends_with(char::is_whitespace) {
-        return None;
-    }
-    let f: f64 = s.parse().ok()?;
-    (!f.is_nan()).then_some(f)
-}
-
-/// `old` (absent: 0) plus `by`, in Redis's human form (INCRBYFLOAT, HINCRBYFLOAT); `not_float`
-/// if `old` is not a number, Redis's error if the sum is not finite.
-pub(super) fn add_float(old: Option<&[u8]>, by: f64, not_float: &str) -> Result<Vec<u8>, String> {
-    let cur = match old {
-        None => 0.0,
-        Some(v) => parse_float(v).ok_or(not_float)?,
-    };
-    let new = cur + by;
-    if !new.is_finite() {
-        return Err("ERR increment would produce NaN or Infinity".into());
-    }
-    Ok(format!("{new}").into_bytes())
-}
-
 /// `INCRBYFLOAT key increment`. Computed in `f64` (Redis uses `long double`) and written in
 /// Redis's human form: fixed-point, no exponent, no trailing zeros (`10.5` + `0.1` = `10.6`,
 /// `5.0e3` + `2.0e2` = `5200`).
 pub(super) fn incrbyfloat(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
     let Some(by) = parse_float(&args[1]) else {
-        return Reply::error("ERR value is not a valid float");
+        return not_a_float();
     };
     let r = server.store.update_string(session.db, &args[0], |old| {
         let text = add_float(old, by, "ERR value is not a valid float")?;
         Ok((Some(text.clone()), text))
     });
-    match r {
-        Ok(Ok(v)) => Reply::Bulk(v),
-        Ok(Err(msg)) => Reply::error(msg),
-        Err(e) => store_error(e),
-    }
+    or_update_error(r, Reply::Bulk)
 }
 
 /// `GETRANGE`'s index rules: negative counts from the end, both ends inclusive and clamped.
@@ -314,25 +289,10 @@ const TOO_BIG: &str = "ERR string exceeds maximum allowed size (proto-max-bulk-l
 
 fn incr_by(server: &Server, session: &Session, key: &[u8], by: i64) -> Reply {
     let r = server.store.update_string(session.db, key, |old| {
-        let cur = match old {
-            None => 0,
-            Some(v) => parse_i64(v).ok_or("ERR value is not an integer or out of range")?,
-        };
-        let new = cur
-            .checked_add(by)
-            .ok_or("ERR increment or decrement would overflow")?;
+        let new = add_int(old, by, "ERR value is not an integer or out of range")?;
         Ok((Some(new.to_string().into_bytes()), new))
     });
-    integer_reply(r)
-}
-
-/// The reply of a read-modify-write that answers an integer (INCR, APPEND, SETRANGE).
-fn integer_reply(r: strata_redis::Result<Result<i64, String>>) -> Reply {
-    match r {
-        Ok(Ok(n)) => Reply::Integer(n),
-        Ok(Err(msg)) => Reply::error(msg),
-        Err(e) => store_error(e),
-    }
+    or_update_error(r, Reply::Integer)
 }
 
 /// `SET key value [NX|XX] [GET] [EX s|PX ms|EXAT s|PXAT ms|KEEPTTL]`.

@@ -5,24 +5,17 @@ use strata_redis::{
     ZaddOutcome,
 };
 
-use super::hashes::{pairs_reply, random_args};
-use super::lists::block_on;
-use super::sets::{card_limit, numkeys};
-use super::strings::parse_float;
-use super::{
-    not_an_integer, or_error, parse_i64, parse_scan, scan_reply, store_error, syntax_error,
+use super::args::{card_limit, numkeys, random_args};
+use super::number::{parse_float, parse_i64};
+use super::reply::{
+    integer, not_a_float, not_an_integer, or_error, or_update_error, pairs_reply, store_error,
+    syntax_error,
 };
+use super::scan::{parse_scan, scan_reply};
+use crate::blocking::block_on;
 use crate::resp::{format_double, Reply};
 use crate::server::Server;
 use crate::session::Session;
-
-fn integer(n: u64) -> Reply {
-    Reply::Integer(i64::try_from(n).unwrap_or(i64::MAX))
-}
-
-fn not_a_float() -> Reply {
-    Reply::error("ERR value is not a valid float")
-}
 
 /// Members, with their scores if asked (RESP2: flat; RESP3: pairs).
 fn scored_reply(session: &Session, members: Scored, with_scores: bool) -> Reply {
@@ -85,12 +78,10 @@ pub(super) fn zadd(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> 
 }
 
 fn zadd_reply(r: strata_redis::Result<Result<ZaddOutcome, String>>) -> Reply {
-    match r {
-        Ok(Ok(ZaddOutcome::Count(n))) => integer(n),
-        Ok(Ok(ZaddOutcome::Score(s))) => s.map_or(Reply::Null, Reply::Double),
-        Ok(Err(msg)) => Reply::error(msg),
-        Err(e) => store_error(e),
-    }
+    or_update_error(r, |outcome| match outcome {
+        ZaddOutcome::Count(n) => integer(n),
+        ZaddOutcome::Score(s) => s.map_or(Reply::Null, Reply::Double),
+    })
 }
 
 pub(super) fn zincrby(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
