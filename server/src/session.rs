@@ -1,10 +1,10 @@
 //! The state of one connection that commands read and change: the selected database, the
-//! protocol, authentication, and a blocked command waiting for data.
+//! protocol, authentication, the client's name, and a blocked command waiting for data.
 
 use std::sync::Arc;
 
 use crate::blocking::Blocked;
-use crate::resp::Protocol;
+use crate::resp::{Protocol, Reply};
 use crate::server::Client;
 
 /// Per-connection state commands can change.
@@ -36,4 +36,25 @@ impl Session {
             blocked: None,
         }
     }
+
+    /// Names the connection (`CLIENT SETNAME`, `HELLO ... SETNAME`).
+    ///
+    /// # Errors
+    /// Redis's error reply if the name is not a [`valid_client_name`].
+    pub(crate) fn set_name(&self, name: &[u8]) -> Result<(), Reply> {
+        if !valid_client_name(name) {
+            return Err(Reply::error(
+                "ERR Client names cannot contain spaces, newlines or special characters.",
+            ));
+        }
+        if let Ok(mut n) = self.client.name.lock() {
+            *n = String::from_utf8_lossy(name).into_owned();
+        }
+        Ok(())
+    }
+}
+
+/// Client names may not hold spaces, newlines or other special characters.
+pub(crate) fn valid_client_name(name: &[u8]) -> bool {
+    name.iter().all(|&b| (b'!'..=b'~').contains(&b))
 }

@@ -2,10 +2,15 @@
 //! command's handler. Handlers parse arguments and build replies; `strata-redis` does the data.
 
 // Handlers, one file per group of commands; none imports another.
-mod admin;
+mod client;
+mod config_cmd;
+mod connection;
 mod hashes;
+mod info;
+mod introspection;
 mod keys;
 mod lists;
+mod persistence;
 mod sets;
 mod strings;
 mod zsets;
@@ -220,22 +225,22 @@ pub static COMMANDS: &[Command] = &[
     command!("pexpiretime", 2, ["readonly", "fast"], KEY1, "generic", "7.0.0", "Returns the expiration time of a key as a Unix milliseconds timestamp.", keys::pexpiretime),
     command!("persist", 2, ["write", "fast"], KEY1, "generic", "2.2.0", "Removes the expiration time of a key.", keys::persist),
     // connection and server
-    command!("ping", -1, ["fast"], NOKEYS, "connection", "1.0.0", "Returns the server's liveliness response.", admin::ping),
-    command!("echo", 2, ["fast"], NOKEYS, "connection", "1.0.0", "Returns the given string.", admin::echo),
-    command!("quit", -1, ["no-auth", "fast"], NOKEYS, "connection", "1.0.0", "Closes the connection.", admin::quit),
-    command!("reset", 1, ["no-auth", "fast"], NOKEYS, "connection", "6.2.0", "Resets the connection.", admin::reset),
-    command!("hello", -1, ["no-auth", "fast"], NOKEYS, "connection", "6.0.0", "Handshakes with the Redis server.", admin::hello),
-    command!("auth", -2, ["no-auth", "fast"], NOKEYS, "connection", "1.0.0", "Authenticates the connection.", admin::auth),
-    command!("client", -2, [], NOKEYS, "connection", "2.4.0", "A container for client connection commands.", admin::client),
-    command!("command", -1, ["loading", "stale"], NOKEYS, "server", "2.8.13", "Returns detailed information about all commands.", admin::command),
-    command!("info", -1, ["loading", "stale"], NOKEYS, "server", "1.0.0", "Returns information and statistics about the server.", admin::info),
-    command!("config", -2, [], NOKEYS, "server", "2.0.0", "A container for server configuration commands.", admin::config),
-    command!("time", 1, ["loading", "stale", "fast"], NOKEYS, "server", "2.6.0", "Returns the server time.", admin::time),
-    command!("slowlog", -2, [], NOKEYS, "server", "2.2.12", "A container for slow log commands.", admin::slowlog),
-    command!("lastsave", 1, ["loading", "stale", "fast"], NOKEYS, "server", "1.0.0", "Returns the Unix timestamp of the last successful save to disk.", admin::lastsave),
-    command!("save", 1, ["admin", "noscript"], NOKEYS, "server", "1.0.0", "Synchronously saves the database(s) to disk.", admin::save),
-    command!("bgsave", -1, ["admin", "noscript"], NOKEYS, "server", "1.0.0", "Asynchronously saves the database(s) to disk.", admin::bgsave),
-    command!("shutdown", -1, ["admin", "noscript", "loading", "stale"], NOKEYS, "server", "1.0.0", "Synchronously saves the database(s) to disk and shuts down the Redis server.", admin::shutdown),
+    command!("ping", -1, ["fast"], NOKEYS, "connection", "1.0.0", "Returns the server's liveliness response.", connection::ping),
+    command!("echo", 2, ["fast"], NOKEYS, "connection", "1.0.0", "Returns the given string.", connection::echo),
+    command!("quit", -1, ["no-auth", "fast"], NOKEYS, "connection", "1.0.0", "Closes the connection.", connection::quit),
+    command!("reset", 1, ["no-auth", "fast"], NOKEYS, "connection", "6.2.0", "Resets the connection.", connection::reset),
+    command!("hello", -1, ["no-auth", "fast"], NOKEYS, "connection", "6.0.0", "Handshakes with the Redis server.", connection::hello),
+    command!("auth", -2, ["no-auth", "fast"], NOKEYS, "connection", "1.0.0", "Authenticates the connection.", connection::auth),
+    command!("client", -2, [], NOKEYS, "connection", "2.4.0", "A container for client connection commands.", client::client),
+    command!("command", -1, ["loading", "stale"], NOKEYS, "server", "2.8.13", "Returns detailed information about all commands.", introspection::command),
+    command!("info", -1, ["loading", "stale"], NOKEYS, "server", "1.0.0", "Returns information and statistics about the server.", info::info),
+    command!("config", -2, [], NOKEYS, "server", "2.0.0", "A container for server configuration commands.", config_cmd::config),
+    command!("time", 1, ["loading", "stale", "fast"], NOKEYS, "server", "2.6.0", "Returns the server time.", introspection::time),
+    command!("slowlog", -2, [], NOKEYS, "server", "2.2.12", "A container for slow log commands.", introspection::slowlog),
+    command!("lastsave", 1, ["loading", "stale", "fast"], NOKEYS, "server", "1.0.0", "Returns the Unix timestamp of the last successful save to disk.", persistence::lastsave),
+    command!("save", 1, ["admin", "noscript"], NOKEYS, "server", "1.0.0", "Synchronously saves the database(s) to disk.", persistence::save),
+    command!("bgsave", -1, ["admin", "noscript"], NOKEYS, "server", "1.0.0", "Asynchronously saves the database(s) to disk.", persistence::bgsave),
+    command!("shutdown", -1, ["admin", "noscript", "loading", "stale"], NOKEYS, "server", "1.0.0", "Synchronously saves the database(s) to disk and shuts down the Redis server.", persistence::shutdown),
 ];
 
 /// The command named `name` (any case).
