@@ -2,82 +2,83 @@
 
 use std::sync::Arc;
 
+use super::args::Args;
 use super::number::parse_i64;
-use super::reply::{bulk, help, syntax_error, unknown_subcommand, wrong_arity};
+use super::reply::{bulk, help, syntax_error, unknown_subcommand, wrong_arity, CmdResult};
 use crate::resp::Reply;
 use crate::server::{Client, Server};
 use crate::session::{valid_client_name, Session};
 
 /// `CLIENT ID|SETNAME|GETNAME|LIST|INFO|KILL|SETINFO|HELP`.
-pub(super) fn client(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+pub(super) fn client(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     let sub = args[0].to_ascii_lowercase();
     let rest = &args[1..];
     let arity = |ok: bool| {
         if ok {
-            None
+            Ok(())
         } else {
-            Some(wrong_arity(&format!(
+            Err(wrong_arity(&format!(
                 "client|{}",
                 String::from_utf8_lossy(&sub)
             )))
         }
     };
     match sub.as_slice() {
-        b"id" => arity(rest.is_empty()).unwrap_or(Reply::Integer(session.client.id as i64)),
-        b"getname" => arity(rest.is_empty()).unwrap_or_else(|| {
+        b"id" => {
+            arity(rest.is_empty())?;
+            Ok(Reply::Integer(session.client.id as i64))
+        }
+        b"getname" => {
+            arity(rest.is_empty())?;
             let name = session
                 .client
                 .name
                 .lock()
                 .map(|n| n.clone())
                 .unwrap_or_default();
-            if name.is_empty() {
+            Ok(if name.is_empty() {
                 Reply::Null
             } else {
                 bulk(name)
-            }
-        }),
+            })
+        }
         b"setname" => {
-            if let Some(r) = arity(rest.len() == 1) {
-                return r;
-            }
-            match session.set_name(&rest[0]) {
-                Ok(()) => Reply::ok(),
-                Err(reply) => reply,
-            }
+            arity(rest.len() == 1)?;
+            session.set_name(&rest[0])?;
+            Ok(Reply::ok())
         }
         b"setinfo" => {
-            if let Some(r) = arity(rest.len() == 2) {
-                return r;
-            }
+            arity(rest.len() == 2)?;
             let attr = rest[0].to_ascii_lowercase();
             let value = String::from_utf8_lossy(&rest[1]).into_owned();
             if !valid_client_name(&rest[1]) && !rest[1].is_empty() {
-                return Reply::error(format!(
+                return Err(Reply::error(format!(
                     "ERR {} cannot contain spaces, newlines or special characters.",
                     String::from_utf8_lossy(&rest[0])
-                ));
+                )));
             }
             let Ok(mut lib) = session.client.lib.lock() else {
-                return Reply::ok();
+                return Ok(Reply::ok());
             };
             match attr.as_slice() {
                 b"lib-name" => lib.0 = value,
                 b"lib-ver" => lib.1 = value,
                 _ => {
-                    return Reply::error(format!(
+                    return Err(Reply::error(format!(
                         "ERR Unrecognized option '{}'",
                         String::from_utf8_lossy(&rest[0])
-                    ))
+                    )))
                 }
             }
-            Reply::ok()
+            Ok(Reply::ok())
         }
-        b"info" => arity(rest.is_empty())
-            .unwrap_or_else(|| Reply::Verbatim(session.client.info_line() + "\n")),
+        b"info" => {
+            arity(rest.is_empty())?;
+            Ok(Reply::Verbatim(session.client.info_line() + "\n"))
+        }
         b"list" => client_list(server, rest),
         b"kill" => client_kill(server, session, rest),
-        b"help" => help(&[
+        b"help" => Ok(help(&[
             "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
             "ID",
             "    Return the ID of the current connection.",
@@ -97,44 +98,47 @@ pub(super) fn client(server: &Server, session: &mut Session, args: &[Vec<u8>]) -
             "    Kill connections. Options are: ID, ADDR, LADDR, SKIPME (YES|NO), TYPE, USER.",
             "HELP",
             "    Print this help.",
-        ]),
-        _ => unknown_subcommand(&args[0], "client"),
+        ])),
+        _ => Err(unknown_subcommand(&args[0], "client")),
     }
 }
 
-fn client_list(server: &Server, args: &[Vec<u8>]) -> Reply {
+/// `CLIENT LIST [TYPE type] [ID id...]`.
+fn client_list(server: &Server, args: &[Vec<u8>]) -> CmdResult {
     let clients: Vec<_> = server
         .clients
         .lock()
         .map(|c| c.values().cloned().collect())
         .unwrap_or_default();
     let mut ids: Option<Vec<u64>> = None;
-    let mut i = 0;
-    while i < args.len() {
-        if args[i].eq_ignore_ascii_case(b"TYPE") && i + 1 < args.len() {
-            match args[i + 1].to_ascii_lowercase().as_slice() {
-                b"normal" => {}
-                b"master" | b"replica" | b"slave" | b"pubsub" => ids = Some(Vec::new()),
-                _ => {
-                    return Reply::error(format!(
-                        "ERR Unknown client type '{}'",
-                        String::from_utf8_lossy(&args[i + 1])
-                    ))
+    let mut a = Args::new(args);
+    while !a.is_empty() {
+        match a.next_keyword(&["TYPE", "ID"])? {
+            Some("TYPE") if !a.is_empty() => {
+                let ty = a.next_bytes()?;
+                match ty.to_ascii_lowercase().as_slice() {
+                    b"normal" => {}
+                    b"master" | b"replica" | b"slave" | b"pubsub" => ids = Some(Vec::new()),
+                    _ => {
+                        return Err(Reply::error(format!(
+                            "ERR Unknown client type '{}'",
+                            String::from_utf8_lossy(ty)
+                        )))
+                    }
                 }
             }
-            i += 2;
-        } else if args[i].eq_ignore_ascii_case(b"ID") && i + 1 < args.len() {
-            let mut list = Vec::new();
-            for a in &args[i + 1..] {
-                match parse_i64(a) {
-                    Some(n) if n > 0 => list.push(n as u64),
-                    _ => return Reply::error("ERR Invalid client ID"),
+            // The ids run to the end.
+            Some("ID") if !a.is_empty() => {
+                let mut list = Vec::new();
+                for id in a.rest() {
+                    match parse_i64(id) {
+                        Some(n) if n > 0 => list.push(n as u64),
+                        _ => return Err(Reply::error("ERR Invalid client ID")),
+                    }
                 }
+                ids = Some(list);
             }
-            ids = Some(list);
-            i = args.len();
-        } else {
-            return syntax_error();
+            _ => return Err(syntax_error()),
         }
     }
     let mut out = String::new();
@@ -144,10 +148,11 @@ fn client_list(server: &Server, args: &[Vec<u8>]) -> Reply {
             out.push('\n');
         }
     }
-    Reply::Verbatim(out)
+    Ok(Reply::Verbatim(out))
 }
 
-fn client_kill(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+/// `CLIENT KILL ip:port` or `CLIENT KILL option value [option value ...]`.
+fn client_kill(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     let clients: Vec<_> = server
         .clients
         .lock()
@@ -166,21 +171,19 @@ fn client_kill(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Repl
         return match clients.iter().find(|c| c.addr.to_string() == addr) {
             Some(c) => {
                 kill(c, session);
-                Reply::ok()
+                Ok(Reply::ok())
             }
-            None => Reply::error("ERR No such client"),
+            None => Err(Reply::error("ERR No such client")),
         };
     }
-    if args.is_empty() || !args.len().is_multiple_of(2) {
-        return syntax_error();
-    }
+    let pairs = Args::new(args).pairs().ok_or_else(syntax_error)?;
     let (mut id, mut addr, mut laddr, mut skipme, mut user) = (None, None, None, true, None);
-    for pair in args.chunks(2) {
-        let value = String::from_utf8_lossy(&pair[1]).into_owned();
-        match pair[0].to_ascii_lowercase().as_slice() {
-            b"id" => match parse_i64(&pair[1]) {
+    for (option, raw) in pairs {
+        let value = String::from_utf8_lossy(raw).into_owned();
+        match option.to_ascii_lowercase().as_slice() {
+            b"id" => match parse_i64(raw) {
                 Some(n) if n > 0 => id = Some(n as u64),
-                _ => return Reply::error("ERR client-id should be greater than 0"),
+                _ => return Err(Reply::error("ERR client-id should be greater than 0")),
             },
             b"addr" => addr = Some(value),
             b"laddr" => laddr = Some(value),
@@ -190,15 +193,15 @@ fn client_kill(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Repl
                     value.to_ascii_lowercase().as_str(),
                     "normal" | "master" | "replica" | "slave" | "pubsub"
                 ) {
-                    return Reply::error(format!("ERR Unknown client type '{value}'"));
+                    return Err(Reply::error(format!("ERR Unknown client type '{value}'")));
                 }
             }
             b"skipme" => match value.to_ascii_lowercase().as_str() {
                 "yes" => skipme = true,
                 "no" => skipme = false,
-                _ => return syntax_error(),
+                _ => return Err(syntax_error()),
             },
-            _ => return syntax_error(),
+            _ => return Err(syntax_error()),
         }
     }
     let mut killed = 0;
@@ -213,5 +216,5 @@ fn client_kill(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Repl
             killed += 1;
         }
     }
-    Reply::Integer(killed)
+    Ok(Reply::Integer(killed))
 }

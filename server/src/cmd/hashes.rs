@@ -2,62 +2,48 @@
 
 use strata_redis::Pairs;
 
-use super::args::random_args;
-use super::number::{add_float, add_int, parse_float, parse_i64};
-use super::reply::{
-    not_a_float, not_an_integer, or_error, or_update_error, pairs_reply, wrong_arity,
-};
+use super::args::Args;
+use super::number::{add_float, add_int};
+use super::reply::{or_error, or_update_error, pairs_reply, wrong_arity, CmdResult};
 use super::scan::{parse_scan, scan_reply};
 use crate::resp::Reply;
 use crate::server::Server;
 use crate::session::Session;
 
-/// The `field value ...` pairs of HSET/HMSET, or `None` for an odd count.
-fn field_pairs(args: &[Vec<u8>]) -> Option<Vec<(&[u8], &[u8])>> {
-    if args.is_empty() || !args.len().is_multiple_of(2) {
-        return None;
-    }
-    Some(
-        args.chunks_exact(2)
-            .map(|p| (p[0].as_slice(), p[1].as_slice()))
-            .collect(),
-    )
-}
-
-pub(super) fn hset(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
-    let Some(pairs) = field_pairs(&args[1..]) else {
-        return wrong_arity("hset");
-    };
+pub(super) fn hset(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+    let pairs = Args::new(&args[1..])
+        .pairs()
+        .ok_or_else(|| wrong_arity("hset"))?;
     or_error(
         server.store.hset(session.db, &args[0], &pairs, false),
         |n| Reply::Integer(n as i64),
     )
 }
 
-pub(super) fn hmset(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
-    let Some(pairs) = field_pairs(&args[1..]) else {
-        return wrong_arity("hmset");
-    };
+pub(super) fn hmset(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+    let pairs = Args::new(&args[1..])
+        .pairs()
+        .ok_or_else(|| wrong_arity("hmset"))?;
     or_error(
         server.store.hset(session.db, &args[0], &pairs, false),
         |_| Reply::ok(),
     )
 }
 
-pub(super) fn hsetnx(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+pub(super) fn hsetnx(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     let pair = [(args[1].as_slice(), args[2].as_slice())];
     or_error(server.store.hset(session.db, &args[0], &pair, true), |n| {
         Reply::Integer(n as i64)
     })
 }
 
-pub(super) fn hget(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+pub(super) fn hget(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     or_error(server.store.hget(session.db, &args[0], &args[1]), |v| {
         v.map_or(Reply::Null, Reply::Bulk)
     })
 }
 
-pub(super) fn hmget(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+pub(super) fn hmget(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     or_error(server.store.hmget(session.db, &args[0], &args[1..]), |vs| {
         Reply::Array(
             vs.into_iter()
@@ -67,43 +53,43 @@ pub(super) fn hmget(server: &Server, session: &mut Session, args: &[Vec<u8>]) ->
     })
 }
 
-pub(super) fn hdel(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+pub(super) fn hdel(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     or_error(server.store.hdel(session.db, &args[0], &args[1..]), |n| {
         Reply::Integer(n as i64)
     })
 }
 
-pub(super) fn hlen(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+pub(super) fn hlen(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     or_error(server.store.hlen(session.db, &args[0]), |n| {
         Reply::Integer(n as i64)
     })
 }
 
-pub(super) fn hstrlen(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+pub(super) fn hstrlen(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     or_error(server.store.hget(session.db, &args[0], &args[1]), |v| {
         Reply::Integer(v.map_or(0, |v| v.len() as i64))
     })
 }
 
-pub(super) fn hexists(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+pub(super) fn hexists(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     or_error(server.store.hget(session.db, &args[0], &args[1]), |v| {
         Reply::Integer(i64::from(v.is_some()))
     })
 }
 
-pub(super) fn hkeys(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+pub(super) fn hkeys(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     or_error(server.store.hgetall(session.db, &args[0]), |pairs| {
         Reply::Array(pairs.into_iter().map(|(f, _)| Reply::Bulk(f)).collect())
     })
 }
 
-pub(super) fn hvals(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+pub(super) fn hvals(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     or_error(server.store.hgetall(session.db, &args[0]), |pairs| {
         Reply::Array(pairs.into_iter().map(|(_, v)| Reply::Bulk(v)).collect())
     })
 }
 
-pub(super) fn hgetall(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+pub(super) fn hgetall(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     or_error(server.store.hgetall(session.db, &args[0]), |pairs| {
         Reply::Map(
             pairs
@@ -114,10 +100,8 @@ pub(super) fn hgetall(server: &Server, session: &mut Session, args: &[Vec<u8>]) 
     })
 }
 
-pub(super) fn hincrby(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
-    let Some(by) = parse_i64(&args[2]) else {
-        return not_an_integer();
-    };
+pub(super) fn hincrby(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+    let by = Args::new(&args[2..]).next_i64()?;
     let r = server.store.hupdate(session.db, &args[0], &args[1], |old| {
         let new = add_int(old, by, "ERR hash value is not an integer")?;
         Ok((new.to_string().into_bytes(), new))
@@ -125,10 +109,8 @@ pub(super) fn hincrby(server: &Server, session: &mut Session, args: &[Vec<u8>]) 
     or_update_error(r, Reply::Integer)
 }
 
-pub(super) fn hincrbyfloat(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
-    let Some(by) = parse_float(&args[2]) else {
-        return not_a_float();
-    };
+pub(super) fn hincrbyfloat(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+    let by = Args::new(&args[2..]).next_f64()?;
     let r = server.store.hupdate(session.db, &args[0], &args[1], |old| {
         let text = add_float(old, by, "ERR hash value is not a float")?;
         Ok((text.clone(), text))
@@ -136,17 +118,13 @@ pub(super) fn hincrbyfloat(server: &Server, session: &mut Session, args: &[Vec<u
     or_update_error(r, Reply::Bulk)
 }
 
-pub(super) fn hrandfield(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
-    let (count, with_values) = match random_args(&args[1..], b"WITHVALUES") {
-        Ok(Some(v)) => v,
-        Ok(None) => {
-            return or_error(server.store.hrandfield(session.db, &args[0], 1), |p| {
-                p.into_iter()
-                    .next()
-                    .map_or(Reply::Null, |(f, _)| Reply::Bulk(f))
-            })
-        }
-        Err(reply) => return reply,
+pub(super) fn hrandfield(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+    let Some((count, with_values)) = Args::new(&args[1..]).random_args("WITHVALUES")? else {
+        return or_error(server.store.hrandfield(session.db, &args[0], 1), |p| {
+            p.into_iter()
+                .next()
+                .map_or(Reply::Null, |(f, _)| Reply::Bulk(f))
+        });
     };
     or_error(server.store.hrandfield(session.db, &args[0], count), |p| {
         if with_values {
@@ -162,12 +140,9 @@ pub(super) fn hrandfield(server: &Server, session: &mut Session, args: &[Vec<u8>
     })
 }
 
-pub(super) fn hscan(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
-    let scan = match parse_scan(&args[1..], &[b"NOVALUES"], false) {
-        Ok(s) => s,
-        Err(reply) => return reply,
-    };
-    let novalues = scan.flags.contains(&b"NOVALUES".as_slice());
+pub(super) fn hscan(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+    let scan = parse_scan(&mut Args::new(&args[1..]), &["NOVALUES"], false)?;
+    let novalues = scan.flags.contains(&"NOVALUES");
     let r = server
         .store
         .hscan(session.db, &args[0], scan.cursor, scan.pattern, scan.count);

@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 
+use super::reply::CmdResult;
 use crate::resp::{Protocol, Reply};
 use crate::server::{Server, REDIS_COMPAT_VERSION};
 use crate::session::Session;
@@ -63,7 +64,7 @@ const DEFAULT_SECTIONS: &[(&str, Section)] = &[
 
 /// `INFO [section ...]`: Redis's field names (so exporters and dashboards read them) plus a
 /// `strata` section with the engine's figures.
-pub(super) fn info(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+pub(super) fn info(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     let wanted: Vec<String> = args
         .iter()
         .map(|a| String::from_utf8_lossy(a).to_ascii_lowercase())
@@ -81,11 +82,11 @@ pub(super) fn info(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> 
             section(server, &mut out);
         }
     }
-    if session.protocol == Protocol::Resp3 {
+    Ok(if session.protocol == Protocol::Resp3 {
         Reply::Verbatim(out)
     } else {
         Reply::Bulk(out.into_bytes())
-    }
+    })
 }
 
 /// Writes one `field:value` line.

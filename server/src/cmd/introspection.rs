@@ -2,8 +2,8 @@
 //! `TIME` and `SLOWLOG`.
 
 use super::number::parse_i64;
-use super::reply::{bulk, help, unknown_subcommand, wrong_arity};
-use super::{lookup, Command, COMMANDS};
+use super::reply::{bulk, help, unknown_subcommand, wrong_arity, CmdResult};
+use super::{command_keys, lookup, Command, COMMANDS};
 use crate::resp::Reply;
 use crate::server::Server;
 use crate::session::Session;
@@ -59,12 +59,12 @@ fn command_docs(c: &Command) -> Reply {
 }
 
 /// `COMMAND [COUNT | INFO name... | DOCS name... | GETKEYS cmd args... | LIST | HELP]`.
-pub(super) fn command(_server: &Server, _session: &mut Session, args: &[Vec<u8>]) -> Reply {
+pub(super) fn command(_server: &Server, _session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     let Some(sub) = args.first() else {
-        return Reply::Array(COMMANDS.iter().map(command_info).collect());
+        return Ok(Reply::Array(COMMANDS.iter().map(command_info).collect()));
     };
     let rest = &args[1..];
-    match sub.to_ascii_lowercase().as_slice() {
+    let reply = match sub.to_ascii_lowercase().as_slice() {
         b"count" => Reply::Integer(COMMANDS.len() as i64),
         b"list" => Reply::Array(COMMANDS.iter().map(|c| bulk(c.name)).collect()),
         b"info" if rest.is_empty() => Reply::Array(COMMANDS.iter().map(command_info).collect()),
@@ -87,27 +87,22 @@ pub(super) fn command(_server: &Server, _session: &mut Session, args: &[Vec<u8>]
         }
         b"getkeys" => {
             let Some(c) = rest.first().and_then(|n| lookup(n)) else {
-                return Reply::error("ERR Invalid command specified");
+                return Err(Reply::error("ERR Invalid command specified"));
             };
             let argc = rest.len() as i32;
             if (c.arity >= 0 && argc != c.arity) || argc < c.arity.abs() {
-                return Reply::error("ERR Invalid number of arguments specified for command");
+                return Err(Reply::error(
+                    "ERR Invalid number of arguments specified for command",
+                ));
             }
             if c.first_key == 0 {
-                return Reply::error("ERR The command has no key arguments");
+                return Err(Reply::error("ERR The command has no key arguments"));
             }
-            let last = if c.last_key < 0 {
-                argc + c.last_key
-            } else {
-                c.last_key.min(argc - 1)
-            };
-            let mut keys = Vec::new();
-            let mut i = c.first_key;
-            while i <= last {
-                keys.push(Reply::Bulk(rest[i as usize].clone()));
-                i += c.step;
-            }
-            Reply::Array(keys)
+            Reply::Array(
+                command_keys(c, &rest[1..])
+                    .map(|k| Reply::Bulk(k.clone()))
+                    .collect(),
+            )
         }
         b"help" => help(&[
             "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -126,26 +121,27 @@ pub(super) fn command(_server: &Server, _session: &mut Session, args: &[Vec<u8>]
             "HELP",
             "    Print this help.",
         ]),
-        _ => unknown_subcommand(sub, "command"),
-    }
+        _ => return Err(unknown_subcommand(sub, "command")),
+    };
+    Ok(reply)
 }
 
-pub(super) fn time(_server: &Server, _session: &mut Session, _args: &[Vec<u8>]) -> Reply {
+pub(super) fn time(_server: &Server, _session: &mut Session, _args: &[Vec<u8>]) -> CmdResult {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
-    Reply::Array(vec![
+    Ok(Reply::Array(vec![
         bulk(now.as_secs().to_string()),
         bulk(now.subsec_micros().to_string()),
-    ])
+    ]))
 }
 
 /// `SLOWLOG GET [count] | LEN | RESET | HELP`.
-pub(super) fn slowlog(server: &Server, _session: &mut Session, args: &[Vec<u8>]) -> Reply {
+pub(super) fn slowlog(server: &Server, _session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     let Ok(mut log) = server.slowlog.lock() else {
-        return Reply::error("ERR slow log unavailable");
+        return Err(Reply::error("ERR slow log unavailable"));
     };
-    match (args[0].to_ascii_lowercase().as_slice(), &args[1..]) {
+    let reply = match (args[0].to_ascii_lowercase().as_slice(), &args[1..]) {
         (b"len", []) => Reply::Integer(log.entries.len() as i64),
         (b"reset", []) => {
             log.entries.clear();
@@ -156,7 +152,11 @@ pub(super) fn slowlog(server: &Server, _session: &mut Session, args: &[Vec<u8>])
                 None => 10,
                 Some(Some(-1)) => usize::MAX,
                 Some(Some(n)) if n >= 0 => n as usize,
-                Some(_) => return Reply::error("ERR count should be greater than or equal to -1"),
+                Some(_) => {
+                    return Err(Reply::error(
+                        "ERR count should be greater than or equal to -1",
+                    ))
+                }
             };
             Reply::Array(
                 log.entries
@@ -186,10 +186,13 @@ pub(super) fn slowlog(server: &Server, _session: &mut Session, args: &[Vec<u8>])
             "HELP",
             "    Print this help.",
         ]),
-        (b"len" | b"reset" | b"get" | b"help", _) => wrong_arity(&format!(
-            "slowlog|{}",
-            String::from_utf8_lossy(&args[0]).to_ascii_lowercase()
-        )),
-        _ => unknown_subcommand(&args[0], "slowlog"),
-    }
+        (b"len" | b"reset" | b"get" | b"help", _) => {
+            return Err(wrong_arity(&format!(
+                "slowlog|{}",
+                String::from_utf8_lossy(&args[0]).to_ascii_lowercase()
+            )))
+        }
+        _ => return Err(unknown_subcommand(&args[0], "slowlog")),
+    };
+    Ok(reply)
 }

@@ -26,7 +26,7 @@ use std::sync::atomic::Ordering;
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use self::reply::wrong_arity;
+use self::reply::{wrong_arity, CmdResult};
 use crate::resp::Reply;
 use crate::server::Server;
 
@@ -34,7 +34,7 @@ use crate::server::Server;
 pub use crate::session::Session;
 
 /// A command handler: the server, the session, the arguments after the name.
-type Handler = fn(&Server, &mut Session, &[Vec<u8>]) -> Reply;
+type Handler = fn(&Server, &mut Session, &[Vec<u8>]) -> CmdResult;
 
 /// One entry of the command table, with what `COMMAND INFO` and `COMMAND DOCS` report.
 #[derive(Debug)]
@@ -283,7 +283,10 @@ pub fn waits_for_write_stall(server: &Server, argv: &[Vec<u8>]) -> bool {
 }
 
 /// The key arguments of `cmd` by its key spec (first, last, step; positions count the name).
-fn command_keys<'a>(cmd: &Command, args: &'a [Vec<u8>]) -> impl Iterator<Item = &'a Vec<u8>> {
+pub(super) fn command_keys<'a>(
+    cmd: &Command,
+    args: &'a [Vec<u8>],
+) -> impl Iterator<Item = &'a Vec<u8>> {
     let argc = args.len() as i32 + 1;
     let last = if cmd.last_key < 0 {
         argc + cmd.last_key
@@ -315,6 +318,11 @@ fn unknown(name: &[u8], args: &[Vec<u8>]) -> Reply {
         msg.push_str(&format!("'{}' ", String::from_utf8_lossy(a)));
     }
     Reply::error(msg)
+}
+
+/// The reply of `cmd`'s handler, an error reply or not.
+fn run(cmd: &Command, server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+    (cmd.handler)(server, session, args).unwrap_or_else(|error| error)
 }
 
 /// Runs one command (`argv[0]` is its name) on this thread and returns its reply.
@@ -359,9 +367,9 @@ where
     let start = Instant::now();
     let args = &argv[1..];
     let reply = if may_block(server, cmd) {
-        blocking(&mut || (cmd.handler)(server, session, args))
+        blocking(&mut || run(cmd, server, session, args))
     } else {
-        (cmd.handler)(server, session, args)
+        run(cmd, server, session, args)
     };
     if cmd.flags.contains(&"write") && server.blocking.blocked_clients() > 0 {
         for k in command_keys(cmd, args) {

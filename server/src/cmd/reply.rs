@@ -1,8 +1,12 @@
-//! Replies every handler builds: Redis's common error replies, the mapping of store errors,
-//! and small builders (integers, bulk arrays, pairs, help text).
+//! Replies every handler builds: what a handler returns, Redis's common error replies, the
+//! mapping of store errors, and small builders (integers, bulk arrays, pairs, help text).
 
 use crate::resp::{Protocol, Reply};
 use crate::session::Session;
+
+/// What a handler returns: its reply, or the error reply that stopped it (a bad argument, a
+/// failed store call), so that handlers can use `?`. Dispatch sends either.
+pub(super) type CmdResult = Result<Reply, Reply>;
 
 pub(super) fn syntax_error() -> Reply {
     Reply::error("ERR syntax error")
@@ -35,11 +39,8 @@ pub(super) fn store_error(e: strata_redis::Error) -> Reply {
 }
 
 /// `f(value)`, or the error reply of a failed store call.
-pub(super) fn or_error<T>(r: strata_redis::Result<T>, f: impl FnOnce(T) -> Reply) -> Reply {
-    match r {
-        Ok(v) => f(v),
-        Err(e) => store_error(e),
-    }
+pub(super) fn or_error<T>(r: strata_redis::Result<T>, f: impl FnOnce(T) -> Reply) -> CmdResult {
+    r.map(f).map_err(store_error)
 }
 
 /// `f(value)` of a read-modify-write (INCR, HINCRBYFLOAT, ZADD, ...), or the error reply of
@@ -47,11 +48,11 @@ pub(super) fn or_error<T>(r: strata_redis::Result<T>, f: impl FnOnce(T) -> Reply
 pub(super) fn or_update_error<T>(
     r: strata_redis::Result<Result<T, String>>,
     f: impl FnOnce(T) -> Reply,
-) -> Reply {
+) -> CmdResult {
     match r {
-        Ok(Ok(v)) => f(v),
-        Ok(Err(msg)) => Reply::error(msg),
-        Err(e) => store_error(e),
+        Ok(Ok(v)) => Ok(f(v)),
+        Ok(Err(msg)) => Err(Reply::error(msg)),
+        Err(e) => Err(store_error(e)),
     }
 }
 

@@ -1,7 +1,7 @@
 //! The cursor arguments and the reply shared by SCAN, HSCAN, SSCAN and ZSCAN.
 
-use super::number::parse_i64;
-use super::reply::{not_an_integer, syntax_error};
+use super::args::Args;
+use super::reply::syntax_error;
 use crate::resp::Reply;
 
 /// The reply of SCAN, HSCAN, SSCAN and ZSCAN: the next cursor and the items.
@@ -22,17 +22,17 @@ pub(super) struct ScanArgs<'a> {
     /// `TYPE` (SCAN only).
     pub ty: Option<&'a [u8]>,
     /// Flags given, of those the command accepts (`NOVALUES`).
-    pub flags: Vec<&'static [u8]>,
+    pub flags: Vec<&'static str>,
 }
 
-/// Parses `cursor [MATCH pattern] [COUNT count] [TYPE type]` plus the words in `flags`;
+/// Reads `cursor [MATCH pattern] [COUNT count] [TYPE type]` plus the words in `flags`;
 /// `TYPE` only if `allow_type`.
 pub(super) fn parse_scan<'a>(
-    args: &'a [Vec<u8>],
-    flags: &[&'static [u8]],
+    a: &mut Args<'a>,
+    flags: &[&'static str],
     allow_type: bool,
 ) -> Result<ScanArgs<'a>, Reply> {
-    let cursor = std::str::from_utf8(&args[0])
+    let cursor = std::str::from_utf8(a.next_bytes()?)
         .ok()
         .and_then(|s| s.parse::<u64>().ok())
         .ok_or_else(|| Reply::error("ERR invalid cursor"))?;
@@ -43,28 +43,21 @@ pub(super) fn parse_scan<'a>(
         ty: None,
         flags: Vec::new(),
     };
-    let mut i = 1;
-    while i < args.len() {
-        let word = args[i].to_ascii_uppercase();
-        if let Some(flag) = flags.iter().find(|f| **f == word.as_slice()) {
+    while !a.is_empty() {
+        if let Some(flag) = a.eat_keyword(flags) {
             out.flags.push(flag);
-            i += 1;
             continue;
         }
-        let Some(value) = args.get(i + 1) else {
-            return Err(syntax_error());
-        };
-        match word.as_slice() {
-            b"MATCH" => out.pattern = Some(value.as_slice()).filter(|p| *p != b"*"),
-            b"COUNT" => match parse_i64(value) {
-                None => return Err(not_an_integer()),
-                Some(n) if n < 1 => return Err(syntax_error()),
-                Some(n) => out.count = usize::try_from(n).unwrap_or(usize::MAX),
+        match a.next_keyword(&["MATCH", "COUNT", "TYPE"])? {
+            Some("MATCH") => out.pattern = Some(a.next_bytes()?).filter(|p| *p != b"*"),
+            Some("COUNT") => match a.next_i64()? {
+                n if n < 1 => return Err(syntax_error()),
+                n => out.count = usize::try_from(n).unwrap_or(usize::MAX),
             },
-            b"TYPE" if allow_type => out.ty = Some(value.as_slice()),
+            Some("TYPE") if allow_type => out.ty = Some(a.next_bytes()?),
+            // An unknown word, with or without a value after it.
             _ => return Err(syntax_error()),
         }
-        i += 2;
     }
     Ok(out)
 }
