@@ -13,6 +13,7 @@ mod lists;
 mod persistence;
 mod sets;
 mod strings;
+mod zranges;
 mod zsets;
 
 // What the handlers share.
@@ -170,20 +171,20 @@ pub static COMMANDS: &[Command] = &[
     command!("zscore", 3, ["readonly", "fast"], KEY1, "sorted-set", "1.2.0", "Returns the score of a member in a sorted set.", zsets::zscore),
     command!("zmscore", -3, ["readonly", "fast"], KEY1, "sorted-set", "6.2.0", "Returns the score of one or more members in a sorted set.", zsets::zmscore),
     command!("zcard", 2, ["readonly", "fast"], KEY1, "sorted-set", "1.2.0", "Returns the number of members in a sorted set.", zsets::zcard),
-    command!("zcount", 4, ["readonly", "fast"], KEY1, "sorted-set", "2.0.0", "Returns the count of members in a sorted set that have scores within a range.", zsets::zcount),
-    command!("zlexcount", 4, ["readonly", "fast"], KEY1, "sorted-set", "2.8.9", "Returns the number of members in a sorted set within a lexicographical range.", zsets::zlexcount),
-    command!("zrange", -4, ["readonly"], KEY1, "sorted-set", "1.2.0", "Returns members in a sorted set within a range of indexes.", zsets::zrange),
-    command!("zrangestore", -5, ["write", "denyoom"], (1, 2, 1), "sorted-set", "6.2.0", "Stores a range of members from sorted set in a key.", zsets::zrangestore),
-    command!("zrevrange", -4, ["readonly"], KEY1, "sorted-set", "1.2.0", "Returns members in a sorted set within a range of indexes in reverse order.", zsets::zrevrange),
-    command!("zrangebyscore", -4, ["readonly"], KEY1, "sorted-set", "1.0.5", "Returns members in a sorted set within a range of scores.", zsets::zrangebyscore),
-    command!("zrevrangebyscore", -4, ["readonly"], KEY1, "sorted-set", "2.2.0", "Returns members in a sorted set within a range of scores in reverse order.", zsets::zrevrangebyscore),
-    command!("zrangebylex", -4, ["readonly"], KEY1, "sorted-set", "2.8.9", "Returns members in a sorted set within a lexicographical range.", zsets::zrangebylex),
-    command!("zrevrangebylex", -4, ["readonly"], KEY1, "sorted-set", "2.8.9", "Returns members in a sorted set within a lexicographical range in reverse order.", zsets::zrevrangebylex),
+    command!("zcount", 4, ["readonly", "fast"], KEY1, "sorted-set", "2.0.0", "Returns the count of members in a sorted set that have scores within a range.", zranges::zcount),
+    command!("zlexcount", 4, ["readonly", "fast"], KEY1, "sorted-set", "2.8.9", "Returns the number of members in a sorted set within a lexicographical range.", zranges::zlexcount),
+    command!("zrange", -4, ["readonly"], KEY1, "sorted-set", "1.2.0", "Returns members in a sorted set within a range of indexes.", zranges::zrange),
+    command!("zrangestore", -5, ["write", "denyoom"], (1, 2, 1), "sorted-set", "6.2.0", "Stores a range of members from sorted set in a key.", zranges::zrangestore),
+    command!("zrevrange", -4, ["readonly"], KEY1, "sorted-set", "1.2.0", "Returns members in a sorted set within a range of indexes in reverse order.", zranges::zrevrange),
+    command!("zrangebyscore", -4, ["readonly"], KEY1, "sorted-set", "1.0.5", "Returns members in a sorted set within a range of scores.", zranges::zrangebyscore),
+    command!("zrevrangebyscore", -4, ["readonly"], KEY1, "sorted-set", "2.2.0", "Returns members in a sorted set within a range of scores in reverse order.", zranges::zrevrangebyscore),
+    command!("zrangebylex", -4, ["readonly"], KEY1, "sorted-set", "2.8.9", "Returns members in a sorted set within a lexicographical range.", zranges::zrangebylex),
+    command!("zrevrangebylex", -4, ["readonly"], KEY1, "sorted-set", "2.8.9", "Returns members in a sorted set within a lexicographical range in reverse order.", zranges::zrevrangebylex),
     command!("zrank", -3, ["readonly", "fast"], KEY1, "sorted-set", "2.0.0", "Returns the index of a member in a sorted set ordered by ascending scores.", zsets::zrank),
     command!("zrevrank", -3, ["readonly", "fast"], KEY1, "sorted-set", "2.0.0", "Returns the index of a member in a sorted set ordered by descending scores.", zsets::zrevrank),
-    command!("zremrangebyrank", 4, ["write"], KEY1, "sorted-set", "2.0.0", "Removes members in a sorted set within a range of indexes. Deletes the sorted set if all members were removed.", zsets::zremrangebyrank),
-    command!("zremrangebyscore", 4, ["write"], KEY1, "sorted-set", "1.2.0", "Removes members in a sorted set within a range of scores. Deletes the sorted set if all members were removed.", zsets::zremrangebyscore),
-    command!("zremrangebylex", 4, ["write"], KEY1, "sorted-set", "2.8.9", "Removes members in a sorted set within a lexicographical range. Deletes the sorted set if all members were removed.", zsets::zremrangebylex),
+    command!("zremrangebyrank", 4, ["write"], KEY1, "sorted-set", "2.0.0", "Removes members in a sorted set within a range of indexes. Deletes the sorted set if all members were removed.", zranges::zremrangebyrank),
+    command!("zremrangebyscore", 4, ["write"], KEY1, "sorted-set", "1.2.0", "Removes members in a sorted set within a range of scores. Deletes the sorted set if all members were removed.", zranges::zremrangebyscore),
+    command!("zremrangebylex", 4, ["write"], KEY1, "sorted-set", "2.8.9", "Removes members in a sorted set within a lexicographical range. Deletes the sorted set if all members were removed.", zranges::zremrangebylex),
     command!("zpopmin", -2, ["write", "fast"], KEY1, "sorted-set", "5.0.0", "Returns the lowest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", zsets::zpopmin),
     command!("zpopmax", -2, ["write", "fast"], KEY1, "sorted-set", "5.0.0", "Returns the highest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", zsets::zpopmax),
     command!("bzpopmin", -3, ["write", "blocking", "fast"], (1, -2, 1), "sorted-set", "5.0.0", "Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.", zsets::bzpopmin),

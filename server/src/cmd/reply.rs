@@ -1,5 +1,8 @@
 //! Replies every handler builds: what a handler returns, Redis's common error replies, the
-//! mapping of store errors, and small builders (integers, bulk arrays, pairs, help text).
+//! mapping of store errors, and small builders (integers, bulk arrays, pairs, scored members,
+//! help text).
+
+use strata_redis::Scored;
 
 use crate::resp::{Protocol, Reply};
 use crate::session::Session;
@@ -88,5 +91,20 @@ pub(super) fn pairs_reply(session: &Session, pairs: Vec<(Reply, Reply)>) -> Repl
         )
     } else {
         Reply::Array(pairs.into_iter().flat_map(|(a, b)| [a, b]).collect())
+    }
+}
+
+/// Members, with their scores if asked (RESP2: flat; RESP3: pairs).
+pub(super) fn scored_reply(session: &Session, members: Scored, with_scores: bool) -> Reply {
+    if with_scores {
+        pairs_reply(
+            session,
+            members
+                .into_iter()
+                .map(|(m, s)| (Reply::Bulk(m), Reply::Double(s)))
+                .collect(),
+        )
+    } else {
+        Reply::Array(members.into_iter().map(|(m, _)| Reply::Bulk(m)).collect())
     }
 }
