@@ -103,13 +103,18 @@ pub(super) fn client(server: &Server, session: &mut Session, args: &[Vec<u8>]) -
     }
 }
 
-/// `CLIENT LIST [TYPE type] [ID id...]`.
-fn client_list(server: &Server, args: &[Vec<u8>]) -> CmdResult {
-    let clients: Vec<_> = server
+/// The clients connected now, by id.
+fn connected(server: &Server) -> Vec<Arc<Client>> {
+    server
         .clients
         .lock()
         .map(|c| c.values().cloned().collect())
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+/// `CLIENT LIST [TYPE type] [ID id...]`.
+fn client_list(server: &Server, args: &[Vec<u8>]) -> CmdResult {
+    let clients = connected(server);
     let mut ids: Option<Vec<u64>> = None;
     let mut a = Args::new(args);
     while !a.is_empty() {
@@ -153,11 +158,7 @@ fn client_list(server: &Server, args: &[Vec<u8>]) -> CmdResult {
 
 /// `CLIENT KILL ip:port` or `CLIENT KILL option value [option value ...]`.
 fn client_kill(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
-    let clients: Vec<_> = server
-        .clients
-        .lock()
-        .map(|c| c.values().cloned().collect())
-        .unwrap_or_default();
+    let clients = connected(server);
     let kill = |c: &Arc<Client>, session: &mut Session| {
         if c.id == session.client.id {
             session.quit = true;

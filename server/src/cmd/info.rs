@@ -266,38 +266,33 @@ fn keyspace_section(server: &Server, out: &mut String) {
 fn strata_section(server: &Server, out: &mut String) {
     let s = server.store.engine().stats();
     out.push_str("# Strata\r\n");
-    put(out, "strata_last_sequence", &s.last_sequence);
-    put(
-        out,
-        "strata_synced_sequence",
-        &server.store.engine().synced_sequence(),
-    );
-    put(out, "strata_writes", &s.writes);
-    put(out, "strata_write_groups", &s.write_groups);
-    put(out, "strata_wal_syncs", &s.wal_syncs);
-    put(out, "strata_immutable_memtables", &s.immutable_memtables);
-    put(
-        out,
-        "strata_active_memtable_bytes",
-        &s.active_memtable_bytes,
-    );
-    put(out, "strata_flush_count", &s.flush_count);
-    put(out, "strata_flush_bytes", &s.flush_bytes);
-    put(out, "strata_stall_count", &s.stall_count);
-    put(out, "strata_stall_micros", &s.stall_micros);
-    put(
-        out,
-        "strata_write_amplification",
-        &format!("{:.2}", s.write_amplification),
-    );
-    put(out, "strata_expired_dropped", &s.expired_dropped);
+    let synced = server.store.engine().synced_sequence();
+    let amplification = format!("{:.2}", s.write_amplification);
     let gc = server.store.element_gc();
-    put(out, "strata_gc_dropped_elements", &gc.dropped());
-    put(out, "strata_gc_damaged_elements", &gc.damaged());
     let compactions: u64 = s.compaction.iter().map(|c| c.compactions).sum();
     let moves: u64 = s.compaction.iter().map(|c| c.moves).sum();
-    put(out, "strata_compactions", &compactions);
-    put(out, "strata_trivial_moves", &moves);
+    let figures: [(&str, &dyn std::fmt::Display); 17] = [
+        ("strata_last_sequence", &s.last_sequence),
+        ("strata_synced_sequence", &synced),
+        ("strata_writes", &s.writes),
+        ("strata_write_groups", &s.write_groups),
+        ("strata_wal_syncs", &s.wal_syncs),
+        ("strata_immutable_memtables", &s.immutable_memtables),
+        ("strata_active_memtable_bytes", &s.active_memtable_bytes),
+        ("strata_flush_count", &s.flush_count),
+        ("strata_flush_bytes", &s.flush_bytes),
+        ("strata_stall_count", &s.stall_count),
+        ("strata_stall_micros", &s.stall_micros),
+        ("strata_write_amplification", &amplification),
+        ("strata_expired_dropped", &s.expired_dropped),
+        ("strata_gc_dropped_elements", &gc.dropped()),
+        ("strata_gc_damaged_elements", &gc.damaged()),
+        ("strata_compactions", &compactions),
+        ("strata_trivial_moves", &moves),
+    ];
+    for (name, value) in figures {
+        put(out, name, value);
+    }
     for ks in &s.keyspaces {
         let levels: Vec<String> = ks
             .levels
