@@ -81,7 +81,7 @@ impl<'a> Args<'a> {
     }
 
     /// The next argument as a count of elements to pop (LPOP, SPOP, ZPOPMIN): an integer,
-    /// not negative.
+    /// not negative (`LMPOP ... COUNT n` words its error differently).
     pub(super) fn next_count(&mut self) -> Result<u64, Reply> {
         match parse_i64(self.next_bytes()?) {
             Some(n) if n >= 0 => Ok(n.unsigned_abs()),

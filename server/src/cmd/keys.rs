@@ -1,4 +1,5 @@
-//! Key-space and expiry commands.
+//! Key-space and expiry commands, and the database ones: SELECT, DBSIZE, FLUSHDB, FLUSHALL,
+//! SWAPDB.
 
 use strata_redis::meta::RedisType;
 use strata_redis::RenameOutcome;
