@@ -17,9 +17,9 @@ use std::time::Instant;
 
 use tokio::sync::Notify;
 
-use crate::cmd::Session;
 use crate::resp::Reply;
 use crate::server::Server;
+use crate::session::Session;
 
 /// A command that found no data and waits for some (set by its handler in the session).
 pub struct Blocked {
@@ -127,29 +127,25 @@ impl Drop for Waiter<'_> {
     }
 }
 
-/// Parses a blocking timeout in seconds (a float, 0 = forever) as Redis does.
-///
-/// # Errors
-/// Redis's error replies for a bad, negative or too large timeout.
-pub fn parse_timeout(arg: &[u8]) -> Result<Option<Instant>, Reply> {
-    let secs: f64 = std::str::from_utf8(arg)
-        .ok()
-        .filter(|s| !s.is_empty() && !s.starts_with(char::is_whitespace))
-        .and_then(|s| s.parse().ok())
-        .filter(|f: &f64| !f.is_nan())
-        .ok_or_else(|| Reply::error("ERR timeout is not a float or out of range"))?;
-    if secs < 0.0 {
-        return Err(Reply::error("ERR timeout is negative"));
+/// Runs `attempt`; if it finds no data, blocks the session on `keys` until `deadline`
+/// (`None`: no timeout) and returns [`Reply::NoReply`].
+pub(crate) fn block_on(
+    server: &Server,
+    session: &mut Session,
+    args: &[Vec<u8>],
+    keys: &[Vec<u8>],
+    deadline: Option<Instant>,
+    attempt: fn(&Server, &mut Session, &[Vec<u8>]) -> Option<Reply>,
+) -> Reply {
+    if let Some(reply) = attempt(server, session, args) {
+        return reply;
     }
-    let ms = (secs * 1000.0).trunc();
-    if ms == 0.0 {
-        return Ok(None);
-    }
-    // Redis keeps the deadline in ms since the epoch in an i64.
-    if !ms.is_finite() || ms > 1e15 {
-        return Err(Reply::error("ERR timeout is out of range"));
-    }
-    Ok(Some(
-        Instant::now() + std::time::Duration::from_millis(ms as u64),
-    ))
+    session.blocked = Some(Blocked {
+        keys: keys.to_vec(),
+        deadline,
+        args: args.to_vec(),
+        retry: attempt,
+        timeout_reply: Reply::NullArray,
+    });
+    Reply::NoReply
 }

@@ -8,9 +8,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::blocking::Blocked;
-use crate::cmd::{dispatch_in, waits_for_write_stall, Session};
+use crate::cmd::{dispatch_in, waits_for_write_stall};
 use crate::resp::{Limits, Parser, Protocol, Reply};
 use crate::server::{Fsync, Server};
+use crate::session::Session;
 
 /// The reply to a non-loopback client while protected mode is on and no password is set.
 pub const PROTECTED_MODE_ERROR: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Strata you may: 1) set a password with CONFIG SET requirepass <password> (or --requirepass), 2) disable protected mode with CONFIG SET protected-mode no from the loopback interface, after making sure the server is not reachable from the internet.\r\n";

@@ -7,6 +7,7 @@
 //! - [`connection`]: one client served over tokio.
 //! - [`durable`]: group commit for `appendfsync always` (connections await one shared fsync).
 //! - [`blocking`]: clients blocked on keys (BLPOP, ...) and their wake-ups.
+//! - [`session`]: one connection's state that commands change (database, protocol, auth).
 //! - [`cmd`]: the command table and every command's argument parsing and replies.
 //!
 //! It is not: the Redis data model (that is `strata-redis`, over the engine), nor a client.
@@ -18,3 +19,4 @@ pub mod connection;
 pub mod durable;
 pub mod resp;
 pub mod server;
+pub mod session;

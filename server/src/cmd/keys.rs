@@ -1,61 +1,62 @@
-//! Key-space and expiry commands.
+//! Key-space and expiry commands, and the database ones: SELECT, DBSIZE, FLUSHDB, FLUSHALL,
+//! SWAPDB.
 
 use strata_redis::meta::RedisType;
 use strata_redis::RenameOutcome;
 
-use super::{
-    not_an_integer, or_error, parse_i64, parse_scan, scan_reply, store_error, syntax_error, Session,
-};
+use super::args::Args;
+use super::number::parse_i64;
+use super::reply::{bulks, or_error, syntax_error, CmdResult};
+use super::scan::{parse_scan, scan_reply};
 use crate::resp::Reply;
 use crate::server::Server;
+use crate::session::Session;
 
 fn key_refs(args: &[Vec<u8>]) -> Vec<&[u8]> {
     args.iter().map(Vec::as_slice).collect()
 }
 
-pub(super) fn del(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
-    match server.store.del(session.db, &key_refs(args)) {
-        Ok(n) => Reply::Integer(n as i64),
-        Err(e) => store_error(e),
-    }
+pub(super) fn del(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+    or_error(server.store.del(session.db, &key_refs(args)), |n| {
+        Reply::Integer(n as i64)
+    })
 }
 
-pub(super) fn exists(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
-    match server.store.exists(session.db, &key_refs(args)) {
-        Ok(n) => Reply::Integer(n as i64),
-        Err(e) => store_error(e),
-    }
+pub(super) fn exists(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+    or_error(server.store.exists(session.db, &key_refs(args)), |n| {
+        Reply::Integer(n as i64)
+    })
 }
 
-pub(super) fn type_(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
-    match server.store.key_type(session.db, &args[0]) {
-        Ok(Some(t)) => Reply::Simple(t.name().into()),
-        Ok(None) => Reply::Simple("none".into()),
-        Err(e) => store_error(e),
-    }
+pub(super) fn type_(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+    or_error(server.store.key_type(session.db, &args[0]), |t| {
+        Reply::Simple(t.map_or("none", |t| t.name()).into())
+    })
 }
 
-pub(super) fn rename(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+pub(super) fn rename(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     rename_generic(server, session, args, false)
 }
 
-pub(super) fn renamenx(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+pub(super) fn renamenx(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     rename_generic(server, session, args, true)
 }
 
-fn rename_generic(server: &Server, session: &Session, args: &[Vec<u8>], nx: bool) -> Reply {
-    match server.store.rename(session.db, &args[0], &args[1], nx) {
-        Ok(RenameOutcome::NoSuchKey) => Reply::error("ERR no such key"),
-        Ok(RenameOutcome::DestinationExists) => Reply::Integer(0),
-        Ok(RenameOutcome::Renamed) if nx => Reply::Integer(1),
-        Ok(RenameOutcome::Renamed) => Reply::ok(),
-        Err(e) => store_error(e),
-    }
+fn rename_generic(server: &Server, session: &Session, args: &[Vec<u8>], nx: bool) -> CmdResult {
+    or_error(
+        server.store.rename(session.db, &args[0], &args[1], nx),
+        |outcome| match outcome {
+            RenameOutcome::NoSuchKey => Reply::error("ERR no such key"),
+            RenameOutcome::DestinationExists => Reply::Integer(0),
+            RenameOutcome::Renamed if nx => Reply::Integer(1),
+            RenameOutcome::Renamed => Reply::ok(),
+        },
+    )
 }
 
-/// A database index argument, checked against `databases`.
-fn db_index(server: &Server, arg: &[u8]) -> Result<u8, Reply> {
-    let n = parse_i64(arg).ok_or_else(not_an_integer)?;
+/// Reads a database index, checked against `databases`.
+fn next_db(a: &mut Args, server: &Server) -> Result<u8, Reply> {
+    let n = a.next_i64()?;
     if n < 0 || n >= server.config.get_i64("databases") {
         return Err(Reply::error("ERR DB index is out of range"));
     }
@@ -63,63 +64,49 @@ fn db_index(server: &Server, arg: &[u8]) -> Result<u8, Reply> {
 }
 
 /// `COPY source destination [DB destination-db] [REPLACE]`.
-pub(super) fn copy(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+pub(super) fn copy(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     let (mut dst_db, mut replace) = (session.db, false);
-    let mut i = 2;
-    while i < args.len() {
-        if args[i].eq_ignore_ascii_case(b"REPLACE") {
-            replace = true;
-        } else if args[i].eq_ignore_ascii_case(b"DB") && i + 1 < args.len() {
-            i += 1;
-            dst_db = match db_index(server, &args[i]) {
-                Ok(db) => db,
-                Err(reply) => return reply,
-            };
-        } else {
-            return syntax_error();
+    let mut a = Args::new(&args[2..]);
+    while !a.is_empty() {
+        match a.next_keyword(&["REPLACE", "DB"])? {
+            Some("REPLACE") => replace = true,
+            Some("DB") => dst_db = next_db(&mut a, server)?,
+            _ => return Err(syntax_error()),
         }
-        i += 1;
     }
     if dst_db == session.db && args[0] == args[1] {
-        return Reply::error("ERR source and destination objects are the same");
+        return Err(Reply::error(
+            "ERR source and destination objects are the same",
+        ));
     }
-    match server
-        .store
-        .copy(session.db, &args[0], dst_db, &args[1], replace)
-    {
-        Ok(copied) => Reply::Integer(i64::from(copied)),
-        Err(e) => store_error(e),
-    }
+    or_error(
+        server
+            .store
+            .copy(session.db, &args[0], dst_db, &args[1], replace),
+        |copied| Reply::Integer(i64::from(copied)),
+    )
 }
 
 /// `MOVE key db`.
-pub(super) fn move_(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
-    let dst = match db_index(server, &args[1]) {
-        Ok(db) => db,
-        Err(reply) => return reply,
-    };
+pub(super) fn move_(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+    let dst = next_db(&mut Args::new(&args[1..]), server)?;
     if dst == session.db {
-        return Reply::error("ERR source and destination objects are the same");
+        return Err(Reply::error(
+            "ERR source and destination objects are the same",
+        ));
     }
-    match server.store.move_key(session.db, &args[0], dst) {
-        Ok(moved) => Reply::Integer(i64::from(moved)),
-        Err(e) => store_error(e),
-    }
+    or_error(server.store.move_key(session.db, &args[0], dst), |moved| {
+        Reply::Integer(i64::from(moved))
+    })
 }
 
-pub(super) fn keys(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
-    match server.store.keys(session.db, &args[0]) {
-        Ok(keys) => Reply::Array(keys.into_iter().map(Reply::Bulk).collect()),
-        Err(e) => store_error(e),
-    }
+pub(super) fn keys(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+    or_error(server.store.keys(session.db, &args[0]), bulks)
 }
 
 /// `SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]`.
-pub(super) fn scan(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
-    let scan = match parse_scan(args, &[], true) {
-        Ok(s) => s,
-        Err(reply) => return reply,
-    };
+pub(super) fn scan(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+    let scan = parse_scan(&mut Args::new(args), &[], true)?;
     let ty = match scan.ty {
         None => None,
         Some(name) => match name.to_ascii_lowercase().as_slice() {
@@ -129,10 +116,10 @@ pub(super) fn scan(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> 
             b"set" => Some(RedisType::Set),
             b"zset" => Some(RedisType::ZSet),
             _ => {
-                return Reply::error(format!(
+                return Err(Reply::error(format!(
                     "ERR unknown type name '{}'",
                     String::from_utf8_lossy(name)
-                ))
+                )))
             }
         },
     };
@@ -144,90 +131,69 @@ pub(super) fn scan(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> 
     })
 }
 
-pub(super) fn randomkey(server: &Server, session: &mut Session, _args: &[Vec<u8>]) -> Reply {
-    match server.store.random_key(session.db) {
-        Ok(k) => k.map_or(Reply::Null, Reply::Bulk),
-        Err(e) => store_error(e),
-    }
+pub(super) fn randomkey(server: &Server, session: &mut Session, _args: &[Vec<u8>]) -> CmdResult {
+    or_error(server.store.random_key(session.db), |k| {
+        k.map_or(Reply::Null, Reply::Bulk)
+    })
 }
 
-pub(super) fn dbsize(server: &Server, session: &mut Session, _args: &[Vec<u8>]) -> Reply {
-    Reply::Integer(server.store.counts_of(session.db).keys as i64)
+pub(super) fn dbsize(server: &Server, session: &mut Session, _args: &[Vec<u8>]) -> CmdResult {
+    Ok(Reply::Integer(
+        server.store.counts_of(session.db).keys as i64,
+    ))
 }
 
-/// The optional `ASYNC|SYNC` of FLUSHDB and FLUSHALL (both run synchronously here).
-fn flush_mode_ok(args: &[Vec<u8>]) -> bool {
-    match args {
-        [] => true,
-        [mode] => mode.eq_ignore_ascii_case(b"ASYNC") || mode.eq_ignore_ascii_case(b"SYNC"),
-        _ => false,
-    }
+/// Reads the optional `ASYNC|SYNC` of FLUSHDB and FLUSHALL (both run synchronously here).
+fn flush_mode(args: &[Vec<u8>]) -> Result<(), Reply> {
+    let mut a = Args::new(args);
+    a.eat_keyword(&["ASYNC", "SYNC"]);
+    a.finish()
 }
 
-pub(super) fn flushdb(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
-    if !flush_mode_ok(args) {
-        return syntax_error();
-    }
-    match server.store.flushdb(session.db) {
-        Ok(()) => Reply::ok(),
-        Err(e) => store_error(e),
-    }
+pub(super) fn flushdb(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+    flush_mode(args)?;
+    or_error(server.store.flushdb(session.db), |()| Reply::ok())
 }
 
-pub(super) fn flushall(server: &Server, _session: &mut Session, args: &[Vec<u8>]) -> Reply {
-    if !flush_mode_ok(args) {
-        return syntax_error();
-    }
-    match server.store.flushall() {
-        Ok(()) => Reply::ok(),
-        Err(e) => store_error(e),
-    }
+pub(super) fn flushall(server: &Server, _session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+    flush_mode(args)?;
+    or_error(server.store.flushall(), |()| Reply::ok())
 }
 
-pub(super) fn select(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
-    match db_index(server, &args[0]) {
-        Ok(db) => {
-            session.db = db;
-            session
-                .client
-                .db
-                .store(db, std::sync::atomic::Ordering::Relaxed);
-            Reply::ok()
-        }
-        Err(reply) => reply,
-    }
+pub(super) fn select(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+    let db = next_db(&mut Args::new(args), server)?;
+    session.db = db;
+    session
+        .client
+        .db
+        .store(db, std::sync::atomic::Ordering::Relaxed);
+    Ok(Reply::ok())
 }
 
-pub(super) fn swapdb(server: &Server, _session: &mut Session, args: &[Vec<u8>]) -> Reply {
-    let Some(a) = parse_i64(&args[0]) else {
-        return Reply::error("ERR invalid first DB index");
-    };
-    let Some(b) = parse_i64(&args[1]) else {
-        return Reply::error("ERR invalid second DB index");
-    };
+pub(super) fn swapdb(server: &Server, _session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+    // Redis words a bad index its own way here.
+    let a = parse_i64(&args[0]).ok_or_else(|| Reply::error("ERR invalid first DB index"))?;
+    let b = parse_i64(&args[1]).ok_or_else(|| Reply::error("ERR invalid second DB index"))?;
     let n = server.config.get_i64("databases");
     if !(0..n).contains(&a) || !(0..n).contains(&b) {
-        return Reply::error("ERR DB index is out of range");
+        return Err(Reply::error("ERR DB index is out of range"));
     }
-    match server.store.swapdb(a as u8, b as u8) {
-        Ok(()) => Reply::ok(),
-        Err(e) => store_error(e),
-    }
+    or_error(server.store.swapdb(a as u8, b as u8), |()| Reply::ok())
 }
 
-pub(super) fn expire(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+pub(super) fn expire(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     expire_generic(server, session, "expire", args)
 }
 
-pub(super) fn pexpire(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+pub(super) fn pexpire(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     expire_generic(server, session, "pexpire", args)
 }
 
-pub(super) fn expireat(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+pub(super) fn expireat(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     expire_generic(server, session, "expireat", args)
 }
 
-pub(super) fn pexpireat(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+pub(super) fn pexpireat(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     expire_generic(server, session, "pexpireat", args)
 }
 
@@ -240,52 +206,53 @@ enum TtlUnit {
     UnixMillis,
 }
 
-fn ttl_generic(server: &Server, session: &Session, key: &[u8], unit: TtlUnit) -> Reply {
-    match server.store.expiry(session.db, key) {
-        Ok(None) => Reply::Integer(-2),
-        Ok(Some(None)) => Reply::Integer(-1),
-        Ok(Some(Some(at))) => {
-            let left = at.saturating_sub(server.store.now_ms());
-            Reply::Integer(match unit {
-                // Rounded to the nearest second, as Redis does.
-                TtlUnit::Seconds => ((left + 500) / 1000) as i64,
-                TtlUnit::Millis => left as i64,
-                TtlUnit::UnixSeconds => (at / 1000) as i64,
-                TtlUnit::UnixMillis => at as i64,
-            })
-        }
-        Err(e) => store_error(e),
-    }
+fn ttl_generic(server: &Server, session: &Session, key: &[u8], unit: TtlUnit) -> CmdResult {
+    or_error(
+        server.store.expiry(session.db, key),
+        |expiry| match expiry {
+            None => Reply::Integer(-2),
+            Some(None) => Reply::Integer(-1),
+            Some(Some(at)) => {
+                let left = at.saturating_sub(server.store.now_ms());
+                Reply::Integer(match unit {
+                    // Rounded to the nearest second, as Redis does.
+                    TtlUnit::Seconds => ((left + 500) / 1000) as i64,
+                    TtlUnit::Millis => left as i64,
+                    TtlUnit::UnixSeconds => (at / 1000) as i64,
+                    TtlUnit::UnixMillis => at as i64,
+                })
+            }
+        },
+    )
 }
 
-pub(super) fn ttl(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+pub(super) fn ttl(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     ttl_generic(server, session, &args[0], TtlUnit::Seconds)
 }
 
-pub(super) fn pttl(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+pub(super) fn pttl(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     ttl_generic(server, session, &args[0], TtlUnit::Millis)
 }
 
-pub(super) fn expiretime(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+pub(super) fn expiretime(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     ttl_generic(server, session, &args[0], TtlUnit::UnixSeconds)
 }
 
-pub(super) fn pexpiretime(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+pub(super) fn pexpiretime(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     ttl_generic(server, session, &args[0], TtlUnit::UnixMillis)
 }
 
-pub(super) fn persist(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
-    match server
-        .store
-        .set_expiry(session.db, &args[0], None, |cur| cur.is_some())
-    {
-        Ok(changed) => Reply::Integer(i64::from(changed)),
-        Err(e) => store_error(e),
-    }
+pub(super) fn persist(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+    or_error(
+        server
+            .store
+            .set_expiry(session.db, &args[0], None, |cur| cur.is_some()),
+        |changed| Reply::Integer(i64::from(changed)),
+    )
 }
 
 /// `EXPIRE key seconds [NX|XX|GT|LT]` and its `PEXPIRE`, `EXPIREAT`, `PEXPIREAT` siblings.
-fn expire_generic(server: &Server, session: &Session, cmd: &str, args: &[Vec<u8>]) -> Reply {
+fn expire_generic(server: &Server, session: &Session, cmd: &str, args: &[Vec<u8>]) -> CmdResult {
     let now = server.store.now_ms() as i64;
     let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
     for opt in &args[2..] {
@@ -295,22 +262,25 @@ fn expire_generic(server: &Server, session: &Session, cmd: &str, args: &[Vec<u8>
             b"GT" => gt = true,
             b"LT" => lt = true,
             _ => {
-                return Reply::error(format!(
+                return Err(Reply::error(format!(
                     "ERR Unsupported option {}",
                     String::from_utf8_lossy(opt)
-                ))
+                )))
             }
         }
     }
     if nx && (xx || gt || lt) {
-        return Reply::error("ERR NX and XX, GT or LT options at the same time are not compatible");
+        return Err(Reply::error(
+            "ERR NX and XX, GT or LT options at the same time are not compatible",
+        ));
     }
     if gt && lt {
-        return Reply::error("ERR GT and LT options at the same time are not compatible");
+        return Err(Reply::error(
+            "ERR GT and LT options at the same time are not compatible",
+        ));
     }
-    let Some(n) = parse_i64(&args[1]) else {
-        return not_an_integer();
-    };
+    // The options come first, then the time.
+    let n = Args::new(&args[1..]).next_i64()?;
     let invalid = || Reply::error(format!("ERR invalid expire time in '{cmd}' command"));
     let at = match cmd {
         "expire" => n.checked_mul(1000).and_then(|ms| ms.checked_add(now)),
@@ -318,9 +288,7 @@ fn expire_generic(server: &Server, session: &Session, cmd: &str, args: &[Vec<u8>
         "expireat" => n.checked_mul(1000),
         _ => Some(n),
     };
-    let Some(at) = at else {
-        return invalid();
-    };
+    let at = at.ok_or_else(invalid)?;
     // A time in the past deletes the key (if the conditions allow the change).
     let at = u64::try_from(at).unwrap_or(0);
     let allow = |cur: Option<u64>| {
@@ -329,11 +297,10 @@ fn expire_generic(server: &Server, session: &Session, cmd: &str, args: &[Vec<u8>
             && (!gt || cur.is_some_and(|c| at > c))
             && (!lt || cur.is_none_or(|c| at < c))
     };
-    match server
-        .store
-        .set_expiry(session.db, &args[0], Some(at), allow)
-    {
-        Ok(changed) => Reply::Integer(i64::from(changed)),
-        Err(e) => store_error(e),
-    }
+    or_error(
+        server
+            .store
+            .set_expiry(session.db, &args[0], Some(at), allow),
+        |changed| Reply::Integer(i64::from(changed)),
+    )
 }

@@ -1,20 +1,16 @@
 //! List commands, including the blocking ones (see [`crate::blocking`]).
 
+use std::time::Instant;
+
 use strata_redis::{End, LposOptions, LsetOutcome};
 
-use super::sets::numkeys;
-use super::{not_an_integer, or_error, parse_i64, syntax_error, Session};
-use crate::blocking::{parse_timeout, Blocked};
+use super::args::Args;
+use super::number::parse_i64;
+use super::reply::{bulks, integer, or_error, store_error, syntax_error, CmdResult};
+use crate::blocking::block_on;
 use crate::resp::Reply;
 use crate::server::Server;
-
-fn integer(n: u64) -> Reply {
-    Reply::Integer(i64::try_from(n).unwrap_or(i64::MAX))
-}
-
-fn bulks(v: Vec<Vec<u8>>) -> Reply {
-    Reply::Array(v.into_iter().map(Reply::Bulk).collect())
-}
+use crate::session::Session;
 
 fn parse_end(arg: &[u8]) -> Option<End> {
     if arg.eq_ignore_ascii_case(b"LEFT") {
@@ -26,13 +22,18 @@ fn parse_end(arg: &[u8]) -> Option<End> {
     }
 }
 
+/// Reads `LEFT` or `RIGHT`.
+fn next_end(a: &mut Args) -> Result<End, Reply> {
+    parse_end(a.next_bytes()?).ok_or_else(syntax_error)
+}
+
 fn push(
     server: &Server,
     session: &Session,
     args: &[Vec<u8>],
     end: End,
     only_existing: bool,
-) -> Reply {
+) -> CmdResult {
     or_error(
         server
             .store
@@ -41,81 +42,65 @@ fn push(
     )
 }
 
-pub(super) fn lpush(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+pub(super) fn lpush(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     push(server, session, args, End::Left, false)
 }
 
-pub(super) fn rpush(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+pub(super) fn rpush(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     push(server, session, args, End::Right, false)
 }
 
-pub(super) fn lpushx(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+pub(super) fn lpushx(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     push(server, session, args, End::Left, true)
 }
 
-pub(super) fn rpushx(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+pub(super) fn rpushx(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     push(server, session, args, End::Right, true)
 }
 
-/// A positive pop count (`LPOP key count`, `LMPOP ... COUNT n` words it differently).
-fn pop_count(arg: &[u8]) -> Result<u64, Reply> {
-    match parse_i64(arg) {
-        Some(n) if n >= 0 => Ok(n.unsigned_abs()),
-        _ => Err(Reply::error("ERR value is out of range, must be positive")),
-    }
-}
-
-fn pop(server: &Server, session: &Session, args: &[Vec<u8>], end: End) -> Reply {
-    match &args[1..] {
-        [] => or_error(server.store.pop(session.db, &args[0], end, 1), |v| {
+/// `LPOP key [count]`, `RPOP key [count]`.
+fn pop(server: &Server, session: &Session, args: &[Vec<u8>], end: End) -> CmdResult {
+    match Args::new(&args[1..]).optional_count()? {
+        None => or_error(server.store.pop(session.db, &args[0], end, 1), |v| {
             v.and_then(|v| v.into_iter().next())
                 .map_or(Reply::Null, Reply::Bulk)
         }),
-        [n] => match pop_count(n) {
-            Ok(n) => or_error(server.store.pop(session.db, &args[0], end, n), |v| {
-                v.map_or(Reply::NullArray, bulks)
-            }),
-            Err(reply) => reply,
-        },
-        _ => syntax_error(),
+        Some(n) => or_error(server.store.pop(session.db, &args[0], end, n), |v| {
+            v.map_or(Reply::NullArray, bulks)
+        }),
     }
 }
 
-pub(super) fn lpop(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+pub(super) fn lpop(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     pop(server, session, args, End::Left)
 }
 
-pub(super) fn rpop(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+pub(super) fn rpop(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     pop(server, session, args, End::Right)
 }
 
-pub(super) fn llen(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+pub(super) fn llen(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     or_error(server.store.llen(session.db, &args[0]), integer)
 }
 
-pub(super) fn lindex(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
-    let Some(i) = parse_i64(&args[1]) else {
-        return not_an_integer();
-    };
+pub(super) fn lindex(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+    let i = Args::new(&args[1..]).next_i64()?;
     or_error(server.store.lindex(session.db, &args[0], i), |v| {
         v.map_or(Reply::Null, Reply::Bulk)
     })
 }
 
-pub(super) fn lrange(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
-    let (Some(start), Some(stop)) = (parse_i64(&args[1]), parse_i64(&args[2])) else {
-        return not_an_integer();
-    };
+pub(super) fn lrange(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+    let mut a = Args::new(&args[1..]);
+    let (start, stop) = (a.next_i64()?, a.next_i64()?);
     or_error(
         server.store.lrange(session.db, &args[0], start, stop),
         bulks,
     )
 }
 
-pub(super) fn lset(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
-    let Some(i) = parse_i64(&args[1]) else {
-        return not_an_integer();
-    };
+pub(super) fn lset(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+    let i = Args::new(&args[1..]).next_i64()?;
     or_error(
         server.store.lset(session.db, &args[0], i, &args[2]),
         |o| match o {
@@ -126,33 +111,28 @@ pub(super) fn lset(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> 
     )
 }
 
-pub(super) fn ltrim(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
-    let (Some(start), Some(stop)) = (parse_i64(&args[1]), parse_i64(&args[2])) else {
-        return not_an_integer();
-    };
+pub(super) fn ltrim(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+    let mut a = Args::new(&args[1..]);
+    let (start, stop) = (a.next_i64()?, a.next_i64()?);
     or_error(
         server.store.ltrim(session.db, &args[0], start, stop),
         |()| Reply::ok(),
     )
 }
 
-pub(super) fn lrem(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
-    let Some(count) = parse_i64(&args[1]) else {
-        return not_an_integer();
-    };
+pub(super) fn lrem(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+    let count = Args::new(&args[1..]).next_i64()?;
     or_error(
         server.store.lrem(session.db, &args[0], count, &args[2]),
         integer,
     )
 }
 
-pub(super) fn linsert(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
-    let after = if args[1].eq_ignore_ascii_case(b"AFTER") {
-        true
-    } else if args[1].eq_ignore_ascii_case(b"BEFORE") {
-        false
-    } else {
-        return syntax_error();
+pub(super) fn linsert(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+    let after = match Args::new(&args[1..]).next_keyword(&["AFTER", "BEFORE"])? {
+        Some("AFTER") => true,
+        Some("BEFORE") => false,
+        _ => return Err(syntax_error()),
     };
     or_error(
         server
@@ -163,34 +143,32 @@ pub(super) fn linsert(server: &Server, session: &mut Session, args: &[Vec<u8>]) 
 }
 
 /// `LPOS key element [RANK rank] [COUNT num-matches] [MAXLEN len]`.
-pub(super) fn lpos(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+pub(super) fn lpos(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     let mut opts = LposOptions {
         rank: 1,
         count: 0,
         maxlen: 0,
     };
     let mut with_count = false;
-    for pair in args[2..].chunks(2) {
-        let [opt, value] = pair else {
-            return syntax_error();
-        };
-        let Some(n) = parse_i64(value) else {
-            return not_an_integer();
-        };
-        match opt.to_ascii_uppercase().as_slice() {
-            b"RANK" if n == 0 => {
-                return Reply::error("ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list")
+    let mut a = Args::new(&args[2..]);
+    while !a.is_empty() {
+        // The number is read, and checked, before the word.
+        let opt = a.next_keyword(&["RANK", "COUNT", "MAXLEN"])?;
+        let n = a.next_i64()?;
+        match opt {
+            Some("RANK") if n == 0 => {
+                return Err(Reply::error("ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list"))
             }
-            b"RANK" if n == i64::MIN => return Reply::error("ERR value is out of range"),
-            b"RANK" => opts.rank = n,
-            b"COUNT" if n < 0 => return Reply::error("ERR COUNT can't be negative"),
-            b"COUNT" => {
+            Some("RANK") if n == i64::MIN => return Err(Reply::error("ERR value is out of range")),
+            Some("RANK") => opts.rank = n,
+            Some("COUNT") if n < 0 => return Err(Reply::error("ERR COUNT can't be negative")),
+            Some("COUNT") => {
                 opts.count = n.unsigned_abs();
                 with_count = true;
             }
-            b"MAXLEN" if n < 0 => return Reply::error("ERR MAXLEN can't be negative"),
-            b"MAXLEN" => opts.maxlen = n.unsigned_abs(),
-            _ => return syntax_error(),
+            Some("MAXLEN") if n < 0 => return Err(Reply::error("ERR MAXLEN can't be negative")),
+            Some("MAXLEN") => opts.maxlen = n.unsigned_abs(),
+            _ => return Err(syntax_error()),
         }
     }
     if !with_count {
@@ -215,37 +193,32 @@ fn lmove_reply(
     dst: &[u8],
     from: End,
     to: End,
-) -> Reply {
+) -> CmdResult {
     or_error(server.store.lmove(session.db, src, dst, from, to), |v| {
         v.map_or(Reply::Null, Reply::Bulk)
     })
 }
 
-pub(super) fn lmove(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
-    let (Some(from), Some(to)) = (parse_end(&args[2]), parse_end(&args[3])) else {
-        return syntax_error();
-    };
+pub(super) fn lmove(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+    let mut a = Args::new(&args[2..]);
+    let (from, to) = (next_end(&mut a)?, next_end(&mut a)?);
     lmove_reply(server, session, &args[0], &args[1], from, to)
 }
 
-pub(super) fn rpoplpush(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+pub(super) fn rpoplpush(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     lmove_reply(server, session, &args[0], &args[1], End::Right, End::Left)
 }
 
-/// Parses `numkeys key... LEFT|RIGHT [COUNT count]` (LMPOP, BLMPOP).
-fn mpop_args(args: &[Vec<u8>]) -> Result<(&[Vec<u8>], End, u64), Reply> {
-    let (keys, rest) = numkeys(args)?;
-    let (end, rest) = match rest.split_first() {
-        Some((w, rest)) => (parse_end(w).ok_or_else(syntax_error)?, rest),
-        None => return Err(syntax_error()),
-    };
-    let count = match rest {
-        [] => 1,
-        [opt, n] if opt.eq_ignore_ascii_case(b"COUNT") => match parse_i64(n) {
+/// Reads `numkeys key... LEFT|RIGHT [COUNT count]` (LMPOP, BLMPOP).
+fn mpop_args<'a>(a: &mut Args<'a>) -> Result<(&'a [Vec<u8>], End, u64), Reply> {
+    let keys = a.numkeys()?;
+    let end = next_end(a)?;
+    let count = match a.final_option("COUNT")? {
+        None => 1,
+        Some(n) => match parse_i64(n) {
             Some(n) if n > 0 => n.unsigned_abs(),
             _ => return Err(Reply::error("ERR count should be greater than 0")),
         },
-        _ => return Err(syntax_error()),
     };
     Ok((keys, end, count))
 }
@@ -261,43 +234,13 @@ fn mpop_try(
     match server.store.mpop(session.db, keys, end, count) {
         Ok(Some((key, elements))) => Some(Reply::Array(vec![Reply::Bulk(key), bulks(elements)])),
         Ok(None) => None,
-        Err(e) => Some(super::store_error(e)),
+        Err(e) => Some(store_error(e)),
     }
 }
 
-pub(super) fn lmpop(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
-    match mpop_args(args) {
-        Ok((keys, end, count)) => {
-            mpop_try(server, session, keys, end, count).unwrap_or(Reply::NullArray)
-        }
-        Err(reply) => reply,
-    }
-}
-
-/// Runs `attempt`; if it finds no data, blocks the session on `keys` until `timeout`.
-pub(super) fn block_on(
-    session: &mut Session,
-    args: &[Vec<u8>],
-    keys: &[Vec<u8>],
-    timeout: &[u8],
-    attempt: fn(&Server, &mut Session, &[Vec<u8>]) -> Option<Reply>,
-    server: &Server,
-) -> Reply {
-    let deadline = match parse_timeout(timeout) {
-        Ok(d) => d,
-        Err(reply) => return reply,
-    };
-    if let Some(reply) = attempt(server, session, args) {
-        return reply;
-    }
-    session.blocked = Some(Blocked {
-        keys: keys.to_vec(),
-        deadline,
-        args: args.to_vec(),
-        retry: attempt,
-        timeout_reply: Reply::NullArray,
-    });
-    Reply::NoReply
+pub(super) fn lmpop(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+    let (keys, end, count) = mpop_args(&mut Args::new(args))?;
+    Ok(mpop_try(server, session, keys, end, count).unwrap_or(Reply::NullArray))
 }
 
 fn bpop_try(server: &Server, session: &mut Session, args: &[Vec<u8>], end: End) -> Option<Reply> {
@@ -310,7 +253,7 @@ fn bpop_try(server: &Server, session: &mut Session, args: &[Vec<u8>], end: End) 
                 }
             }
             Ok(None) => {}
-            Err(e) => return Some(super::store_error(e)),
+            Err(e) => return Some(store_error(e)),
         }
     }
     None
@@ -324,14 +267,14 @@ fn brpop_try(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Option
     bpop_try(server, session, args, End::Right)
 }
 
-pub(super) fn blpop(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
-    let (timeout, keys) = args.split_last().unwrap_or((&args[0], &[]));
-    block_on(session, args, keys, timeout, blpop_try, server)
+pub(super) fn blpop(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+    let (keys, deadline) = Args::new(args).keys_then_timeout()?;
+    Ok(block_on(server, session, args, keys, deadline, blpop_try))
 }
 
-pub(super) fn brpop(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
-    let (timeout, keys) = args.split_last().unwrap_or((&args[0], &[]));
-    block_on(session, args, keys, timeout, brpop_try, server)
+pub(super) fn brpop(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+    let (keys, deadline) = Args::new(args).keys_then_timeout()?;
+    Ok(block_on(server, session, args, keys, deadline, brpop_try))
 }
 
 fn blmove_try(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Option<Reply> {
@@ -347,31 +290,47 @@ fn blmove_try(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Optio
             Some(Reply::Bulk(e))
         }
         Ok(None) => None,
-        Err(e) => Some(super::store_error(e)),
+        Err(e) => Some(store_error(e)),
     }
 }
 
-pub(super) fn blmove(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
-    if parse_end(&args[2]).is_none() || parse_end(&args[3]).is_none() {
-        return syntax_error();
-    }
-    block_on(session, args, &args[..1], &args[4], blmove_try, server)
+/// `BLMOVE src dst LEFT|RIGHT LEFT|RIGHT timeout`.
+pub(super) fn blmove(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+    let mut a = Args::new(&args[2..]);
+    next_end(&mut a)?;
+    next_end(&mut a)?;
+    let deadline = a.next_timeout()?;
+    block_on_source(server, session, args, deadline)
 }
 
-pub(super) fn brpoplpush(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
-    block_on(session, args, &args[..1], &args[2], blmove_try, server)
+/// `BRPOPLPUSH src dst timeout`.
+pub(super) fn brpoplpush(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+    let deadline = Args::new(&args[2..]).next_timeout()?;
+    block_on_source(server, session, args, deadline)
+}
+
+/// BLMOVE and BRPOPLPUSH: moves now, or blocks on the source list until `deadline`.
+fn block_on_source(
+    server: &Server,
+    session: &mut Session,
+    args: &[Vec<u8>],
+    deadline: Option<Instant>,
+) -> CmdResult {
+    let source = &args[..1];
+    Ok(block_on(
+        server, session, args, source, deadline, blmove_try,
+    ))
 }
 
 fn blmpop_try(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Option<Reply> {
-    let (keys, end, count) = mpop_args(&args[1..]).ok()?;
+    let (keys, end, count) = mpop_args(&mut Args::new(&args[1..])).ok()?;
     mpop_try(server, session, keys, end, count)
 }
 
-/// `BLMPOP timeout numkeys key... LEFT|RIGHT [COUNT count]`.
-pub(super) fn blmpop(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
-    let keys = match mpop_args(&args[1..]) {
-        Ok((keys, _, _)) => keys.to_vec(),
-        Err(reply) => return reply,
-    };
-    block_on(session, args, &keys, &args[0], blmpop_try, server)
+/// `BLMPOP timeout numkeys key... LEFT|RIGHT [COUNT count]`. The timeout is read after the
+/// rest (its errors come second).
+pub(super) fn blmpop(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+    let (keys, _, _) = mpop_args(&mut Args::new(&args[1..]))?;
+    let deadline = Args::new(args).next_timeout()?;
+    Ok(block_on(server, session, args, keys, deadline, blmpop_try))
 }

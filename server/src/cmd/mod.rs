@@ -1,56 +1,41 @@
 //! The command table and dispatch: lookup, arity, authentication, timing (slow log), then the
 //! command's handler. Handlers parse arguments and build replies; `strata-redis` does the data.
 
-mod admin;
+// Handlers, one file per group of commands; none imports another.
+mod client;
+mod config_cmd;
+mod connection;
 mod hashes;
+mod info;
+mod introspection;
 mod keys;
 mod lists;
+mod persistence;
 mod sets;
 mod strings;
+mod zranges;
 mod zsets;
+
+// What the handlers share.
+mod args;
+mod number;
+mod reply;
+mod scan;
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::Instant;
 
-use crate::blocking::Blocked;
-use crate::resp::{Protocol, Reply};
-use crate::server::{Client, Server};
+use self::reply::{wrong_arity, CmdResult};
+use crate::resp::Reply;
+use crate::server::Server;
 
-/// Per-connection state commands can change.
-#[derive(Debug)]
-pub struct Session {
-    /// The selected database (`SELECT`).
-    pub db: u8,
-    /// Close the connection after this reply (`QUIT`, `CLIENT KILL` of itself).
-    pub quit: bool,
-    /// The protocol replies are written in (`HELLO`).
-    pub protocol: Protocol,
-    /// `AUTH` succeeded, or no password is required.
-    pub authenticated: bool,
-    /// The registry entry of this connection.
-    pub client: Arc<Client>,
-    /// Set by a blocking command that found no data: the connection waits, then replies.
-    pub blocked: Option<Blocked>,
-}
-
-impl Session {
-    /// A new connection's session.
-    pub fn new(client: Arc<Client>, authenticated: bool) -> Self {
-        Session {
-            db: 0,
-            quit: false,
-            protocol: Protocol::Resp2,
-            authenticated,
-            client,
-            blocked: None,
-        }
-    }
-}
+/// The state `dispatch` runs a command in (re-exported: callers take both from here).
+pub use crate::session::Session;
 
 /// A command handler: the server, the session, the arguments after the name.
-type Handler = fn(&Server, &mut Session, &[Vec<u8>]) -> Reply;
+type Handler = fn(&Server, &mut Session, &[Vec<u8>]) -> CmdResult;
 
 /// One entry of the command table, with what `COMMAND INFO` and `COMMAND DOCS` report.
 #[derive(Debug)]
@@ -186,20 +171,20 @@ pub static COMMANDS: &[Command] = &[
     command!("zscore", 3, ["readonly", "fast"], KEY1, "sorted-set", "1.2.0", "Returns the score of a member in a sorted set.", zsets::zscore),
     command!("zmscore", -3, ["readonly", "fast"], KEY1, "sorted-set", "6.2.0", "Returns the score of one or more members in a sorted set.", zsets::zmscore),
     command!("zcard", 2, ["readonly", "fast"], KEY1, "sorted-set", "1.2.0", "Returns the number of members in a sorted set.", zsets::zcard),
-    command!("zcount", 4, ["readonly", "fast"], KEY1, "sorted-set", "2.0.0", "Returns the count of members in a sorted set that have scores within a range.", zsets::zcount),
-    command!("zlexcount", 4, ["readonly", "fast"], KEY1, "sorted-set", "2.8.9", "Returns the number of members in a sorted set within a lexicographical range.", zsets::zlexcount),
-    command!("zrange", -4, ["readonly"], KEY1, "sorted-set", "1.2.0", "Returns members in a sorted set within a range of indexes.", zsets::zrange),
-    command!("zrangestore", -5, ["write", "denyoom"], (1, 2, 1), "sorted-set", "6.2.0", "Stores a range of members from sorted set in a key.", zsets::zrangestore),
-    command!("zrevrange", -4, ["readonly"], KEY1, "sorted-set", "1.2.0", "Returns members in a sorted set within a range of indexes in reverse order.", zsets::zrevrange),
-    command!("zrangebyscore", -4, ["readonly"], KEY1, "sorted-set", "1.0.5", "Returns members in a sorted set within a range of scores.", zsets::zrangebyscore),
-    command!("zrevrangebyscore", -4, ["readonly"], KEY1, "sorted-set", "2.2.0", "Returns members in a sorted set within a range of scores in reverse order.", zsets::zrevrangebyscore),
-    command!("zrangebylex", -4, ["readonly"], KEY1, "sorted-set", "2.8.9", "Returns members in a sorted set within a lexicographical range.", zsets::zrangebylex),
-    command!("zrevrangebylex", -4, ["readonly"], KEY1, "sorted-set", "2.8.9", "Returns members in a sorted set within a lexicographical range in reverse order.", zsets::zrevrangebylex),
+    command!("zcount", 4, ["readonly", "fast"], KEY1, "sorted-set", "2.0.0", "Returns the count of members in a sorted set that have scores within a range.", zranges::zcount),
+    command!("zlexcount", 4, ["readonly", "fast"], KEY1, "sorted-set", "2.8.9", "Returns the number of members in a sorted set within a lexicographical range.", zranges::zlexcount),
+    command!("zrange", -4, ["readonly"], KEY1, "sorted-set", "1.2.0", "Returns members in a sorted set within a range of indexes.", zranges::zrange),
+    command!("zrangestore", -5, ["write", "denyoom"], (1, 2, 1), "sorted-set", "6.2.0", "Stores a range of members from sorted set in a key.", zranges::zrangestore),
+    command!("zrevrange", -4, ["readonly"], KEY1, "sorted-set", "1.2.0", "Returns members in a sorted set within a range of indexes in reverse order.", zranges::zrevrange),
+    command!("zrangebyscore", -4, ["readonly"], KEY1, "sorted-set", "1.0.5", "Returns members in a sorted set within a range of scores.", zranges::zrangebyscore),
+    command!("zrevrangebyscore", -4, ["readonly"], KEY1, "sorted-set", "2.2.0", "Returns members in a sorted set within a range of scores in reverse order.", zranges::zrevrangebyscore),
+    command!("zrangebylex", -4, ["readonly"], KEY1, "sorted-set", "2.8.9", "Returns members in a sorted set within a lexicographical range.", zranges::zrangebylex),
+    command!("zrevrangebylex", -4, ["readonly"], KEY1, "sorted-set", "2.8.9", "Returns members in a sorted set within a lexicographical range in reverse order.", zranges::zrevrangebylex),
     command!("zrank", -3, ["readonly", "fast"], KEY1, "sorted-set", "2.0.0", "Returns the index of a member in a sorted set ordered by ascending scores.", zsets::zrank),
     command!("zrevrank", -3, ["readonly", "fast"], KEY1, "sorted-set", "2.0.0", "Returns the index of a member in a sorted set ordered by descending scores.", zsets::zrevrank),
-    command!("zremrangebyrank", 4, ["write"], KEY1, "sorted-set", "2.0.0", "Removes members in a sorted set within a range of indexes. Deletes the sorted set if all members were removed.", zsets::zremrangebyrank),
-    command!("zremrangebyscore", 4, ["write"], KEY1, "sorted-set", "1.2.0", "Removes members in a sorted set within a range of scores. Deletes the sorted set if all members were removed.", zsets::zremrangebyscore),
-    command!("zremrangebylex", 4, ["write"], KEY1, "sorted-set", "2.8.9", "Removes members in a sorted set within a lexicographical range. Deletes the sorted set if all members were removed.", zsets::zremrangebylex),
+    command!("zremrangebyrank", 4, ["write"], KEY1, "sorted-set", "2.0.0", "Removes members in a sorted set within a range of indexes. Deletes the sorted set if all members were removed.", zranges::zremrangebyrank),
+    command!("zremrangebyscore", 4, ["write"], KEY1, "sorted-set", "1.2.0", "Removes members in a sorted set within a range of scores. Deletes the sorted set if all members were removed.", zranges::zremrangebyscore),
+    command!("zremrangebylex", 4, ["write"], KEY1, "sorted-set", "2.8.9", "Removes members in a sorted set within a lexicographical range. Deletes the sorted set if all members were removed.", zranges::zremrangebylex),
     command!("zpopmin", -2, ["write", "fast"], KEY1, "sorted-set", "5.0.0", "Returns the lowest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", zsets::zpopmin),
     command!("zpopmax", -2, ["write", "fast"], KEY1, "sorted-set", "5.0.0", "Returns the highest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", zsets::zpopmax),
     command!("bzpopmin", -3, ["write", "blocking", "fast"], (1, -2, 1), "sorted-set", "5.0.0", "Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.", zsets::bzpopmin),
@@ -241,22 +226,22 @@ pub static COMMANDS: &[Command] = &[
     command!("pexpiretime", 2, ["readonly", "fast"], KEY1, "generic", "7.0.0", "Returns the expiration time of a key as a Unix milliseconds timestamp.", keys::pexpiretime),
     command!("persist", 2, ["write", "fast"], KEY1, "generic", "2.2.0", "Removes the expiration time of a key.", keys::persist),
     // connection and server
-    command!("ping", -1, ["fast"], NOKEYS, "connection", "1.0.0", "Returns the server's liveliness response.", admin::ping),
-    command!("echo", 2, ["fast"], NOKEYS, "connection", "1.0.0", "Returns the given string.", admin::echo),
-    command!("quit", -1, ["no-auth", "fast"], NOKEYS, "connection", "1.0.0", "Closes the connection.", admin::quit),
-    command!("reset", 1, ["no-auth", "fast"], NOKEYS, "connection", "6.2.0", "Resets the connection.", admin::reset),
-    command!("hello", -1, ["no-auth", "fast"], NOKEYS, "connection", "6.0.0", "Handshakes with the Redis server.", admin::hello),
-    command!("auth", -2, ["no-auth", "fast"], NOKEYS, "connection", "1.0.0", "Authenticates the connection.", admin::auth),
-    command!("client", -2, [], NOKEYS, "connection", "2.4.0", "A container for client connection commands.", admin::client),
-    command!("command", -1, ["loading", "stale"], NOKEYS, "server", "2.8.13", "Returns detailed information about all commands.", admin::command),
-    command!("info", -1, ["loading", "stale"], NOKEYS, "server", "1.0.0", "Returns information and statistics about the server.", admin::info),
-    command!("config", -2, [], NOKEYS, "server", "2.0.0", "A container for server configuration commands.", admin::config),
-    command!("time", 1, ["loading", "stale", "fast"], NOKEYS, "server", "2.6.0", "Returns the server time.", admin::time),
-    command!("slowlog", -2, [], NOKEYS, "server", "2.2.12", "A container for slow log commands.", admin::slowlog),
-    command!("lastsave", 1, ["loading", "stale", "fast"], NOKEYS, "server", "1.0.0", "Returns the Unix timestamp of the last successful save to disk.", admin::lastsave),
-    command!("save", 1, ["admin", "noscript"], NOKEYS, "server", "1.0.0", "Synchronously saves the database(s) to disk.", admin::save),
-    command!("bgsave", -1, ["admin", "noscript"], NOKEYS, "server", "1.0.0", "Asynchronously saves the database(s) to disk.", admin::bgsave),
-    command!("shutdown", -1, ["admin", "noscript", "loading", "stale"], NOKEYS, "server", "1.0.0", "Synchronously saves the database(s) to disk and shuts down the Redis server.", admin::shutdown),
+    command!("ping", -1, ["fast"], NOKEYS, "connection", "1.0.0", "Returns the server's liveliness response.", connection::ping),
+    command!("echo", 2, ["fast"], NOKEYS, "connection", "1.0.0", "Returns the given string.", connection::echo),
+    command!("quit", -1, ["no-auth", "fast"], NOKEYS, "connection", "1.0.0", "Closes the connection.", connection::quit),
+    command!("reset", 1, ["no-auth", "fast"], NOKEYS, "connection", "6.2.0", "Resets the connection.", connection::reset),
+    command!("hello", -1, ["no-auth", "fast"], NOKEYS, "connection", "6.0.0", "Handshakes with the Redis server.", connection::hello),
+    command!("auth", -2, ["no-auth", "fast"], NOKEYS, "connection", "1.0.0", "Authenticates the connection.", connection::auth),
+    command!("client", -2, [], NOKEYS, "connection", "2.4.0", "A container for client connection commands.", client::client),
+    command!("command", -1, ["loading", "stale"], NOKEYS, "server", "2.8.13", "Returns detailed information about all commands.", introspection::command),
+    command!("info", -1, ["loading", "stale"], NOKEYS, "server", "1.0.0", "Returns information and statistics about the server.", info::info),
+    command!("config", -2, [], NOKEYS, "server", "2.0.0", "A container for server configuration commands.", config_cmd::config),
+    command!("time", 1, ["loading", "stale", "fast"], NOKEYS, "server", "2.6.0", "Returns the server time.", introspection::time),
+    command!("slowlog", -2, [], NOKEYS, "server", "2.2.12", "A container for slow log commands.", introspection::slowlog),
+    command!("lastsave", 1, ["loading", "stale", "fast"], NOKEYS, "server", "1.0.0", "Returns the Unix timestamp of the last successful save to disk.", persistence::lastsave),
+    command!("save", 1, ["admin", "noscript"], NOKEYS, "server", "1.0.0", "Synchronously saves the database(s) to disk.", persistence::save),
+    command!("bgsave", -1, ["admin", "noscript"], NOKEYS, "server", "1.0.0", "Asynchronously saves the database(s) to disk.", persistence::bgsave),
+    command!("shutdown", -1, ["admin", "noscript", "loading", "stale"], NOKEYS, "server", "1.0.0", "Synchronously saves the database(s) to disk and shuts down the Redis server.", persistence::shutdown),
 ];
 
 /// The command named `name` (any case).
@@ -299,7 +284,10 @@ pub fn waits_for_write_stall(server: &Server, argv: &[Vec<u8>]) -> bool {
 }
 
 /// The key arguments of `cmd` by its key spec (first, last, step; positions count the name).
-fn command_keys<'a>(cmd: &Command, args: &'a [Vec<u8>]) -> impl Iterator<Item = &'a Vec<u8>> {
+pub(super) fn command_keys<'a>(
+    cmd: &Command,
+    args: &'a [Vec<u8>],
+) -> impl Iterator<Item = &'a Vec<u8>> {
     let argc = args.len() as i32 + 1;
     let last = if cmd.last_key < 0 {
         argc + cmd.last_key
@@ -322,28 +310,6 @@ fn arity_ok(arity: i32, argc: usize) -> bool {
     }
 }
 
-pub(crate) fn syntax_error() -> Reply {
-    Reply::error("ERR syntax error")
-}
-
-pub(crate) fn not_an_integer() -> Reply {
-    Reply::error("ERR value is not an integer or out of range")
-}
-
-pub(crate) fn wrong_arity(name: &str) -> Reply {
-    Reply::error(format!(
-        "ERR wrong number of arguments for '{name}' command"
-    ))
-}
-
-pub(crate) fn unknown_subcommand(sub: &[u8], cmd: &str) -> Reply {
-    Reply::error(format!(
-        "ERR unknown subcommand '{}'. Try {} HELP.",
-        String::from_utf8_lossy(sub),
-        cmd.to_ascii_uppercase()
-    ))
-}
-
 fn unknown(name: &[u8], args: &[Vec<u8>]) -> Reply {
     let mut msg = format!(
         "ERR unknown command '{}', with args beginning with: ",
@@ -355,98 +321,16 @@ fn unknown(name: &[u8], args: &[Vec<u8>]) -> Reply {
     Reply::error(msg)
 }
 
-pub(crate) fn store_error(e: strata_redis::Error) -> Reply {
-    Reply::error(e.to_string())
-}
-
-/// `f(value)`, or the error reply of a failed store call.
-pub(crate) fn or_error<T>(r: strata_redis::Result<T>, f: impl FnOnce(T) -> Reply) -> Reply {
-    match r {
-        Ok(v) => f(v),
-        Err(e) => store_error(e),
-    }
-}
-
-/// The reply of SCAN, HSCAN, SSCAN and ZSCAN: the next cursor and the items.
-pub(crate) fn scan_reply(next: u64, items: Vec<Reply>) -> Reply {
-    Reply::Array(vec![
-        Reply::Bulk(next.to_string().into_bytes()),
-        Reply::Array(items),
-    ])
-}
-
-/// The arguments of SCAN, HSCAN, SSCAN and ZSCAN.
-#[derive(Debug)]
-pub(crate) struct ScanArgs<'a> {
-    pub cursor: u64,
-    /// `MATCH` (`*` is dropped: it matches everything).
-    pub pattern: Option<&'a [u8]>,
-    pub count: usize,
-    /// `TYPE` (SCAN only).
-    pub ty: Option<&'a [u8]>,
-    /// Flags given, of those the command accepts (`NOVALUES`).
-    pub flags: Vec<&'static [u8]>,
-}
-
-/// Parses `cursor [MATCH pattern] [COUNT count] [TYPE type]` plus the words in `flags`;
-/// `TYPE` only if `allow_type`.
-pub(crate) fn parse_scan<'a>(
-    args: &'a [Vec<u8>],
-    flags: &[&'static [u8]],
-    allow_type: bool,
-) -> Result<ScanArgs<'a>, Reply> {
-    let cursor = std::str::from_utf8(&args[0])
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-        .ok_or_else(|| Reply::error("ERR invalid cursor"))?;
-    let mut out = ScanArgs {
-        cursor,
-        pattern: None,
-        count: 10,
-        ty: None,
-        flags: Vec::new(),
-    };
-    let mut i = 1;
-    while i < args.len() {
-        let word = args[i].to_ascii_uppercase();
-        if let Some(flag) = flags.iter().find(|f| **f == word.as_slice()) {
-            out.flags.push(flag);
-            i += 1;
-            continue;
-        }
-        let Some(value) = args.get(i + 1) else {
-            return Err(syntax_error());
-        };
-        match word.as_slice() {
-            b"MATCH" => out.pattern = Some(value.as_slice()).filter(|p| *p != b"*"),
-            b"COUNT" => match parse_i64(value) {
-                None => return Err(not_an_integer()),
-                Some(n) if n < 1 => return Err(syntax_error()),
-                Some(n) => out.count = usize::try_from(n).unwrap_or(usize::MAX),
-            },
-            b"TYPE" if allow_type => out.ty = Some(value.as_slice()),
-            _ => return Err(syntax_error()),
-        }
-        i += 2;
-    }
-    Ok(out)
-}
-
-/// Parses an integer the way Redis's `string2ll` does: no sign `+`, no leading zeros, no
-/// spaces.
-pub(crate) fn parse_i64(b: &[u8]) -> Option<i64> {
-    let s = std::str::from_utf8(b).ok()?;
-    if s.starts_with('+') || (s.len() > 1 && s.starts_with('0')) || s.starts_with("-0") {
-        return None;
-    }
-    s.parse().ok()
+/// The reply of `cmd`'s handler, an error reply or not.
+fn run(cmd: &Command, server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+    (cmd.handler)(server, session, args).unwrap_or_else(|error| error)
 }
 
 /// Runs one command (`argv[0]` is its name) on this thread and returns its reply.
 ///
 /// A blocking command (BLPOP, ...) that finds no data returns [`Reply::NoReply`] and leaves
-/// a [`Blocked`] in `session.blocked`: the caller waits for it (the connection does, see
-/// `connection.rs`) or drops it to give up.
+/// a [`Blocked`](crate::blocking::Blocked) in `session.blocked`: the caller waits for it (the
+/// connection does, see `connection.rs`) or drops it to give up.
 pub fn dispatch(server: &Server, session: &mut Session, argv: &[Vec<u8>]) -> Reply {
     dispatch_in(server, session, argv, |run| run())
 }
@@ -484,9 +368,9 @@ where
     let start = Instant::now();
     let args = &argv[1..];
     let reply = if may_block(server, cmd) {
-        blocking(&mut || (cmd.handler)(server, session, args))
+        blocking(&mut || run(cmd, server, session, args))
     } else {
-        (cmd.handler)(server, session, args)
+        run(cmd, server, session, args)
     };
     if cmd.flags.contains(&"write") && server.blocking.blocked_clients() > 0 {
         for k in command_keys(cmd, args) {

@@ -2,39 +2,37 @@
 
 use strata_redis::SetOp;
 
-use super::hashes::random_count;
-use super::{or_error, parse_i64, parse_scan, scan_reply, syntax_error, Session};
+use super::args::Args;
+use super::reply::{integer, or_error, syntax_error, CmdResult};
+use super::scan::{parse_scan, scan_reply};
 use crate::resp::Reply;
 use crate::server::Server;
+use crate::session::Session;
 
 fn members(v: Vec<Vec<u8>>) -> Reply {
     Reply::Set(v.into_iter().map(Reply::Bulk).collect())
 }
 
-fn integer(n: u64) -> Reply {
-    Reply::Integer(i64::try_from(n).unwrap_or(i64::MAX))
-}
-
-pub(super) fn sadd(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+pub(super) fn sadd(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     or_error(server.store.sadd(session.db, &args[0], &args[1..]), integer)
 }
 
-pub(super) fn srem(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+pub(super) fn srem(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     or_error(server.store.srem(session.db, &args[0], &args[1..]), integer)
 }
 
-pub(super) fn smembers(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+pub(super) fn smembers(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     or_error(server.store.smembers(session.db, &args[0]), members)
 }
 
-pub(super) fn sismember(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+pub(super) fn sismember(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     or_error(
         server.store.smismember(session.db, &args[0], &args[1..2]),
         |v| Reply::Integer(i64::from(v.first() == Some(&true))),
     )
 }
 
-pub(super) fn smismember(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+pub(super) fn smismember(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     or_error(
         server.store.smismember(session.db, &args[0], &args[1..]),
         |v| {
@@ -47,53 +45,47 @@ pub(super) fn smismember(server: &Server, session: &mut Session, args: &[Vec<u8>
     )
 }
 
-pub(super) fn scard(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+pub(super) fn scard(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     or_error(server.store.scard(session.db, &args[0]), integer)
 }
 
-pub(super) fn spop(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
-    match &args[1..] {
-        [] => or_error(server.store.spop(session.db, &args[0], 1), |v| {
+pub(super) fn spop(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+    match Args::new(&args[1..]).optional_count()? {
+        None => or_error(server.store.spop(session.db, &args[0], 1), |v| {
             v.into_iter().next().map_or(Reply::Null, Reply::Bulk)
         }),
-        [n] => match parse_i64(n) {
-            Some(n) if n >= 0 => or_error(
-                server.store.spop(session.db, &args[0], n.unsigned_abs()),
-                members,
-            ),
-            _ => Reply::error("ERR value is out of range, must be positive"),
-        },
-        _ => syntax_error(),
+        Some(n) => or_error(server.store.spop(session.db, &args[0], n), members),
     }
 }
 
-pub(super) fn srandmember(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
-    match &args[1..] {
-        [] => or_error(server.store.srandmember(session.db, &args[0], 1), |v| {
+pub(super) fn srandmember(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+    let mut a = Args::new(&args[1..]);
+    match a.remaining() {
+        0 => or_error(server.store.srandmember(session.db, &args[0], 1), |v| {
             v.into_iter().next().map_or(Reply::Null, Reply::Bulk)
         }),
-        [n] => match random_count(n, false) {
-            Ok(n) => or_error(server.store.srandmember(session.db, &args[0], n), |v| {
+        1 => {
+            let n = a.next_random_count(false)?;
+            or_error(server.store.srandmember(session.db, &args[0], n), |v| {
                 Reply::Array(v.into_iter().map(Reply::Bulk).collect())
-            }),
-            Err(reply) => reply,
-        },
-        _ => syntax_error(),
+            })
+        }
+        _ => Err(syntax_error()),
     }
 }
 
-pub(super) fn smove(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+pub(super) fn smove(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     or_error(
         server.store.smove(session.db, &args[0], &args[1], &args[2]),
         |moved| Reply::Integer(i64::from(moved)),
     )
 }
 
-fn combine(server: &Server, session: &Session, keys: &[Vec<u8>], op: SetOp) -> Reply {
+fn combine(server: &Server, session: &Session, keys: &[Vec<u8>], op: SetOp) -> CmdResult {
     or_error(server.store.set_combine(session.db, keys, op, 0), members)
 }
 
-fn combine_store(server: &Server, session: &Session, args: &[Vec<u8>], op: SetOp) -> Reply {
+fn combine_store(server: &Server, session: &Session, args: &[Vec<u8>], op: SetOp) -> CmdResult {
     or_error(
         server
             .store
@@ -102,73 +94,35 @@ fn combine_store(server: &Server, session: &Session, args: &[Vec<u8>], op: SetOp
     )
 }
 
-pub(super) fn sinter(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+pub(super) fn sinter(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     combine(server, session, args, SetOp::Inter)
 }
 
-pub(super) fn sunion(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+pub(super) fn sunion(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     combine(server, session, args, SetOp::Union)
 }
 
-pub(super) fn sdiff(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+pub(super) fn sdiff(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     combine(server, session, args, SetOp::Diff)
 }
 
-pub(super) fn sinterstore(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+pub(super) fn sinterstore(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     combine_store(server, session, args, SetOp::Inter)
 }
 
-pub(super) fn sunionstore(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+pub(super) fn sunionstore(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     combine_store(server, session, args, SetOp::Union)
 }
 
-pub(super) fn sdiffstore(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+pub(super) fn sdiffstore(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     combine_store(server, session, args, SetOp::Diff)
 }
 
-/// Arguments split in two: the keys and what follows them.
-type KeysAndRest<'a> = (&'a [Vec<u8>], &'a [Vec<u8>]);
-
-/// Parses `numkeys key... ` at the start of `args` (SINTERCARD, ZUNION, LMPOP, ...): the
-/// keys and the arguments after them.
-pub(super) fn numkeys(args: &[Vec<u8>]) -> Result<KeysAndRest<'_>, Reply> {
-    let n = match parse_i64(&args[0]) {
-        Some(n) if n > 0 => n.unsigned_abs(),
-        Some(_) => return Err(Reply::error("ERR numkeys should be greater than 0")),
-        None => return Err(super::not_an_integer()),
-    };
-    let rest = &args[1..];
-    match usize::try_from(n).ok().filter(|&n| n <= rest.len()) {
-        Some(n) => Ok(rest.split_at(n)),
-        None => Err(Reply::error(
-            "ERR Number of keys can't be greater than number of args",
-        )),
-    }
-}
-
-/// The `[LIMIT limit]` of SINTERCARD and ZINTERCARD (0: none).
-pub(super) fn card_limit(rest: &[Vec<u8>]) -> Result<u64, Reply> {
-    match rest {
-        [] => Ok(0),
-        [opt, n] if opt.eq_ignore_ascii_case(b"LIMIT") => match parse_i64(n) {
-            Some(n) if n >= 0 => Ok(n.unsigned_abs()),
-            Some(_) => Err(Reply::error("ERR LIMIT can't be negative")),
-            None => Err(super::not_an_integer()),
-        },
-        _ => Err(syntax_error()),
-    }
-}
-
 /// `SINTERCARD numkeys key [key ...] [LIMIT limit]`.
-pub(super) fn sintercard(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
-    let (keys, rest) = match numkeys(args) {
-        Ok(v) => v,
-        Err(reply) => return reply,
-    };
-    let limit = match card_limit(rest) {
-        Ok(n) => usize::try_from(n).unwrap_or(usize::MAX),
-        Err(reply) => return reply,
-    };
+pub(super) fn sintercard(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+    let mut a = Args::new(args);
+    let keys = a.numkeys()?;
+    let limit = usize::try_from(a.card_limit()?).unwrap_or(usize::MAX);
     or_error(
         server
             .store
@@ -177,11 +131,8 @@ pub(super) fn sintercard(server: &Server, session: &mut Session, args: &[Vec<u8>
     )
 }
 
-pub(super) fn sscan(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
-    let scan = match parse_scan(&args[1..], &[], false) {
-        Ok(s) => s,
-        Err(reply) => return reply,
-    };
+pub(super) fn sscan(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+    let scan = parse_scan(&mut Args::new(&args[1..]), &[], false)?;
     let r = server
         .store
         .sscan(session.db, &args[0], scan.cursor, scan.pattern, scan.count);

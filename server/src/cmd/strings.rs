@@ -2,166 +2,149 @@
 
 use strata_redis::{Condition, Expiry, SetOptions};
 
-use super::{not_an_integer, parse_i64, store_error, syntax_error, wrong_arity, Session};
+use super::args::Args;
+use super::number::{add_float, add_int};
+use super::reply::{or_error, or_update_error, syntax_error, wrong_arity, CmdResult};
 use crate::resp::Reply;
 use crate::server::Server;
+use crate::session::Session;
 
-pub(super) fn get(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
-    match server.store.get(session.db, &args[0]) {
-        Ok(Some(v)) => Reply::Bulk(v),
-        Ok(None) => Reply::Null,
-        Err(e) => store_error(e),
-    }
+pub(super) fn get(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+    or_error(server.store.get(session.db, &args[0]), |v| {
+        v.map_or(Reply::Null, Reply::Bulk)
+    })
 }
 
-pub(super) fn setnx(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+pub(super) fn setnx(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     let opts = SetOptions {
         condition: Condition::IfAbsent,
         ..SetOptions::default()
     };
-    match server.store.set(session.db, &args[0], &args[1], opts) {
-        Ok(out) => Reply::Integer(i64::from(out.written)),
-        Err(e) => store_error(e),
-    }
+    or_error(
+        server.store.set(session.db, &args[0], &args[1], opts),
+        |out| Reply::Integer(i64::from(out.written)),
+    )
 }
 
-pub(super) fn getset(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+pub(super) fn getset(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     let opts = SetOptions {
         get: true,
         ..SetOptions::default()
     };
-    match server.store.set(session.db, &args[0], &args[1], opts) {
-        Ok(out) => out.old.map_or(Reply::Null, Reply::Bulk),
-        Err(e) => store_error(e),
-    }
+    or_error(
+        server.store.set(session.db, &args[0], &args[1], opts),
+        |out| out.old.map_or(Reply::Null, Reply::Bulk),
+    )
 }
 
-pub(super) fn getdel(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
-    match server.store.getdel(session.db, &args[0]) {
-        Ok(v) => v.map_or(Reply::Null, Reply::Bulk),
-        Err(e) => store_error(e),
-    }
+pub(super) fn getdel(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+    or_error(server.store.getdel(session.db, &args[0]), |v| {
+        v.map_or(Reply::Null, Reply::Bulk)
+    })
 }
+
+/// The words of an expiry option that a time follows.
+const EXPIRY_UNITS: &[&str] = &["EX", "PX", "EXAT", "PXAT"];
 
 /// `GETEX key [EX s | PX ms | EXAT s | PXAT ms | PERSIST]`.
-pub(super) fn getex(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+pub(super) fn getex(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     let now = server.store.now_ms();
-    let expiry = match &args[1..] {
-        [] => Expiry::Keep,
-        [opt] if opt.eq_ignore_ascii_case(b"PERSIST") => Expiry::Clear,
-        [opt, n] => match expiry_option(opt, n, now, "getex") {
-            Ok(Some(at)) => Expiry::At(at),
-            Ok(None) => return syntax_error(),
-            Err(reply) => return reply,
+    let mut a = Args::new(&args[1..]);
+    let expiry = match a.remaining() {
+        0 => Expiry::Keep,
+        1 if a.eat("PERSIST") => Expiry::Clear,
+        2 => match a.eat_keyword(EXPIRY_UNITS) {
+            Some(unit) => Expiry::At(next_expiry(&mut a, unit, now, "getex")?),
+            None => return Err(syntax_error()),
         },
-        _ => return syntax_error(),
+        _ => return Err(syntax_error()),
     };
-    match server.store.getex(session.db, &args[0], expiry) {
-        Ok(v) => v.map_or(Reply::Null, Reply::Bulk),
-        Err(e) => store_error(e),
-    }
+    or_error(server.store.getex(session.db, &args[0], expiry), |v| {
+        v.map_or(Reply::Null, Reply::Bulk)
+    })
 }
 
-/// Parses `EX s`, `PX ms`, `EXAT s`, `PXAT ms` into an absolute Unix time in ms: `Ok(None)`
-/// if `opt` is none of them, an error reply for a bad number (as `SET` and `GETEX` word it).
-pub(super) fn expiry_option(
-    opt: &[u8],
-    n: &[u8],
-    now: u64,
-    cmd: &str,
-) -> Result<Option<u64>, Reply> {
-    let opt = opt.to_ascii_uppercase();
-    if !matches!(opt.as_slice(), b"EX" | b"PX" | b"EXAT" | b"PXAT") {
-        return Ok(None);
-    }
-    let n = parse_i64(n).ok_or_else(not_an_integer)?;
+/// Reads the time of `EX s`, `PX ms`, `EXAT s` or `PXAT ms` (`unit`) as an absolute Unix
+/// time in ms, or the error reply for a bad number (as `cmd` words it: SET, GETEX, SETEX,
+/// PSETEX).
+fn next_expiry(a: &mut Args, unit: &str, now: u64, cmd: &str) -> Result<u64, Reply> {
+    let n = a.next_i64()?;
     let invalid = || Reply::error(format!("ERR invalid expire time in '{cmd}' command"));
     if n <= 0 {
         return Err(invalid());
     }
     let n = n as u64;
-    let at = match opt.as_slice() {
-        b"EX" => n.checked_mul(1000).and_then(|ms| ms.checked_add(now)),
-        b"PX" => n.checked_add(now),
-        b"EXAT" => n.checked_mul(1000),
+    let at = match unit {
+        "EX" => n.checked_mul(1000).and_then(|ms| ms.checked_add(now)),
+        "PX" => n.checked_add(now),
+        "EXAT" => n.checked_mul(1000),
         _ => Some(n),
     };
     match at {
-        Some(at) if at <= i64::MAX as u64 => Ok(Some(at)),
+        Some(at) if at <= i64::MAX as u64 => Ok(at),
         _ => Err(invalid()),
     }
 }
 
-pub(super) fn setex(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
-    set_with_expiry(server, session, args, "setex")
+pub(super) fn setex(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+    set_with_expiry(server, session, args, "EX", "setex")
 }
 
-pub(super) fn psetex(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
-    set_with_expiry(server, session, args, "psetex")
+pub(super) fn psetex(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+    set_with_expiry(server, session, args, "PX", "psetex")
 }
 
-fn set_with_expiry(server: &Server, session: &Session, args: &[Vec<u8>], cmd: &str) -> Reply {
-    let Some(n) = parse_i64(&args[1]) else {
-        return not_an_integer();
-    };
-    let invalid = || Reply::error(format!("ERR invalid expire time in '{cmd}' command"));
-    if n <= 0 {
-        return invalid();
-    }
-    let ms = if cmd == "setex" {
-        n.checked_mul(1000)
-    } else {
-        Some(n)
-    };
-    let Some(at) = ms.and_then(|ms| ms.checked_add(server.store.now_ms() as i64)) else {
-        return invalid();
-    };
+/// `SETEX key seconds value`, `PSETEX key ms value`.
+fn set_with_expiry(
+    server: &Server,
+    session: &Session,
+    args: &[Vec<u8>],
+    unit: &str,
+    cmd: &str,
+) -> CmdResult {
+    let at = next_expiry(&mut Args::new(&args[1..]), unit, server.store.now_ms(), cmd)?;
     let opts = SetOptions {
-        expiry: Expiry::At(at as u64),
+        expiry: Expiry::At(at),
         ..SetOptions::default()
     };
-    match server.store.set(session.db, &args[0], &args[2], opts) {
-        Ok(_) => Reply::ok(),
-        Err(e) => store_error(e),
-    }
+    or_error(
+        server.store.set(session.db, &args[0], &args[2], opts),
+        |_| Reply::ok(),
+    )
 }
 
-pub(super) fn mget(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
-    Reply::Array(
+pub(super) fn mget(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+    Ok(Reply::Array(
         args.iter()
             .map(|k| match server.store.get(session.db, k) {
                 Ok(Some(v)) => Reply::Bulk(v),
                 _ => Reply::Null,
             })
             .collect(),
-    )
+    ))
 }
 
-pub(super) fn mset(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+pub(super) fn mset(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     mset_generic(server, session, args, false)
 }
 
-pub(super) fn msetnx(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+pub(super) fn msetnx(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     mset_generic(server, session, args, true)
 }
 
-fn mset_generic(server: &Server, session: &Session, args: &[Vec<u8>], nx: bool) -> Reply {
+fn mset_generic(server: &Server, session: &Session, args: &[Vec<u8>], nx: bool) -> CmdResult {
     let name = if nx { "msetnx" } else { "mset" };
-    if !args.len().is_multiple_of(2) {
-        return wrong_arity(name);
-    }
-    let pairs: Vec<(&[u8], &[u8])> = args
-        .chunks(2)
-        .map(|p| (p[0].as_slice(), p[1].as_slice()))
-        .collect();
-    match server.store.mset(session.db, &pairs, nx) {
-        Ok(wrote) if nx => Reply::Integer(i64::from(wrote)),
-        Ok(_) => Reply::ok(),
-        Err(e) => store_error(e),
-    }
+    let pairs = Args::new(args).pairs().ok_or_else(|| wrong_arity(name))?;
+    or_error(server.store.mset(session.db, &pairs, nx), |wrote| {
+        if nx {
+            Reply::Integer(i64::from(wrote))
+        } else {
+            Reply::ok()
+        }
+    })
 }
 
-pub(super) fn append(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+pub(super) fn append(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     let add = &args[1];
     let r = server.store.update_string(session.db, &args[0], |old| {
         let mut v = old.map(<[u8]>::to_vec).unwrap_or_default();
@@ -172,32 +155,27 @@ pub(super) fn append(server: &Server, session: &mut Session, args: &[Vec<u8>]) -
         let len = v.len() as i64;
         Ok((Some(v), len))
     });
-    integer_reply(r)
+    or_update_error(r, Reply::Integer)
 }
 
-pub(super) fn strlen(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
-    match server.store.get(session.db, &args[0]) {
-        Ok(v) => Reply::Integer(v.map_or(0, |v| v.len() as i64)),
-        Err(e) => store_error(e),
-    }
+pub(super) fn strlen(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+    or_error(server.store.get(session.db, &args[0]), |v| {
+        Reply::Integer(v.map_or(0, |v| v.len() as i64))
+    })
 }
 
-pub(super) fn getrange(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
-    let (Some(start), Some(end)) = (parse_i64(&args[1]), parse_i64(&args[2])) else {
-        return not_an_integer();
-    };
-    match server.store.get(session.db, &args[0]) {
-        Ok(v) => Reply::Bulk(range(&v.unwrap_or_default(), start, end).to_vec()),
-        Err(e) => store_error(e),
-    }
+pub(super) fn getrange(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+    let mut a = Args::new(&args[1..]);
+    let (start, end) = (a.next_i64()?, a.next_i64()?);
+    or_error(server.store.get(session.db, &args[0]), |v| {
+        Reply::Bulk(range(&v.unwrap_or_default(), start, end).to_vec())
+    })
 }
 
-pub(super) fn setrange(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
-    let Some(offset) = parse_i64(&args[1]) else {
-        return not_an_integer();
-    };
+pub(super) fn setrange(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+    let offset = Args::new(&args[1..]).next_i64()?;
     if offset < 0 {
-        return Reply::error("ERR offset is out of range");
+        return Err(Reply::error("ERR offset is out of range"));
     }
     let (offset, add) = (offset as usize, &args[2]);
     let r = server.store.update_string(session.db, &args[0], |old| {
@@ -216,72 +194,39 @@ pub(super) fn setrange(server: &Server, session: &mut Session, args: &[Vec<u8>])
         let n = v.len() as i64;
         Ok((Some(v), n))
     });
-    integer_reply(r)
+    or_update_error(r, Reply::Integer)
 }
 
-pub(super) fn incr(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+pub(super) fn incr(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     incr_by(server, session, &args[0], 1)
 }
 
-pub(super) fn decr(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+pub(super) fn decr(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     incr_by(server, session, &args[0], -1)
 }
 
-pub(super) fn incrby(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
-    match parse_i64(&args[1]) {
-        None => not_an_integer(),
-        Some(n) => incr_by(server, session, &args[0], n),
-    }
+pub(super) fn incrby(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+    let by = Args::new(&args[1..]).next_i64()?;
+    incr_by(server, session, &args[0], by)
 }
 
-pub(super) fn decrby(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
-    match parse_i64(&args[1]) {
-        None => not_an_integer(),
-        Some(i64::MIN) => Reply::error("ERR decrement would overflow"),
-        Some(n) => incr_by(server, session, &args[0], -n),
+pub(super) fn decrby(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+    match Args::new(&args[1..]).next_i64()? {
+        i64::MIN => Err(Reply::error("ERR decrement would overflow")),
+        n => incr_by(server, session, &args[0], -n),
     }
-}
-
-/// Parses a float the way Redis's `string2ld` accepts it: no spaces, not NaN.
-pub(super) fn parse_float(b: &[u8]) -> Option<f64> {
-    let s = std::str::from_utf8(b).ok()?;
-    if s.is_empty() || s.starts_with(char::is_whitespace) || s.ends_with(char::is_whitespace) {
-        return None;
-    }
-    let f: f64 = s.parse().ok()?;
-    (!f.is_nan()).then_some(f)
-}
-
-/// `old` (absent: 0) plus `by`, in Redis's human form (INCRBYFLOAT, HINCRBYFLOAT); `not_float`
-/// if `old` is not a number, Redis's error if the sum is not finite.
-pub(super) fn add_float(old: Option<&[u8]>, by: f64, not_float: &str) -> Result<Vec<u8>, String> {
-    let cur = match old {
-        None => 0.0,
-        Some(v) => parse_float(v).ok_or(not_float)?,
-    };
-    let new = cur + by;
-    if !new.is_finite() {
-        return Err("ERR increment would produce NaN or Infinity".into());
-    }
-    Ok(format!("{new}").into_bytes())
 }
 
 /// `INCRBYFLOAT key increment`. Computed in `f64` (Redis uses `long double`) and written in
 /// Redis's human form: fixed-point, no exponent, no trailing zeros (`10.5` + `0.1` = `10.6`,
 /// `5.0e3` + `2.0e2` = `5200`).
-pub(super) fn incrbyfloat(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
-    let Some(by) = parse_float(&args[1]) else {
-        return Reply::error("ERR value is not a valid float");
-    };
+pub(super) fn incrbyfloat(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+    let by = Args::new(&args[1..]).next_f64()?;
     let r = server.store.update_string(session.db, &args[0], |old| {
         let text = add_float(old, by, "ERR value is not a valid float")?;
         Ok((Some(text.clone()), text))
     });
-    match r {
-        Ok(Ok(v)) => Reply::Bulk(v),
-        Ok(Err(msg)) => Reply::error(msg),
-        Err(e) => store_error(e),
-    }
+    or_update_error(r, Reply::Bulk)
 }
 
 /// `GETRANGE`'s index rules: negative counts from the end, both ends inclusive and clamped.
@@ -311,66 +256,48 @@ const MAX_STRING: usize = 512 << 20;
 
 const TOO_BIG: &str = "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
 
-fn incr_by(server: &Server, session: &Session, key: &[u8], by: i64) -> Reply {
+fn incr_by(server: &Server, session: &Session, key: &[u8], by: i64) -> CmdResult {
     let r = server.store.update_string(session.db, key, |old| {
-        let cur = match old {
-            None => 0,
-            Some(v) => parse_i64(v).ok_or("ERR value is not an integer or out of range")?,
-        };
-        let new = cur
-            .checked_add(by)
-            .ok_or("ERR increment or decrement would overflow")?;
+        let new = add_int(old, by, "ERR value is not an integer or out of range")?;
         Ok((Some(new.to_string().into_bytes()), new))
     });
-    integer_reply(r)
-}
-
-/// The reply of a read-modify-write that answers an integer (INCR, APPEND, SETRANGE).
-fn integer_reply(r: strata_redis::Result<Result<i64, String>>) -> Reply {
-    match r {
-        Ok(Ok(n)) => Reply::Integer(n),
-        Ok(Err(msg)) => Reply::error(msg),
-        Err(e) => store_error(e),
-    }
+    or_update_error(r, Reply::Integer)
 }
 
 /// `SET key value [NX|XX] [GET] [EX s|PX ms|EXAT s|PXAT ms|KEEPTTL]`.
-pub(super) fn set(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+pub(super) fn set(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     let now = server.store.now_ms();
     let (key, value) = (&args[0], &args[1]);
     let mut opts = SetOptions::default();
     let mut expiry_given = false;
-    let mut i = 2;
-    while i < args.len() {
-        let opt = args[i].to_ascii_uppercase();
-        match opt.as_slice() {
-            b"NX" if opts.condition == Condition::Always => opts.condition = Condition::IfAbsent,
-            b"XX" if opts.condition == Condition::Always => opts.condition = Condition::IfPresent,
-            b"GET" if !opts.get => opts.get = true,
-            b"KEEPTTL" if !expiry_given => {
+    let mut a = Args::new(&args[2..]);
+    while !a.is_empty() {
+        match a.next_keyword(&["NX", "XX", "GET", "KEEPTTL", "EX", "PX", "EXAT", "PXAT"])? {
+            Some("NX") if opts.condition == Condition::Always => {
+                opts.condition = Condition::IfAbsent;
+            }
+            Some("XX") if opts.condition == Condition::Always => {
+                opts.condition = Condition::IfPresent;
+            }
+            Some("GET") if !opts.get => opts.get = true,
+            Some("KEEPTTL") if !expiry_given => {
                 expiry_given = true;
                 opts.expiry = Expiry::Keep;
             }
-            b"EX" | b"PX" | b"EXAT" | b"PXAT" if !expiry_given => {
+            Some(unit @ ("EX" | "PX" | "EXAT" | "PXAT")) if !expiry_given => {
                 expiry_given = true;
-                let Some(arg) = args.get(i + 1) else {
-                    return syntax_error();
-                };
-                i += 1;
-                match expiry_option(&opt, arg, now, "set") {
-                    Ok(Some(at)) => opts.expiry = Expiry::At(at),
-                    Ok(None) => return syntax_error(),
-                    Err(reply) => return reply,
-                }
+                opts.expiry = Expiry::At(next_expiry(&mut a, unit, now, "set")?);
             }
-            _ => return syntax_error(),
+            _ => return Err(syntax_error()),
         }
-        i += 1;
     }
-    match server.store.set(session.db, key, value, opts) {
-        Ok(out) if opts.get => out.old.map_or(Reply::Null, Reply::Bulk),
-        Ok(out) if out.written => Reply::ok(),
-        Ok(_) => Reply::Null,
-        Err(e) => store_error(e),
-    }
+    or_error(server.store.set(session.db, key, value, opts), |out| {
+        if opts.get {
+            out.old.map_or(Reply::Null, Reply::Bulk)
+        } else if out.written {
+            Reply::ok()
+        } else {
+            Reply::Null
+        }
+    })
 }

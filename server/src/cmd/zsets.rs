@@ -1,101 +1,73 @@
-//! Sorted-set commands.
+//! Sorted-set commands other than ranges (those are in `zranges.rs`): members and scores,
+//! ranks, pops (blocking too), ZUNION/ZINTER/ZDIFF, random members and ZSCAN.
 
-use strata_redis::{
-    Aggregate, Condition, LexBound, ScoreBound, Scored, ZOp, ZRange, ZRangeSpec, ZaddOptions,
-    ZaddOutcome,
-};
+use strata_redis::{Aggregate, Condition, ZOp, ZaddOptions, ZaddOutcome};
 
-use super::hashes::{pairs_reply, random_args};
-use super::lists::block_on;
-use super::sets::{card_limit, numkeys};
-use super::strings::parse_float;
-use super::{
-    not_an_integer, or_error, parse_i64, parse_scan, scan_reply, store_error, syntax_error, Session,
+use super::args::{Args, TOO_MANY_KEYS};
+use super::number::parse_float;
+use super::reply::{
+    integer, or_error, or_update_error, scored_reply, store_error, syntax_error, CmdResult,
 };
+use super::scan::{parse_scan, scan_reply};
+use crate::blocking::block_on;
 use crate::resp::{format_double, Reply};
 use crate::server::Server;
-
-fn integer(n: u64) -> Reply {
-    Reply::Integer(i64::try_from(n).unwrap_or(i64::MAX))
-}
-
-fn not_a_float() -> Reply {
-    Reply::error("ERR value is not a valid float")
-}
-
-/// Members, with their scores if asked (RESP2: flat; RESP3: pairs).
-fn scored_reply(session: &Session, members: Scored, with_scores: bool) -> Reply {
-    if with_scores {
-        pairs_reply(
-            session,
-            members
-                .into_iter()
-                .map(|(m, s)| (Reply::Bulk(m), Reply::Double(s)))
-                .collect(),
-        )
-    } else {
-        Reply::Array(members.into_iter().map(|(m, _)| Reply::Bulk(m)).collect())
-    }
-}
+use crate::session::Session;
 
 /// `ZADD key [NX|XX] [GT|LT] [CH] [INCR] score member [score member ...]`.
-pub(super) fn zadd(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+pub(super) fn zadd(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     let mut opts = ZaddOptions::default();
     let (mut nx, mut xx) = (false, false);
-    let mut i = 1;
-    while let Some(word) = args.get(i) {
-        match word.to_ascii_uppercase().as_slice() {
-            b"NX" => nx = true,
-            b"XX" => xx = true,
-            b"GT" => opts.gt = true,
-            b"LT" => opts.lt = true,
-            b"CH" => opts.ch = true,
-            b"INCR" => opts.incr = true,
-            _ => break,
+    let mut a = Args::new(&args[1..]);
+    while let Some(word) = a.eat_keyword(&["NX", "XX", "GT", "LT", "CH", "INCR"]) {
+        match word {
+            "NX" => nx = true,
+            "XX" => xx = true,
+            "GT" => opts.gt = true,
+            "LT" => opts.lt = true,
+            "CH" => opts.ch = true,
+            _ => opts.incr = true, // INCR
         }
-        i += 1;
     }
-    let rest = &args[i..];
-    if rest.is_empty() || !rest.len().is_multiple_of(2) {
-        return syntax_error();
+    if a.is_empty() || !a.remaining().is_multiple_of(2) {
+        return Err(syntax_error());
     }
     if nx && xx {
-        return Reply::error("ERR XX and NX options at the same time are not compatible");
+        return Err(Reply::error(
+            "ERR XX and NX options at the same time are not compatible",
+        ));
     }
     if (nx && (opts.gt || opts.lt)) || (opts.gt && opts.lt) {
-        return Reply::error("ERR GT, LT, and/or NX options at the same time are not compatible");
+        return Err(Reply::error(
+            "ERR GT, LT, and/or NX options at the same time are not compatible",
+        ));
     }
-    if opts.incr && rest.len() > 2 {
-        return Reply::error("ERR INCR option supports a single increment-element pair");
+    if opts.incr && a.remaining() > 2 {
+        return Err(Reply::error(
+            "ERR INCR option supports a single increment-element pair",
+        ));
     }
     opts.condition = match (nx, xx) {
         (true, _) => Condition::IfAbsent,
         (_, true) => Condition::IfPresent,
         _ => Condition::Always,
     };
-    let mut pairs = Vec::with_capacity(rest.len() / 2);
-    for p in rest.chunks_exact(2) {
-        let Some(score) = parse_float(&p[0]) else {
-            return not_a_float();
-        };
-        pairs.push((score, p[1].as_slice()));
+    let mut pairs = Vec::with_capacity(a.remaining() / 2);
+    while !a.is_empty() {
+        pairs.push((a.next_f64()?, a.next_bytes()?));
     }
     zadd_reply(server.store.zadd(session.db, &args[0], opts, &pairs))
 }
 
-fn zadd_reply(r: strata_redis::Result<Result<ZaddOutcome, String>>) -> Reply {
-    match r {
-        Ok(Ok(ZaddOutcome::Count(n))) => integer(n),
-        Ok(Ok(ZaddOutcome::Score(s))) => s.map_or(Reply::Null, Reply::Double),
-        Ok(Err(msg)) => Reply::error(msg),
-        Err(e) => store_error(e),
-    }
+fn zadd_reply(r: strata_redis::Result<Result<ZaddOutcome, String>>) -> CmdResult {
+    or_update_error(r, |outcome| match outcome {
+        ZaddOutcome::Count(n) => integer(n),
+        ZaddOutcome::Score(s) => s.map_or(Reply::Null, Reply::Double),
+    })
 }
 
-pub(super) fn zincrby(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
-    let Some(by) = parse_float(&args[1]) else {
-        return not_a_float();
-    };
+pub(super) fn zincrby(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+    let by = Args::new(&args[1..]).next_f64()?;
     let opts = ZaddOptions {
         incr: true,
         ..ZaddOptions::default()
@@ -104,11 +76,11 @@ pub(super) fn zincrby(server: &Server, session: &mut Session, args: &[Vec<u8>]) 
     zadd_reply(server.store.zadd(session.db, &args[0], opts, &pair))
 }
 
-pub(super) fn zrem(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+pub(super) fn zrem(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     or_error(server.store.zrem(session.db, &args[0], &args[1..]), integer)
 }
 
-pub(super) fn zscore(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+pub(super) fn zscore(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     or_error(
         server.store.zscores(session.db, &args[0], &args[1..2]),
         |v| {
@@ -120,7 +92,7 @@ pub(super) fn zscore(server: &Server, session: &mut Session, args: &[Vec<u8>]) -
     )
 }
 
-pub(super) fn zmscore(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+pub(super) fn zmscore(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     or_error(
         server.store.zscores(session.db, &args[0], &args[1..]),
         |v| {
@@ -133,193 +105,14 @@ pub(super) fn zmscore(server: &Server, session: &mut Session, args: &[Vec<u8>]) 
     )
 }
 
-pub(super) fn zcard(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+pub(super) fn zcard(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     or_error(server.store.zcard(session.db, &args[0]), integer)
 }
 
-/// A score bound: `1.5`, `(1.5`, `-inf`, `+inf`.
-fn score_bound(arg: &[u8]) -> Option<ScoreBound> {
-    let (exclusive, num) = match arg.strip_prefix(b"(") {
-        Some(rest) => (true, rest),
-        None => (false, arg),
-    };
-    Some(ScoreBound {
-        score: parse_float(num)?,
-        exclusive,
-    })
-}
-
-/// A lex bound: `-`, `+`, `[member`, `(member`.
-fn lex_bound(arg: &[u8]) -> Option<LexBound> {
-    match arg {
-        b"-" => Some(LexBound::Min),
-        b"+" => Some(LexBound::Max),
-        [b'[', rest @ ..] => Some(LexBound::Inclusive(rest.to_vec())),
-        [b'(', rest @ ..] => Some(LexBound::Exclusive(rest.to_vec())),
-        _ => None,
-    }
-}
-
-fn score_range(min: &[u8], max: &[u8]) -> Result<ZRange, Reply> {
-    match (score_bound(min), score_bound(max)) {
-        (Some(lo), Some(hi)) => Ok(ZRange::Score(lo, hi)),
-        _ => Err(Reply::error("ERR min or max is not a float")),
-    }
-}
-
-fn lex_range(min: &[u8], max: &[u8]) -> Result<ZRange, Reply> {
-    match (lex_bound(min), lex_bound(max)) {
-        (Some(lo), Some(hi)) => Ok(ZRange::Lex(lo, hi)),
-        _ => Err(Reply::error("ERR min or max not valid string range item")),
-    }
-}
-
-pub(super) fn zcount(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
-    match score_range(&args[1], &args[2]) {
-        Ok(r) => or_error(server.store.zcount(session.db, &args[0], r), integer),
-        Err(reply) => reply,
-    }
-}
-
-pub(super) fn zlexcount(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
-    match lex_range(&args[1], &args[2]) {
-        Ok(r) => or_error(server.store.zcount(session.db, &args[0], r), integer),
-        Err(reply) => reply,
-    }
-}
-
-/// How a range command reads its two bounds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum By {
-    Rank,
-    Score,
-    Lex,
-}
-
-/// Parses the bounds and options of the ZRANGE family. `modern` (ZRANGE, ZRANGESTORE)
-/// accepts BYSCORE, BYLEX and REV; `store` refuses WITHSCORES. Bounds come as written: for a
-/// reversed score or lex range the first is the maximum.
-fn range_spec(
-    a: &[u8],
-    b: &[u8],
-    opts: &[Vec<u8>],
-    mut by: By,
-    mut rev: bool,
-    modern: bool,
-    store: bool,
-) -> Result<(ZRangeSpec, bool), Reply> {
-    let mut with_scores = false;
-    let mut limit = None;
-    let mut i = 0;
-    while let Some(word) = opts.get(i) {
-        match word.to_ascii_uppercase().as_slice() {
-            b"WITHSCORES" if !store => with_scores = true,
-            b"LIMIT" => {
-                let (Some(o), Some(c)) = (opts.get(i + 1), opts.get(i + 2)) else {
-                    return Err(syntax_error());
-                };
-                let (Some(o), Some(c)) = (parse_i64(o), parse_i64(c)) else {
-                    return Err(not_an_integer());
-                };
-                limit = Some((o, c));
-                i += 2;
-            }
-            b"BYSCORE" if modern && by == By::Rank => by = By::Score,
-            b"BYLEX" if modern && by == By::Rank => by = By::Lex,
-            b"REV" if modern => rev = true,
-            _ => return Err(syntax_error()),
-        }
-        i += 1;
-    }
-    if limit.is_some() && by == By::Rank {
-        return Err(Reply::error(
-            "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX",
-        ));
-    }
-    if with_scores && by == By::Lex {
-        return Err(Reply::error(
-            "ERR syntax error, WITHSCORES not supported in combination with BYLEX",
-        ));
-    }
-    let (lo, hi) = if rev { (b, a) } else { (a, b) };
-    let range = match by {
-        By::Rank => match (parse_i64(a), parse_i64(b)) {
-            (Some(start), Some(stop)) => ZRange::Rank(start, stop),
-            _ => return Err(not_an_integer()),
-        },
-        By::Score => score_range(lo, hi)?,
-        By::Lex => lex_range(lo, hi)?,
-    };
-    // A negative offset selects nothing; a negative count means no limit.
-    let limit = match limit {
-        None => None,
-        Some((o, _)) if o < 0 => Some((u64::MAX, Some(0))),
-        Some((o, c)) => Some((o.unsigned_abs(), (c >= 0).then_some(c.unsigned_abs()))),
-    };
-    Ok((ZRangeSpec { range, rev, limit }, with_scores))
-}
-
-fn range_reply(
-    server: &Server,
-    session: &Session,
-    args: &[Vec<u8>],
-    by: By,
-    rev: bool,
-    modern: bool,
-) -> Reply {
-    match range_spec(&args[1], &args[2], &args[3..], by, rev, modern, false) {
-        Ok((spec, with_scores)) => {
-            or_error(server.store.zrange(session.db, &args[0], &spec), |m| {
-                scored_reply(session, m, with_scores)
-            })
-        }
-        Err(reply) => reply,
-    }
-}
-
-pub(super) fn zrange(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
-    range_reply(server, session, args, By::Rank, false, true)
-}
-
-pub(super) fn zrevrange(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
-    range_reply(server, session, args, By::Rank, true, false)
-}
-
-pub(super) fn zrangebyscore(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
-    range_reply(server, session, args, By::Score, false, false)
-}
-
-pub(super) fn zrevrangebyscore(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
-    range_reply(server, session, args, By::Score, true, false)
-}
-
-pub(super) fn zrangebylex(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
-    range_reply(server, session, args, By::Lex, false, false)
-}
-
-pub(super) fn zrevrangebylex(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
-    range_reply(server, session, args, By::Lex, true, false)
-}
-
-/// `ZRANGESTORE dst src min max [BYSCORE|BYLEX] [REV] [LIMIT offset count]`.
-pub(super) fn zrangestore(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
-    match range_spec(&args[2], &args[3], &args[4..], By::Rank, false, true, true) {
-        Ok((spec, _)) => or_error(
-            server
-                .store
-                .zrangestore(session.db, &args[0], &args[1], &spec),
-            integer,
-        ),
-        Err(reply) => reply,
-    }
-}
-
-fn rank_reply(server: &Server, session: &Session, args: &[Vec<u8>], rev: bool) -> Reply {
-    let with_score = match &args[2..] {
-        [] => false,
-        [w] if w.eq_ignore_ascii_case(b"WITHSCORE") => true,
-        _ => return syntax_error(),
-    };
+fn rank_reply(server: &Server, session: &Session, args: &[Vec<u8>], rev: bool) -> CmdResult {
+    let mut a = Args::new(&args[2..]);
+    let with_score = a.eat("WITHSCORE");
+    a.finish()?;
     or_error(
         server.store.zrank(session.db, &args[0], &args[1], rev),
         |found| match (found, with_score) {
@@ -331,46 +124,16 @@ fn rank_reply(server: &Server, session: &Session, args: &[Vec<u8>], rev: bool) -
     )
 }
 
-pub(super) fn zrank(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+pub(super) fn zrank(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     rank_reply(server, session, args, false)
 }
 
-pub(super) fn zrevrank(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+pub(super) fn zrevrank(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     rank_reply(server, session, args, true)
 }
 
-fn remrange(server: &Server, session: &Session, key: &[u8], range: Result<ZRange, Reply>) -> Reply {
-    match range {
-        Ok(r) => or_error(server.store.zremrange(session.db, key, r), integer),
-        Err(reply) => reply,
-    }
-}
-
-pub(super) fn zremrangebyrank(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
-    let range = match (parse_i64(&args[1]), parse_i64(&args[2])) {
-        (Some(a), Some(b)) => Ok(ZRange::Rank(a, b)),
-        _ => Err(not_an_integer()),
-    };
-    remrange(server, session, &args[0], range)
-}
-
-pub(super) fn zremrangebyscore(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
-    remrange(server, session, &args[0], score_range(&args[1], &args[2]))
-}
-
-pub(super) fn zremrangebylex(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
-    remrange(server, session, &args[0], lex_range(&args[1], &args[2]))
-}
-
-fn pop_reply(server: &Server, session: &Session, args: &[Vec<u8>], max: bool) -> Reply {
-    let count = match &args[1..] {
-        [] => None,
-        [n] => match parse_i64(n) {
-            Some(n) if n >= 0 => Some(n.unsigned_abs()),
-            _ => return Reply::error("ERR value is out of range, must be positive"),
-        },
-        _ => return syntax_error(),
-    };
+fn pop_reply(server: &Server, session: &Session, args: &[Vec<u8>], max: bool) -> CmdResult {
+    let count = Args::new(&args[1..]).optional_count()?;
     or_error(
         server
             .store
@@ -391,11 +154,11 @@ fn pop_reply(server: &Server, session: &Session, args: &[Vec<u8>], max: bool) ->
     )
 }
 
-pub(super) fn zpopmin(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+pub(super) fn zpopmin(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     pop_reply(server, session, args, false)
 }
 
-pub(super) fn zpopmax(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+pub(super) fn zpopmax(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     pop_reply(server, session, args, true)
 }
 
@@ -431,16 +194,16 @@ fn bzpop(
     session: &mut Session,
     args: &[Vec<u8>],
     attempt: fn(&Server, &mut Session, &[Vec<u8>]) -> Option<Reply>,
-) -> Reply {
-    let (timeout, keys) = args.split_last().unwrap_or((&args[0], &[]));
-    block_on(session, args, keys, timeout, attempt, server)
+) -> CmdResult {
+    let (keys, deadline) = Args::new(args).keys_then_timeout()?;
+    Ok(block_on(server, session, args, keys, deadline, attempt))
 }
 
-pub(super) fn bzpopmin(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+pub(super) fn bzpopmin(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     bzpop(server, session, args, bzpopmin_try)
 }
 
-pub(super) fn bzpopmax(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+pub(super) fn bzpopmax(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     bzpop(server, session, args, bzpopmax_try)
 }
 
@@ -460,63 +223,55 @@ fn combine_args<'a>(
     store: bool,
     name: &str,
 ) -> Result<Combine<'a>, Reply> {
-    let (keys, rest) = match parse_i64(&args[0]) {
-        Some(n) if n < 1 => {
-            return Err(Reply::error(format!(
-                "ERR at least 1 input key is needed for '{name}' command"
-            )))
-        }
-        Some(_) => numkeys(args).map_err(|_| syntax_error())?,
-        None => return Err(not_an_integer()),
-    };
+    let mut a = Args::new(args);
+    let keys = a.numkeys_or(|| no_keys(name), syntax_error)?;
     let mut out = Combine {
         keys,
         weights: Vec::new(),
         agg: Aggregate::Sum,
         with_scores: false,
     };
-    let mut i = 0;
-    while let Some(word) = rest.get(i) {
-        match word.to_ascii_uppercase().as_slice() {
-            b"WEIGHTS" if op != ZOp::Diff => {
-                let ws = rest
-                    .get(i + 1..i + 1 + keys.len())
-                    .ok_or_else(syntax_error)?;
-                out.weights = ws
+    while !a.is_empty() {
+        match a.next_keyword(&["WEIGHTS", "AGGREGATE", "WITHSCORES"])? {
+            Some("WEIGHTS") if op != ZOp::Diff => {
+                // All present, then all numbers.
+                out.weights = a
+                    .next_n(keys.len())?
                     .iter()
                     .map(|w| parse_float(w))
                     .collect::<Option<Vec<f64>>>()
                     .ok_or_else(|| Reply::error("ERR weight value is not a float"))?;
-                i += keys.len();
             }
-            b"AGGREGATE" if op != ZOp::Diff => {
-                let how = rest.get(i + 1).ok_or_else(syntax_error)?;
-                out.agg = match how.to_ascii_uppercase().as_slice() {
-                    b"SUM" => Aggregate::Sum,
-                    b"MIN" => Aggregate::Min,
-                    b"MAX" => Aggregate::Max,
+            Some("AGGREGATE") if op != ZOp::Diff => {
+                out.agg = match a.next_keyword(&["SUM", "MIN", "MAX"])? {
+                    Some("SUM") => Aggregate::Sum,
+                    Some("MIN") => Aggregate::Min,
+                    Some("MAX") => Aggregate::Max,
                     _ => return Err(syntax_error()),
                 };
-                i += 1;
             }
-            b"WITHSCORES" if !store => out.with_scores = true,
+            Some("WITHSCORES") if !store => out.with_scores = true,
             _ => return Err(syntax_error()),
         }
-        i += 1;
     }
     Ok(out)
 }
 
-fn combine(server: &Server, session: &Session, args: &[Vec<u8>], op: ZOp, name: &str) -> Reply {
-    match combine_args(args, op, false, name) {
-        Ok(c) => or_error(
-            server
-                .store
-                .zcombine(session.db, c.keys, &c.weights, c.agg, op),
-            |m| scored_reply(session, m, c.with_scores),
-        ),
-        Err(reply) => reply,
-    }
+/// ZINTERCARD's and the ZUNION family's error for a `numkeys` below 1.
+fn no_keys(name: &str) -> Reply {
+    Reply::error(format!(
+        "ERR at least 1 input key is needed for '{name}' command"
+    ))
+}
+
+fn combine(server: &Server, session: &Session, args: &[Vec<u8>], op: ZOp, name: &str) -> CmdResult {
+    let c = combine_args(args, op, false, name)?;
+    or_error(
+        server
+            .store
+            .zcombine(session.db, c.keys, &c.weights, c.agg, op),
+        |m| scored_reply(session, m, c.with_scores),
+    )
 }
 
 fn combine_store(
@@ -525,58 +280,45 @@ fn combine_store(
     args: &[Vec<u8>],
     op: ZOp,
     name: &str,
-) -> Reply {
-    match combine_args(&args[1..], op, true, name) {
-        Ok(c) => or_error(
-            server
-                .store
-                .zcombine_store(session.db, &args[0], c.keys, &c.weights, c.agg, op),
-            integer,
-        ),
-        Err(reply) => reply,
-    }
+) -> CmdResult {
+    let c = combine_args(&args[1..], op, true, name)?;
+    or_error(
+        server
+            .store
+            .zcombine_store(session.db, &args[0], c.keys, &c.weights, c.agg, op),
+        integer,
+    )
 }
 
-pub(super) fn zunion(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+pub(super) fn zunion(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     combine(server, session, args, ZOp::Union, "zunion")
 }
 
-pub(super) fn zinter(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+pub(super) fn zinter(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     combine(server, session, args, ZOp::Inter, "zinter")
 }
 
-pub(super) fn zdiff(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+pub(super) fn zdiff(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     combine(server, session, args, ZOp::Diff, "zdiff")
 }
 
-pub(super) fn zunionstore(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+pub(super) fn zunionstore(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     combine_store(server, session, args, ZOp::Union, "zunionstore")
 }
 
-pub(super) fn zinterstore(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+pub(super) fn zinterstore(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     combine_store(server, session, args, ZOp::Inter, "zinterstore")
 }
 
-pub(super) fn zdiffstore(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+pub(super) fn zdiffstore(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     combine_store(server, session, args, ZOp::Diff, "zdiffstore")
 }
 
 /// `ZINTERCARD numkeys key... [LIMIT limit]`.
-pub(super) fn zintercard(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
-    let (keys, rest) = match parse_i64(&args[0]) {
-        Some(n) if n < 1 => {
-            return Reply::error("ERR at least 1 input key is needed for 'zintercard' command")
-        }
-        Some(_) => match numkeys(args) {
-            Ok(v) => v,
-            Err(reply) => return reply,
-        },
-        None => return not_an_integer(),
-    };
-    let limit = match card_limit(rest) {
-        Ok(n) => n,
-        Err(reply) => return reply,
-    };
+pub(super) fn zintercard(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+    let mut a = Args::new(args);
+    let keys = a.numkeys_or(|| no_keys("zintercard"), || Reply::error(TOO_MANY_KEYS))?;
+    let limit = a.card_limit()?;
     or_error(
         server
             .store
@@ -588,28 +330,21 @@ pub(super) fn zintercard(server: &Server, session: &mut Session, args: &[Vec<u8>
     )
 }
 
-pub(super) fn zrandmember(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
-    let (count, with_scores) = match random_args(&args[1..], b"WITHSCORES") {
-        Ok(Some(v)) => v,
-        Ok(None) => {
-            return or_error(server.store.zrandmember(session.db, &args[0], 1), |m| {
-                m.into_iter()
-                    .next()
-                    .map_or(Reply::Null, |(m, _)| Reply::Bulk(m))
-            })
-        }
-        Err(reply) => return reply,
+pub(super) fn zrandmember(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+    let Some((count, with_scores)) = Args::new(&args[1..]).random_args("WITHSCORES")? else {
+        return or_error(server.store.zrandmember(session.db, &args[0], 1), |m| {
+            m.into_iter()
+                .next()
+                .map_or(Reply::Null, |(m, _)| Reply::Bulk(m))
+        });
     };
     or_error(server.store.zrandmember(session.db, &args[0], count), |m| {
         scored_reply(session, m, with_scores)
     })
 }
 
-pub(super) fn zscan(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
-    let scan = match parse_scan(&args[1..], &[], false) {
-        Ok(s) => s,
-        Err(reply) => return reply,
-    };
+pub(super) fn zscan(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+    let scan = parse_scan(&mut Args::new(&args[1..]), &[], false)?;
     let r = server
         .store
         .zscan(session.db, &args[0], scan.cursor, scan.pattern, scan.count);

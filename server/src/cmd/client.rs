@@ -1,0 +1,221 @@
+//! `CLIENT` and its subcommands: ID, GETNAME, SETNAME, SETINFO, INFO, LIST, KILL, HELP.
+
+use std::sync::Arc;
+
+use super::args::Args;
+use super::number::parse_i64;
+use super::reply::{bulk, help, syntax_error, unknown_subcommand, wrong_arity, CmdResult};
+use crate::resp::Reply;
+use crate::server::{Client, Server};
+use crate::session::{valid_client_name, Session};
+
+/// `CLIENT ID|SETNAME|GETNAME|LIST|INFO|KILL|SETINFO|HELP`.
+pub(super) fn client(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+    let sub = args[0].to_ascii_lowercase();
+    let rest = &args[1..];
+    let arity = |ok: bool| {
+        if ok {
+            Ok(())
+        } else {
+            Err(wrong_arity(&format!(
+                "client|{}",
+                String::from_utf8_lossy(&sub)
+            )))
+        }
+    };
+    match sub.as_slice() {
+        b"id" => {
+            arity(rest.is_empty())?;
+            Ok(Reply::Integer(session.client.id as i64))
+        }
+        b"getname" => {
+            arity(rest.is_empty())?;
+            let name = session
+                .client
+                .name
+                .lock()
+                .map(|n| n.clone())
+                .unwrap_or_default();
+            Ok(if name.is_empty() {
+                Reply::Null
+            } else {
+                bulk(name)
+            })
+        }
+        b"setname" => {
+            arity(rest.len() == 1)?;
+            session.set_name(&rest[0])?;
+            Ok(Reply::ok())
+        }
+        b"setinfo" => {
+            arity(rest.len() == 2)?;
+            let attr = rest[0].to_ascii_lowercase();
+            let value = String::from_utf8_lossy(&rest[1]).into_owned();
+            if !valid_client_name(&rest[1]) && !rest[1].is_empty() {
+                return Err(Reply::error(format!(
+                    "ERR {} cannot contain spaces, newlines or special characters.",
+                    String::from_utf8_lossy(&rest[0])
+                )));
+            }
+            let Ok(mut lib) = session.client.lib.lock() else {
+                return Ok(Reply::ok());
+            };
+            match attr.as_slice() {
+                b"lib-name" => lib.0 = value,
+                b"lib-ver" => lib.1 = value,
+                _ => {
+                    return Err(Reply::error(format!(
+                        "ERR Unrecognized option '{}'",
+                        String::from_utf8_lossy(&rest[0])
+                    )))
+                }
+            }
+            Ok(Reply::ok())
+        }
+        b"info" => {
+            arity(rest.is_empty())?;
+            Ok(Reply::Verbatim(session.client.info_line() + "\n"))
+        }
+        b"list" => client_list(server, rest),
+        b"kill" => client_kill(server, session, rest),
+        b"help" => Ok(help(&[
+            "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "ID",
+            "    Return the ID of the current connection.",
+            "INFO",
+            "    Return information about the current client connection.",
+            "GETNAME",
+            "    Return the name of the current connection.",
+            "SETNAME <name>",
+            "    Assign the name <name> to the current connection.",
+            "SETINFO <option> <value>",
+            "    Set client meta attr. Options are LIB-NAME and LIB-VER.",
+            "LIST [TYPE (NORMAL|MASTER|REPLICA|PUBSUB)] [ID <id> [<id> ...]]",
+            "    Return information about client connections.",
+            "KILL <ip:port>",
+            "    Kill connection made from <ip:port>.",
+            "KILL <option> <value> [<option> <value> [...]]",
+            "    Kill connections. Options are: ID, ADDR, LADDR, SKIPME (YES|NO), TYPE, USER.",
+            "HELP",
+            "    Print this help.",
+        ])),
+        _ => Err(unknown_subcommand(&args[0], "client")),
+    }
+}
+
+/// The clients connected now, by id.
+fn connected(server: &Server) -> Vec<Arc<Client>> {
+    server
+        .clients
+        .lock()
+        .map(|c| c.values().cloned().collect())
+        .unwrap_or_default()
+}
+
+/// `CLIENT LIST [TYPE type] [ID id...]`.
+fn client_list(server: &Server, args: &[Vec<u8>]) -> CmdResult {
+    let clients = connected(server);
+    let mut ids: Option<Vec<u64>> = None;
+    let mut a = Args::new(args);
+    while !a.is_empty() {
+        match a.next_keyword(&["TYPE", "ID"])? {
+            Some("TYPE") if !a.is_empty() => {
+                let ty = a.next_bytes()?;
+                match ty.to_ascii_lowercase().as_slice() {
+                    b"normal" => {}
+                    b"master" | b"replica" | b"slave" | b"pubsub" => ids = Some(Vec::new()),
+                    _ => {
+                        return Err(Reply::error(format!(
+                            "ERR Unknown client type '{}'",
+                            String::from_utf8_lossy(ty)
+                        )))
+                    }
+                }
+            }
+            // The ids run to the end.
+            Some("ID") if !a.is_empty() => {
+                let mut list = Vec::new();
+                for id in a.rest() {
+                    match parse_i64(id) {
+                        Some(n) if n > 0 => list.push(n as u64),
+                        _ => return Err(Reply::error("ERR Invalid client ID")),
+                    }
+                }
+                ids = Some(list);
+            }
+            _ => return Err(syntax_error()),
+        }
+    }
+    let mut out = String::new();
+    for c in clients {
+        if ids.as_ref().is_none_or(|ids| ids.contains(&c.id)) {
+            out.push_str(&c.info_line());
+            out.push('\n');
+        }
+    }
+    Ok(Reply::Verbatim(out))
+}
+
+/// `CLIENT KILL ip:port` or `CLIENT KILL option value [option value ...]`.
+fn client_kill(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+    let clients = connected(server);
+    let kill = |c: &Arc<Client>, session: &mut Session| {
+        if c.id == session.client.id {
+            session.quit = true;
+        } else {
+            c.kill();
+        }
+    };
+    if let [addr] = args {
+        // The old form: CLIENT KILL ip:port.
+        let addr = String::from_utf8_lossy(addr);
+        return match clients.iter().find(|c| c.addr.to_string() == addr) {
+            Some(c) => {
+                kill(c, session);
+                Ok(Reply::ok())
+            }
+            None => Err(Reply::error("ERR No such client")),
+        };
+    }
+    let pairs = Args::new(args).pairs().ok_or_else(syntax_error)?;
+    let (mut id, mut addr, mut laddr, mut skipme, mut user) = (None, None, None, true, None);
+    for (option, raw) in pairs {
+        let value = String::from_utf8_lossy(raw).into_owned();
+        match option.to_ascii_lowercase().as_slice() {
+            b"id" => match parse_i64(raw) {
+                Some(n) if n > 0 => id = Some(n as u64),
+                _ => return Err(Reply::error("ERR client-id should be greater than 0")),
+            },
+            b"addr" => addr = Some(value),
+            b"laddr" => laddr = Some(value),
+            b"user" => user = Some(value),
+            b"type" => {
+                if !matches!(
+                    value.to_ascii_lowercase().as_str(),
+                    "normal" | "master" | "replica" | "slave" | "pubsub"
+                ) {
+                    return Err(Reply::error(format!("ERR Unknown client type '{value}'")));
+                }
+            }
+            b"skipme" => match value.to_ascii_lowercase().as_str() {
+                "yes" => skipme = true,
+                "no" => skipme = false,
+                _ => return Err(syntax_error()),
+            },
+            _ => return Err(syntax_error()),
+        }
+    }
+    let mut killed = 0;
+    for c in &clients {
+        let matches = id.is_none_or(|id| c.id == id)
+            && addr.as_ref().is_none_or(|a| c.addr.to_string() == *a)
+            && laddr.as_ref().is_none_or(|a| c.laddr.to_string() == *a)
+            && user.as_ref().is_none_or(|u| u == "default")
+            && !(skipme && c.id == session.client.id);
+        if matches {
+            kill(c, session);
+            killed += 1;
+        }
+    }
+    Ok(Reply::Integer(killed))
+}

@@ -1,0 +1,131 @@
+//! Commands of Redis's `connection` group: PING ECHO QUIT RESET AUTH HELLO (CLIENT is in
+//! `client.rs`, SELECT with the databases in `keys.rs`; the socket itself is `crate::connection`).
+
+use std::sync::atomic::Ordering;
+
+use super::args::Args;
+use super::number::parse_i64;
+use super::reply::{bulk, syntax_error, wrong_arity, CmdResult};
+use crate::resp::{Protocol, Reply};
+use crate::server::{Server, REDIS_COMPAT_VERSION};
+use crate::session::Session;
+
+pub(super) fn ping(_server: &Server, _session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+    match args {
+        [] => Ok(Reply::Simple("PONG".into())),
+        [msg] => Ok(Reply::Bulk(msg.clone())),
+        _ => Err(wrong_arity("ping")),
+    }
+}
+
+pub(super) fn echo(_server: &Server, _session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+    Ok(Reply::Bulk(args[0].clone()))
+}
+
+pub(super) fn quit(_server: &Server, session: &mut Session, _args: &[Vec<u8>]) -> CmdResult {
+    session.quit = true;
+    Ok(Reply::ok())
+}
+
+/// Whether a password is required.
+fn password(server: &Server) -> Option<String> {
+    Some(server.config.get("requirepass")).filter(|p| !p.is_empty())
+}
+
+/// `RESET`: back to a fresh connection's state (database 0, RESP2, logged out if a password
+/// is set); the client name stays, as in Redis.
+pub(super) fn reset(server: &Server, session: &mut Session, _args: &[Vec<u8>]) -> CmdResult {
+    session.db = 0;
+    session.client.db.store(0, Ordering::Relaxed);
+    session.protocol = Protocol::Resp2;
+    session.client.resp.store(2, Ordering::Relaxed);
+    session.authenticated = password(server).is_none();
+    Ok(Reply::Simple("RESET".into()))
+}
+
+/// Checks a user name and password; `Err` is the reply to send.
+fn check_credentials(server: &Server, user: &[u8], pass: &[u8]) -> Result<(), Reply> {
+    let wrong = || Reply::error("WRONGPASS invalid username-password pair or user is disabled.");
+    match password(server) {
+        // Without requirepass the default user has no password: any password works for it.
+        None if user == b"default" => Ok(()),
+        Some(p) if user == b"default" && p.as_bytes() == pass => Ok(()),
+        _ => Err(wrong()),
+    }
+}
+
+/// `AUTH [username] password`.
+pub(super) fn auth(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+    let (user, pass) = match args {
+        [pass] => (&b"default"[..], pass),
+        [user, pass] => (user.as_slice(), pass),
+        _ => return Err(syntax_error()),
+    };
+    if args.len() == 1 && password(server).is_none() {
+        return Err(Reply::error(
+            "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
+        ));
+    }
+    check_credentials(server, user, pass)?;
+    session.authenticated = true;
+    Ok(Reply::ok())
+}
+
+/// `HELLO [protover [AUTH username password] [SETNAME clientname]]`.
+pub(super) fn hello(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+    let mut a = Args::new(args);
+    let mut proto = session.protocol;
+    if !a.is_empty() {
+        match parse_i64(a.next_bytes()?) {
+            None => {
+                return Err(Reply::error(
+                    "ERR Protocol version is not an integer or out of range",
+                ))
+            }
+            Some(2) => proto = Protocol::Resp2,
+            Some(3) => proto = Protocol::Resp3,
+            Some(_) => return Err(Reply::error("NOPROTO unsupported protocol version")),
+        }
+    }
+    let mut name = None;
+    while !a.is_empty() {
+        let values = a.remaining() - 1;
+        let option = a.next_bytes()?;
+        if option.eq_ignore_ascii_case(b"AUTH") && values >= 2 {
+            check_credentials(server, a.next_bytes()?, a.next_bytes()?)?;
+            session.authenticated = true;
+        } else if option.eq_ignore_ascii_case(b"SETNAME") && values >= 1 {
+            name = Some(a.next_bytes()?);
+        } else {
+            return Err(Reply::error(format!(
+                "ERR Syntax error in HELLO option '{}'",
+                String::from_utf8_lossy(option)
+            )));
+        }
+    }
+    if !session.authenticated {
+        return Err(Reply::error(
+            "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
+        ));
+    }
+    if let Some(name) = name {
+        session.set_name(name)?;
+    }
+    session.protocol = proto;
+    session.client.resp.store(
+        if proto == Protocol::Resp3 { 3 } else { 2 },
+        Ordering::Relaxed,
+    );
+    Ok(Reply::Map(vec![
+        (bulk("server"), bulk("redis")),
+        (bulk("version"), bulk(REDIS_COMPAT_VERSION)),
+        (
+            bulk("proto"),
+            Reply::Integer(if proto == Protocol::Resp3 { 3 } else { 2 }),
+        ),
+        (bulk("id"), Reply::Integer(session.client.id as i64)),
+        (bulk("mode"), bulk("standalone")),
+        (bulk("role"), bulk("master")),
+        (bulk("modules"), Reply::Array(Vec::new())),
+    ]))
+}

@@ -1,0 +1,198 @@
+//! What the server tells about itself: `COMMAND` (the command table as Redis 7 reports it),
+//! `TIME` and `SLOWLOG`.
+
+use super::number::parse_i64;
+use super::reply::{bulk, help, unknown_subcommand, wrong_arity, CmdResult};
+use super::{command_keys, lookup, Command, COMMANDS};
+use crate::resp::Reply;
+use crate::server::Server;
+use crate::session::Session;
+
+/// Redis's ACL categories of a command, from its group and flags.
+fn acl_categories(c: &Command) -> Vec<Reply> {
+    let mut cats = vec![format!(
+        "@{}",
+        match c.group {
+            "generic" => "keyspace",
+            "server" => "admin",
+            g => g,
+        }
+    )];
+    for (flag, cat) in [
+        ("write", "@write"),
+        ("readonly", "@read"),
+        ("fast", "@fast"),
+    ] {
+        if c.flags.contains(&flag) {
+            cats.push(cat.into());
+        }
+    }
+    if !c.flags.contains(&"fast") {
+        cats.push("@slow".into());
+    }
+    cats.into_iter().map(Reply::Simple).collect()
+}
+
+/// One `COMMAND INFO` entry (Redis 7 layout: name, arity, flags, first key, last key, step,
+/// ACL categories, tips, key specs, subcommands).
+fn command_info(c: &Command) -> Reply {
+    Reply::Array(vec![
+        bulk(c.name),
+        Reply::Integer(i64::from(c.arity)),
+        Reply::Set(c.flags.iter().map(|f| Reply::Simple((*f).into())).collect()),
+        Reply::Integer(i64::from(c.first_key)),
+        Reply::Integer(i64::from(c.last_key)),
+        Reply::Integer(i64::from(c.step)),
+        Reply::Set(acl_categories(c)),
+        Reply::Array(Vec::new()),
+        Reply::Array(Vec::new()),
+        Reply::Array(Vec::new()),
+    ])
+}
+
+fn command_docs(c: &Command) -> Reply {
+    Reply::Map(vec![
+        (bulk("summary"), bulk(c.summary)),
+        (bulk("since"), bulk(c.since)),
+        (bulk("group"), bulk(c.group)),
+    ])
+}
+
+/// `COMMAND [COUNT | INFO name... | DOCS name... | GETKEYS cmd args... | LIST | HELP]`.
+pub(super) fn command(_server: &Server, _session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+    let Some(sub) = args.first() else {
+        return Ok(Reply::Array(COMMANDS.iter().map(command_info).collect()));
+    };
+    let rest = &args[1..];
+    let reply = match sub.to_ascii_lowercase().as_slice() {
+        b"count" => Reply::Integer(COMMANDS.len() as i64),
+        b"list" => Reply::Array(COMMANDS.iter().map(|c| bulk(c.name)).collect()),
+        b"info" if rest.is_empty() => Reply::Array(COMMANDS.iter().map(command_info).collect()),
+        b"info" => Reply::Array(
+            rest.iter()
+                .map(|n| lookup(n).map_or(Reply::Null, command_info))
+                .collect(),
+        ),
+        b"docs" => {
+            let list: Vec<&Command> = if rest.is_empty() {
+                COMMANDS.iter().collect()
+            } else {
+                rest.iter().filter_map(|n| lookup(n)).collect()
+            };
+            Reply::Map(
+                list.into_iter()
+                    .map(|c| (bulk(c.name), command_docs(c)))
+                    .collect(),
+            )
+        }
+        b"getkeys" => {
+            let Some(c) = rest.first().and_then(|n| lookup(n)) else {
+                return Err(Reply::error("ERR Invalid command specified"));
+            };
+            let argc = rest.len() as i32;
+            if (c.arity >= 0 && argc != c.arity) || argc < c.arity.abs() {
+                return Err(Reply::error(
+                    "ERR Invalid number of arguments specified for command",
+                ));
+            }
+            if c.first_key == 0 {
+                return Err(Reply::error("ERR The command has no key arguments"));
+            }
+            Reply::Array(
+                command_keys(c, &rest[1..])
+                    .map(|k| Reply::Bulk(k.clone()))
+                    .collect(),
+            )
+        }
+        b"help" => help(&[
+            "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "(no subcommand)",
+            "    Return details about all Redis commands.",
+            "COUNT",
+            "    Return the total number of commands in this Redis server.",
+            "LIST",
+            "    Return a list of all commands in this Redis server.",
+            "INFO [<command-name> ...]",
+            "    Return details about multiple Redis commands.",
+            "DOCS [<command-name> ...]",
+            "    Return documentation details about multiple Redis commands.",
+            "GETKEYS <full-command>",
+            "    Return the keys from a full Redis command.",
+            "HELP",
+            "    Print this help.",
+        ]),
+        _ => return Err(unknown_subcommand(sub, "command")),
+    };
+    Ok(reply)
+}
+
+pub(super) fn time(_server: &Server, _session: &mut Session, _args: &[Vec<u8>]) -> CmdResult {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    Ok(Reply::Array(vec![
+        bulk(now.as_secs().to_string()),
+        bulk(now.subsec_micros().to_string()),
+    ]))
+}
+
+/// `SLOWLOG GET [count] | LEN | RESET | HELP`.
+pub(super) fn slowlog(server: &Server, _session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+    let Ok(mut log) = server.slowlog.lock() else {
+        return Err(Reply::error("ERR slow log unavailable"));
+    };
+    let reply = match (args[0].to_ascii_lowercase().as_slice(), &args[1..]) {
+        (b"len", []) => Reply::Integer(log.entries.len() as i64),
+        (b"reset", []) => {
+            log.entries.clear();
+            Reply::ok()
+        }
+        (b"get", rest) if rest.len() <= 1 => {
+            let count = match rest.first().map(|c| parse_i64(c)) {
+                None => 10,
+                Some(Some(-1)) => usize::MAX,
+                Some(Some(n)) if n >= 0 => n as usize,
+                Some(_) => {
+                    return Err(Reply::error(
+                        "ERR count should be greater than or equal to -1",
+                    ))
+                }
+            };
+            Reply::Array(
+                log.entries
+                    .iter()
+                    .take(count)
+                    .map(|e| {
+                        Reply::Array(vec![
+                            Reply::Integer(e.id as i64),
+                            Reply::Integer(e.time as i64),
+                            Reply::Integer(e.micros as i64),
+                            Reply::Array(e.argv.iter().cloned().map(Reply::Bulk).collect()),
+                            bulk(e.addr.clone()),
+                            bulk(e.name.clone()),
+                        ])
+                    })
+                    .collect(),
+            )
+        }
+        (b"help", []) => help(&[
+            "SLOWLOG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "GET [<count>]",
+            "    Return top <count> entries from the slowlog (default: 10, -1 mean all).",
+            "LEN",
+            "    Return the length of the slowlog.",
+            "RESET",
+            "    Reset the slowlog.",
+            "HELP",
+            "    Print this help.",
+        ]),
+        (b"len" | b"reset" | b"get" | b"help", _) => {
+            return Err(wrong_arity(&format!(
+                "slowlog|{}",
+                String::from_utf8_lossy(&args[0]).to_ascii_lowercase()
+            )))
+        }
+        _ => return Err(unknown_subcommand(&args[0], "slowlog")),
+    };
+    Ok(reply)
+}

@@ -1,0 +1,60 @@
+//! The state of one connection that commands read and change: the selected database, the
+//! protocol, authentication, the client's name, and a blocked command waiting for data.
+
+use std::sync::Arc;
+
+use crate::blocking::Blocked;
+use crate::resp::{Protocol, Reply};
+use crate::server::Client;
+
+/// Per-connection state commands can change.
+#[derive(Debug)]
+pub struct Session {
+    /// The selected database (`SELECT`).
+    pub db: u8,
+    /// Close the connection after this reply (`QUIT`, `CLIENT KILL` of itself).
+    pub quit: bool,
+    /// The protocol replies are written in (`HELLO`).
+    pub protocol: Protocol,
+    /// `AUTH` succeeded, or no password is required.
+    pub authenticated: bool,
+    /// The registry entry of this connection.
+    pub client: Arc<Client>,
+    /// Set by a blocking command that found no data: the connection waits, then replies.
+    pub blocked: Option<Blocked>,
+}
+
+impl Session {
+    /// A new connection's session.
+    pub fn new(client: Arc<Client>, authenticated: bool) -> Self {
+        Session {
+            db: 0,
+            quit: false,
+            protocol: Protocol::Resp2,
+            authenticated,
+            client,
+            blocked: None,
+        }
+    }
+
+    /// Names the connection (`CLIENT SETNAME`, `HELLO ... SETNAME`).
+    ///
+    /// # Errors
+    /// Redis's error reply if the name is not a [`valid_client_name`].
+    pub(crate) fn set_name(&self, name: &[u8]) -> Result<(), Reply> {
+        if !valid_client_name(name) {
+            return Err(Reply::error(
+                "ERR Client names cannot contain spaces, newlines or special characters.",
+            ));
+        }
+        if let Ok(mut n) = self.client.name.lock() {
+            *n = String::from_utf8_lossy(name).into_owned();
+        }
+        Ok(())
+    }
+}
+
+/// Client names may not hold spaces, newlines or other special characters.
+pub(crate) fn valid_client_name(name: &[u8]) -> bool {
+    name.iter().all(|&b| (b'!'..=b'~').contains(&b))
+}
