@@ -81,7 +81,7 @@ fn match_one(pattern: &[u8], p: usize, c: u8) -> Option<usize> {
 
 /// Whether `pattern` can only match keys that start with a fixed prefix, and which: lets
 /// `KEYS foo:*` seek instead of walking the whole database.
-pub fn literal_prefix(pattern: &[u8]) -> Vec<u8> {
+pub(crate) fn literal_prefix(pattern: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < pattern.len() {

@@ -74,8 +74,8 @@ impl Store {
         db: u8,
         k: &[u8],
         field: &[u8],
-        f: impl FnOnce(Option<&[u8]>) -> std::result::Result<(Vec<u8>, T), String>,
-    ) -> Result<std::result::Result<T, String>> {
+        f: impl FnOnce(Option<&[u8]>) -> Result<(Vec<u8>, T)>,
+    ) -> Result<T> {
         let (_guard, c, now) = self.locked_coll(db, k, RedisType::Hash)?;
         let mut body = self.body_or_new(&c)?;
         let fk = sub::join(&sub::prefix(&c.ekey, body.version), field);
@@ -83,10 +83,7 @@ impl Store {
             Some(_) => self.sub.get(&fk)?,
             None => None,
         };
-        let (new, reply) = match f(old.as_deref()) {
-            Ok(r) => r,
-            Err(msg) => return Ok(Err(msg)),
-        };
+        let (new, reply) = f(old.as_deref())?;
         let mut txn = Txn::new(self, now);
         txn.put_sub(fk, new);
         if old.is_none() {
@@ -94,7 +91,7 @@ impl Store {
             txn.put_coll(&c, &body)?;
         }
         txn.commit()?;
-        Ok(Ok(reply))
+        Ok(reply)
     }
 
     /// `HRANDFIELD key count` (see [`Store::random_elements`] for `count`): fields with their

@@ -96,18 +96,44 @@ const SWEEP_CHUNK: usize = 512;
 /// SCAN positions remembered for cursors that stop inside a slot.
 const MAX_CURSORS: usize = 4096;
 
-/// Errors of Redis operations.
+/// Errors of Redis operations, typed: the store knows nothing of the protocol, and the server
+/// alone turns each into Redis's reply text (the messages here are Redis's, without the
+/// `ERR`/`WRONGTYPE` prefix).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The key holds a value of another type.
-    #[error("WRONGTYPE Operation against a key holding the wrong kind of value")]
+    #[error("Operation against a key holding the wrong kind of value")]
     WrongType,
+    /// A string value is not a 64-bit integer (INCR and friends).
+    #[error("value is not an integer or out of range")]
+    NotInteger,
+    /// A hash field's value is not a 64-bit integer (HINCRBY).
+    #[error("hash value is not an integer")]
+    HashNotInteger,
+    /// A string value is not a float (INCRBYFLOAT).
+    #[error("value is not a valid float")]
+    NotFloat,
+    /// A hash field's value is not a float (HINCRBYFLOAT).
+    #[error("hash value is not a float")]
+    HashNotFloat,
+    /// An increment would leave the 64-bit integer range.
+    #[error("increment or decrement would overflow")]
+    Overflow,
+    /// A float increment would produce NaN or an infinity.
+    #[error("increment would produce NaN or Infinity")]
+    NotFinite,
+    /// A sorted-set score would become NaN (adding `+inf` to `-inf`).
+    #[error("resulting score is not a number (NaN)")]
+    ScoreNaN,
+    /// A string would grow past the largest value the server accepts.
+    #[error("string exceeds maximum allowed size (proto-max-bulk-len)")]
+    TooLarge,
     /// A metadata entry that does not decode.
-    #[error("ERR {0}")]
+    #[error("{0}")]
     Corrupt(#[from] meta::DecodeError),
     /// The engine failed.
-    #[error("ERR {0}")]
+    #[error("{0}")]
     Engine(#[from] strata::Error),
 }
 
@@ -135,6 +161,11 @@ pub struct StoreStats {
     pub keyspace_hits: u64,
     /// Lookups that found nothing.
     pub keyspace_misses: u64,
+    /// Elements of dead collections compaction has dropped since open (and element keys
+    /// that did not parse, counted again in `damaged_elements`).
+    pub elements_collected: u64,
+    /// Element keys compaction dropped because they did not parse.
+    pub damaged_elements: u64,
 }
 
 /// A metadata entry as read, expired or not.
@@ -408,11 +439,6 @@ impl Store {
         &self.db
     }
 
-    /// The compaction filter collecting the elements of dead collections.
-    pub fn element_gc(&self) -> &ElementGc {
-        &self.gc
-    }
-
     /// A version no collection of this database has used. The counter's new bound reaches
     /// the WAL before any batch using a version below it.
     fn new_version(&self) -> Result<u64> {
@@ -606,6 +632,8 @@ impl Store {
             expired_keys: self.expired_keys.load(Ordering::Relaxed),
             keyspace_hits: self.hits.load(Ordering::Relaxed),
             keyspace_misses: self.misses.load(Ordering::Relaxed),
+            elements_collected: self.gc.dropped(),
+            damaged_elements: self.gc.damaged(),
         }
     }
 

@@ -112,8 +112,8 @@ impl Store {
         &self,
         db: u8,
         k: &[u8],
-        f: impl FnOnce(Option<&[u8]>) -> std::result::Result<(Option<Vec<u8>>, T), String>,
-    ) -> Result<std::result::Result<T, String>> {
+        f: impl FnOnce(Option<&[u8]>) -> Result<(Option<Vec<u8>>, T)>,
+    ) -> Result<T> {
         let dbs = self.dbs();
         let ekey = key::encode(dbs[usize::from(db)], k);
         let _guard = self.lock_slot(slot_of(&ekey));
@@ -121,17 +121,14 @@ impl Store {
         let raw = self.raw(&ekey)?;
         let live = raw.as_ref().filter(|e| !e.header.expired(now));
         let value = live.map(Entry::string).transpose()?;
-        match f(value) {
-            Ok((Some(new), reply)) => {
-                let expiry = live.and_then(|e| e.header.expiry);
-                let mut txn = Txn::new(self, now);
-                txn.put(&ekey, raw.as_ref(), meta::encode_string(&new, expiry))?;
-                txn.commit()?;
-                Ok(Ok(reply))
-            }
-            Ok((None, reply)) => Ok(Ok(reply)),
-            Err(msg) => Ok(Err(msg)),
+        let (new, reply) = f(value)?;
+        if let Some(new) = new {
+            let expiry = live.and_then(|e| e.header.expiry);
+            let mut txn = Txn::new(self, now);
+            txn.put(&ekey, raw.as_ref(), meta::encode_string(&new, expiry))?;
+            txn.commit()?;
         }
+        Ok(reply)
     }
 
     /// `GETDEL`: the string value of `key`, deleting the key.

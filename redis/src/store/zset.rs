@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use super::list::clamp_range;
-use super::{Coll, Condition, Result, Store, Txn};
+use super::{Coll, Condition, Error, Result, Store, Txn};
 use crate::key;
 use crate::meta::{self, Collection, RedisType};
 use crate::sub;
@@ -155,14 +155,14 @@ impl Store {
         k: &[u8],
         opts: ZaddOptions,
         pairs: &[(f64, &[u8])],
-    ) -> Result<std::result::Result<ZaddOutcome, String>> {
+    ) -> Result<ZaddOutcome> {
         let (_guard, c, now) = self.locked_coll(db, k, RedisType::ZSet)?;
         if c.body.is_none() && opts.condition == Condition::IfPresent {
-            return Ok(Ok(if opts.incr {
+            return Ok(if opts.incr {
                 ZaddOutcome::Score(None)
             } else {
                 ZaddOutcome::Count(0)
-            }));
+            });
         }
         let mut body = self.body_or_new(&c)?;
         let prefix = sub::prefix(&c.ekey, body.version);
@@ -186,7 +186,7 @@ impl Store {
                 _ => score,
             };
             if new.is_nan() {
-                return Ok(Err("ERR resulting score is not a number (NaN)".into()));
+                return Err(Error::ScoreNaN);
             }
             match old {
                 Some(_) if opts.condition == Condition::IfAbsent => continue,
@@ -211,13 +211,13 @@ impl Store {
             txn.put_coll(&c, &body)?;
             txn.commit()?;
         }
-        Ok(Ok(if opts.incr {
+        Ok(if opts.incr {
             ZaddOutcome::Score(last)
         } else if opts.ch {
             ZaddOutcome::Count(added + changed)
         } else {
             ZaddOutcome::Count(added)
-        }))
+        })
     }
 
     /// `ZMSCORE key member...` (and `ZSCORE`).

@@ -1,10 +1,10 @@
 //! Hash commands.
 
-use strata_redis::Pairs;
+use strata_redis::{Error, Pairs};
 
 use super::args::Args;
 use super::number::{add_float, add_int};
-use super::reply::{or_error, or_update_error, pairs_reply, wrong_arity, CmdResult};
+use super::reply::{or_error, pairs_reply, wrong_arity, CmdResult};
 use super::scan::{parse_scan, scan_reply};
 use crate::resp::Reply;
 use crate::server::Server;
@@ -103,19 +103,19 @@ pub(super) fn hgetall(server: &Server, session: &mut Session, args: &[Vec<u8>]) 
 pub(super) fn hincrby(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     let by = Args::new(&args[2..]).next_i64()?;
     let r = server.store.hupdate(session.db, &args[0], &args[1], |old| {
-        let new = add_int(old, by, "ERR hash value is not an integer")?;
+        let new = add_int(old, by, Error::HashNotInteger)?;
         Ok((new.to_string().into_bytes(), new))
     });
-    or_update_error(r, Reply::Integer)
+    or_error(r, Reply::Integer)
 }
 
 pub(super) fn hincrbyfloat(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     let by = Args::new(&args[2..]).next_f64()?;
     let r = server.store.hupdate(session.db, &args[0], &args[1], |old| {
-        let text = add_float(old, by, "ERR hash value is not a float")?;
+        let text = add_float(old, by, Error::HashNotFloat)?;
         Ok((text.clone(), text))
     });
-    or_update_error(r, Reply::Bulk)
+    or_error(r, Reply::Bulk)
 }
 
 pub(super) fn hrandfield(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {

@@ -268,7 +268,7 @@ fn strata_section(server: &Server, out: &mut String) {
     out.push_str("# Strata\r\n");
     let synced = server.store.engine().synced_sequence();
     let amplification = format!("{:.2}", s.write_amplification);
-    let gc = server.store.element_gc();
+    let gc = server.store.stats();
     let compactions: u64 = s.compaction.iter().map(|c| c.compactions).sum();
     let moves: u64 = s.compaction.iter().map(|c| c.moves).sum();
     let figures: [(&str, &dyn std::fmt::Display); 17] = [
@@ -285,8 +285,8 @@ fn strata_section(server: &Server, out: &mut String) {
         ("strata_stall_micros", &s.stall_micros),
         ("strata_write_amplification", &amplification),
         ("strata_expired_dropped", &s.expired_dropped),
-        ("strata_gc_dropped_elements", &gc.dropped()),
-        ("strata_gc_damaged_elements", &gc.damaged()),
+        ("strata_gc_dropped_elements", &gc.elements_collected),
+        ("strata_gc_damaged_elements", &gc.damaged_elements),
         ("strata_compactions", &compactions),
         ("strata_trivial_moves", &moves),
     ];

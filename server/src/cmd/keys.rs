@@ -1,7 +1,7 @@
 //! Key-space and expiry commands, and the database ones: SELECT, DBSIZE, FLUSHDB, FLUSHALL,
 //! SWAPDB.
 
-use strata_redis::meta::RedisType;
+use strata_redis::RedisType;
 use strata_redis::RenameOutcome;
 
 use super::args::Args;

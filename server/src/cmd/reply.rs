@@ -37,26 +37,18 @@ pub(super) fn unknown_subcommand(sub: &[u8], cmd: &str) -> Reply {
     ))
 }
 
+/// The reply to a failed store call: Redis's error text for each of the store's typed errors
+/// (the only place that turns them into protocol text).
 pub(super) fn store_error(e: strata_redis::Error) -> Reply {
-    Reply::error(e.to_string())
+    match e {
+        strata_redis::Error::WrongType => Reply::error(format!("WRONGTYPE {e}")),
+        e => Reply::error(format!("ERR {e}")),
+    }
 }
 
 /// `f(value)`, or the error reply of a failed store call.
 pub(super) fn or_error<T>(r: strata_redis::Result<T>, f: impl FnOnce(T) -> Reply) -> CmdResult {
     r.map(f).map_err(store_error)
-}
-
-/// `f(value)` of a read-modify-write (INCR, HINCRBYFLOAT, ZADD, ...), or the error reply of
-/// a failed store call, or the update's own error message (not an integer, overflow, ...).
-pub(super) fn or_update_error<T>(
-    r: strata_redis::Result<Result<T, String>>,
-    f: impl FnOnce(T) -> Reply,
-) -> CmdResult {
-    match r {
-        Ok(Ok(v)) => Ok(f(v)),
-        Ok(Err(msg)) => Err(Reply::error(msg)),
-        Err(e) => Err(store_error(e)),
-    }
 }
 
 /// A count as an integer reply (saturating at `i64::MAX`).

@@ -1,10 +1,10 @@
 //! String commands.
 
-use strata_redis::{Condition, Expiry, SetOptions};
+use strata_redis::{Condition, Error, Expiry, SetOptions};
 
 use super::args::Args;
 use super::number::{add_float, add_int};
-use super::reply::{or_error, or_update_error, syntax_error, wrong_arity, CmdResult};
+use super::reply::{or_error, syntax_error, wrong_arity, CmdResult};
 use crate::resp::Reply;
 use crate::server::Server;
 use crate::session::Session;
@@ -149,13 +149,13 @@ pub(super) fn append(server: &Server, session: &mut Session, args: &[Vec<u8>]) -
     let r = server.store.update_string(session.db, &args[0], |old| {
         let mut v = old.map(<[u8]>::to_vec).unwrap_or_default();
         if v.len() + add.len() > MAX_STRING {
-            return Err(TOO_BIG.into());
+            return Err(Error::TooLarge);
         }
         v.extend_from_slice(add);
         let len = v.len() as i64;
         Ok((Some(v), len))
     });
-    or_update_error(r, Reply::Integer)
+    or_error(r, Reply::Integer)
 }
 
 pub(super) fn strlen(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
@@ -184,7 +184,7 @@ pub(super) fn setrange(server: &Server, session: &mut Session, args: &[Vec<u8>])
             return Ok((None, len)); // Redis neither creates nor changes the key
         }
         if offset.saturating_add(add.len()) > MAX_STRING {
-            return Err(TOO_BIG.into());
+            return Err(Error::TooLarge);
         }
         let mut v = old.map(<[u8]>::to_vec).unwrap_or_default();
         if v.len() < offset + add.len() {
@@ -194,7 +194,7 @@ pub(super) fn setrange(server: &Server, session: &mut Session, args: &[Vec<u8>])
         let n = v.len() as i64;
         Ok((Some(v), n))
     });
-    or_update_error(r, Reply::Integer)
+    or_error(r, Reply::Integer)
 }
 
 pub(super) fn incr(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
@@ -223,10 +223,10 @@ pub(super) fn decrby(server: &Server, session: &mut Session, args: &[Vec<u8>]) -
 pub(super) fn incrbyfloat(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     let by = Args::new(&args[1..]).next_f64()?;
     let r = server.store.update_string(session.db, &args[0], |old| {
-        let text = add_float(old, by, "ERR value is not a valid float")?;
+        let text = add_float(old, by, Error::NotFloat)?;
         Ok((Some(text.clone()), text))
     });
-    or_update_error(r, Reply::Bulk)
+    or_error(r, Reply::Bulk)
 }
 
 /// `GETRANGE`'s index rules: negative counts from the end, both ends inclusive and clamped.
@@ -254,14 +254,12 @@ fn range(v: &[u8], start: i64, end: i64) -> &[u8] {
 /// Redis's `proto-max-bulk-len`: the largest string a command may build.
 const MAX_STRING: usize = 512 << 20;
 
-const TOO_BIG: &str = "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
-
 fn incr_by(server: &Server, session: &Session, key: &[u8], by: i64) -> CmdResult {
     let r = server.store.update_string(session.db, key, |old| {
-        let new = add_int(old, by, "ERR value is not an integer or out of range")?;
+        let new = add_int(old, by, Error::NotInteger)?;
         Ok((Some(new.to_string().into_bytes()), new))
     });
-    or_update_error(r, Reply::Integer)
+    or_error(r, Reply::Integer)
 }
 
 /// `SET key value [NX|XX] [GET] [EX s|PX ms|EXAT s|PXAT ms|KEEPTTL]`.

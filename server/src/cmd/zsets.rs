@@ -5,9 +5,7 @@ use strata_redis::{Aggregate, Condition, ZOp, ZaddOptions, ZaddOutcome};
 
 use super::args::{Args, TOO_MANY_KEYS};
 use super::number::parse_float;
-use super::reply::{
-    integer, or_error, or_update_error, scored_reply, store_error, syntax_error, CmdResult,
-};
+use super::reply::{integer, or_error, scored_reply, store_error, syntax_error, CmdResult};
 use super::scan::{parse_scan, scan_reply};
 use crate::blocking::block_on;
 use crate::resp::{format_double, Reply};
@@ -59,8 +57,8 @@ pub(super) fn zadd(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> 
     zadd_reply(server.store.zadd(session.db, &args[0], opts, &pairs))
 }
 
-fn zadd_reply(r: strata_redis::Result<Result<ZaddOutcome, String>>) -> CmdResult {
-    or_update_error(r, |outcome| match outcome {
+fn zadd_reply(r: strata_redis::Result<ZaddOutcome>) -> CmdResult {
+    or_error(r, |outcome| match outcome {
         ZaddOutcome::Count(n) => integer(n),
         ZaddOutcome::Score(s) => s.map_or(Reply::Null, Reply::Double),
     })
