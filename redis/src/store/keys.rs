@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use super::{slot_of, Entry, Result, Store, Txn};
+use super::{Entry, Result, Store, Txn};
 use crate::key;
 use crate::meta::{self, Collection, Meta, RedisType};
 use crate::sub;
@@ -70,17 +70,15 @@ impl Store {
         expiry: Option<u64>,
         allow: impl FnOnce(Option<u64>) -> bool,
     ) -> Result<bool> {
-        let dbs = self.dbs();
-        let ekey = key::encode(dbs[usize::from(db)], k);
-        let _guard = self.lock_slot(slot_of(&ekey));
-        let now = self.now_ms();
-        let Some(e) = self.live(&ekey, now)? else {
+        let lock = self.lock_key(db, k);
+        let (ekey, now) = (lock.ekey.as_slice(), lock.now);
+        let Some(e) = self.live(ekey, now)? else {
             return Ok(false);
         };
         if !allow(e.header.expiry) {
             return Ok(false);
         }
-        self.change_expiry(&ekey, &e, expiry, now)?;
+        self.change_expiry(ekey, &e, expiry, now)?;
         Ok(true)
     }
 

@@ -327,6 +327,17 @@ pub struct Store {
 /// A held slot lock.
 type SlotGuard<'a> = parking_lot::MutexGuard<'a, ()>;
 
+/// A command on one key, from [`Store::lock_key`]: the key's slot locked and the database map
+/// held to the end of the command.
+struct KeyLock<'a> {
+    _slot: SlotGuard<'a>,
+    _dbs: RwLockReadGuard<'a, [u8; MAX_DATABASES]>,
+    /// The key's engine key.
+    ekey: Vec<u8>,
+    /// The command's time.
+    now: u64,
+}
+
 fn count_key(pdb: u8, slot: u16) -> [u8; 4] {
     let s = slot.to_be_bytes();
     [COUNT_TAG, pdb, s[0], s[1]]
@@ -582,6 +593,18 @@ impl Store {
     /// The database map, read-locked for the rest of a command.
     fn dbs(&self) -> RwLockReadGuard<'_, [u8; MAX_DATABASES]> {
         self.dbmap.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Resolves `k` of logical database `db` and locks its slot for one command.
+    fn lock_key(&self, db: u8, k: &[u8]) -> KeyLock<'_> {
+        let dbs = self.dbs();
+        let ekey = key::encode(dbs[usize::from(db)], k);
+        KeyLock {
+            _slot: self.lock_slot(slot_of(&ekey)),
+            _dbs: dbs,
+            ekey,
+            now: self.now_ms(),
+        }
     }
 
     fn lock_slot(&self, slot: u16) -> SlotGuard<'_> {

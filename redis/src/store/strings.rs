@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use super::{slot_of, Entry, Result, Store, Txn};
+use super::{Entry, Result, Store, Txn};
 use crate::key;
 use crate::meta;
 
@@ -70,11 +70,9 @@ impl Store {
     /// # Errors
     /// [`Error::WrongType`] with `GET` on a non-string key; engine errors.
     pub fn set(&self, db: u8, k: &[u8], value: &[u8], opts: SetOptions) -> Result<SetOutcome> {
-        let dbs = self.dbs();
-        let ekey = key::encode(dbs[usize::from(db)], k);
-        let _guard = self.lock_slot(slot_of(&ekey));
-        let now = self.now_ms();
-        let raw = self.raw(&ekey)?;
+        let lock = self.lock_key(db, k);
+        let (ekey, now) = (lock.ekey.as_slice(), lock.now);
+        let raw = self.raw(ekey)?;
         let live = raw.as_ref().filter(|e| !e.header.expired(now));
         let old = match (live, opts.get) {
             (Some(e), true) => Some(e.string()?.to_vec()),
@@ -97,7 +95,7 @@ impl Store {
             Expiry::At(ms) => Some(ms),
         };
         let mut txn = Txn::new(self, now);
-        txn.put(&ekey, raw.as_ref(), meta::encode_string(value, expiry))?;
+        txn.put(ekey, raw.as_ref(), meta::encode_string(value, expiry))?;
         txn.commit()?;
         Ok(SetOutcome { written: true, old })
     }
@@ -114,18 +112,16 @@ impl Store {
         k: &[u8],
         f: impl FnOnce(Option<&[u8]>) -> Result<(Option<Vec<u8>>, T)>,
     ) -> Result<T> {
-        let dbs = self.dbs();
-        let ekey = key::encode(dbs[usize::from(db)], k);
-        let _guard = self.lock_slot(slot_of(&ekey));
-        let now = self.now_ms();
-        let raw = self.raw(&ekey)?;
+        let lock = self.lock_key(db, k);
+        let (ekey, now) = (lock.ekey.as_slice(), lock.now);
+        let raw = self.raw(ekey)?;
         let live = raw.as_ref().filter(|e| !e.header.expired(now));
         let value = live.map(Entry::string).transpose()?;
         let (new, reply) = f(value)?;
         if let Some(new) = new {
             let expiry = live.and_then(|e| e.header.expiry);
             let mut txn = Txn::new(self, now);
-            txn.put(&ekey, raw.as_ref(), meta::encode_string(&new, expiry))?;
+            txn.put(ekey, raw.as_ref(), meta::encode_string(&new, expiry))?;
             txn.commit()?;
         }
         Ok(reply)
@@ -167,15 +163,13 @@ impl Store {
         k: &[u8],
         then: impl FnOnce(&[u8], &Entry, u64) -> Result<()>,
     ) -> Result<Option<Vec<u8>>> {
-        let dbs = self.dbs();
-        let ekey = key::encode(dbs[usize::from(db)], k);
-        let _guard = self.lock_slot(slot_of(&ekey));
-        let now = self.now_ms();
-        let Some(e) = self.live(&ekey, now)? else {
+        let lock = self.lock_key(db, k);
+        let (ekey, now) = (lock.ekey.as_slice(), lock.now);
+        let Some(e) = self.live(ekey, now)? else {
             return Ok(None);
         };
         let value = e.string()?.to_vec();
-        then(&ekey, &e, now)?;
+        then(ekey, &e, now)?;
         Ok(Some(value))
     }
 
