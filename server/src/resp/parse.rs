@@ -260,7 +260,6 @@ impl Parser {
 fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
     let mut args = Vec::new();
     let mut i = 0;
-    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
     loop {
         while line.get(i).is_some_and(|b| b.is_ascii_whitespace()) {
             i += 1;
@@ -270,66 +269,24 @@ fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
         };
         let mut cur = Vec::new();
         match first {
-            b'"' => {
+            b'"' | b'\'' => {
                 i += 1;
                 loop {
-                    match line.get(i)? {
-                        b'\\'
-                            if line.get(i + 1) == Some(&b'x')
-                                && line.get(i + 2).and_then(|&b| hex(b)).is_some()
-                                && line.get(i + 3).and_then(|&b| hex(b)).is_some() =>
-                        {
-                            let hi = hex(line[i + 2])?;
-                            let lo = hex(line[i + 3])?;
-                            cur.push(hi * 16 + lo);
-                            i += 4;
+                    let b = *line.get(i)?;
+                    if b == first {
+                        i += 1;
+                        if line.get(i).is_some_and(|b| !b.is_ascii_whitespace()) {
+                            return None;
                         }
-                        b'\\' => {
-                            let c = *line.get(i + 1)?;
-                            cur.push(match c {
-                                b'n' => b'\n',
-                                b'r' => b'\r',
-                                b't' => b'\t',
-                                b'b' => 8,
-                                b'a' => 7,
-                                other => other,
-                            });
-                            i += 2;
-                        }
-                        b'"' => {
-                            i += 1;
-                            if line.get(i).is_some_and(|b| !b.is_ascii_whitespace()) {
-                                return None;
-                            }
-                            break;
-                        }
-                        &b => {
-                            cur.push(b);
-                            i += 1;
-                        }
+                        break;
                     }
-                }
-            }
-            b'\'' => {
-                i += 1;
-                loop {
-                    match line.get(i)? {
-                        b'\\' if line.get(i + 1) == Some(&b'\'') => {
-                            cur.push(b'\'');
-                            i += 2;
-                        }
-                        b'\'' => {
-                            i += 1;
-                            if line.get(i).is_some_and(|b| !b.is_ascii_whitespace()) {
-                                return None;
-                            }
-                            break;
-                        }
-                        &b => {
-                            cur.push(b);
-                            i += 1;
-                        }
-                    }
+                    let (byte, len) = if b == b'\\' {
+                        unescape(line, i, first)?
+                    } else {
+                        (b, 1)
+                    };
+                    cur.push(byte);
+                    i += len;
                 }
             }
             _ => {
@@ -344,6 +301,36 @@ fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
         }
         args.push(cur);
     }
+}
+
+/// The byte the backslash at `line[i]` stands for inside `quote`, and how many bytes it takes:
+/// in double quotes `\xHH` and `\n \r \t \b \a`, any other escaped byte as itself; in single
+/// quotes only `\'`, any other backslash as itself. `None` for a backslash ending the line
+/// inside double quotes.
+fn unescape(line: &[u8], i: usize, quote: u8) -> Option<(u8, usize)> {
+    let next = line.get(i + 1).copied();
+    if quote == b'\'' {
+        return Some(if next == Some(b'\'') {
+            (b'\'', 2)
+        } else {
+            (b'\\', 1)
+        });
+    }
+    let hex = |j: usize| line.get(j).and_then(|&b| (b as char).to_digit(16));
+    if next == Some(b'x') {
+        if let (Some(hi), Some(lo)) = (hex(i + 2), hex(i + 3)) {
+            return Some(((hi * 16 + lo) as u8, 4));
+        }
+    }
+    let c = match next? {
+        b'n' => b'\n',
+        b'r' => b'\r',
+        b't' => b'\t',
+        b'b' => 8,
+        b'a' => 7,
+        other => other,
+    };
+    Some((c, 2))
 }
 
 #[cfg(test)]
@@ -453,5 +440,19 @@ mod tests {
         assert_eq!(parse(b"set k 'it\\'s'\r\n"), args(&["set", "k", "it's"]));
         assert!(p().parse(b"set k \"a\"b\r\n").is_err());
         assert_eq!(p().parse(b"PIN").unwrap(), None);
+        // Escapes as sdssplitargs reads them: an unknown one is the byte itself, a bad \x is
+        // an x, a backslash in single quotes is itself, a quote closes only its own kind.
+        assert_eq!(
+            parse(b"e \"\\q\\xZZ\\\"\\\\\" '\\n\"'\r\n"),
+            args(&["e", "qxZZ\"\\", "\\n\""])
+        );
+        assert!(
+            p().parse(b"set k \"a\\\r\n").is_err(),
+            "a backslash ending the line"
+        );
+        assert!(
+            p().parse(b"set k 'a\r\n").is_err(),
+            "unbalanced single quote"
+        );
     }
 }
