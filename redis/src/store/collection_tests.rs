@@ -191,7 +191,17 @@ fn element_scans_return_every_element_once() {
     for count in [1, 10, 1000] {
         let (mut cursor, mut got) = (0, Vec::new());
         loop {
-            let (next, found) = s.hscan(0, b"h", cursor, None, count).unwrap();
+            let (next, found) = s
+                .hscan(
+                    0,
+                    b"h",
+                    ElementScan {
+                        cursor,
+                        pattern: None,
+                        count,
+                    },
+                )
+                .unwrap();
             got.extend(found.into_iter().map(|(f, _)| f));
             if next == 0 {
                 break;
@@ -203,7 +213,17 @@ fn element_scans_return_every_element_once() {
         want.sort();
         assert_eq!(got, want, "COUNT {count}");
     }
-    let (_, matched) = s.hscan(0, b"h", 0, Some(b"f1?"), 1000).unwrap();
+    let (_, matched) = s
+        .hscan(
+            0,
+            b"h",
+            ElementScan {
+                cursor: 0,
+                pattern: Some(b"f1?"),
+                count: 1000,
+            },
+        )
+        .unwrap();
     assert_eq!(matched.len(), 10);
 }
 

@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use super::{random_u64, Coll, Pairs, Result, Store, Txn};
+use super::{random_u64, Coll, ElementScan, Pairs, Result, Store, Txn};
 use crate::meta::RedisType;
 use crate::{pattern, sub};
 
@@ -181,9 +181,9 @@ impl Store {
         Ok(())
     }
 
-    /// One step of HSCAN/SSCAN/ZSCAN over the `ty` collection `k`: up to `count` elements
-    /// (field, value) after `cursor` whose field matches `pat`, and the cursor to continue
-    /// with (0 when done). Cursors are tokens for the last field returned, so the walk keeps
+    /// One step of HSCAN/SSCAN/ZSCAN over the `ty` collection `k`: up to `scan.count`
+    /// elements (field, value) after `scan.cursor` whose field matches `scan.pattern`, and the
+    /// cursor to continue with (0 when done). Cursors are tokens for the last field returned, so the walk keeps
     /// no state in the collection; an unknown token starts over (every element present
     /// throughout is still returned, possibly twice, as SCAN promises).
     pub(super) fn scan_elements(
@@ -191,10 +191,13 @@ impl Store {
         db: u8,
         k: &[u8],
         ty: RedisType,
-        cursor: u64,
-        pat: Option<&[u8]>,
-        count: usize,
+        scan: ElementScan<'_>,
     ) -> Result<(u64, Pairs)> {
+        let ElementScan {
+            cursor,
+            pattern: pat,
+            count,
+        } = scan;
         let (_guard, c, _) = self.locked_coll(db, k, ty)?;
         let Some(prefix) = c.prefix() else {
             return Ok((0, Vec::new()));

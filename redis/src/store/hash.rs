@@ -1,6 +1,6 @@
 //! Hashes: one element entry per field (`field -> value`), the count in the metadata.
 
-use super::{ElementCursor, Pairs, Result, Store, Txn};
+use super::{ElementCursor, ElementScan, Pairs, Result, Store, Txn};
 use crate::meta::RedisType;
 use crate::sub;
 
@@ -107,14 +107,7 @@ impl Store {
     ///
     /// # Errors
     /// [`Error::WrongType`](super::Error::WrongType); engine errors.
-    pub fn hscan(
-        &self,
-        db: u8,
-        k: &[u8],
-        cursor: u64,
-        pat: Option<&[u8]>,
-        count: usize,
-    ) -> Result<(u64, Pairs)> {
-        self.scan_elements(db, k, RedisType::Hash, cursor, pat, count)
+    pub fn hscan(&self, db: u8, k: &[u8], scan: ElementScan<'_>) -> Result<(u64, Pairs)> {
+        self.scan_elements(db, k, RedisType::Hash, scan)
     }
 }

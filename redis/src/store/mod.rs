@@ -140,6 +140,17 @@ pub enum Error {
 /// Elements as (field or member, value) pairs.
 pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
 
+/// One step of HSCAN, SSCAN or ZSCAN: where it resumes, which fields it returns, how many.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ElementScan<'a> {
+    /// 0 to start; then the cursor the previous step returned.
+    pub cursor: u64,
+    /// `MATCH`: only fields (members) matching this glob pattern.
+    pub pattern: Option<&'a [u8]>,
+    /// `COUNT`: about how many elements to return.
+    pub count: usize,
+}
+
 /// Result type of Redis operations.
 pub type Result<T> = std::result::Result<T, Error>;
 

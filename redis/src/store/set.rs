@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeSet, HashSet};
 
-use super::{Coll, ElementCursor, Result, Store, Txn};
+use super::{Coll, ElementCursor, ElementScan, Result, Store, Txn};
 use crate::key;
 use crate::meta::{self, Collection, RedisType};
 use crate::sub;
@@ -258,15 +258,8 @@ impl Store {
     ///
     /// # Errors
     /// [`Error::WrongType`](super::Error::WrongType); engine errors.
-    pub fn sscan(
-        &self,
-        db: u8,
-        k: &[u8],
-        cursor: u64,
-        pat: Option<&[u8]>,
-        count: usize,
-    ) -> Result<(u64, Vec<Vec<u8>>)> {
-        let (next, found) = self.scan_elements(db, k, RedisType::Set, cursor, pat, count)?;
+    pub fn sscan(&self, db: u8, k: &[u8], scan: ElementScan<'_>) -> Result<(u64, Vec<Vec<u8>>)> {
+        let (next, found) = self.scan_elements(db, k, RedisType::Set, scan)?;
         Ok((next, found.into_iter().map(|(m, _)| m).collect()))
     }
 }

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use super::list::clamp_range;
-use super::{Coll, Condition, Error, Result, Store, Txn};
+use super::{Coll, Condition, ElementScan, Error, Result, Store, Txn};
 use crate::key;
 use crate::meta::{self, Collection, RedisType};
 use crate::sub;
@@ -625,15 +625,8 @@ impl Store {
     ///
     /// # Errors
     /// [`Error::WrongType`](super::Error::WrongType); engine errors.
-    pub fn zscan(
-        &self,
-        db: u8,
-        k: &[u8],
-        cursor: u64,
-        pat: Option<&[u8]>,
-        count: usize,
-    ) -> Result<(u64, Scored)> {
-        let (next, found) = self.scan_elements(db, k, RedisType::ZSet, cursor, pat, count)?;
+    pub fn zscan(&self, db: u8, k: &[u8], scan: ElementScan<'_>) -> Result<(u64, Scored)> {
+        let (next, found) = self.scan_elements(db, k, RedisType::ZSet, scan)?;
         let found = found
             .into_iter()
             .map(|(m, v)| Ok((m, score_of(&v)?)))

@@ -143,9 +143,7 @@ pub(super) fn hrandfield(server: &Server, session: &mut Session, args: &[Vec<u8>
 pub(super) fn hscan(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     let scan = parse_scan(&mut Args::new(&args[1..]), &["NOVALUES"], false)?;
     let novalues = scan.flags.contains(&"NOVALUES");
-    let r = server
-        .store
-        .hscan(session.db, &args[0], scan.cursor, scan.pattern, scan.count);
+    let r = server.store.hscan(session.db, &args[0], scan.step());
     or_error(r, |(next, pairs): (u64, Pairs)| {
         let items = pairs
             .into_iter()

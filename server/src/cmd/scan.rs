@@ -3,6 +3,7 @@
 use super::args::Args;
 use super::reply::syntax_error;
 use crate::resp::Reply;
+use strata_redis::ElementScan;
 
 /// The reply of SCAN, HSCAN, SSCAN and ZSCAN: the next cursor and the items.
 pub(super) fn scan_reply(next: u64, items: Vec<Reply>) -> Reply {
@@ -23,6 +24,17 @@ pub(super) struct ScanArgs<'a> {
     pub ty: Option<&'a [u8]>,
     /// Flags given, of those the command accepts (`NOVALUES`).
     pub flags: Vec<&'static str>,
+}
+
+impl<'a> ScanArgs<'a> {
+    /// The step of an element scan (HSCAN, SSCAN, ZSCAN) these arguments ask for.
+    pub(super) fn step(&self) -> ElementScan<'a> {
+        ElementScan {
+            cursor: self.cursor,
+            pattern: self.pattern,
+            count: self.count,
+        }
+    }
 }
 
 /// Reads `cursor [MATCH pattern] [COUNT count] [TYPE type]` plus the words in `flags`;

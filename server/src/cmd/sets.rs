@@ -133,9 +133,7 @@ pub(super) fn sintercard(server: &Server, session: &mut Session, args: &[Vec<u8>
 
 pub(super) fn sscan(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     let scan = parse_scan(&mut Args::new(&args[1..]), &[], false)?;
-    let r = server
-        .store
-        .sscan(session.db, &args[0], scan.cursor, scan.pattern, scan.count);
+    let r = server.store.sscan(session.db, &args[0], scan.step());
     or_error(r, |(next, found)| {
         scan_reply(next, found.into_iter().map(Reply::Bulk).collect())
     })

@@ -343,9 +343,7 @@ pub(super) fn zrandmember(server: &Server, session: &mut Session, args: &[Vec<u8
 
 pub(super) fn zscan(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     let scan = parse_scan(&mut Args::new(&args[1..]), &[], false)?;
-    let r = server
-        .store
-        .zscan(session.db, &args[0], scan.cursor, scan.pattern, scan.count);
+    let r = server.store.zscan(session.db, &args[0], scan.step());
     or_error(r, |(next, found)| {
         let items = found
             .into_iter()
