@@ -15,7 +15,8 @@ pub(crate) enum FileKind {
     Current,
     /// `LOCK`: the process lock.
     Lock,
-    /// `*.tmp`: a file being written (CURRENT.tmp, a table of an interrupted flush).
+    /// `CURRENT.tmp`: the next CURRENT being written (the only temporary file the engine
+    /// makes; any other `*.tmp` is not its own and is left alone).
     Temp,
 }
 
@@ -47,7 +48,7 @@ pub(crate) fn parse(name: &str) -> Option<FileKind> {
     if name == "LOCK" {
         return Some(FileKind::Lock);
     }
-    if name.ends_with(".tmp") {
+    if name == "CURRENT.tmp" {
         return Some(FileKind::Temp);
     }
     if let Some(n) = name.strip_prefix("MANIFEST-") {
@@ -83,6 +84,11 @@ mod tests {
         assert_eq!(parse("CURRENT.tmp"), Some(FileKind::Temp));
         assert_eq!(parse("LOCK"), Some(FileKind::Lock));
         assert_eq!(parse("notes.txt"), None);
+        assert_eq!(
+            parse("backup.tmp"),
+            None,
+            "only CURRENT.tmp is the engine's"
+        );
         assert_eq!(parse("abc.log"), None);
     }
 }

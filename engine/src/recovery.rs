@@ -204,6 +204,67 @@ pub(crate) fn recover(dir: &Path, options: &Options, cache: &Arc<BlockCache>) ->
     })
 }
 
+/// Checks that a directory without CURRENT holds no database files before a new database is
+/// created in it: files that look like a database's without the CURRENT naming its manifest
+/// are a damaged database (CURRENT deleted or lost) or somebody else's files, and creating a
+/// database there would, at its first recovery, delete them as obsolete. The one exception is
+/// the manifest of a first open that stopped before it wrote CURRENT (MANIFEST-000001 holding
+/// only the initial, empty edit): it is removed, and the new database writes it again.
+///
+/// # Errors
+/// [`Error::Corruption`] naming CURRENT, listing the files, and saying what to do.
+pub(crate) fn check_no_data_without_current(dir: &Path) -> Result<()> {
+    let mut found = Vec::new();
+    let mut interrupted = None;
+    for entry in fs::read_dir(dir)? {
+        let name = entry?.file_name();
+        let Some(name) = name.to_str() else { continue };
+        match filename::parse(name) {
+            Some(FileKind::Manifest(1)) if is_interrupted_first_manifest(&dir.join(name)) => {
+                interrupted = Some(dir.join(name));
+            }
+            Some(FileKind::Log(_) | FileKind::Table(_) | FileKind::Manifest(_)) => {
+                found.push(name.to_string());
+            }
+            _ => {}
+        }
+    }
+    if found.is_empty() {
+        if let Some(path) = interrupted {
+            fs::remove_file(path)?;
+        }
+        return Ok(());
+    }
+    found.sort();
+    let shown = found.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
+    let more = found.len().saturating_sub(5);
+    Err(Error::corruption(
+        filename::current_path(dir),
+        0,
+        format!(
+            "CURRENT is missing but the directory holds {} database file(s) ({shown}{}); \
+             refusing to create a new database over them. Restore CURRENT (one line naming \
+             the newest MANIFEST-NNNNNN file) or move the files out of the directory",
+            found.len(),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            }
+        ),
+    ))
+}
+
+/// Whether `path` (MANIFEST-000001) is what a first open writes before CURRENT: one edit,
+/// naming no table.
+fn is_interrupted_first_manifest(path: &Path) -> bool {
+    manifest::read_edits(path).is_ok_and(|read| {
+        read.edits.len() == 1
+            && read.edits[0].new_files.is_empty()
+            && read.edits[0].deleted_files.is_empty()
+    })
+}
+
 /// The manifest's log number names the oldest WAL not yet flushed. That WAL is deleted only after
 /// a later edit raising the log number is durable, so if it is gone the manifest has lost an
 /// edit: its tail was damaged in a way that looks like a torn append (a flipped length field

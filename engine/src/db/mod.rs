@@ -384,6 +384,7 @@ fn open_inner(dir: &Path, options: Options) -> Result<Inner> {
         )));
     }
     if !current_exists {
+        crate::recovery::check_no_data_without_current(dir)?;
         if !options.create_if_missing {
             return Err(Error::NotFound(dir.to_path_buf()));
         }
