@@ -4,7 +4,7 @@ use strata_redis::{Condition, Error, Expiry, SetOptions};
 
 use super::args::Args;
 use super::number::{add_float, add_int};
-use super::reply::{or_error, syntax_error, wrong_arity, CmdResult};
+use super::reply::{or_error, store_error, syntax_error, wrong_arity, CmdResult};
 use crate::resp::Reply;
 use crate::server::Server;
 use crate::session::Session;
@@ -113,15 +113,18 @@ fn set_with_expiry(
     )
 }
 
+/// `MGET`: a key that is missing or not a string answers nil, as in Redis; a failed read
+/// (corruption, I/O) fails the command instead of hiding as a nil.
 pub(super) fn mget(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
-    Ok(Reply::Array(
-        args.iter()
-            .map(|k| match server.store.get(session.db, k) {
-                Ok(Some(v)) => Reply::Bulk(v),
-                _ => Reply::Null,
-            })
-            .collect(),
-    ))
+    let mut values = Vec::with_capacity(args.len());
+    for k in args {
+        values.push(match server.store.get(session.db, k) {
+            Ok(Some(v)) => Reply::Bulk(v),
+            Ok(None) | Err(Error::WrongType) => Reply::Null,
+            Err(e) => return Err(store_error(e)),
+        });
+    }
+    Ok(Reply::Array(values))
 }
 
 pub(super) fn mset(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
