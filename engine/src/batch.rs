@@ -25,7 +25,7 @@
 use strata_sstable::varint::{
     encode_varint64, get_varint32, get_varint64, put_varint32, MAX_VARINT32_LEN, MAX_VARINT64_LEN,
 };
-use strata_sstable::{SeqNo, ValueKind};
+use strata_sstable::{SeqNo, ValueKind, MAX_KEY_LEN, MAX_VALUE_LEN};
 
 use crate::error::{Error, Result};
 use crate::ids::{KeyspaceId, DEFAULT_KEYSPACE};
@@ -85,8 +85,9 @@ pub struct WriteBatch {
     rep: Vec<u8>,
     count: u32,
     relative_ttls: bool,
-    /// A key or value too long for the format was added; `validate` rejects the batch.
-    oversized: bool,
+    /// Why a key or value added is too long for a table (the first such); `validate`
+    /// rejects the batch with it, so nothing a table could not hold is ever acknowledged.
+    oversized: Option<String>,
 }
 
 impl std::fmt::Debug for WriteBatch {
@@ -120,7 +121,7 @@ impl WriteBatch {
             rep: vec![0; PREFIX],
             count: 0,
             relative_ttls: false,
-            oversized: false,
+            oversized: None,
         }
     }
 
@@ -238,9 +239,10 @@ impl WriteBatch {
         self.count as usize
     }
 
-    /// True if the batch holds no operation.
+    /// True if the batch holds no operation. A batch that was given an operation too large
+    /// to hold is not empty: writing it fails.
     pub fn is_empty(&self) -> bool {
-        self.count == 0
+        self.count == 0 && self.oversized.is_none()
     }
 
     /// Removes every operation.
@@ -248,7 +250,7 @@ impl WriteBatch {
         self.rep.truncate(PREFIX);
         self.count = 0;
         self.relative_ttls = false;
-        self.oversized = false;
+        self.oversized = None;
     }
 
     /// Bytes of the encoded batch (an upper bound: the header takes 2 to 15 bytes).
@@ -265,12 +267,29 @@ impl WriteBatch {
         value: &[u8],
     ) {
         let expiry_len = expiry.map_or(0, |_| 8);
-        // The memtable stores a key with its 8-byte trailer under a u32 length.
-        let (Some(key_len), Some(value_len)) = (
-            u32::try_from(key.len()).ok().filter(|&n| n <= u32::MAX - 8),
-            u32::try_from(value.len() + expiry_len).ok(),
+        // A table holds an internal key (the key and its 8-byte trailer) of at most
+        // MAX_KEY_LEN bytes and a stored value (with its expiry) of at most MAX_VALUE_LEN.
+        let too_long = if key.len() > MAX_KEY_LEN - 8 {
+            Some(format!(
+                "a key of {} bytes is longer than the {} bytes a table entry holds",
+                key.len(),
+                MAX_KEY_LEN - 8
+            ))
+        } else if value.len() > MAX_VALUE_LEN - expiry_len {
+            Some(format!(
+                "a value of {} bytes is longer than the {} bytes a table entry holds",
+                value.len(),
+                MAX_VALUE_LEN - expiry_len
+            ))
+        } else {
+            None
+        };
+        let (None, Ok(key_len), Ok(value_len)) = (
+            too_long.as_ref(),
+            u32::try_from(key.len()),
+            u32::try_from(value.len() + expiry_len),
         ) else {
-            self.oversized = true;
+            self.oversized.get_or_insert(too_long.unwrap_or_default());
             return;
         };
         // One reservation for the whole operation: tag, keyspace, key, value length, expiry
@@ -329,10 +348,8 @@ impl WriteBatch {
 
     /// Checks the sizes the format can carry.
     pub(crate) fn validate(&self) -> Result<()> {
-        if self.oversized {
-            return Err(Error::InvalidArgument(
-                "key or value longer than 4 GiB".into(),
-            ));
+        if let Some(why) = &self.oversized {
+            return Err(Error::InvalidArgument(why.clone()));
         }
         Ok(())
     }

@@ -109,3 +109,45 @@ fn mget_reports_a_damaged_table_like_get() {
     let got: Vec<Option<String>> = q(&mut c, &["MGET", healthy, "h", "missing"]);
     assert_eq!(got, vec![Some("x".repeat(100)), None, None]);
 }
+
+#[test]
+fn a_value_no_table_can_hold_is_refused_and_the_server_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let server = start(dir.path());
+        let mut c = conn(&server.url());
+        let big = vec![b'v'; 128 << 20];
+        let e = redis::cmd("SET")
+            .arg("big")
+            .arg(&big)
+            .query::<()>(&mut c)
+            .unwrap_err();
+        assert!(
+            e.detail().unwrap_or("").contains("a table entry holds"),
+            "{e}"
+        );
+        // APPEND that would grow a string past the limit is refused the same way.
+        let _: () = q(&mut c, &["SET", "grow", "x"]);
+        let e = redis::cmd("APPEND")
+            .arg("grow")
+            .arg(&big)
+            .query::<i64>(&mut c)
+            .unwrap_err();
+        assert!(e.detail().unwrap_or("").contains("table entry"), "{e}");
+        let _: () = q(&mut c, &["SET", "small", "kept"]);
+        let _: () = q(&mut c, &["SAVE"]);
+        let _: () = q(&mut c, &["SET", "after", "kept too"]);
+    }
+    let server = start(dir.path());
+    let mut c = conn(&server.url());
+    let got: Vec<Option<String>> = q(&mut c, &["MGET", "small", "after", "big", "grow"]);
+    assert_eq!(
+        got,
+        vec![
+            Some("kept".into()),
+            Some("kept too".into()),
+            None,
+            Some("x".into())
+        ]
+    );
+}

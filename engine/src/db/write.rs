@@ -22,10 +22,10 @@ use crate::super_version::MemGen;
 impl Inner {
     pub(crate) fn write(&self, mut batch: WriteBatch, options: WriteOptions) -> Result<()> {
         self.check_open()?;
+        batch.validate()?;
         if batch.has_relative_ttls() {
             batch.resolve_ttls(self.options.clock.now_ms());
         }
-        batch.validate()?;
         let mut checked = DEFAULT_KEYSPACE;
         for op in batch.ops() {
             let op = op?;
