@@ -388,14 +388,7 @@ fn open_inner(dir: &Path, options: Options) -> Result<Inner> {
         if !options.create_if_missing {
             return Err(Error::NotFound(dir.to_path_buf()));
         }
-        let edit = VersionEdit {
-            log_number: Some(0),
-            next_file: Some(2),
-            last_seq: Some(0),
-            keyspaces: vec![(DEFAULT_KEYSPACE, DEFAULT_KEYSPACE_NAME.to_string())],
-            ..VersionEdit::default()
-        };
-        Manifest::create(dir, 1, &edit)?;
+        Manifest::create(dir, 1, &initial_edit())?;
     }
 
     let cache = Arc::new(BlockCache::new(options.block_cache_bytes));
@@ -432,6 +425,18 @@ fn open_inner(dir: &Path, options: Options) -> Result<Inner> {
         tuned: Tuned::new(&options),
         options,
     })
+}
+
+/// The first edit of a new database's first manifest (MANIFEST-000001): no files, the
+/// default keyspace.
+fn initial_edit() -> VersionEdit {
+    VersionEdit {
+        log_number: Some(0),
+        next_file: Some(2),
+        last_seq: Some(0),
+        keyspaces: vec![(DEFAULT_KEYSPACE, DEFAULT_KEYSPACE_NAME.to_string())],
+        ..VersionEdit::default()
+    }
 }
 
 impl Inner {

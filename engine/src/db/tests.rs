@@ -74,14 +74,7 @@ fn a_first_open_that_stopped_before_current_is_completed() {
     // A first open writes MANIFEST-000001, then CURRENT; a crash between the two leaves the
     // manifest alone. That is not data: the next open creates the database over it.
     let dir = tempfile::tempdir().unwrap();
-    let edit = VersionEdit {
-        log_number: Some(0),
-        next_file: Some(2),
-        last_seq: Some(0),
-        keyspaces: vec![(DEFAULT_KEYSPACE, DEFAULT_KEYSPACE_NAME.to_string())],
-        ..VersionEdit::default()
-    };
-    Manifest::create(dir.path(), 1, &edit).unwrap();
+    Manifest::create(dir.path(), 1, &initial_edit()).unwrap();
     fs::remove_file(filename::current_path(dir.path())).unwrap();
     let db = open_never_sync(dir.path());
     db.put("k", "v").unwrap();
