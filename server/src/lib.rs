@@ -17,6 +17,7 @@ pub mod cmd;
 pub mod config;
 pub mod connection;
 pub mod durable;
+pub mod fd_limit;
 pub mod resp;
 pub mod server;
 pub mod session;

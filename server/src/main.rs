@@ -163,6 +163,19 @@ async fn run(
         query_buffer_limit: config.get_i64("client-query-buffer-limit") as usize,
         ..Limits::default()
     };
+    // Clients must not take the descriptors the engine needs (Redis's adjustOpenFilesLimit).
+    let wanted = config.get_i64("maxclients").max(1) as u64;
+    let fit = strata_server::fd_limit::fit(wanted);
+    if fit.maxclients < wanted {
+        log(&format!(
+            "strata-server: maxclients lowered from {wanted} to {}: the open-files limit is {} \
+             and {} descriptors stay reserved for the engine (raise it with ulimit -n)",
+            fit.maxclients,
+            fit.limit,
+            strata_server::fd_limit::RESERVED_FDS
+        ));
+        config.set_initial("maxclients", &fit.maxclients.to_string())?;
+    }
     let bind = config.get("bind");
     let port = config.get_i64("port") as u16;
     let server = Server::new(store, config, config_file)?;
@@ -175,12 +188,29 @@ async fn run(
         dir.display(),
         server.config.get("appendfsync")
     ));
+    let mut backoff = ACCEPT_BACKOFF_MIN;
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
-                let _ = stream.set_nodelay(true);
-                tokio::spawn(strata_server::connection::serve(stream, Arc::clone(&server), limits));
+                match accepted {
+                    Ok((stream, _)) => {
+                        backoff = ACCEPT_BACKOFF_MIN;
+                        let _ = stream.set_nodelay(true);
+                        tokio::spawn(strata_server::connection::serve(
+                            stream,
+                            Arc::clone(&server),
+                            limits,
+                        ));
+                    }
+                    Err(e) => {
+                        // Out of descriptors (or another accept failure): pending connections
+                        // stay queued; waiting gives closing clients time to free some,
+                        // instead of retrying in a tight loop.
+                        log(&format!("strata-server: accepting a connection failed: {e}"));
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
+                    }
+                }
             }
             _ = shutdown_signal() => break,
             _ = server.shutdown.notified() => break,
@@ -196,6 +226,11 @@ async fn run(
     server.store.engine().sync_wal()?;
     Ok(())
 }
+
+/// How long the accept loop waits after a failed accept, doubling up to the maximum while
+/// accepts keep failing.
+const ACCEPT_BACKOFF_MIN: std::time::Duration = std::time::Duration::from_millis(10);
+const ACCEPT_BACKOFF_MAX: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Writes a log line to stdout; a closed stdout (a supervisor gone) must not stop the server.
 fn log(line: &str) {

@@ -316,6 +316,17 @@ impl Server {
                     .start_expire_cycle(Duration::from_millis(1000 / hz))
                     .ok();
             }
+            "maxclients" => {
+                let wanted = self.config.get_i64(name).max(1) as u64;
+                let fit = crate::fd_limit::fit(wanted);
+                if fit.maxclients < wanted {
+                    return Err(format!(
+                        "The operating system is not able to handle the specified number of \
+                         clients, try with {}",
+                        fit.maxclients
+                    ));
+                }
+            }
             "slowlog-log-slower-than" => self
                 .slowlog_threshold
                 .store(self.config.get_i64(name), Ordering::Relaxed),

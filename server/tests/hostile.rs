@@ -151,3 +151,69 @@ fn a_value_no_table_can_hold_is_refused_and_the_server_goes_on() {
         ]
     );
 }
+
+/// With few descriptors, the server lowers `maxclients` so that clients can never take the
+/// ones the engine needs: surplus clients are refused, and flushes keep working.
+#[test]
+fn running_out_of_descriptors_costs_only_refused_connections() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::TcpStream;
+
+    let dir = tempfile::tempdir().unwrap();
+    let port = common::free_port();
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -n 256 && exec {} --port {port} --dir {}",
+            env!("CARGO_BIN_EXE_strata-server"),
+            dir.path().display()
+        ))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut log = String::new();
+    while !log.contains("listening on") {
+        assert!(out.read_line(&mut log).unwrap() > 0, "{log}");
+    }
+    assert!(
+        log.contains("maxclients lowered from 10000 to 192"),
+        "{log}"
+    );
+
+    let mut accepted = Vec::new();
+    let mut refused = 0;
+    for _ in 0..250 {
+        let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        c.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        c.write_all(b"PING\r\n").unwrap();
+        let mut reply = [0u8; 7];
+        c.read_exact(&mut reply).unwrap();
+        match &reply {
+            b"+PONG\r\n" => accepted.push(c),
+            b"-ERR ma" => refused += 1,
+            other => panic!("{}", String::from_utf8_lossy(other)),
+        }
+    }
+    assert_eq!(accepted.len(), 192);
+    assert_eq!(refused, 58);
+
+    let mut c = accepted.pop().unwrap();
+    let mut exchange = |send: &[u8], expect: &[u8]| {
+        c.write_all(send).unwrap();
+        let mut got = vec![0u8; expect.len()];
+        c.read_exact(&mut got).unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            String::from_utf8_lossy(expect)
+        );
+    };
+    exchange(b"SET k v\r\n", b"+OK\r\n");
+    exchange(b"SAVE\r\n", b"+OK\r\n");
+    exchange(b"SET k2 v2\r\n", b"+OK\r\n");
+    let e = b"-ERR CONFIG SET failed (possibly related to argument 'maxclients') - The operating system is not able to handle the specified number of clients, try with 192\r\n";
+    exchange(b"CONFIG SET maxclients 1000\r\n", e);
+    let _ = child.kill();
+    let _ = child.wait();
+}
