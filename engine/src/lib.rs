@@ -66,7 +66,8 @@ pub use options::{
 };
 pub use snapshot::Snapshot;
 pub use stats::{
-    CacheUsage, CompactionStats, KeyspaceStats, KindUsage, LevelStats, MemoryStats, Stats,
+    CacheUsage, CompactionStats, DroppedTail, KeyspaceStats, KindUsage, LevelStats, MemoryStats,
+    Stats,
 };
 pub use strata_compaction::{CompactionFilter, Decision};
 pub use verify::{verify_dir, VerifyReport};

@@ -26,6 +26,7 @@ use crate::flush::flush_memtables;
 use crate::ids::KeyspaceId;
 use crate::manifest::{self, FileMeta, Manifest, VersionEdit};
 use crate::options::Options;
+use crate::stats::DroppedTail;
 use crate::super_version::MemGen;
 use crate::tables::Tables;
 use crate::version::Version;
@@ -40,6 +41,8 @@ pub(crate) struct Recovered {
     pub next_file: u64,
     pub last_seq: SeqNo,
     pub keyspaces: HashMap<String, KeyspaceId>,
+    /// Damaged WAL tails recovery dropped.
+    pub dropped: Vec<DroppedTail>,
 }
 
 pub(crate) fn recover(dir: &Path, options: &Options, cache: &Arc<BlockCache>) -> Result<Recovered> {
@@ -117,14 +120,16 @@ pub(crate) fn recover(dir: &Path, options: &Options, cache: &Arc<BlockCache>) ->
         .map_err(|e| read.explain_missing(&manifest_path, e))?;
 
     let gen = MemGen::new(0, options.memtable_size);
+    let mut dropped = Vec::new();
     for (i, &n) in logs.iter().enumerate() {
         let mode = if i + 1 == logs.len() {
             options.recovery_mode
         } else {
             RecoveryMode::Strict
         };
-        let max = wal::replay(&filename::log_path(dir, n), mode, &gen)?;
-        last_seq = last_seq.max(max);
+        let replayed = wal::replay(&filename::log_path(dir, n), mode, &gen)?;
+        last_seq = last_seq.max(replayed.max_seq);
+        dropped.extend(replayed.dropped);
     }
     last_seq = last_seq.max(version.max_seq());
 
@@ -201,6 +206,7 @@ pub(crate) fn recover(dir: &Path, options: &Options, cache: &Arc<BlockCache>) ->
         next_file,
         last_seq,
         keyspaces,
+        dropped,
     })
 }
 

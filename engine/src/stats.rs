@@ -254,6 +254,23 @@ impl fmt::Display for Stats {
     }
 }
 
+/// A damaged tail of the newest WAL that recovery dropped (`RecoveryMode::TolerateTornTail`):
+/// what an interrupted write leaves, or damage at the end of the log. Writes in it were never
+/// synced (a synced write's record is complete on disk), but they may have been acknowledged
+/// under a sync mode that does not fsync every write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DroppedTail {
+    /// The WAL.
+    pub file: std::path::PathBuf,
+    /// Where the dropped bytes start.
+    pub offset: u64,
+    /// Why they were dropped, e.g. "fragment checksum mismatch".
+    pub reason: String,
+    /// Bytes from `offset` to the end of the file (an upper bound: a WAL is preallocated, so
+    /// some of them may be zeros that never held a record).
+    pub bytes: u64,
+}
+
 /// Counters of the write and flush paths (the WAL, stalls and compactions count their own).
 #[derive(Debug, Default)]
 pub(crate) struct Counters {

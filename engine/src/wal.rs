@@ -19,6 +19,7 @@ use crate::batch::{BatchFormat, DecodedRecord};
 use crate::error::{Error, Result};
 use crate::filename;
 use crate::mutex::lock;
+use crate::stats::DroppedTail;
 use crate::super_version::MemGen;
 
 /// Steps in which a WAL file is grown ahead of its records (see
@@ -197,8 +198,15 @@ pub(crate) fn create(dir: &Path, number: u64, mode: SyncMode) -> Result<strata_w
     Ok(wal)
 }
 
-/// Replays WAL `path` into `gen`; returns the highest sequence number seen.
-pub(crate) fn replay(path: &Path, mode: RecoveryMode, gen: &MemGen) -> Result<SeqNo> {
+/// What replaying a WAL found: the highest sequence number, and the damaged tail the recovery
+/// mode let it drop, if any.
+pub(crate) struct Replayed {
+    pub max_seq: SeqNo,
+    pub dropped: Option<DroppedTail>,
+}
+
+/// Replays WAL `path` into `gen`.
+pub(crate) fn replay(path: &Path, mode: RecoveryMode, gen: &MemGen) -> Result<Replayed> {
     let mut reader = strata_wal::Reader::open(path, mode)?;
     // No header (an empty log or a torn one) means no records either.
     let format = reader.record_format().unwrap_or(0);
@@ -222,7 +230,13 @@ pub(crate) fn replay(path: &Path, mode: RecoveryMode, gen: &MemGen) -> Result<Se
             seq += 1;
         }
     }
-    Ok(max_seq)
+    let dropped = reader.dropped_tail().map(|t| DroppedTail {
+        file: path.to_path_buf(),
+        offset: t.offset,
+        reason: t.reason.clone(),
+        bytes: std::fs::metadata(path).map_or(0, |m| m.len().saturating_sub(t.offset)),
+    });
+    Ok(Replayed { max_seq, dropped })
 }
 
 /// Asks the OS to start writing back the WAL bytes written since the last hint, once there

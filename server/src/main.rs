@@ -150,6 +150,16 @@ async fn run(
     let mut options = options;
     options.memory_budget = (budget > 0).then_some(budget as u64);
     let store = Arc::new(Store::open(&dir, options, Arc::new(SystemClock))?);
+    for t in store.engine().recovery_dropped() {
+        log(&format!(
+            "strata-server: recovery dropped the damaged tail of {} from offset {} ({}; up to \
+             {} bytes): writes there had not been fsynced, and are lost",
+            t.file.display(),
+            t.offset,
+            t.reason,
+            t.bytes
+        ));
+    }
     // Under a budget the engine chose the memtable and cache sizes: show those, and keep a
     // later CONFIG SET of another strata-* parameter from putting the old memtable size back.
     let chosen = store.engine().options();

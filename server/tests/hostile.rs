@@ -217,3 +217,57 @@ fn running_out_of_descriptors_costs_only_refused_connections() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// A damaged WAL tail that recovery drops is logged and counted in INFO, never silent.
+#[test]
+fn a_dropped_wal_tail_is_logged_and_counted() {
+    use std::io::{BufRead, BufReader};
+
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let server = start(dir.path());
+        let mut c = conn(&server.url());
+        for i in 0..50 {
+            let _: () = q(&mut c, &["SET", &format!("k{i}"), "v"]);
+        }
+    } // SIGKILL: the writes are only in the WAL
+    let log = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .max()
+        .unwrap();
+    let mut bytes = std::fs::read(&log).unwrap();
+    // The WAL is preallocated: its records end at the last non-zero byte.
+    let end = bytes.iter().rposition(|&b| b != 0).unwrap();
+    bytes[end - 3] ^= 0xff;
+    std::fs::write(&log, bytes).unwrap();
+
+    let port = common::free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_strata-server"))
+        .args(["--port", &port.to_string()])
+        .args(["--dir", dir.path().to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut lines = String::new();
+    while !lines.contains("listening on") {
+        assert!(out.read_line(&mut lines).unwrap() > 0, "{lines}");
+    }
+    let name = log.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        lines.contains("recovery dropped the damaged tail of") && lines.contains(&name),
+        "{lines}"
+    );
+    let server = common::Server { child, port };
+    let mut c = conn(&server.url());
+    let info: String = q(&mut c, &["INFO", "strata"]);
+    assert!(
+        info.contains("strata_recovery_dropped_wal_tails:1"),
+        "{info}"
+    );
+    // Everything before the damaged record is there.
+    let first: Option<String> = q(&mut c, &["GET", "k0"]);
+    assert_eq!(first.as_deref(), Some("v"));
+}

@@ -31,7 +31,7 @@ use crate::mutex::lock;
 use crate::options::{MutableOptions, Options, ReadOptions, Tuned, WriteOptions};
 use crate::reclaim::reclaim_thread;
 use crate::snapshot::{Snapshot, SnapshotList};
-use crate::stats::{Counters, Sources, Stats};
+use crate::stats::{Counters, DroppedTail, Sources, Stats};
 use crate::super_version::{MemGen, SuperVersion};
 use crate::tables::Tables;
 use crate::wal::Wal;
@@ -73,6 +73,8 @@ pub(crate) struct Inner {
     stalls: Stalls,
     /// The current values of the options `Db::set_options` changes.
     tuned: Tuned,
+    /// What this open's recovery dropped.
+    dropped: Vec<DroppedTail>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -289,6 +291,12 @@ impl Db {
         self.inner.wal.synced()
     }
 
+    /// The damaged WAL tails the recovery at open dropped (empty after a clean shutdown or an
+    /// intact log). Each names the file, the offset and the reason; a server should log them.
+    pub fn recovery_dropped(&self) -> &[DroppedTail] {
+        &self.inner.dropped
+    }
+
     /// Figures about levels, files, sizes and work done.
     pub fn stats(&self) -> Stats {
         self.inner.stats()
@@ -423,6 +431,7 @@ fn open_inner(dir: &Path, options: Options) -> Result<Inner> {
         counters: Counters::default(),
         stalls: Stalls::default(),
         tuned: Tuned::new(&options),
+        dropped: recovered.dropped,
         options,
     })
 }

@@ -271,7 +271,10 @@ fn strata_section(server: &Server, out: &mut String) {
     let gc = server.store.stats();
     let compactions: u64 = s.compaction.iter().map(|c| c.compactions).sum();
     let moves: u64 = s.compaction.iter().map(|c| c.moves).sum();
-    let figures: [(&str, &dyn std::fmt::Display); 17] = [
+    let dropped = server.store.engine().recovery_dropped();
+    let dropped_tails = dropped.len();
+    let dropped_bytes: u64 = dropped.iter().map(|t| t.bytes).sum();
+    let figures: [(&str, &dyn std::fmt::Display); 19] = [
         ("strata_last_sequence", &s.last_sequence),
         ("strata_synced_sequence", &synced),
         ("strata_writes", &s.writes),
@@ -289,6 +292,8 @@ fn strata_section(server: &Server, out: &mut String) {
         ("strata_gc_damaged_elements", &gc.damaged_elements),
         ("strata_compactions", &compactions),
         ("strata_trivial_moves", &moves),
+        ("strata_recovery_dropped_wal_tails", &dropped_tails),
+        ("strata_recovery_dropped_wal_bytes", &dropped_bytes),
     ];
     for (name, value) in figures {
         put(out, name, value);

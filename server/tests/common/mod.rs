@@ -48,11 +48,16 @@ pub fn start_with(dir: &std::path::Path, extra: &[&str]) -> Server {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
+    // Lines before the start line (what recovery dropped, a lowered maxclients) are skipped.
+    let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert!(line.contains("listening on"), "{line}");
+    while !line.contains("listening on") {
+        line.clear();
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "the server exited before starting"
+        );
+    }
     Server { child, port }
 }
 
