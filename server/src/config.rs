@@ -81,8 +81,9 @@ const I64MAX: i64 = i64::MAX;
 
 /// Every parameter, in `CONFIG GET *` order.
 static PARAMS: &[Param] = &[
-    p("bind", "127.0.0.1", Text, Fixed),
+    p("bind", "127.0.0.1 -::1", Text, Fixed),
     p("port", "6379", Int(0, 65535), Fixed),
+    p("tcp-backlog", "511", Int(0, 65535), Fixed),
     p("dir", "./strata-data", Text, Fixed),
     p("databases", "16", Int(1, 256), Fixed),
     p("appendonly", "yes", Enum(&["yes"]), Fixed),

@@ -18,6 +18,7 @@ pub mod config;
 pub mod connection;
 pub mod durable;
 pub mod fd_limit;
+pub mod listen;
 pub mod resp;
 pub mod server;
 pub mod session;

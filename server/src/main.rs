@@ -25,7 +25,9 @@ struct Args {
     /// TCP port [default: 6379].
     #[arg(long)]
     port: Option<u16>,
-    /// Address to listen on [default: 127.0.0.1].
+    /// Addresses to listen on, separated by spaces, as Redis's `bind` (`*` every IPv4 address,
+    /// `::*` every IPv6 one, a leading `-` for one that may be unavailable)
+    /// [default: "127.0.0.1 -::1"].
     #[arg(long)]
     bind: Option<String>,
     /// Data directory [default: ./strata-data].
@@ -190,51 +192,65 @@ async fn run(
     let port = config.get_i64("port") as u16;
     let server = Server::new(store, config, config_file)?;
     let _housekeeping = server.spawn_housekeeping()?;
-    let listener = TcpListener::bind((bind.as_str(), port)).await?;
-    let local = listener.local_addr()?;
+    let backlog = server.config.get_i64("tcp-backlog") as i32;
+    let listeners = strata_server::listen::listen(&bind, port, backlog)?;
+    let mut addresses = Vec::new();
+    let mut accepting = Vec::new();
+    for l in listeners {
+        let l = TcpListener::from_std(l)?;
+        addresses.push(l.local_addr()?.to_string());
+        accepting.push(tokio::spawn(accept_loop(l, Arc::clone(&server), limits)));
+    }
     log(&format!(
-        "strata-server {} listening on {local}, dir {}, appendfsync {}",
+        "strata-server {} listening on {}, dir {}, appendfsync {}",
         env!("CARGO_PKG_VERSION"),
+        addresses.join(" "),
         dir.display(),
         server.config.get("appendfsync")
     ));
-    let mut backoff = ACCEPT_BACKOFF_MIN;
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                match accepted {
-                    Ok((stream, _)) => {
-                        backoff = ACCEPT_BACKOFF_MIN;
-                        let _ = stream.set_nodelay(true);
-                        tokio::spawn(strata_server::connection::serve(
-                            stream,
-                            Arc::clone(&server),
-                            limits,
-                        ));
-                    }
-                    Err(e) => {
-                        // Out of descriptors (or another accept failure): pending connections
-                        // stay queued; waiting gives closing clients time to free some,
-                        // instead of retrying in a tight loop.
-                        log(&format!("strata-server: accepting a connection failed: {e}"));
-                        tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
-                    }
-                }
-            }
-            _ = shutdown_signal() => break,
-            _ = server.shutdown.notified() => break,
-        }
+    tokio::select! {
+        _ = shutdown_signal() => {}
+        _ = server.shutdown.notified() => {}
+    }
+    for task in accepting {
+        task.abort();
     }
     log("strata-server: shutting down");
     server
         .shutting_down
         .store(true, std::sync::atomic::Ordering::SeqCst);
-    drop(listener);
     // Connections may still hold the store; syncing the WAL makes every acknowledged write
     // durable whatever the sync mode.
     server.store.engine().sync_wal()?;
     Ok(())
+}
+
+/// Accepts connections on `listener` and serves each on its own task, until aborted.
+async fn accept_loop(listener: TcpListener, server: Arc<Server>, limits: Limits) {
+    let mut backoff = ACCEPT_BACKOFF_MIN;
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                backoff = ACCEPT_BACKOFF_MIN;
+                let _ = stream.set_nodelay(true);
+                tokio::spawn(strata_server::connection::serve(
+                    stream,
+                    Arc::clone(&server),
+                    limits,
+                ));
+            }
+            Err(e) => {
+                // Out of descriptors (or another accept failure): pending connections stay
+                // queued; waiting gives closing clients time to free some, instead of
+                // retrying in a tight loop.
+                log(&format!(
+                    "strata-server: accepting a connection failed: {e}"
+                ));
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
+            }
+        }
+    }
 }
 
 /// How long the accept loop waits after a failed accept, doubling up to the maximum while

@@ -271,3 +271,20 @@ fn a_dropped_wal_tail_is_logged_and_counted() {
     let first: Option<String> = q(&mut c, &["GET", "k0"]);
     assert_eq!(first.as_deref(), Some("v"));
 }
+
+/// `bind` takes several addresses as Redis's does: every IPv4 address and, where the host has
+/// IPv6, every IPv6 address, on one port.
+#[test]
+fn bind_listens_on_ipv4_and_ipv6_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = common::start_with(dir.path(), &["--bind", "* -::*"]);
+    let mut c = conn(&format!("redis://127.0.0.1:{}/", server.port));
+    let _: () = q(&mut c, &["SET", "k", "v"]);
+    if std::net::TcpListener::bind("[::1]:0").is_ok() {
+        let mut c6 = conn(&format!("redis://[::1]:{}/", server.port));
+        let got: Option<String> = q(&mut c6, &["GET", "k"]);
+        assert_eq!(got.as_deref(), Some("v"));
+    }
+    let backlog: Vec<String> = q(&mut c, &["CONFIG", "GET", "tcp-backlog"]);
+    assert_eq!(backlog, ["tcp-backlog", "511"]);
+}
