@@ -66,9 +66,14 @@ async fn persist_before_reply(server: &Server) -> Result<(), String> {
 /// Sends the replies in `out` once what they acknowledge is persisted (see
 /// [`persist_before_reply`]); false if the connection must close (a WAL failure, answered
 /// with `MISCONF`, or a broken socket).
+///
+/// Once the engine is poisoned nothing more can be persisted: replies of a batch that ran no
+/// write then go out as they are (reads keep working, as Redis serves reads while it cannot
+/// persist; what they show may include writes that were never acknowledged), while a batch
+/// that wrote still gets `MISCONF` and the connection closes.
 async fn flush(
     server: &Server,
-    session: &Session,
+    session: &mut Session,
     stream: &mut TcpStream,
     out: &mut Vec<u8>,
 ) -> bool {
@@ -76,11 +81,15 @@ async fn flush(
         return true;
     }
     let mut ok = true;
-    if let Err(e) = persist_before_reply(server).await {
-        out.clear();
-        Reply::error(format!("MISCONF Errors writing to the WAL: {e}"))
-            .write(session.protocol, out);
-        ok = false;
+    let wrote = std::mem::take(&mut session.wrote);
+    let must_persist = wrote || server.store.engine().background_error().is_none();
+    if must_persist {
+        if let Err(e) = persist_before_reply(server).await {
+            out.clear();
+            Reply::error(format!("MISCONF Errors writing to the WAL: {e}"))
+                .write(session.protocol, out);
+            ok = false;
+        }
     }
     server
         .counters
@@ -192,7 +201,7 @@ pub async fn serve(mut stream: TcpStream, server: Arc<Server>, limits: Limits) {
                     });
                     if let Some(blocked) = session.blocked.take() {
                         // Replies before the blocked command go out first, as in Redis.
-                        if !flush(&server, &session, &mut stream, &mut out).await {
+                        if !flush(&server, &mut session, &mut stream, &mut out).await {
                             return;
                         }
                         let limit = parser.limits.query_buffer_limit;
@@ -200,7 +209,11 @@ pub async fn serve(mut stream: TcpStream, server: Arc<Server>, limits: Limits) {
                             wait(&server, &mut session, blocked, &mut stream, &mut buf, limit)
                                 .await;
                         match waited {
-                            Some(r) => reply = r,
+                            Some(r) => {
+                                // A blocked command served on retry wrote (it popped).
+                                session.wrote = true;
+                                reply = r;
+                            }
                             None => {
                                 let _ = stream.shutdown().await;
                                 return;
@@ -223,7 +236,7 @@ pub async fn serve(mut stream: TcpStream, server: Arc<Server>, limits: Limits) {
             }
         }
         buf.drain(..consumed);
-        if !flush(&server, &session, &mut stream, &mut out).await {
+        if !flush(&server, &mut session, &mut stream, &mut out).await {
             let _ = stream.shutdown().await;
             return;
         }

@@ -22,6 +22,9 @@ pub struct Session {
     pub client: Arc<Client>,
     /// Set by a blocking command that found no data: the connection waits, then replies.
     pub blocked: Option<Blocked>,
+    /// A write command ran since the replies were last sent: they must not leave before what
+    /// they acknowledge is persisted.
+    pub wrote: bool,
 }
 
 impl Session {
@@ -34,6 +37,7 @@ impl Session {
             authenticated,
             client,
             blocked: None,
+            wrote: false,
         }
     }
 

@@ -288,3 +288,69 @@ fn bind_listens_on_ipv4_and_ipv6_together() {
     let backlog: Vec<String> = q(&mut c, &["CONFIG", "GET", "tcp-backlog"]);
     assert_eq!(backlog, ["tcp-backlog", "511"]);
 }
+
+/// A full disk (here: the file-size limit, which fails writes past 2 MiB with EFBIG) stops
+/// writes with MISCONF, not the server: reads and PING keep working on new connections, a
+/// refused write does not close the connection, and after a restart with room every
+/// acknowledged write is there.
+#[test]
+fn a_full_disk_refuses_writes_and_keeps_serving_reads() {
+    use std::io::{BufRead, BufReader};
+
+    let dir = tempfile::tempdir().unwrap();
+    let port = common::free_port();
+    // `ulimit -f` counts 512-byte blocks in sh; SIGXFSZ is ignored so writes fail instead.
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "trap '' XFSZ; ulimit -f 4096 && exec {} --port {port} --dir {}",
+            env!("CARGO_BIN_EXE_strata-server"),
+            dir.path().display()
+        ))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("listening on") {
+        assert!(out.read_line(&mut line).unwrap() > 0, "{line}");
+    }
+    let server = common::Server { child, port };
+
+    let value = "x".repeat(10_000);
+    let mut acknowledged = Vec::new();
+    let mut c = conn(&server.url());
+    let refusal = (0..1000)
+        .find_map(|i| {
+            let key = format!("k{i}");
+            match redis::cmd("SET").arg(&key).arg(&value).query::<()>(&mut c) {
+                Ok(()) => {
+                    acknowledged.push(key);
+                    None
+                }
+                Err(e) => Some(e),
+            }
+        })
+        .expect("the disk filled up");
+    assert_eq!(refusal.code(), Some("MISCONF"), "{refusal}");
+    assert!(!acknowledged.is_empty());
+
+    let mut c = conn(&server.url());
+    let pong: String = q(&mut c, &["PING"]);
+    assert_eq!(pong, "PONG");
+    let got: Option<String> = q(&mut c, &["GET", &acknowledged[0]]);
+    assert_eq!(got.as_deref(), Some(value.as_str()));
+    let e = err(&mut c, &["SET", "more", "v"]);
+    assert!(e.starts_with("MISCONF "), "{e}");
+    let pong: String = q(&mut c, &["PING"]);
+    assert_eq!(pong, "PONG", "the refused write left the connection open");
+    drop(server);
+
+    // With room again (no limit), everything acknowledged is there.
+    let server = start(dir.path());
+    let mut c = conn(&server.url());
+    for key in &acknowledged {
+        let got: Option<String> = q(&mut c, &["GET", key]);
+        assert_eq!(got.as_deref(), Some(value.as_str()), "{key}");
+    }
+}

@@ -75,6 +75,9 @@ pub(crate) struct Inner {
     tuned: Tuned,
     /// What this open's recovery dropped.
     dropped: Vec<DroppedTail>,
+    /// Set with the background error (`State::bg_error`), so that asking whether there is
+    /// one costs no lock.
+    poisoned: AtomicBool,
 }
 
 impl std::fmt::Debug for Inner {
@@ -291,6 +294,13 @@ impl Db {
         self.inner.wal.synced()
     }
 
+    /// Why writes are refused, if a failed WAL write or fsync, flush or compaction poisoned
+    /// the database ([`Error::Poisoned`] with the cause); `None` while it is healthy. Reads
+    /// keep working either way. Cheap: no lock unless there is an error.
+    pub fn background_error(&self) -> Option<Error> {
+        self.inner.background_error()
+    }
+
     /// The damaged WAL tails the recovery at open dropped (empty after a clean shutdown or an
     /// intact log). Each names the file, the offset and the reason; a server should log them.
     pub fn recovery_dropped(&self) -> &[DroppedTail] {
@@ -432,6 +442,7 @@ fn open_inner(dir: &Path, options: Options) -> Result<Inner> {
         stalls: Stalls::default(),
         tuned: Tuned::new(&options),
         dropped: recovered.dropped,
+        poisoned: AtomicBool::new(false),
         options,
     })
 }
@@ -468,11 +479,25 @@ impl Inner {
     /// Poisons the database: every later write gets `e` (as [`Error::Poisoned`]).
     pub(crate) fn set_bg_error(&self, e: Error) {
         let mut st = lock(&self.state);
-        if st.bg_error.is_none() {
-            st.bg_error = Some(Error::Poisoned(e.to_string()));
-        }
+        self.poison_locked(&mut st, &e);
         drop(st);
         self.state_cv.notify_all();
+    }
+
+    /// Sets the background error (the first one stays) under the state lock.
+    fn poison_locked(&self, st: &mut State, e: &Error) {
+        if st.bg_error.is_none() {
+            st.bg_error = Some(Error::Poisoned(e.to_string()));
+            self.poisoned.store(true, Ordering::Release);
+        }
+    }
+
+    /// The background error, if a failed WAL write, fsync, flush or compaction set one.
+    fn background_error(&self) -> Option<Error> {
+        if !self.poisoned.load(Ordering::Acquire) {
+            return None;
+        }
+        lock(&self.state).bg_error.clone()
     }
 
     /// `e`, after poisoning the database with it: a failed WAL write or fsync leaves what

@@ -141,7 +141,7 @@ impl Inner {
                     let rotated = self.wal.rotate(&self.dir, number, self.options.sync_mode);
                     st = lock(&self.state);
                     if let Err(e) = rotated {
-                        st.bg_error = Some(Error::Poisoned(e.to_string()));
+                        self.poison_locked(&mut st, &e);
                         return Err(e);
                     }
                     let capacity = self.tuned.memtable_size.load(Ordering::Acquire);

@@ -365,6 +365,14 @@ where
             cmd.name.clone_into(&mut last);
         }
     }
+    if cmd.flags.contains(&"write") {
+        // A poisoned engine refuses writes; say so as Redis does when it cannot persist
+        // (MISCONF), and keep serving reads.
+        if let Some(e) = server.store.engine().background_error() {
+            return Reply::error(format!("MISCONF Errors writing to the WAL: {e}"));
+        }
+        session.wrote = true;
+    }
     let start = Instant::now();
     let args = &argv[1..];
     let reply = if may_block(server, cmd) {
