@@ -106,6 +106,23 @@ impl From<strata_compaction::Error> for Error {
 }
 
 impl Error {
+    /// An I/O error on `path`, named in the message (the kind is kept): what failed at open
+    /// (ENOENT, ENOSPC, EACCES) says which file.
+    pub(crate) fn io_at(path: &std::path::Path, e: io::Error) -> Error {
+        Error::Io(Arc::new(io::Error::new(
+            e.kind(),
+            format!("{}: {e}", path.display()),
+        )))
+    }
+
+    /// A log writer's error on `path` (a WAL or the MANIFEST), its I/O errors named.
+    pub(crate) fn wal_at(path: &std::path::Path, e: strata_wal::Error) -> Error {
+        match e {
+            strata_wal::Error::Io(io) => Error::io_at(path, io),
+            other => other.into(),
+        }
+    }
+
     /// Builds a corruption error.
     pub(crate) fn corruption(
         file: impl Into<PathBuf>,

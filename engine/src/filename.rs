@@ -64,8 +64,10 @@ pub(crate) fn parse(name: &str) -> Option<FileKind> {
 }
 
 /// fsyncs a directory so that file creations, renames and deletions in it are durable.
-pub(crate) fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::File::open(dir)?.sync_all()
+pub(crate) fn sync_dir(dir: &Path) -> crate::error::Result<()> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| crate::error::Error::io_at(dir, e))
 }
 
 #[cfg(test)]

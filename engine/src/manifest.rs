@@ -201,10 +201,13 @@ impl Manifest {
     /// and points CURRENT at it.
     pub fn create(dir: &Path, number: u64, snapshot: &VersionEdit) -> Result<Manifest> {
         let path = dir.join(manifest_name(number));
-        let mut writer = strata_wal::Writer::create(&path, number, SyncMode::Always)?;
+        let mut writer = strata_wal::Writer::create(&path, number, SyncMode::Always)
+            .map_err(|e| Error::wal_at(&path, e))?;
         let mut first = snapshot.clone();
         first.format_version = Some(MANIFEST_FORMAT_VERSION);
-        writer.append_batch(&[first.encode()], true)?;
+        writer
+            .append_batch(&[first.encode()], true)
+            .map_err(|e| Error::wal_at(&path, e))?;
         filename::sync_dir(dir)?;
         set_current(dir, number)?;
         Ok(Manifest { writer })
@@ -221,12 +224,14 @@ impl Manifest {
 /// CURRENT, fsync the directory.
 fn set_current(dir: &Path, number: u64) -> Result<()> {
     let tmp = dir.join("CURRENT.tmp");
-    {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(format!("{}\n", manifest_name(number)).as_bytes())?;
-        f.sync_all()?;
-    }
-    fs::rename(&tmp, filename::current_path(dir))?;
+    fs::File::create(&tmp)
+        .and_then(|mut f| {
+            f.write_all(format!("{}\n", manifest_name(number)).as_bytes())?;
+            f.sync_all()
+        })
+        .map_err(|e| Error::io_at(&tmp, e))?;
+    let current = filename::current_path(dir);
+    fs::rename(&tmp, &current).map_err(|e| Error::io_at(&current, e))?;
     filename::sync_dir(dir)?;
     Ok(())
 }

@@ -96,7 +96,7 @@ pub(crate) fn recover(dir: &Path, options: &Options, cache: &Arc<BlockCache>) ->
     // Every number in use must stay below next_file (a WAL may exist that no edit mentions).
     let mut logs = Vec::new();
     let mut entries = Vec::new();
-    for entry in fs::read_dir(dir)? {
+    for entry in fs::read_dir(dir).map_err(|e| Error::io_at(dir, e))? {
         let name = entry?.file_name();
         let Some(name) = name.to_str() else { continue };
         let Some(kind) = filename::parse(name) else {
@@ -222,7 +222,7 @@ pub(crate) fn recover(dir: &Path, options: &Options, cache: &Arc<BlockCache>) ->
 pub(crate) fn check_no_data_without_current(dir: &Path) -> Result<()> {
     let mut found = Vec::new();
     let mut interrupted = None;
-    for entry in fs::read_dir(dir)? {
+    for entry in fs::read_dir(dir).map_err(|e| Error::io_at(dir, e))? {
         let name = entry?.file_name();
         let Some(name) = name.to_str() else { continue };
         match filename::parse(name) {

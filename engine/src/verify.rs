@@ -72,7 +72,7 @@ pub fn verify_dir(dir: impl AsRef<Path>) -> Result<VerifyReport> {
         report.table_bytes += table.file_size();
     }
     let mut logs = Vec::new();
-    for entry in fs::read_dir(dir)? {
+    for entry in fs::read_dir(dir).map_err(|e| Error::io_at(dir, e))? {
         let name = entry?.file_name();
         match name.to_str().and_then(filename::parse) {
             Some(FileKind::Log(n)) if n >= log_number => logs.push(n),

@@ -188,13 +188,12 @@ impl Wal {
 
 /// Creates WAL `number` in `dir`, growing ahead of its records.
 pub(crate) fn create(dir: &Path, number: u64, mode: SyncMode) -> Result<strata_wal::Writer> {
-    let mut wal = strata_wal::Writer::create_with_format(
-        &filename::log_path(dir, number),
-        number,
-        BatchFormat::Varint as u32,
-        mode,
-    )?;
-    wal.preallocate(WAL_PREALLOCATION)?;
+    let path = filename::log_path(dir, number);
+    let mut wal =
+        strata_wal::Writer::create_with_format(&path, number, BatchFormat::Varint as u32, mode)
+            .map_err(|e| Error::wal_at(&path, e))?;
+    wal.preallocate(WAL_PREALLOCATION)
+        .map_err(|e| Error::wal_at(&path, e))?;
     Ok(wal)
 }
 

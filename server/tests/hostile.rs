@@ -354,3 +354,17 @@ fn a_full_disk_refuses_writes_and_keeps_serving_reads() {
         assert_eq!(got.as_deref(), Some(value.as_str()), "{key}");
     }
 }
+
+/// A directory that cannot be created is named in the error the server stops with.
+#[test]
+fn a_startup_io_error_names_the_path() {
+    let missing_parent = "/proc/no-such-dir/strata";
+    let out = Command::new(env!("CARGO_BIN_EXE_strata-server"))
+        .args(["--port", &common::free_port().to_string()])
+        .args(["--dir", missing_parent])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(missing_parent), "{stderr}");
+}
