@@ -156,26 +156,12 @@ fn a_value_no_table_can_hold_is_refused_and_the_server_goes_on() {
 /// ones the engine needs: surplus clients are refused, and flushes keep working.
 #[test]
 fn running_out_of_descriptors_costs_only_refused_connections() {
-    use std::io::{BufRead, BufReader, Read, Write};
+    use std::io::{Read, Write};
     use std::net::TcpStream;
 
     let dir = tempfile::tempdir().unwrap();
     let port = common::free_port();
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "ulimit -n 256 && exec {} --port {port} --dir {}",
-            env!("CARGO_BIN_EXE_strata-server"),
-            dir.path().display()
-        ))
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut log = String::new();
-    while !log.contains("listening on") {
-        assert!(out.read_line(&mut log).unwrap() > 0, "{log}");
-    }
+    let (server, log) = common::spawn(common::limited("ulimit -n 256", dir.path(), port), port);
     assert!(
         log.contains("maxclients lowered from 10000 to 192"),
         "{log}"
@@ -214,15 +200,12 @@ fn running_out_of_descriptors_costs_only_refused_connections() {
     exchange(b"SET k2 v2\r\n", b"+OK\r\n");
     let e = b"-ERR CONFIG SET failed (possibly related to argument 'maxclients') - The operating system is not able to handle the specified number of clients, try with 192\r\n";
     exchange(b"CONFIG SET maxclients 1000\r\n", e);
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(server);
 }
 
 /// A damaged WAL tail that recovery drops is logged and counted in INFO, never silent.
 #[test]
 fn a_dropped_wal_tail_is_logged_and_counted() {
-    use std::io::{BufRead, BufReader};
-
     let dir = tempfile::tempdir().unwrap();
     {
         let server = start(dir.path());
@@ -244,23 +227,15 @@ fn a_dropped_wal_tail_is_logged_and_counted() {
     std::fs::write(&log, bytes).unwrap();
 
     let port = common::free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_strata-server"))
-        .args(["--port", &port.to_string()])
-        .args(["--dir", dir.path().to_str().unwrap()])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut lines = String::new();
-    while !lines.contains("listening on") {
-        assert!(out.read_line(&mut lines).unwrap() > 0, "{lines}");
-    }
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_strata-server"));
+    cmd.args(["--port", &port.to_string()])
+        .args(["--dir", dir.path().to_str().unwrap()]);
+    let (server, lines) = common::spawn(cmd, port);
     let name = log.file_name().unwrap().to_string_lossy().into_owned();
     assert!(
         lines.contains("recovery dropped the damaged tail of") && lines.contains(&name),
         "{lines}"
     );
-    let server = common::Server { child, port };
     let mut c = conn(&server.url());
     let info: String = q(&mut c, &["INFO", "strata"]);
     assert!(
@@ -295,27 +270,11 @@ fn bind_listens_on_ipv4_and_ipv6_together() {
 /// acknowledged write is there.
 #[test]
 fn a_full_disk_refuses_writes_and_keeps_serving_reads() {
-    use std::io::{BufRead, BufReader};
-
     let dir = tempfile::tempdir().unwrap();
     let port = common::free_port();
     // `ulimit -f` counts 512-byte blocks in sh; SIGXFSZ is ignored so writes fail instead.
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "trap '' XFSZ; ulimit -f 4096 && exec {} --port {port} --dir {}",
-            env!("CARGO_BIN_EXE_strata-server"),
-            dir.path().display()
-        ))
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    while !line.contains("listening on") {
-        assert!(out.read_line(&mut line).unwrap() > 0, "{line}");
-    }
-    let server = common::Server { child, port };
+    let limits = "trap '' XFSZ; ulimit -f 4096";
+    let (server, _) = common::spawn(common::limited(limits, dir.path(), port), port);
 
     let value = "x".repeat(10_000);
     let mut acknowledged = Vec::new();

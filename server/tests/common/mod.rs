@@ -42,23 +42,38 @@ pub fn start_with(dir: &std::path::Path, extra: &[&str]) -> Server {
     if let (Ok(redis), true) = (std::env::var("STRATA_TEST_REDIS"), extra.is_empty()) {
         return start_redis(&redis, dir, port);
     }
-    let mut child = Command::new(env!("CARGO_BIN_EXE_strata-server"))
-        .args(["--port", &port.to_string(), "--dir", dir.to_str().unwrap()])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Lines before the start line (what recovery dropped, a lowered maxclients) are skipped.
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_strata-server"));
+    cmd.args(["--port", &port.to_string(), "--dir", dir.to_str().unwrap()])
+        .args(extra);
+    spawn(cmd, port).0
+}
+
+/// Starts `cmd`, a server command line listening on `port` (run through a shell to set
+/// limits, say), and waits for its start line; returns it with what it printed up to and
+/// including that line (what recovery dropped, a lowered maxclients).
+pub fn spawn(mut cmd: Command, port: u16) -> (Server, String) {
+    let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap();
     let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    while !line.contains("listening on") {
-        line.clear();
+    let mut lines = String::new();
+    while !lines.contains("listening on") {
         assert!(
-            out.read_line(&mut line).unwrap() > 0,
-            "the server exited before starting"
+            out.read_line(&mut lines).unwrap() > 0,
+            "the server exited before starting: {lines}"
         );
     }
-    Server { child, port }
+    (Server { child, port }, lines)
+}
+
+/// A shell command line that sets `limits` (e.g. `ulimit -n 256`) and then runs the server
+/// on `port` with data in `dir`.
+pub fn limited(limits: &str, dir: &std::path::Path, port: u16) -> Command {
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c").arg(format!(
+        "{limits} && exec {} --port {port} --dir {}",
+        env!("CARGO_BIN_EXE_strata-server"),
+        dir.display()
+    ));
+    cmd
 }
 
 /// Starts the server with default flags.
