@@ -49,6 +49,18 @@ pub enum Error {
 /// Result type of the engine.
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// Errors that mean running out of something (Rust has no kind for EMFILE and ENFILE).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const RUN_OUT: [i32; 5] = [
+    libc::EMFILE,
+    libc::ENFILE,
+    libc::ENOSPC,
+    libc::EDQUOT,
+    libc::EFBIG,
+];
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+const RUN_OUT: [i32; 0] = [];
+
 impl From<io::Error> for Error {
     fn from(e: io::Error) -> Self {
         Error::Io(Arc::new(e))
@@ -121,6 +133,18 @@ impl Error {
             strata_wal::Error::Io(io) => Error::io_at(path, io),
             other => other.into(),
         }
+    }
+
+    /// Whether this is running out of something that may come back: disk space, quota, a
+    /// file-size limit, file descriptors. A flush or compaction that failed so can be retried.
+    pub fn is_transient(&self) -> bool {
+        let Error::Io(e) = self else {
+            return false;
+        };
+        matches!(
+            e.kind(),
+            io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded | io::ErrorKind::FileTooLarge
+        ) || e.raw_os_error().is_some_and(|code| RUN_OUT.contains(&code))
     }
 
     /// Builds a corruption error.

@@ -327,3 +327,76 @@ fn a_startup_io_error_names_the_path() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains(missing_parent), "{stderr}");
 }
+
+/// A compaction that runs out of room (here: tables past a 2 MiB file-size limit) stops
+/// writes with MISCONF; once room is back (the limit lifted on the running process) the
+/// engine retries by itself and writes resume, without a restart and without losing anything
+/// acknowledged.
+#[test]
+fn writes_resume_by_themselves_once_room_is_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = common::free_port();
+    // Only the soft limit, so that it can be lifted later without privileges.
+    let limits = "trap '' XFSZ; ulimit -S -f 4096";
+    let (server, _) = common::spawn(common::limited(limits, dir.path(), port), port);
+    let mut c = conn(&server.url());
+    // Small memtables: WALs and L0 tables stay under the limit, compaction outputs do not.
+    let _: () = q(
+        &mut c,
+        &["CONFIG", "SET", "strata-memtable-size", "1048576"],
+    );
+    // Values that do not compress, so compaction outputs grow past the limit.
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    let mut value = |n: usize| -> String {
+        (0..n)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                char::from(b'!' + (state % 90) as u8)
+            })
+            .collect()
+    };
+    let mut acknowledged = Vec::new();
+    let refusal = (0..5000)
+        .find_map(|i| {
+            let (key, v) = (format!("k{i}"), value(10_000));
+            match redis::cmd("SET").arg(&key).arg(&v).query::<()>(&mut c) {
+                Ok(()) => {
+                    acknowledged.push((key, v));
+                    None
+                }
+                Err(e) => Some(e),
+            }
+        })
+        .expect("a compaction ran out of room");
+    assert_eq!(refusal.code(), Some("MISCONF"), "{refusal}");
+    let info: String = q(&mut c, &["INFO", "strata"]);
+    assert!(info.contains("strata_compactions"), "{info}");
+
+    let lifted = Command::new("prlimit")
+        .args(["--pid", &server.child.id().to_string(), "--fsize=unlimited:"])
+        .status()
+        .unwrap();
+    assert!(lifted.success());
+    let resumed = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        redis::cmd("SET")
+            .arg("after")
+            .arg("room")
+            .query::<()>(&mut c)
+            .is_ok()
+    });
+    assert!(resumed, "writes did not resume");
+    for (key, v) in &acknowledged {
+        let got: Option<String> = q(&mut c, &["GET", key]);
+        assert_eq!(got.as_ref(), Some(v), "{key}");
+    }
+    drop(server);
+    let server = start(dir.path());
+    let mut c = conn(&server.url());
+    let got: Option<String> = q(&mut c, &["GET", "after"]);
+    assert_eq!(got.as_deref(), Some("room"));
+    let n: i64 = q(&mut c, &["DBSIZE"]);
+    assert!(n as usize > acknowledged.len(), "the acknowledged keys and \"after\"");
+}

@@ -222,16 +222,52 @@ impl CompactionContext for Inner {
     }
 
     fn fail(&self, e: Error) {
-        self.set_bg_error(e);
+        self.background_work_failed(e);
     }
 }
 
-/// Flushes frozen memtables whenever woken, until the channel disconnects (at close).
+/// How often a transient background error is retried.
+const RETRY_TICK: Duration = Duration::from_secs(1);
+
+/// Flushes frozen memtables whenever woken, until the channel disconnects (at close); while
+/// a transient background error stands, retries the work every [`RETRY_TICK`].
 pub(super) fn flush_thread(inner: &Inner, rx: &Receiver<()>) {
-    while rx.recv().is_ok() {
-        if let Err(e) = inner.flush_pending() {
-            inner.set_bg_error(e);
+    use crossbeam_channel::RecvTimeoutError;
+    loop {
+        match rx.recv_timeout(RETRY_TICK) {
+            Ok(()) => {
+                if let Err(e) = inner.flush_pending() {
+                    inner.background_work_failed(e);
+                }
+                return_free_memory();
+            }
+            Err(RecvTimeoutError::Timeout) => inner.retry_background_work(),
+            Err(RecvTimeoutError::Disconnected) => return,
         }
-        return_free_memory();
+    }
+}
+
+impl Inner {
+    /// If the background error is transient (a flush or compaction ran out of room or
+    /// descriptors), clears it and runs the flushes again; a compaction is scheduled too.
+    /// Failing again sets the error again. The WAL was never involved, so resuming writes
+    /// loses nothing.
+    pub(super) fn retry_background_work(&self) {
+        {
+            let mut st = lock(&self.state);
+            if st.bg_error.is_none() || !st.bg_error_transient {
+                return;
+            }
+            st.bg_error = None;
+            st.bg_error_transient = false;
+            self.poisoned.store(false, Ordering::Release);
+        }
+        match self.flush_pending() {
+            Ok(()) => {
+                self.state_cv.notify_all();
+                self.schedule_compaction();
+            }
+            Err(e) => self.background_work_failed(e),
+        }
     }
 }

@@ -42,6 +42,10 @@ struct State {
     sv: SuperVersion,
     /// Set by the first failed flush, compaction or WAL write; every later write gets it.
     bg_error: Option<Error>,
+    /// The background error is a flush or compaction that ran out of room or descriptors
+    /// (`Error::is_transient`): the WAL is intact, so the flush thread retries and clears the
+    /// error once the work succeeds.
+    bg_error_transient: bool,
 }
 
 /// Shared state of an open database.
@@ -425,6 +429,7 @@ fn open_inner(dir: &Path, options: Options) -> Result<Inner> {
                 version: Arc::new(recovered.version),
             },
             bg_error: None,
+            bg_error_transient: false,
         }),
         state_cv: Condvar::new(),
         queue: WriteQueue::default(),
@@ -490,8 +495,22 @@ impl Inner {
     fn poison_locked(&self, st: &mut State, e: &Error) {
         if st.bg_error.is_none() {
             st.bg_error = Some(Error::Poisoned(e.to_string()));
+            st.bg_error_transient = false;
             self.poisoned.store(true, Ordering::Release);
         }
+    }
+
+    /// A failed flush or compaction: poisons the database like any background error, but
+    /// one that ran out of room or descriptors is marked transient, for
+    /// [`retry_background_work`](Self::retry_background_work) to clear.
+    pub(crate) fn background_work_failed(&self, e: Error) {
+        let mut st = lock(&self.state);
+        if st.bg_error.is_none() {
+            self.poison_locked(&mut st, &e);
+            st.bg_error_transient = e.is_transient();
+        }
+        drop(st);
+        self.state_cv.notify_all();
     }
 
     /// The background error, if a failed WAL write, fsync, flush or compaction set one.
