@@ -375,7 +375,11 @@ fn writes_resume_by_themselves_once_room_is_back() {
     assert!(info.contains("strata_compactions"), "{info}");
 
     let lifted = Command::new("prlimit")
-        .args(["--pid", &server.child.id().to_string(), "--fsize=unlimited:"])
+        .args([
+            "--pid",
+            &server.child.id().to_string(),
+            "--fsize=unlimited:",
+        ])
         .status()
         .unwrap();
     assert!(lifted.success());
@@ -398,5 +402,8 @@ fn writes_resume_by_themselves_once_room_is_back() {
     let got: Option<String> = q(&mut c, &["GET", "after"]);
     assert_eq!(got.as_deref(), Some("room"));
     let n: i64 = q(&mut c, &["DBSIZE"]);
-    assert!(n as usize > acknowledged.len(), "the acknowledged keys and \"after\"");
+    assert!(
+        n as usize > acknowledged.len(),
+        "the acknowledged keys and \"after\""
+    );
 }
