@@ -42,6 +42,11 @@ pub(super) fn unknown_subcommand(sub: &[u8], cmd: &str) -> Reply {
 pub(super) fn store_error(e: strata_redis::Error) -> Reply {
     match e {
         strata_redis::Error::WrongType => Reply::error(format!("WRONGTYPE {e}")),
+        // A write that reached a database poisoned meanwhile (dispatch refuses the others):
+        // the same MISCONF as dispatch sends.
+        strata_redis::Error::Engine(strata::Error::Poisoned(_)) => {
+            Reply::error(format!("MISCONF Errors writing to the WAL: {e}"))
+        }
         e => Reply::error(format!("ERR {e}")),
     }
 }
