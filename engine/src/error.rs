@@ -61,6 +61,13 @@ const RUN_OUT: [i32; 5] = [
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 const RUN_OUT: [i32; 0] = [];
 
+/// The error a failpoint injects: the OS error numbered by its argument (`return(28)` is
+/// ENOSPC), or EIO without one.
+#[cfg(feature = "failpoints")]
+pub(crate) fn injected(errno: Option<String>) -> io::Error {
+    io::Error::from_raw_os_error(errno.and_then(|e| e.parse().ok()).unwrap_or(5))
+}
+
 impl From<io::Error> for Error {
     fn from(e: io::Error) -> Self {
         Error::Io(Arc::new(e))

@@ -65,6 +65,10 @@ pub(crate) fn parse(name: &str) -> Option<FileKind> {
 
 /// fsyncs a directory so that file creations, renames and deletions in it are durable.
 pub(crate) fn sync_dir(dir: &Path) -> crate::error::Result<()> {
+    fail::fail_point!("dir::sync", |e| Err(crate::error::Error::io_at(
+        dir,
+        crate::error::injected(e)
+    )));
     std::fs::File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| crate::error::Error::io_at(dir, e))

@@ -201,14 +201,26 @@ impl Manifest {
     /// and points CURRENT at it.
     pub fn create(dir: &Path, number: u64, snapshot: &VersionEdit) -> Result<Manifest> {
         let path = dir.join(manifest_name(number));
-        let mut writer = strata_wal::Writer::create(&path, number, SyncMode::Always)
-            .map_err(|e| Error::wal_at(&path, e))?;
         let mut first = snapshot.clone();
         first.format_version = Some(MANIFEST_FORMAT_VERSION);
-        writer
-            .append_batch(&[first.encode()], true)
-            .map_err(|e| Error::wal_at(&path, e))?;
-        filename::sync_dir(dir)?;
+        let written = strata_wal::Writer::create(&path, number, SyncMode::Always)
+            .and_then(|mut writer| {
+                writer.append_batch(&[first.encode()], true)?;
+                Ok(writer)
+            })
+            .map_err(|e| Error::wal_at(&path, e))
+            .and_then(|writer| filename::sync_dir(dir).map(|()| writer));
+        let writer = match written {
+            Ok(writer) => writer,
+            Err(e) => {
+                // Nothing names it yet: a half-written manifest left behind would only be
+                // in the way (without CURRENT, it makes the directory look like data).
+                if !matches!(&e, Error::Io(io) if io.kind() == std::io::ErrorKind::AlreadyExists) {
+                    let _ = fs::remove_file(&path);
+                }
+                return Err(e);
+            }
+        };
         set_current(dir, number)?;
         Ok(Manifest { writer })
     }
@@ -218,6 +230,17 @@ impl Manifest {
         self.writer.append_batch(&[edit.encode()], true)?;
         Ok(())
     }
+
+    /// After an edit failed to be written (not fsynced), cuts it off so the manifest ends
+    /// with the last edit that took effect, and accepts edits again
+    /// ([`strata_wal::Writer::recover`]).
+    ///
+    /// # Errors
+    /// [`Error::Poisoned`] after a failed fsync; the I/O error if cutting fails again.
+    pub fn recover(&mut self) -> Result<()> {
+        let path = self.writer.path().to_path_buf();
+        self.writer.recover().map_err(|e| Error::wal_at(&path, e))
+    }
 }
 
 /// Atomically points CURRENT at `MANIFEST-<number>`: write a temp file, fsync it, rename it over
@@ -226,14 +249,21 @@ fn set_current(dir: &Path, number: u64) -> Result<()> {
     let tmp = dir.join("CURRENT.tmp");
     fs::File::create(&tmp)
         .and_then(|mut f| {
+            fail::fail_point!("current::write", |e| Err(crate::error::injected(e)));
             f.write_all(format!("{}\n", manifest_name(number)).as_bytes())?;
             f.sync_all()
         })
         .map_err(|e| Error::io_at(&tmp, e))?;
     let current = filename::current_path(dir);
-    fs::rename(&tmp, &current).map_err(|e| Error::io_at(&current, e))?;
+    rename(&tmp, &current).map_err(|e| Error::io_at(&current, e))?;
     filename::sync_dir(dir)?;
     Ok(())
+}
+
+/// `fs::rename` (a failpoint can fail it).
+fn rename(from: &Path, to: &Path) -> std::io::Result<()> {
+    fail::fail_point!("current::rename", |e| Err(crate::error::injected(e)));
+    fs::rename(from, to)
 }
 
 /// Reads CURRENT and returns the live manifest's path and number.

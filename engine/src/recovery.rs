@@ -190,8 +190,14 @@ pub(crate) fn recover(dir: &Path, options: &Options, cache: &Arc<BlockCache>) ->
             FileKind::Current | FileKind::Lock => false,
         };
         if obsolete {
-            fs::remove_file(dir.join(name))?;
-            removed = true;
+            let path = dir.join(name);
+            match fs::remove_file(&path) {
+                Ok(()) => removed = true,
+                // CURRENT.tmp left by an earlier failed rename was renamed over CURRENT by
+                // this open.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io_at(&path, e)),
+            }
         }
     }
     if removed {
@@ -262,13 +268,20 @@ pub(crate) fn check_no_data_without_current(dir: &Path) -> Result<()> {
 }
 
 /// Whether `path` (MANIFEST-000001) is what a first open writes before CURRENT: one edit,
-/// naming no table.
+/// naming no table, or part of it.
 fn is_interrupted_first_manifest(path: &Path) -> bool {
-    manifest::read_edits(path).is_ok_and(|read| {
-        read.edits.len() == 1
-            && read.edits[0].new_files.is_empty()
-            && read.edits[0].deleted_files.is_empty()
-    })
+    match manifest::read_edits(path) {
+        Ok(read) => {
+            read.edits.len() == 1
+                && read.edits[0].new_files.is_empty()
+                && read.edits[0].deleted_files.is_empty()
+        }
+        // Not even one complete record (empty, or a torn header or first edit): the open
+        // stopped while writing it.
+        Err(_) => strata_wal::Reader::open(path, RecoveryMode::TolerateIncompleteTail)
+            .and_then(|mut reader| reader.next_record())
+            .is_ok_and(|record| record.is_none()),
+    }
 }
 
 /// The manifest's log number names the oldest WAL not yet flushed. That WAL is deleted only after

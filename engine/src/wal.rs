@@ -107,8 +107,31 @@ impl Wal {
             self.synced.fetch_max(appended, Ordering::AcqRel);
         }
         let new_wal = create(dir, number, mode)?;
-        filename::sync_dir(dir)?;
+        if let Err(e) = filename::sync_dir(dir) {
+            // Not switched to: its number is never used again.
+            drop(new_wal);
+            let _ = std::fs::remove_file(filename::log_path(dir, number));
+            return Err(e);
+        }
         *lock(&self.writer) = new_wal;
+        Ok(())
+    }
+
+    /// After a failed write to the log (not an fsync: see [`strata_wal::Writer::recover`]),
+    /// cuts off what the failed write left and writes out the acknowledged records still
+    /// buffered, so the log holds exactly the acknowledged writes again and accepts appends.
+    /// Does nothing on a healthy log.
+    ///
+    /// # Errors
+    /// [`Error::Poisoned`] after a failed fsync (final); the I/O error if the disk still
+    /// refuses (try again later).
+    pub(crate) fn recover(&self) -> Result<()> {
+        let mut wal = lock(&self.writer);
+        let path = wal.path().to_path_buf();
+        wal.recover().map_err(|e| Error::wal_at(&path, e))?;
+        // Every acknowledged record has reached the OS again.
+        self.written
+            .fetch_max(self.appended.load(Ordering::Acquire), Ordering::AcqRel);
         Ok(())
     }
 
@@ -189,12 +212,17 @@ impl Wal {
 /// Creates WAL `number` in `dir`, growing ahead of its records.
 pub(crate) fn create(dir: &Path, number: u64, mode: SyncMode) -> Result<strata_wal::Writer> {
     let path = filename::log_path(dir, number);
-    let mut wal =
+    let created =
         strata_wal::Writer::create_with_format(&path, number, BatchFormat::Varint as u32, mode)
-            .map_err(|e| Error::wal_at(&path, e))?;
-    wal.preallocate(WAL_PREALLOCATION)
-        .map_err(|e| Error::wal_at(&path, e))?;
-    Ok(wal)
+            .and_then(|mut wal| wal.preallocate(WAL_PREALLOCATION).map(|()| wal));
+    created.map_err(|e| {
+        // A log that failed to start holds no record: remove it rather than leave a torn
+        // file behind at every retry (its number is never used again).
+        if !matches!(&e, strata_wal::Error::Io(io) if io.kind() == std::io::ErrorKind::AlreadyExists) {
+            let _ = std::fs::remove_file(&path);
+        }
+        Error::wal_at(&path, e)
+    })
 }
 
 /// What replaying a WAL found: the highest sequence number, and the damaged tail the recovery

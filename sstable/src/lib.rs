@@ -48,3 +48,10 @@ pub use table::{
     Compression, MetaBlocks, Table, TableBuilder, TableIter, TableOptions, TableSummary,
     MAX_KEY_LEN, MAX_VALUE_LEN,
 };
+
+/// The error a failpoint injects: the OS error numbered by its argument (`return(28)` is
+/// ENOSPC), or EIO without one.
+#[cfg(feature = "failpoints")]
+fn injected(errno: Option<String>) -> std::io::Error {
+    std::io::Error::from_raw_os_error(errno.and_then(|e| e.parse().ok()).unwrap_or(5))
+}

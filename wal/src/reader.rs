@@ -176,6 +176,7 @@ impl Reader<File> {
     /// [`Error::Corruption`] if it is not a strata log, has an unsupported
     /// version, or (in [`RecoveryMode::Strict`]) has a torn header.
     pub fn open(path: &Path, mode: RecoveryMode) -> Result<Self> {
+        fail::fail_point!("wal::open", |e| Err(crate::writer::injected(e).into()));
         let file = File::open(path)?;
         Self::new(file, path.to_path_buf(), mode)
     }

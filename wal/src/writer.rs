@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -51,7 +51,10 @@ impl Default for SyncMode {
 /// hands the buffer to the OS (a `write` syscall) and [`sync`](Self::sync)
 /// makes everything durable (`fdatasync`). Any failed write or fsync
 /// poisons the writer: later calls return [`Error::Poisoned`], because what
-/// reached the disk is unknown. The caller then starts a new log file.
+/// reached the disk is unknown. After a failed write (not an fsync),
+/// [`recover`](Self::recover) cuts the file back to the log as it stood
+/// before the failed call and accepts appends again; after a failed fsync
+/// the caller starts a new log file.
 ///
 /// Dropping a writer that is not poisoned pushes its buffer to the OS (best
 /// effort, errors ignored) but does not fsync.
@@ -71,13 +74,39 @@ pub struct Writer {
     /// Bytes known durable.
     synced_offset: u64,
     last_sync: Instant,
-    poisoned: bool,
+    /// The log's end before the call in progress (or the last one): what a
+    /// failed call is cut back to.
+    mark: Mark,
+    /// Why the writer refuses work, if it does.
+    failure: Option<Failure>,
     /// Preallocation step in bytes (0: none); see [`Writer::preallocate`].
     prealloc_step: u64,
     /// The file's length: at least `offset` once the buffer is written out.
     allocated: u64,
     /// End of the range last returned by [`Writer::take_writeback_range`].
     hinted: u64,
+}
+
+/// A position in the log: its byte offset and the position inside its block.
+#[derive(Debug, Clone, Copy)]
+struct Mark {
+    offset: u64,
+    block_offset: usize,
+}
+
+/// What poisoned a writer.
+#[derive(Debug, Clone, Copy)]
+enum Failure {
+    /// A write, or growing or cutting the file, failed. The file is known to
+    /// hold the log up to `written` (what earlier writes handed to the OS);
+    /// the log up to `mark` is what callers were told was appended, the rest
+    /// of the buffer belongs to the failed call. [`Writer::recover`] can put
+    /// this right.
+    Write { mark: Mark, written: u64 },
+    /// An fsync failed: the kernel may have dropped the dirty pages it could
+    /// not write (and reports the error once), so no byte since the last
+    /// good fsync can be trusted. Final.
+    Sync,
 }
 
 impl Writer {
@@ -110,6 +139,7 @@ impl Writer {
         record_format: u32,
         mode: SyncMode,
     ) -> Result<Writer> {
+        fail::fail_point!("wal::create", |e| Err(injected(e).into()));
         let file = OpenOptions::new().write(true).create_new(true).open(path)?;
         Self::from_file(file, path.to_path_buf(), file_number, record_format, mode)
     }
@@ -133,7 +163,11 @@ impl Writer {
             offset: 0,
             synced_offset: 0,
             last_sync: Instant::now(),
-            poisoned: false,
+            mark: Mark {
+                offset: 0,
+                block_offset: 0,
+            },
+            failure: None,
             prealloc_step: 0,
             allocated: 0,
             hinted: 0,
@@ -158,7 +192,7 @@ impl Writer {
     /// [`Error::Poisoned`] after an earlier failure; [`Error::Io`] if the
     /// file cannot be extended, which poisons the writer.
     pub fn preallocate(&mut self, step: u64) -> Result<()> {
-        self.check_poisoned()?;
+        self.begin_call()?;
         self.prealloc_step = step;
         self.write_out()
     }
@@ -171,21 +205,20 @@ impl Writer {
     /// [`Error::Poisoned`] after an earlier failure; [`Error::Io`] if the
     /// write, the truncation or the fsync fails, which poisons the writer.
     pub fn finish(&mut self) -> Result<()> {
-        self.check_poisoned()?;
+        self.begin_call()?;
         self.write_out()?;
         if self.allocated <= self.offset {
             return self.sync();
         }
         // The length changes, so sync even if every byte of data already is.
-        let cut = self
-            .file
-            .set_len(self.offset)
-            .and_then(|()| self.file.sync_data());
-        if let Err(err) = cut {
-            self.poisoned = true;
-            return Err(err.into());
+        if let Err(err) = self.set_len(self.offset) {
+            return Err(self.write_failed(err));
         }
         self.allocated = self.offset;
+        if let Err(err) = self.sync_data() {
+            self.failure = Some(Failure::Sync);
+            return Err(err.into());
+        }
         self.synced_offset = self.offset;
         self.last_sync = Instant::now();
         Ok(())
@@ -223,7 +256,11 @@ impl Writer {
     /// [`Error::Poisoned`] after an earlier failure; [`Error::Io`] if pushing
     /// a full buffer to the OS fails (which poisons the writer).
     pub fn append(&mut self, record: &[u8]) -> Result<()> {
-        self.check_poisoned()?;
+        self.begin_call()?;
+        self.append_record(record)
+    }
+
+    fn append_record(&mut self, record: &[u8]) -> Result<()> {
         let mut rest = record;
         let mut first = true;
         loop {
@@ -268,9 +305,9 @@ impl Writer {
     /// or the fsync fails, which poisons the writer. After an error the
     /// batch may be partly on disk: the caller must not acknowledge it.
     pub fn append_batch<R: AsRef<[u8]>>(&mut self, records: &[R], sync: bool) -> Result<bool> {
-        self.check_poisoned()?;
+        self.begin_call()?;
         for record in records {
-            self.append(record.as_ref())?;
+            self.append_record(record.as_ref())?;
         }
         self.write_out()?;
         if sync || self.sync_due() {
@@ -289,7 +326,7 @@ impl Writer {
     /// [`Error::Poisoned`] after an earlier failure; [`Error::Io`] if the
     /// write fails, which poisons the writer.
     pub fn flush(&mut self) -> Result<()> {
-        self.check_poisoned()?;
+        self.begin_call()?;
         self.write_out()
     }
 
@@ -301,11 +338,11 @@ impl Writer {
     /// [`Error::Poisoned`] after an earlier failure; [`Error::Io`] if the
     /// write or the fsync fails, which poisons the writer.
     pub fn sync(&mut self) -> Result<()> {
-        self.check_poisoned()?;
+        self.begin_call()?;
         self.write_out()?;
         if self.synced_offset < self.offset {
-            if let Err(err) = self.file.sync_data() {
-                self.poisoned = true;
+            if let Err(err) = self.sync_data() {
+                self.failure = Some(Failure::Sync);
                 return Err(err.into());
             }
             self.synced_offset = self.offset;
@@ -327,7 +364,7 @@ impl Writer {
     /// [`Error::Poisoned`] after an earlier failure; [`Error::Io`] if the
     /// write fails, which poisons the writer.
     pub fn begin_sync(&mut self) -> Result<PendingSync> {
-        self.check_poisoned()?;
+        self.begin_call()?;
         self.write_out()?;
         Ok(PendingSync {
             file: Arc::clone(&self.file),
@@ -350,7 +387,7 @@ impl Writer {
                 self.synced_offset = self.synced_offset.max(pending.offset);
                 self.last_sync = Instant::now();
             }
-            Err(_) => self.poisoned = true,
+            Err(_) => self.failure = Some(Failure::Sync),
         }
     }
 
@@ -363,7 +400,7 @@ impl Writer {
     /// [`Error::Poisoned`] after an earlier failure; [`Error::Io`] if the
     /// sync fails, which poisons the writer.
     pub fn sync_if_due(&mut self) -> Result<bool> {
-        self.check_poisoned()?;
+        self.begin_call()?;
         if !self.sync_is_due() {
             return Ok(false);
         }
@@ -374,7 +411,7 @@ impl Writer {
     /// Whether [`sync_if_due`](Self::sync_if_due) would sync now: there are
     /// unsynced bytes and the mode says a sync is due.
     pub fn sync_is_due(&self) -> bool {
-        !self.poisoned && self.synced_offset < self.offset && self.sync_due()
+        self.failure.is_none() && self.synced_offset < self.offset && self.sync_due()
     }
 
     /// Logical size of the log: every byte appended, including bytes still
@@ -413,12 +450,87 @@ impl Writer {
         self.mode = mode;
     }
 
-    fn check_poisoned(&self) -> Result<()> {
-        if self.poisoned {
-            Err(Error::Poisoned)
-        } else {
-            Ok(())
+    /// Whether a failed write or fsync poisoned the writer.
+    pub fn is_poisoned(&self) -> bool {
+        self.failure.is_some()
+    }
+
+    /// After a failed write (not an fsync), puts the log back as it stood
+    /// before the call that failed, and accepts appends again: the file is
+    /// cut back to what earlier writes are known to have written, the bytes
+    /// appended before the failed call and still buffered are written again,
+    /// and whatever the failed call added is dropped (its caller got the
+    /// error, so nobody was told it was appended). Nothing is fsynced:
+    /// [`synced_offset`](Self::synced_offset) stays where it was. Does
+    /// nothing on a writer that is not poisoned.
+    ///
+    /// For the engine's auto-resume once disk space or a descriptor is back
+    /// (RocksDB's recovery from a retryable WAL write error).
+    ///
+    /// # Errors
+    /// [`Error::Poisoned`] if an fsync failed (no byte since the last good
+    /// fsync can be trusted: start a new log); [`Error::Io`] if cutting or
+    /// writing fails again, which leaves the writer as it was, to be
+    /// recovered later.
+    pub fn recover(&mut self) -> Result<()> {
+        let (mark, written) = match self.failure {
+            None => return Ok(()),
+            Some(Failure::Sync) => return Err(Error::Poisoned),
+            Some(Failure::Write { mark, written }) => (mark, written),
+        };
+        let keep = mark.offset.min(written);
+        self.set_len(keep)?;
+        let pending = usize::try_from(mark.offset - keep)
+            .ok()
+            .and_then(|n| self.buf.get(..n))
+            .ok_or(Error::Poisoned)?;
+        (&*self.file).seek(SeekFrom::Start(keep))?;
+        if !pending.is_empty() {
+            fail::fail_point!("wal::write", |e| Err(injected(e).into()));
+            (&*self.file).write_all(pending)?;
         }
+        self.buf.clear();
+        self.offset = mark.offset;
+        self.block_offset = mark.block_offset;
+        self.allocated = mark.offset;
+        self.hinted = self.hinted.min(mark.offset);
+        self.mark = mark;
+        self.failure = None;
+        Ok(())
+    }
+
+    /// Starts a public call: refuses it on a poisoned writer, and marks where
+    /// the log stands, for [`recover`](Self::recover) to cut back to if it
+    /// fails.
+    fn begin_call(&mut self) -> Result<()> {
+        if self.failure.is_some() {
+            return Err(Error::Poisoned);
+        }
+        self.mark = Mark {
+            offset: self.offset,
+            block_offset: self.block_offset,
+        };
+        Ok(())
+    }
+
+    /// Poisons the writer after a failed write, growing or cutting of the
+    /// file; returns the error.
+    fn write_failed(&mut self, err: std::io::Error) -> Error {
+        self.failure = Some(Failure::Write {
+            mark: self.mark,
+            written: self.offset - self.buf.len() as u64,
+        });
+        err.into()
+    }
+
+    fn set_len(&self, len: u64) -> std::io::Result<()> {
+        fail::fail_point!("wal::allocate", |e| Err(injected(e)));
+        self.file.set_len(len)
+    }
+
+    fn sync_data(&self) -> std::io::Result<()> {
+        fail::fail_point!("wal::sync", |e| Err(injected(e)));
+        self.file.sync_data()
     }
 
     fn sync_due(&self) -> bool {
@@ -450,24 +562,37 @@ impl Writer {
                 .div_ceil(self.prealloc_step)
                 .checked_mul(self.prealloc_step)
                 .unwrap_or(self.offset);
-            if let Err(err) = self.file.set_len(target) {
-                self.poisoned = true;
-                return Err(err.into());
+            if let Err(err) = self.set_len(target) {
+                return Err(self.write_failed(err));
             }
             self.allocated = target;
         }
         if self.buf.is_empty() {
             return Ok(());
         }
-        if let Err(err) = (&*self.file).write_all(&self.buf) {
+        if let Err(err) = self.write_buf() {
             // Part of the buffer may have been written: the file now ends in
-            // an unknown state, so nothing more may be appended after it.
-            self.poisoned = true;
-            return Err(err.into());
+            // an unknown state, so nothing more may be appended after it
+            // until `recover` cuts it back.
+            return Err(self.write_failed(err));
         }
         self.buf.clear();
         Ok(())
     }
+}
+
+impl Writer {
+    fn write_buf(&self) -> std::io::Result<()> {
+        fail::fail_point!("wal::write", |e| Err(injected(e)));
+        (&*self.file).write_all(&self.buf)
+    }
+}
+
+/// The error a failpoint injects: the OS error numbered by its argument
+/// (`return(28)` is ENOSPC), or EIO without one.
+#[cfg(feature = "failpoints")]
+pub(crate) fn injected(errno: Option<String>) -> std::io::Error {
+    std::io::Error::from_raw_os_error(errno.and_then(|e| e.parse().ok()).unwrap_or(5))
 }
 
 /// An fsync prepared by [`Writer::begin_sync`], run without the writer.
@@ -487,6 +612,7 @@ impl PendingSync {
     /// The fsync's I/O error.
     pub fn sync(&self) -> std::io::Result<()> {
         if self.needed {
+            fail::fail_point!("wal::sync", |e| Err(injected(e)));
             self.file.sync_data()
         } else {
             Ok(())
@@ -501,7 +627,7 @@ impl PendingSync {
 
 impl Drop for Writer {
     fn drop(&mut self) {
-        if !self.poisoned {
+        if self.failure.is_none() {
             // Best effort, like `BufWriter`: errors cannot be reported here.
             let _ = self.write_out();
         }
@@ -518,7 +644,7 @@ impl fmt::Debug for Writer {
             .field("offset", &self.offset)
             .field("synced_offset", &self.synced_offset)
             .field("buffered", &self.buf.len())
-            .field("poisoned", &self.poisoned)
+            .field("failure", &self.failure)
             .finish_non_exhaustive()
     }
 }
@@ -874,7 +1000,11 @@ mod tests {
             offset: 0,
             synced_offset: 0,
             last_sync: Instant::now(),
-            poisoned: false,
+            mark: Mark {
+                offset: 0,
+                block_offset: 0,
+            },
+            failure: None,
             prealloc_step: 0,
             allocated: 0,
             hinted: 0,

@@ -48,6 +48,7 @@ impl Inner {
 
     /// Flushes frozen memtables, oldest first, until none is left.
     pub(super) fn flush_pending(&self) -> Result<()> {
+        let _flushing = lock(&self.flushing);
         loop {
             let gen = {
                 let st = lock(&self.state);
@@ -111,7 +112,17 @@ impl Inner {
     ) -> Result<()> {
         let mut manifest = lock(&self.manifest);
         edit.next_file = Some(self.next_file.load(Ordering::SeqCst));
-        manifest.log(&edit)?;
+        if let Err(e) = manifest.log(&edit) {
+            // Once the failed edit is cut off, the manifest says for sure it never took
+            // effect: the tables it would have added go when their handles do. (After a
+            // failed fsync it may have, and they stay.)
+            if manifest.recover().is_ok() {
+                for f in opened.values() {
+                    f.obsolete.store(true, Ordering::Release);
+                }
+            }
+            return Err(e);
+        }
         let mut st = lock(&self.state);
         let added: Vec<u64> = edit.new_files.iter().map(|(_, _, m)| m.number).collect();
         for (ks, level, number) in &edit.deleted_files {
@@ -241,23 +252,48 @@ pub(super) fn flush_thread(inner: &Inner, rx: &Receiver<()>) {
                 }
                 return_free_memory();
             }
-            Err(RecvTimeoutError::Timeout) => inner.retry_background_work(),
+            Err(RecvTimeoutError::Timeout) => {
+                // A failure is kept as the background error; the next tick tries again.
+                let _ = inner.retry_background_work();
+            }
             Err(RecvTimeoutError::Disconnected) => return,
         }
     }
 }
 
 impl Inner {
-    /// If the background error is transient (a flush or compaction ran out of room or
-    /// descriptors), clears it and runs the flushes again; a compaction is scheduled too.
-    /// Failing again sets the error again. The WAL was never involved, so resuming writes
-    /// loses nothing.
-    pub(super) fn retry_background_work(&self) {
+    /// If the background error is transient (a WAL write, flush or compaction ran out of room
+    /// or descriptors): puts the logs right, clears the error and runs the flushes again; a
+    /// compaction is scheduled too. Failing again sets the error again. Nothing acknowledged
+    /// is lost: a failed write was never acknowledged, and the logs are cut back to the last
+    /// acknowledged write before writes resume.
+    ///
+    /// Returns the background error that stands after it, if any.
+    pub(super) fn retry_background_work(&self) -> Result<()> {
+        {
+            let st = lock(&self.state);
+            match &st.bg_error {
+                None => return Ok(()),
+                Some(e) if !st.bg_error_transient => return Err(e.clone()),
+                Some(_) => {}
+            }
+        }
+        // While writes are still refused: each log is cut back to its last acknowledged
+        // record (and what was acknowledged but still buffered is written).
+        let logs = self
+            .wal
+            .recover()
+            .and_then(|()| lock(&self.manifest).recover());
+        if let Err(e) = logs {
+            let mut st = lock(&self.state);
+            if !e.is_transient() {
+                // A failed fsync (or a log that cannot be cut): final until a reopen.
+                st.bg_error_transient = false;
+            }
+            return Err(st.bg_error.clone().unwrap_or(e));
+        }
         {
             let mut st = lock(&self.state);
-            if st.bg_error.is_none() || !st.bg_error_transient {
-                return;
-            }
             st.bg_error = None;
             st.bg_error_transient = false;
             self.poisoned.store(false, Ordering::Release);
@@ -266,8 +302,12 @@ impl Inner {
             Ok(()) => {
                 self.state_cv.notify_all();
                 self.schedule_compaction();
+                Ok(())
             }
-            Err(e) => self.background_work_failed(e),
+            Err(e) => {
+                self.background_work_failed(e);
+                self.check()
+            }
         }
     }
 }

@@ -42,9 +42,9 @@ struct State {
     sv: SuperVersion,
     /// Set by the first failed flush, compaction or WAL write; every later write gets it.
     bg_error: Option<Error>,
-    /// The background error is a flush or compaction that ran out of room or descriptors
-    /// (`Error::is_transient`): the WAL is intact, so the flush thread retries and clears the
-    /// error once the work succeeds.
+    /// The background error ran out of room or descriptors (`Error::is_transient`): the
+    /// flush thread puts the logs right, retries the work, and clears the error once it
+    /// succeeds.
     bg_error_transient: bool,
 }
 
@@ -70,6 +70,8 @@ pub(crate) struct Inner {
     flush_tx: Mutex<Option<Sender<()>>>,
     /// Dropped at close to stop the reclaim thread (nothing is ever sent).
     reclaim_tx: Mutex<Option<Sender<()>>>,
+    /// Held while flushing frozen memtables: the flush thread and `Db::resume` both do.
+    flushing: Mutex<()>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     closed: AtomicBool,
     compactor: Compactor,
@@ -305,6 +307,19 @@ impl Db {
         self.inner.background_error()
     }
 
+    /// Tries now what the database otherwise retries every second by itself after running out
+    /// of disk space or descriptors (RocksDB's `DB::Resume`): cuts the logs back to their
+    /// last acknowledged write, clears the background error and flushes what waits. Does
+    /// nothing on a healthy database.
+    ///
+    /// # Errors
+    /// The background error if it stands: the cause is still there, or it is final (a failed
+    /// fsync, corruption), which only a reopen clears.
+    pub fn resume(&self) -> Result<()> {
+        self.inner.check_open()?;
+        self.inner.retry_background_work()
+    }
+
     /// The damaged WAL tails the recovery at open dropped (empty after a clean shutdown or an
     /// intact log). Each names the file, the offset and the reason; a server should log them.
     pub fn recovery_dropped(&self) -> &[DroppedTail] {
@@ -442,6 +457,7 @@ fn open_inner(dir: &Path, options: Options) -> Result<Inner> {
         keyspaces: RwLock::new(recovered.keyspaces),
         flush_tx: Mutex::new(None),
         reclaim_tx: Mutex::new(None),
+        flushing: Mutex::new(()),
         threads: Mutex::new(Vec::new()),
         closed: AtomicBool::new(false),
         compactor: Compactor::default(),
@@ -483,32 +499,23 @@ impl Inner {
         Ok(lock(&self.state).sv.clone())
     }
 
-    /// Poisons the database: every later write gets `e` (as [`Error::Poisoned`]).
-    pub(crate) fn set_bg_error(&self, e: Error) {
-        let mut st = lock(&self.state);
-        self.poison_locked(&mut st, &e);
-        drop(st);
-        self.state_cv.notify_all();
-    }
-
-    /// Sets the background error (the first one stays) under the state lock.
-    fn poison_locked(&self, st: &mut State, e: &Error) {
+    /// Sets the background error (the first one stays) under the state lock: every later
+    /// write gets it (as [`Error::Poisoned`]). One that ran out of room or descriptors
+    /// ([`Error::is_transient`]) is marked so, for
+    /// [`retry_background_work`](Self::retry_background_work) to clear.
+    fn fail_locked(&self, st: &mut State, e: &Error) {
         if st.bg_error.is_none() {
             st.bg_error = Some(Error::Poisoned(e.to_string()));
-            st.bg_error_transient = false;
+            st.bg_error_transient = e.is_transient();
             self.poisoned.store(true, Ordering::Release);
         }
     }
 
-    /// A failed flush or compaction: poisons the database like any background error, but
-    /// one that ran out of room or descriptors is marked transient, for
-    /// [`retry_background_work`](Self::retry_background_work) to clear.
+    /// A failed WAL write or fsync, flush or compaction: sets the background error
+    /// ([`fail_locked`](Self::fail_locked)) and wakes whoever waits on the state.
     pub(crate) fn background_work_failed(&self, e: Error) {
         let mut st = lock(&self.state);
-        if st.bg_error.is_none() {
-            self.poison_locked(&mut st, &e);
-            st.bg_error_transient = e.is_transient();
-        }
+        self.fail_locked(&mut st, &e);
         drop(st);
         self.state_cv.notify_all();
     }
@@ -521,10 +528,11 @@ impl Inner {
         lock(&self.state).bg_error.clone()
     }
 
-    /// `e`, after poisoning the database with it: a failed WAL write or fsync leaves what
-    /// reached the disk unknown.
+    /// `e`, after setting the background error with it: after a failed WAL write or fsync,
+    /// writes are refused until the log is known to end with the last acknowledged write
+    /// again (after a failed fsync, never).
     fn poison(&self, e: Error) -> Error {
-        self.set_bg_error(e.clone());
+        self.background_work_failed(e.clone());
         e
     }
 

@@ -141,7 +141,7 @@ impl Inner {
                     let rotated = self.wal.rotate(&self.dir, number, self.options.sync_mode);
                     st = lock(&self.state);
                     if let Err(e) = rotated {
-                        self.poison_locked(&mut st, &e);
+                        self.fail_locked(&mut st, &e);
                         return Err(e);
                     }
                     let capacity = self.tuned.memtable_size.load(Ordering::Acquire);
@@ -190,8 +190,10 @@ pub(super) fn sync_thread(inner: &Inner, every: Duration) {
     let tick = every.min(Duration::from_millis(100));
     while !inner.closed.load(Ordering::Acquire) {
         std::thread::sleep(tick);
-        if inner.wal.sync_is_due() && inner.sync_wal_to(inner.wal.appended()).is_err() {
-            return; // The database is poisoned; the error is kept for callers.
+        if inner.wal.sync_is_due() {
+            // A failure is kept as the background error, for callers; the log is not due
+            // again until writes resume.
+            let _ = inner.sync_wal_to(inner.wal.appended());
         }
     }
 }

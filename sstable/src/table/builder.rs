@@ -77,6 +77,7 @@ impl TableBuilder {
     /// exists or cannot be created.
     pub fn create(path: &Path, options: TableOptions) -> Result<TableBuilder> {
         options.validate()?;
+        fail::fail_point!("sstable::create", |e| Err(crate::injected(e).into()));
         let file = OpenOptions::new().write(true).create_new(true).open(path)?;
         let props = Properties {
             compression: options.compression.name().to_string(),
@@ -254,10 +255,10 @@ impl TableBuilder {
         };
         self.write_raw(&footer.encode())?;
 
-        let result = self
-            .file
-            .flush()
-            .and_then(|()| self.file.get_ref().sync_all());
+        let result = self.file.flush().and_then(|()| {
+            fail::fail_point!("sstable::sync", |e| Err(crate::injected(e)));
+            self.file.get_ref().sync_all()
+        });
         if let Err(e) = result {
             self.failed = true;
             return Err(e.into());
@@ -321,11 +322,18 @@ impl TableBuilder {
     }
 
     fn write_raw(&mut self, bytes: &[u8]) -> Result<()> {
-        if let Err(e) = self.file.write_all(bytes) {
+        let written = write_file(&mut self.file, bytes);
+        if let Err(e) = written {
             self.failed = true;
             return Err(e.into());
         }
         self.offset += bytes.len() as u64;
         Ok(())
     }
+}
+
+/// Writes `bytes` to the table file (a failpoint can fail it).
+fn write_file(file: &mut BufWriter<File>, bytes: &[u8]) -> std::io::Result<()> {
+    fail::fail_point!("sstable::write", |e| Err(crate::injected(e)));
+    file.write_all(bytes)
 }

@@ -128,6 +128,7 @@ impl Table {
         cache: Option<Arc<BlockCache>>,
         meta: MetaBlocks,
     ) -> Result<Table> {
+        fail::fail_point!("sstable::open", |e| Err(crate::injected(e).into()));
         let file = File::open(path)?;
         let len = file.metadata()?.len();
         if len < FOOTER_LEN as u64 {
