@@ -13,17 +13,21 @@ use std::thread::JoinHandle;
 use strata_redis::Store;
 use tokio::sync::watch;
 
-/// How far the WAL is durable, or why it never will be.
+/// How far the WAL is durable, and why the last fsync round failed, if it did.
 #[derive(Debug, Clone, Default)]
 struct Durable {
     synced: u64,
-    error: Option<String>,
+    /// The round that failed and its error; cleared by a round that succeeds (once the
+    /// engine resumed after a full disk).
+    error: Option<(u64, String)>,
 }
 
 #[derive(Debug, Default)]
 struct Requests {
     pending: bool,
     stop: bool,
+    /// Fsync rounds started so far.
+    started: u64,
 }
 
 #[derive(Debug)]
@@ -77,24 +81,34 @@ impl GroupSync {
     /// is), or with the error that poisoned the WAL.
     ///
     /// # Errors
-    /// The fsync failed (the database is poisoned and stays so), or the syncer stopped.
+    /// The fsync that was to cover it failed (the database refuses writes until it resumes,
+    /// or for good), or the syncer stopped.
     pub async fn wait_durable(&self, seq: u64) -> Result<(), String> {
         if self.store.engine().synced_sequence() >= seq {
             return Ok(());
         }
         let mut rx = self.shared.durable.subscribe();
-        {
+        // Only a round that starts after this request covers its write, so only such a
+        // round's failure is this write's.
+        let asked = {
             let mut r = lock(&self.shared.requests);
             r.pending = true;
-        }
+            r.started
+        };
         self.shared.wake.notify_one();
+        let failed = |d: &Durable| {
+            d.error
+                .as_ref()
+                .filter(|(round, _)| *round > asked)
+                .cloned()
+        };
         let durable = rx
-            .wait_for(|d| d.synced >= seq || d.error.is_some())
+            .wait_for(|d| d.synced >= seq || failed(d).is_some())
             .await
             .map_err(|_| "the WAL syncer stopped".to_string())?;
-        match &durable.error {
-            Some(e) => Err(e.clone()),
-            None => Ok(()),
+        match failed(&durable) {
+            Some((_, e)) if durable.synced < seq => Err(e),
+            _ => Ok(()),
         }
     }
 
@@ -116,7 +130,7 @@ impl Drop for GroupSync {
 
 fn syncer(store: &Store, shared: &Shared) {
     loop {
-        {
+        let round = {
             let mut r = lock(&shared.requests);
             while !r.pending && !r.stop {
                 r = shared.wake.wait(r).unwrap_or_else(|e| e.into_inner());
@@ -125,15 +139,15 @@ fn syncer(store: &Store, shared: &Shared) {
                 return;
             }
             r.pending = false;
-        }
+            r.started += 1;
+            r.started
+        };
         // Requests arriving during this fsync set `pending` again: the next round covers them.
         let result = store.sync();
         let synced = store.engine().synced_sequence();
         shared.durable.send_modify(|d| {
             d.synced = d.synced.max(synced);
-            if let Err(e) = result {
-                d.error.get_or_insert_with(|| e.to_string());
-            }
+            d.error = result.err().map(|e| (round, e.to_string()));
         });
     }
 }

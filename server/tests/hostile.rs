@@ -407,3 +407,76 @@ fn writes_resume_by_themselves_once_room_is_back() {
         "the acknowledged keys and \"after\""
     );
 }
+
+/// A WAL that cannot grow (a file-size limit here, a full disk alike): the write that hit it
+/// is refused with MISCONF and reads go on; once the limit is lifted the engine cuts the
+/// failed write off the log and writes resume by themselves, under `appendfsync always`,
+/// with every acknowledged write kept, also across a restart.
+#[test]
+fn a_wal_that_cannot_grow_resumes_once_room_is_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = common::free_port();
+    // 2 MiB: the WAL reaches it long before the memtable fills.
+    let limits = "trap '' XFSZ; ulimit -S -f 2048";
+    let (server, _) = common::spawn(common::limited(limits, dir.path(), port), port);
+    let mut c = conn(&server.url());
+    let _: () = q(&mut c, &["CONFIG", "SET", "appendfsync", "always"]);
+    let value = |i: usize| format!("{i:06}").repeat(1500);
+    let mut acknowledged = Vec::new();
+    let refusal = (0..1000)
+        .find_map(|i| {
+            let key = format!("k{i}");
+            match redis::cmd("SET")
+                .arg(&key)
+                .arg(value(i))
+                .query::<()>(&mut c)
+            {
+                Ok(()) => {
+                    acknowledged.push(key);
+                    None
+                }
+                Err(e) => Some(e),
+            }
+        })
+        .expect("the WAL ran out of room");
+    assert_eq!(refusal.code(), Some("MISCONF"), "{refusal}");
+    // Reads go on, on this connection or a new one.
+    let mut c = conn(&server.url());
+    let got: Option<String> = q(&mut c, &["GET", "k0"]);
+    assert_eq!(got, Some(value(0)));
+    let refused = err(&mut c, &["SET", "while", "full"]);
+    assert!(refused.starts_with("MISCONF"), "{refused}");
+
+    let lifted = Command::new("prlimit")
+        .args([
+            "--pid",
+            &server.child.id().to_string(),
+            "--fsize=unlimited:",
+        ])
+        .status()
+        .unwrap();
+    assert!(lifted.success());
+    let resumed = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        redis::cmd("SET")
+            .arg("after")
+            .arg("room")
+            .query::<()>(&mut c)
+            .is_ok()
+    });
+    assert!(resumed, "writes did not resume");
+    for _ in 0..200 {
+        let _: () = q(&mut c, &["INCR", "counter"]);
+    }
+    drop(server);
+    let server = start(dir.path());
+    let mut c = conn(&server.url());
+    for (i, key) in acknowledged.iter().enumerate() {
+        let got: Option<String> = q(&mut c, &["GET", key]);
+        assert_eq!(got, Some(value(i)), "{key}");
+    }
+    let got: Option<String> = q(&mut c, &["GET", "after"]);
+    assert_eq!(got.as_deref(), Some("room"));
+    let counter: i64 = q(&mut c, &["GET", "counter"]);
+    assert_eq!(counter, 200);
+}
