@@ -13,6 +13,7 @@
 //!            largest_seq: u64  smallest_len: u32  smallest  largest_len: u32  largest
 //!        | 6 keyspace_id: u32  level: u8  number: u64                (file deleted)
 //!        | 7 format_version: u32                                      (first record only)
+//!        | 8 db_id: [u8; 16]                                          (first record only)
 //! ```
 //!
 //! DO NOT CHANGE the tag values: they are on disk. An unknown tag is corruption.
@@ -26,7 +27,7 @@ use strata_wal::{RecoveryMode, SyncMode};
 
 use crate::error::{Error, Result};
 use crate::filename::{self, manifest_name};
-use crate::ids::KeyspaceId;
+use crate::ids::{DbId, KeyspaceId};
 use crate::options::NUM_LEVELS;
 
 /// Version of the edit encoding, written as the first field of every MANIFEST.
@@ -39,6 +40,7 @@ const TAG_KEYSPACE: u8 = 4;
 const TAG_NEW_FILE: u8 = 5;
 const TAG_DELETED_FILE: u8 = 6;
 const TAG_FORMAT: u8 = 7;
+const TAG_DB_ID: u8 = 8;
 
 /// What the manifest records about a table.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +59,8 @@ pub(crate) struct FileMeta {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct VersionEdit {
     pub format_version: Option<u32>,
+    /// The database's identity (in the first record of a manifest written since 2026-12-07).
+    pub db_id: Option<DbId>,
     pub log_number: Option<u64>,
     pub next_file: Option<u64>,
     pub last_seq: Option<SeqNo>,
@@ -71,6 +75,10 @@ impl VersionEdit {
         if let Some(v) = self.format_version {
             out.push(TAG_FORMAT);
             out.extend_from_slice(&v.to_le_bytes());
+        }
+        if let Some(id) = &self.db_id {
+            out.push(TAG_DB_ID);
+            out.extend_from_slice(id);
         }
         for (tag, v) in [
             (TAG_LOG_NUMBER, self.log_number),
@@ -114,6 +122,12 @@ impl VersionEdit {
             let mut r = Cursor { buf: &mut buf };
             match tag {
                 TAG_FORMAT => edit.format_version = Some(r.u32()?),
+                TAG_DB_ID => {
+                    let mut id = DbId::default();
+                    let bytes = r.take(id.len())?;
+                    id.copy_from_slice(bytes);
+                    edit.db_id = Some(id);
+                }
                 TAG_LOG_NUMBER => edit.log_number = Some(r.u64()?),
                 TAG_NEXT_FILE => edit.next_file = Some(r.u64()?),
                 TAG_LAST_SEQ => edit.last_seq = Some(r.u64()?),
@@ -375,6 +389,7 @@ mod tests {
                 },
             )],
             deleted_files: vec![(0, 1, 7)],
+            db_id: Some(*b"0123456789abcdef"),
         }
     }
 

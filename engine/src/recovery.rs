@@ -12,7 +12,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use strata_sstable::BlockCache;
@@ -23,7 +23,7 @@ use strata_sstable::SeqNo;
 use crate::error::{Error, Result};
 use crate::filename::{self, FileKind};
 use crate::flush::flush_memtables;
-use crate::ids::KeyspaceId;
+use crate::ids::{new_db_id, DbId, KeyspaceId};
 use crate::manifest::{self, FileMeta, Manifest, VersionEdit};
 use crate::options::Options;
 use crate::stats::DroppedTail;
@@ -43,6 +43,9 @@ pub(crate) struct Recovered {
     pub keyspaces: HashMap<String, KeyspaceId>,
     /// Damaged WAL tails recovery dropped.
     pub dropped: Vec<DroppedTail>,
+    /// Unreferenced files named like the engine's that this database did not make.
+    pub kept: Vec<PathBuf>,
+    pub db_id: DbId,
 }
 
 pub(crate) fn recover(dir: &Path, options: &Options, cache: &Arc<BlockCache>) -> Result<Recovered> {
@@ -55,6 +58,8 @@ pub(crate) fn recover(dir: &Path, options: &Options, cache: &Arc<BlockCache>) ->
     let mut last_seq = 0;
     let mut keyspaces: HashMap<String, KeyspaceId> = HashMap::new();
     let mut files: BTreeMap<(KeyspaceId, usize, u64), FileMeta> = BTreeMap::new();
+    // A manifest written before identities were recorded: this open gives the database one.
+    let db_id = edits.iter().find_map(|e| e.db_id).unwrap_or_else(new_db_id);
     for e in edits {
         if let Some(n) = e.log_number {
             log_number = log_number.max(n);
@@ -88,11 +93,15 @@ pub(crate) fn recover(dir: &Path, options: &Options, cache: &Arc<BlockCache>) ->
         dir,
         options,
         cache,
+        db_id: &db_id,
     };
     let mut version = Version::default()
         .apply(&all, |_, meta| tables.open_live(meta))
         .map_err(|e| read.explain_missing(&manifest_path, e))?;
 
+    // Numbers from here on were handed out after the manifest's last edit: a table with one
+    // is the output of a flush or compaction that never got installed.
+    let unrecorded_from = next_file;
     // Every number in use must stay below next_file (a WAL may exist that no edit mentions).
     let mut logs = Vec::new();
     let mut entries = Vec::new();
@@ -169,6 +178,7 @@ pub(crate) fn recover(dir: &Path, options: &Options, cache: &Arc<BlockCache>) ->
     let wal = wal::create(dir, new_log, options.sync_mode)?;
     let mut snapshot = version.snapshot_edit();
     snapshot.keyspaces = all.keyspaces.clone();
+    snapshot.db_id = Some(db_id);
     snapshot.log_number = Some(new_log);
     snapshot.next_file = Some(next_file);
     snapshot.last_seq = Some(last_seq);
@@ -181,6 +191,7 @@ pub(crate) fn recover(dir: &Path, options: &Options, cache: &Arc<BlockCache>) ->
         .flat_map(|t| t.all_files().map(|(_, f)| f.meta.number))
         .collect();
     let mut removed = false;
+    let mut kept = Vec::new();
     for (name, kind) in entries {
         let obsolete = match kind {
             FileKind::Log(n) => n < new_log,
@@ -189,6 +200,25 @@ pub(crate) fn recover(dir: &Path, options: &Options, cache: &Arc<BlockCache>) ->
             FileKind::Temp => true,
             FileKind::Current | FileKind::Lock => false,
         };
+        // Only what this database made: the manifest CURRENT named, manifests and tables
+        // carrying its identity, and tables it was still writing.
+        let made_here = match kind {
+            FileKind::Manifest(_) => {
+                dir.join(&name) == manifest_path || manifest_db_id(&dir.join(&name)) == Some(db_id)
+            }
+            FileKind::Table(n) => match tables.identity(n) {
+                Some(id) => id == db_id,
+                // Unreadable: an interrupted write never reaches the table's last blocks,
+                // where its identity is, so a number handed out after the manifest's last
+                // edit is taken for one of ours; any other is not.
+                None => n >= unrecorded_from,
+            },
+            _ => true,
+        };
+        if obsolete && !made_here {
+            kept.push(dir.join(&name));
+            continue;
+        }
         if obsolete {
             let path = dir.join(name);
             match fs::remove_file(&path) {
@@ -213,7 +243,16 @@ pub(crate) fn recover(dir: &Path, options: &Options, cache: &Arc<BlockCache>) ->
         last_seq,
         keyspaces,
         dropped,
+        kept,
+        db_id,
     })
+}
+
+/// The identity in the first record of the manifest at `path`, if it can be read.
+fn manifest_db_id(path: &Path) -> Option<DbId> {
+    let mut reader = strata_wal::Reader::open(path, RecoveryMode::TolerateIncompleteTail).ok()?;
+    let record = reader.next_record().ok()??;
+    VersionEdit::decode(&record).ok()?.db_id
 }
 
 /// Checks that a directory without CURRENT holds no database files before a new database is

@@ -9,6 +9,7 @@ use strata_sstable::{BlockCache, MetaBlocks, Table, TableBuilder, TableSummary};
 
 use crate::error::{Error, Result};
 use crate::filename;
+use crate::ids::DbId;
 use crate::manifest::FileMeta;
 use crate::options::Options;
 use crate::version::TableFile;
@@ -19,6 +20,8 @@ pub(crate) struct Tables<'a> {
     pub dir: &'a Path,
     pub options: &'a Options,
     pub cache: &'a Arc<BlockCache>,
+    /// Recorded in every table written, so that recovery knows the files this database made.
+    pub db_id: &'a DbId,
 }
 
 impl Tables<'_> {
@@ -62,10 +65,21 @@ impl Tables<'_> {
     pub(crate) fn create(&self, number: u64, level: usize) -> strata_sstable::Result<TableBuilder> {
         let mut builder =
             TableBuilder::create(&self.path(number), self.options.table_options(level))?;
+        builder.set_db_id(self.db_id);
         if self.options.memory_budget.is_some() {
             builder.charge_memory_to(self.cache);
         }
         Ok(builder)
+    }
+}
+
+impl Tables<'_> {
+    /// The identity of the database that wrote table `number` (empty if it recorded none);
+    /// `None` if the file cannot be read as a table.
+    pub(crate) fn identity(&self, number: u64) -> Option<Vec<u8>> {
+        Table::open_with(&self.path(number), None, MetaBlocks::Cached)
+            .ok()
+            .map(|t| t.properties().db_id.clone())
     }
 }
 

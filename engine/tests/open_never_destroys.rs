@@ -105,3 +105,70 @@ fn foreign_temporary_files_survive_recovery() {
         b"and me"
     );
 }
+
+/// In a live directory, unreferenced files named like the engine's are deleted only when this
+/// database made them (their identity says so): another database's table and manifest, and a
+/// look-alike that is no table at all under a number the database never handed out, survive
+/// any number of reopens; an orphan this database wrote (a copy of one of its tables under an
+/// unused number stands in for the output of an interrupted flush) is deleted, and so is an
+/// unreadable table numbered after the manifest's last edit (an interrupted write's).
+#[test]
+fn only_files_this_database_made_are_deleted() {
+    let other = tempfile::tempdir().unwrap();
+    {
+        let db = Db::open(other.path(), Options::default()).unwrap();
+        db.put("theirs", "value").unwrap();
+        db.flush().unwrap();
+        db.close().unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = Db::open(dir.path(), Options::default()).unwrap();
+        db.put("ours", "value").unwrap();
+        db.flush().unwrap();
+        db.close().unwrap();
+    }
+    let names = |d: &Path, suffix: &str| -> Vec<String> {
+        let mut v: Vec<String> = snapshot(d)
+            .into_keys()
+            .filter(|n| n.ends_with(suffix) || n.starts_with(suffix))
+            .collect();
+        v.sort();
+        v
+    };
+    let their_table = names(other.path(), ".sst").pop().unwrap();
+    let their_manifest = names(other.path(), "MANIFEST-").pop().unwrap();
+    let our_table = names(dir.path(), ".sst").pop().unwrap();
+    let copy = |from: &Path, to: &str| std::fs::copy(from, dir.path().join(to)).unwrap();
+    copy(&other.path().join(&their_table), "000900.sst");
+    copy(&other.path().join(&their_manifest), "MANIFEST-000901");
+    std::fs::write(dir.path().join("000000.sst"), b"not a table").unwrap();
+    copy(&dir.path().join(&our_table), "000903.sst");
+    let torn = std::fs::read(dir.path().join(&our_table)).unwrap();
+    std::fs::write(dir.path().join("000904.sst"), &torn[..torn.len() / 2]).unwrap();
+
+    for _ in 0..2 {
+        let db = Db::open(dir.path(), Options::default()).unwrap();
+        let mut kept: Vec<String> = db
+            .recovery_kept()
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        kept.sort();
+        assert_eq!(kept, ["000000.sst", "000900.sst", "MANIFEST-000901"]);
+        assert_eq!(db.get("ours").unwrap().as_deref(), Some(&b"value"[..]));
+        assert_eq!(db.get("theirs").unwrap(), None);
+        db.put("more", "writes").unwrap();
+        db.flush().unwrap();
+        db.close().unwrap();
+        let files = snapshot(dir.path());
+        assert!(files.contains_key("000900.sst"));
+        assert!(files.contains_key("MANIFEST-000901"));
+        assert_eq!(files["000000.sst"], b"not a table");
+        assert!(!files.contains_key("000903.sst"), "our orphan is deleted");
+        assert!(
+            !files.contains_key("000904.sst"),
+            "a torn output is deleted"
+        );
+    }
+}

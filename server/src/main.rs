@@ -162,6 +162,12 @@ async fn run(
             t.bytes
         ));
     }
+    for path in store.engine().recovery_kept() {
+        log(&format!(
+            "strata-server: {} is named like a database file but this database did not make              it; left in place (move it out of the directory if it is not needed)",
+            path.display()
+        ));
+    }
     // Under a budget the engine chose the memtable and cache sizes: show those, and keep a
     // later CONFIG SET of another strata-* parameter from putting the old memtable size back.
     let chosen = store.engine().options();

@@ -23,6 +23,7 @@ pub(crate) mod names {
     pub(crate) const BLOOM_BITS_PER_KEY: &str = "strata.bloom.bits.per.key";
     pub(crate) const COMPRESSION: &str = "strata.compression";
     pub(crate) const CREATED_UNIX_MS: &str = "strata.created.unix.ms";
+    pub(crate) const DB_ID: &str = "strata.db.id";
     pub(crate) const LARGEST_KEY: &str = "strata.key.largest";
     pub(crate) const SMALLEST_KEY: &str = "strata.key.smallest";
     pub(crate) const MIN_EXPIRY_MS: &str = "strata.min.expiry.ms";
@@ -68,6 +69,10 @@ pub struct Properties {
     pub bloom_bits_per_key: u32,
     /// When the table was written, Unix milliseconds.
     pub created_unix_ms: u64,
+    /// The identity of the database that wrote the table (empty: not recorded, as in tables
+    /// written before 2026-12-07 or by a bare builder), so that a database deletes only the
+    /// files it made.
+    pub db_id: Vec<u8>,
 }
 
 fn varint(v: u64) -> Vec<u8> {
@@ -86,6 +91,9 @@ impl Properties {
         );
         map.insert(names::COMPRESSION, self.compression.as_bytes().to_vec());
         map.insert(names::CREATED_UNIX_MS, varint(self.created_unix_ms));
+        if !self.db_id.is_empty() {
+            map.insert(names::DB_ID, self.db_id.clone());
+        }
         map.insert(names::LARGEST_KEY, self.largest_key.clone());
         map.insert(names::SMALLEST_KEY, self.smallest_key.clone());
         if let Some(ms) = self.min_expiry_ms {
@@ -138,6 +146,7 @@ impl Properties {
                         .map_err(|_| loc.corruption("malformed property compression"))?;
                 }
                 names::CREATED_UNIX_MS => p.created_unix_ms = num()?,
+                names::DB_ID => p.db_id = value.to_vec(),
                 names::LARGEST_KEY => p.largest_key = value.to_vec(),
                 names::SMALLEST_KEY => p.smallest_key = value.to_vec(),
                 names::MIN_EXPIRY_MS => p.min_expiry_ms = Some(num()?),
@@ -184,6 +193,7 @@ mod tests {
             compression: "zstd".into(),
             bloom_bits_per_key: 10,
             created_unix_ms: 1_700_000_000_000,
+            db_id: b"0123456789abcdef".to_vec(),
         };
         let block = Block::new(p.encode()).unwrap();
         assert_eq!(Properties::decode(block, &loc()).unwrap(), p);

@@ -23,7 +23,7 @@ use crate::commit::WriteQueue;
 use crate::compactor::{compaction_thread, Compactor};
 use crate::error::{Error, Result};
 use crate::filename;
-use crate::ids::{KeyspaceId, DEFAULT_KEYSPACE, DEFAULT_KEYSPACE_NAME};
+use crate::ids::{new_db_id, DbId, KeyspaceId, DEFAULT_KEYSPACE, DEFAULT_KEYSPACE_NAME};
 use crate::iter::DbIterator;
 use crate::keyspace::Keyspace;
 use crate::manifest::{Manifest, VersionEdit};
@@ -81,6 +81,11 @@ pub(crate) struct Inner {
     tuned: Tuned,
     /// What this open's recovery dropped.
     dropped: Vec<DroppedTail>,
+    /// Files named like the engine's that recovery kept because this database did not make
+    /// them.
+    kept: Vec<PathBuf>,
+    /// This database's identity, recorded in its manifests and tables.
+    db_id: DbId,
     /// Set with the background error (`State::bg_error`), so that asking whether there is
     /// one costs no lock.
     poisoned: AtomicBool,
@@ -326,6 +331,14 @@ impl Db {
         &self.inner.dropped
     }
 
+    /// Files named like the engine's (`NNNNNN.sst`, `MANIFEST-NNNNNN`) that the recovery at
+    /// open found unreferenced but did not delete, because this database did not make them
+    /// (another database's, or written before identities were recorded). A server should log
+    /// them; moving them out of the directory is the operator's call.
+    pub fn recovery_kept(&self) -> &[PathBuf] {
+        &self.inner.kept
+    }
+
     /// Figures about levels, files, sizes and work done.
     pub fn stats(&self) -> Stats {
         self.inner.stats()
@@ -465,6 +478,8 @@ fn open_inner(dir: &Path, options: Options) -> Result<Inner> {
         stalls: Stalls::default(),
         tuned: Tuned::new(&options),
         dropped: recovered.dropped,
+        kept: recovered.kept,
+        db_id: recovered.db_id,
         poisoned: AtomicBool::new(false),
         options,
     })
@@ -478,6 +493,7 @@ fn initial_edit() -> VersionEdit {
         next_file: Some(2),
         last_seq: Some(0),
         keyspaces: vec![(DEFAULT_KEYSPACE, DEFAULT_KEYSPACE_NAME.to_string())],
+        db_id: Some(new_db_id()),
         ..VersionEdit::default()
     }
 }
@@ -552,6 +568,7 @@ impl Inner {
             dir: &self.dir,
             options: &self.options,
             cache: &self.cache,
+            db_id: &self.db_id,
         }
     }
 

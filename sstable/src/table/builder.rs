@@ -102,6 +102,12 @@ impl TableBuilder {
         })
     }
 
+    /// Records `id`, the identity of the database writing the table, in its properties
+    /// (`strata.db.id`).
+    pub fn set_db_id(&mut self, id: &[u8]) {
+        self.props.db_id = id.to_vec();
+    }
+
     /// Charges this builder's memory (its filter's buffered key hashes, its index block,
     /// its buffers) to `cache` from now until it is finished or dropped: the cache evicts
     /// blocks to make room (see [`BlockCache::reservation`]). The charge follows the
