@@ -140,6 +140,15 @@ async fn wait(
     }
 }
 
+/// Replies a client that was never authenticated may have waiting before it is closed:
+/// Redis's 16 KiB reply buffer plus its `REPLY_BUFFER_SIZE_UNAUTHENTICATED_CLIENT` (1 KiB,
+/// CVE-2025-21605), so a pipeline of password guesses (or of commands refused with NOAUTH)
+/// ends after a few hundred instead of running at a million a second.
+const UNAUTHENTICATED_REPLY_LIMIT: usize = 16 * 1024 + 1024;
+
+/// The query buffer a client that was never authenticated may fill (Redis 7.4's 1 MiB).
+const UNAUTHENTICATED_QUERY_LIMIT: usize = 1024 * 1024;
+
 /// Serves a client until it closes, sends `QUIT`, is killed, or breaks the protocol.
 pub async fn serve(mut stream: TcpStream, server: Arc<Server>, limits: Limits) {
     let (Ok(peer), Ok(local)) = (stream.peer_addr(), stream.local_addr()) else {
@@ -171,6 +180,9 @@ pub async fn serve(mut stream: TcpStream, server: Arc<Server>, limits: Limits) {
     });
     let mut buf: Vec<u8> = Vec::with_capacity(16 * 1024);
     let mut out: Vec<u8> = Vec::with_capacity(16 * 1024);
+    // Whether the client ever authenticated (RESET makes it unauthenticated again, but
+    // only a client that never was gets the tight limits, as in Redis).
+    let mut ever_authenticated = !needs_auth;
     loop {
         let mut consumed = 0;
         let mut close = false;
@@ -222,6 +234,16 @@ pub async fn serve(mut stream: TcpStream, server: Arc<Server>, limits: Limits) {
                     }
                     reply.write(session.protocol, &mut out);
                     parser.limits.unauthenticated = !session.authenticated;
+                    ever_authenticated |= session.authenticated;
+                    if !ever_authenticated && out.len() > UNAUTHENTICATED_REPLY_LIMIT {
+                        // Like Redis: closed at once, its replies dropped, and the log says why.
+                        eprintln!(
+                            "strata-server: closing client {peer}: never authenticated and over \
+                             its {UNAUTHENTICATED_REPLY_LIMIT}-byte output limit"
+                        );
+                        let _ = stream.shutdown().await;
+                        return;
+                    }
                     if session.quit {
                         close = true;
                         break;
@@ -252,11 +274,16 @@ pub async fn serve(mut stream: TcpStream, server: Arc<Server>, limits: Limits) {
                         .counters
                         .net_input_bytes
                         .fetch_add(n as u64, Ordering::Relaxed);
-                    if buf.len() > parser.limits.query_buffer_limit {
+                    let limit = if ever_authenticated {
+                        parser.limits.query_buffer_limit
+                    } else {
+                        parser.limits.query_buffer_limit.min(UNAUTHENTICATED_QUERY_LIMIT)
+                    };
+                    if buf.len() > limit {
                         // Like Redis: close without a reply, and say why in the log.
                         eprintln!(
-                            "strata-server: closing client {peer}: query buffer over client-query-buffer-limit ({} bytes)",
-                            parser.limits.query_buffer_limit
+                            "strata-server: closing client {peer}: query buffer over its limit \
+                             ({limit} bytes)"
                         );
                         let _ = stream.shutdown().await;
                         return;

@@ -480,3 +480,58 @@ fn a_wal_that_cannot_grow_resumes_once_room_is_back() {
     let counter: i64 = q(&mut c, &["GET", "counter"]);
     assert_eq!(counter, 200);
 }
+
+/// Reads from `stream` until the server closes it (or 10 s pass); returns what was read and
+/// whether it closed.
+fn read_to_close(stream: &mut std::net::TcpStream) -> (Vec<u8>, bool) {
+    use std::io::Read;
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 64 * 1024];
+    loop {
+        match stream.read(&mut chunk) {
+            Ok(0) => return (got, true),
+            Ok(n) => got.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return (got, true),
+            Err(_) => return (got, false),
+        }
+    }
+}
+
+/// A client that never authenticated gets Redis's small output limit: a pipeline of 20,000
+/// password guesses is cut off after a few hundred (Redis 7's CVE-2025-21605 limit), while a
+/// client that authenticated may pipeline as much as it likes, and the server goes on.
+#[test]
+fn a_pipeline_of_password_guesses_is_cut_off() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let server = common::start_with(dir.path(), &["--requirepass", "s3cret"]);
+    let addr = format!("127.0.0.1:{}", server.port);
+
+    let mut guesser = std::net::TcpStream::connect(&addr).unwrap();
+    let guess = "*2\r\n$4\r\nAUTH\r\n$5\r\nwrong\r\n".repeat(20_000);
+    // The server may close while this is still being sent.
+    let _ = guesser.write_all(guess.as_bytes());
+    let (replies, closed) = read_to_close(&mut guesser);
+    assert!(closed, "the guessing connection was not closed");
+    let answered = String::from_utf8_lossy(&replies)
+        .matches("WRONGPASS")
+        .count();
+    assert!(answered < 1000, "{answered} guesses answered");
+
+    let mut honest = std::net::TcpStream::connect(&addr).unwrap();
+    let mut pipeline = String::from("*2\r\n$4\r\nAUTH\r\n$6\r\ns3cret\r\n");
+    pipeline.push_str(&"*1\r\n$4\r\nPING\r\n".repeat(20_000));
+    pipeline.push_str("*1\r\n$4\r\nQUIT\r\n");
+    honest.write_all(pipeline.as_bytes()).unwrap();
+    let (replies, closed) = read_to_close(&mut honest);
+    assert!(closed, "QUIT closes");
+    let text = String::from_utf8_lossy(&replies);
+    assert_eq!(text.matches("+PONG\r\n").count(), 20_000);
+
+    let mut c = conn(&format!("redis://:s3cret@127.0.0.1:{}/", server.port));
+    let pong: String = q(&mut c, &["PING"]);
+    assert_eq!(pong, "PONG");
+}
