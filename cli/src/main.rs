@@ -98,6 +98,9 @@ enum Command {
     Stats { dir: PathBuf },
     /// Check every checksum without changing anything; exits 1 on corruption.
     Verify { dir: PathBuf },
+    /// Rebuild the MANIFEST of a database that does not open (CURRENT or MANIFEST lost or
+    /// damaged) from its tables and WALs; what cannot be placed is moved to DIR/lost/.
+    Repair { dir: PathBuf },
     /// Print a table's properties and entries.
     DumpSst {
         file: PathBuf,
@@ -324,7 +327,10 @@ fn run(command: Command) -> Result<ExitCode, Box<dyn std::error::Error>> {
                     report.tables, report.table_bytes, report.logs, report.manifest_edits
                 );
                 for t in &report.orphan_tables {
-                    println!("note: orphan table {} (removed at next open)", t.display());
+                    println!(
+                        "note: orphan table {} (removed at next open if this database made it)",
+                        t.display()
+                    );
                 }
                 Ok(ExitCode::SUCCESS)
             }
@@ -333,6 +339,31 @@ fn run(command: Command) -> Result<ExitCode, Box<dyn std::error::Error>> {
                 Ok(ExitCode::from(1))
             }
         },
+        Command::Repair { dir } => {
+            let report = strata::repair(&dir, Options::default())?;
+            if let Some(m) = &report.manifest_read {
+                println!("read {}", m.display());
+            } else {
+                println!("no readable manifest: keyspaces and places from the tables");
+            }
+            for (file, what) in &report.damage {
+                println!("damage: {}: {what}", file.display());
+            }
+            for (file, records) in &report.logs_converted {
+                println!("converted {} ({records} records) to tables", file.display());
+            }
+            for (name, n) in &report.tables {
+                println!("keyspace {name}: {n} tables");
+            }
+            for (file, why) in &report.lost {
+                println!("moved to {}: {why}", file.display());
+            }
+            println!(
+                "wrote {}; the database opens",
+                report.manifest_written.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::DumpSst {
             file,
             properties_only,

@@ -150,3 +150,25 @@ fn ttl_from_the_command_line() {
     let bad = strata(&["put", d, "k", "v", "--ttl", "10 parsecs"]);
     assert_eq!(bad.status.code(), Some(2));
 }
+
+#[test]
+fn repair_rebuilds_a_database_without_current() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    assert!(strata(&["put", d, "kept", "value"]).status.success());
+    assert!(strata(&["flush", d]).status.success());
+    assert!(strata(&["put", d, "in-wal", "too"]).status.success());
+    std::fs::remove_file(dir.path().join("CURRENT")).unwrap();
+    assert!(!strata(&["get", d, "kept"]).status.success());
+    let out = strata(&["repair", d]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = stdout(&out);
+    assert!(text.contains("keyspace default"), "{text}");
+    assert!(text.contains("moved to"), "{text}");
+    assert_eq!(stdout(&strata(&["get", d, "kept"])), "value\n");
+    assert_eq!(stdout(&strata(&["get", d, "in-wal"])), "too\n");
+}

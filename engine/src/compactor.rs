@@ -40,6 +40,8 @@ pub(crate) trait CompactionContext {
     fn auto_compactions(&self) -> bool;
     /// How often to look for expired data, and the least time between two TTL compactions.
     fn ttl_check_interval(&self) -> Duration;
+    /// The name of keyspace `ks` (recorded in the tables it writes).
+    fn keyspace_name(&self, ks: KeyspaceId) -> Option<String>;
     /// The compaction filter of keyspace `ks`, if it has one.
     fn filter(&self, ks: KeyspaceId) -> Option<Arc<dyn CompactionFilter>>;
     /// Logs `edit` in the manifest and makes it the current version; the files it removes
@@ -311,6 +313,7 @@ impl Compactor {
             })
         });
         let tables = cx.tables();
+        let name = cx.keyspace_name(ks).unwrap_or_default();
         let opts = JobOptions {
             snapshots: cx.snapshots(),
             bottommost,
@@ -329,7 +332,7 @@ impl Compactor {
         let result = job::run(&mut merged, &opts, || {
             let number = cx.new_file_number();
             created.push(number);
-            Ok((number, tables.create(number, task.output_level)?))
+            Ok((number, tables.create(number, task.output_level, ks, &name)?))
         });
         let (outputs, job_stats) = match result {
             Ok(r) => r,

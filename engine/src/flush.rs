@@ -33,23 +33,23 @@ pub(crate) struct Flushed {
 
 /// Writes every memtable of `gen` to an L0 table numbered by `new_number`, keeping what
 /// the snapshots `snapshots` (ascending) can see, and fsyncs the directory once the tables
-/// exist. `check` vets each keyspace before its table is written (recovery rejects one the
+/// exist. `name` names each keyspace before its table is written (recovery rejects one the
 /// manifest does not know).
 pub(crate) fn flush_memtables(
     tables: Tables<'_>,
     gen: &MemGen,
     snapshots: &[SeqNo],
     mut new_number: impl FnMut() -> u64,
-    check: impl Fn(KeyspaceId) -> Result<()>,
+    name: impl Fn(KeyspaceId) -> Result<String>,
 ) -> Result<Flushed> {
     let mut flushed = Flushed::default();
     for (ks, mem) in gen.sorted_tables() {
-        check(ks)?;
+        let name = name(ks)?;
         if mem.is_empty() {
             continue;
         }
         let number = new_number();
-        let (file, expired) = build_table(tables, number, &mem, 0, snapshots)?;
+        let (file, expired) = build_table(tables, number, &mem, (ks, &name), snapshots)?;
         flushed.expired += expired;
         let Some(file) = file else {
             continue;
@@ -64,7 +64,7 @@ pub(crate) fn flush_memtables(
     Ok(flushed)
 }
 
-/// Writes the contents of `mem` to table `number` at `level`, keeping what a compaction
+/// Writes the contents of `mem` (keyspace `ks` named `name`) to L0 table `number`, keeping what a compaction
 /// would (RocksDB's flush runs the same iterator): per snapshot stripe (`snapshots`,
 /// ascending) only the newest version of a key, tombstones, and expired entries as
 /// tombstones. A memtable of overwrites thus flushes each key once (in random overwrites of
@@ -75,9 +75,10 @@ fn build_table(
     tables: Tables<'_>,
     number: u64,
     mem: &Arc<Memtable>,
-    level: usize,
+    (ks, name): (KeyspaceId, &str),
     snapshots: &[SeqNo],
 ) -> Result<(Option<Arc<TableFile>>, u64)> {
+    let level = 0;
     let opts = JobOptions {
         snapshots: snapshots.to_vec(),
         // Tombstones stay: older versions may lie in any table.
@@ -93,7 +94,7 @@ fn build_table(
     let mut created = false;
     let result = job::run(&mut mem.iter(), &opts, || {
         created = true;
-        Ok((number, tables.create(number, level)?))
+        Ok((number, tables.create(number, level, ks, name)?))
     });
     let (outputs, stats) = match result {
         Ok(r) => r,

@@ -44,6 +44,7 @@ mod mutex;
 mod options;
 mod reclaim;
 mod recovery;
+mod repair;
 mod skiplist;
 mod snapshot;
 mod stats;
@@ -64,6 +65,7 @@ pub use options::{
     Compression, MutableOptions, Options, ReadOptions, RecoveryMode, SyncMode, WriteOptions,
     MIN_MEMORY_BUDGET, NUM_LEVELS,
 };
+pub use repair::{repair, RepairReport};
 pub use snapshot::Snapshot;
 pub use stats::{
     CacheUsage, CompactionStats, DroppedTail, KeyspaceStats, KindUsage, LevelStats, MemoryStats,

@@ -152,8 +152,8 @@ pub(crate) fn recover(dir: &Path, options: &Options, cache: &Arc<BlockCache>) ->
             next_file - 1
         },
         |ks| {
-            if keyspaces.values().any(|&id| id == ks) {
-                return Ok(());
+            if let Some((name, _)) = keyspaces.iter().find(|(_, &id)| id == ks) {
+                return Ok(name.clone());
             }
             Err(Error::corruption(
                 filename::log_path(dir, logs.last().copied().unwrap_or(0)),
@@ -295,7 +295,8 @@ pub(crate) fn check_no_data_without_current(dir: &Path) -> Result<()> {
         format!(
             "CURRENT is missing but the directory holds {} database file(s) ({shown}{}); \
              refusing to create a new database over them. Restore CURRENT (one line naming \
-             the newest MANIFEST-NNNNNN file) or move the files out of the directory",
+             the newest MANIFEST-NNNNNN file), rebuild it with `strata repair DIR`, or move \
+             the files out of the directory",
             found.len(),
             if more > 0 {
                 format!(" and {more} more")

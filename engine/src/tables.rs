@@ -9,7 +9,7 @@ use strata_sstable::{BlockCache, MetaBlocks, Table, TableBuilder, TableSummary};
 
 use crate::error::{Error, Result};
 use crate::filename;
-use crate::ids::DbId;
+use crate::ids::{DbId, KeyspaceId};
 use crate::manifest::FileMeta;
 use crate::options::Options;
 use crate::version::TableFile;
@@ -59,13 +59,21 @@ impl Tables<'_> {
         ))
     }
 
-    /// A builder for new table `number` at `level`. Under a memory budget its memory (8
-    /// bytes per key for the filter, the index block) is charged to the block cache, which
-    /// shrinks while the table is built.
-    pub(crate) fn create(&self, number: u64, level: usize) -> strata_sstable::Result<TableBuilder> {
+    /// A builder for new table `number` at `level` of keyspace `ks` named `name` (both
+    /// recorded in the table, with the database's identity). Under a memory budget its
+    /// memory (8 bytes per key for the filter, the index block) is charged to the block
+    /// cache, which shrinks while the table is built.
+    pub(crate) fn create(
+        &self,
+        number: u64,
+        level: usize,
+        ks: KeyspaceId,
+        name: &str,
+    ) -> strata_sstable::Result<TableBuilder> {
         let mut builder =
             TableBuilder::create(&self.path(number), self.options.table_options(level))?;
         builder.set_db_id(self.db_id);
+        builder.set_keyspace(ks, name);
         if self.options.memory_budget.is_some() {
             builder.charge_memory_to(self.cache);
         }

@@ -234,13 +234,38 @@ pub(crate) struct Replayed {
 
 /// Replays WAL `path` into `gen`.
 pub(crate) fn replay(path: &Path, mode: RecoveryMode, gen: &MemGen) -> Result<Replayed> {
+    let mut read = Read::default();
+    let dropped = replay_into(path, mode, gen, &mut read)?;
+    Ok(Replayed {
+        max_seq: read.max_seq,
+        dropped,
+    })
+}
+
+/// How far a replay got.
+#[derive(Debug, Default)]
+pub(crate) struct Read {
+    /// The highest sequence number replayed.
+    pub max_seq: SeqNo,
+    /// Records replayed.
+    pub records: u64,
+}
+
+/// Replays WAL `path` into `gen`, counting in `read` as it goes, so that after an error
+/// `read` says what was replayed before it (for a repair, which keeps that much). Returns
+/// the damaged tail the recovery mode let it drop, if any.
+pub(crate) fn replay_into(
+    path: &Path,
+    mode: RecoveryMode,
+    gen: &MemGen,
+    read: &mut Read,
+) -> Result<Option<DroppedTail>> {
     let mut reader = strata_wal::Reader::open(path, mode)?;
     // No header (an empty log or a torn one) means no records either.
     let format = reader.record_format().unwrap_or(0);
     let format = BatchFormat::from_wal(format).ok_or_else(|| {
         Error::corruption(path, 0, format!("unknown write batch format {format}"))
     })?;
-    let mut max_seq = 0;
     loop {
         let offset = reader.valid_end();
         let Some(record) = reader.next_record()? else {
@@ -248,22 +273,26 @@ pub(crate) fn replay(path: &Path, mode: RecoveryMode, gen: &MemGen) -> Result<Re
         };
         let rec = DecodedRecord::parse(&record, format)
             .map_err(|r| Error::corruption(path, offset, r))?;
-        let mut seq = rec.seq;
+        // Checked whole before any of it is applied: a batch is all or nothing.
         let mut ops = rec.ops();
         while let Some(op) = ops.next_checked() {
-            let op = op.map_err(|r| Error::corruption(path, offset, r))?;
+            op.map_err(|r| Error::corruption(path, offset, r))?;
+        }
+        let mut seq = rec.seq;
+        let mut ops = rec.ops();
+        while let Some(Ok(op)) = ops.next_checked() {
             gen.insert(op.keyspace, op.key, seq, op.kind, op.value);
-            max_seq = max_seq.max(seq);
+            read.max_seq = read.max_seq.max(seq);
             seq += 1;
         }
+        read.records += 1;
     }
-    let dropped = reader.dropped_tail().map(|t| DroppedTail {
+    Ok(reader.dropped_tail().map(|t| DroppedTail {
         file: path.to_path_buf(),
         offset: t.offset,
         reason: t.reason.clone(),
         bytes: std::fs::metadata(path).map_or(0, |m| m.len().saturating_sub(t.offset)),
-    });
-    Ok(Replayed { max_seq, dropped })
+    }))
 }
 
 /// Asks the OS to start writing back the WAL bytes written since the last hint, once there

@@ -24,6 +24,8 @@ pub(crate) mod names {
     pub(crate) const COMPRESSION: &str = "strata.compression";
     pub(crate) const CREATED_UNIX_MS: &str = "strata.created.unix.ms";
     pub(crate) const DB_ID: &str = "strata.db.id";
+    pub(crate) const KEYSPACE_ID: &str = "strata.keyspace.id";
+    pub(crate) const KEYSPACE_NAME: &str = "strata.keyspace.name";
     pub(crate) const LARGEST_KEY: &str = "strata.key.largest";
     pub(crate) const SMALLEST_KEY: &str = "strata.key.smallest";
     pub(crate) const MIN_EXPIRY_MS: &str = "strata.min.expiry.ms";
@@ -73,6 +75,11 @@ pub struct Properties {
     /// written before 2026-12-07 or by a bare builder), so that a database deletes only the
     /// files it made.
     pub db_id: Vec<u8>,
+    /// The keyspace (column family) the table belongs to, by id and name (`None` and empty:
+    /// not recorded), so that a repair can place it without the manifest.
+    pub keyspace_id: Option<u32>,
+    /// See [`keyspace_id`](Self::keyspace_id).
+    pub keyspace_name: String,
 }
 
 fn varint(v: u64) -> Vec<u8> {
@@ -93,6 +100,10 @@ impl Properties {
         map.insert(names::CREATED_UNIX_MS, varint(self.created_unix_ms));
         if !self.db_id.is_empty() {
             map.insert(names::DB_ID, self.db_id.clone());
+        }
+        if let Some(id) = self.keyspace_id {
+            map.insert(names::KEYSPACE_ID, varint(u64::from(id)));
+            map.insert(names::KEYSPACE_NAME, self.keyspace_name.as_bytes().to_vec());
         }
         map.insert(names::LARGEST_KEY, self.largest_key.clone());
         map.insert(names::SMALLEST_KEY, self.smallest_key.clone());
@@ -147,6 +158,16 @@ impl Properties {
                 }
                 names::CREATED_UNIX_MS => p.created_unix_ms = num()?,
                 names::DB_ID => p.db_id = value.to_vec(),
+                names::KEYSPACE_ID => {
+                    p.keyspace_id = Some(
+                        u32::try_from(num()?)
+                            .map_err(|_| loc.corruption("malformed property keyspace id"))?,
+                    );
+                }
+                names::KEYSPACE_NAME => {
+                    p.keyspace_name = String::from_utf8(value.to_vec())
+                        .map_err(|_| loc.corruption("malformed property keyspace name"))?;
+                }
                 names::LARGEST_KEY => p.largest_key = value.to_vec(),
                 names::SMALLEST_KEY => p.smallest_key = value.to_vec(),
                 names::MIN_EXPIRY_MS => p.min_expiry_ms = Some(num()?),
@@ -194,6 +215,8 @@ mod tests {
             bloom_bits_per_key: 10,
             created_unix_ms: 1_700_000_000_000,
             db_id: b"0123456789abcdef".to_vec(),
+            keyspace_id: Some(3),
+            keyspace_name: "redis.hash".into(),
         };
         let block = Block::new(p.encode()).unwrap();
         assert_eq!(Properties::decode(block, &loc()).unwrap(), p);

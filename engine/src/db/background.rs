@@ -73,7 +73,7 @@ impl Inner {
             gen,
             &snapshots,
             || self.new_file_number(),
-            |_| Ok(()),
+            |ks| Ok(self.keyspace_name(ks).unwrap_or_default()),
         )?;
         let c = &self.counters;
         c.flush_expired
@@ -213,6 +213,10 @@ impl CompactionContext for Inner {
 
     fn ttl_check_interval(&self) -> Duration {
         self.options.ttl_check_interval
+    }
+
+    fn keyspace_name(&self, ks: KeyspaceId) -> Option<String> {
+        Inner::keyspace_name(self, ks)
     }
 
     fn filter(&self, ks: KeyspaceId) -> Option<Arc<dyn CompactionFilter>> {

@@ -108,6 +108,13 @@ impl TableBuilder {
         self.props.db_id = id.to_vec();
     }
 
+    /// Records the keyspace (column family) the table belongs to in its properties
+    /// (`strata.keyspace.id`, `strata.keyspace.name`).
+    pub fn set_keyspace(&mut self, id: u32, name: &str) {
+        self.props.keyspace_id = Some(id);
+        self.props.keyspace_name = name.to_string();
+    }
+
     /// Charges this builder's memory (its filter's buffered key hashes, its index block,
     /// its buffers) to `cache` from now until it is finished or dropped: the cache evicts
     /// blocks to make room (see [`BlockCache::reservation`]). The charge follows the

@@ -1,0 +1,209 @@
+//! `strata::repair`: a database whose CURRENT or MANIFEST is lost or damaged is rebuilt from
+//! its tables and WALs; what cannot be placed is moved to `lost/`, never deleted.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+
+use strata::{repair, Db, Options};
+
+fn options() -> Options {
+    let mut o = Options::default();
+    o.memtable_size = 64 << 10;
+    o
+}
+
+/// A database with data in every place: the bottom level, L0, the WAL, a second keyspace,
+/// overwrites and deletes across them.
+fn populate(dir: &Path) {
+    let db = Db::open(dir, options()).unwrap();
+    let other = db.keyspace("other").unwrap();
+    for i in 0..3000 {
+        db.put(format!("key{i:05}"), format!("old{i}")).unwrap();
+        other.put(format!("o{i:05}"), format!("v{i}")).unwrap();
+    }
+    db.put("gone", "soon").unwrap();
+    db.flush().unwrap();
+    db.compact_range(None, None).unwrap();
+    for i in (0..3000).step_by(3) {
+        db.put(format!("key{i:05}"), format!("new{i}")).unwrap();
+    }
+    db.delete("gone").unwrap();
+    db.flush().unwrap();
+    for i in (0..3000).step_by(5) {
+        db.put(format!("key{i:05}"), format!("newest{i}")).unwrap();
+    }
+    db.put("wal-only", "yes").unwrap();
+    db.close().unwrap();
+}
+
+fn expected(i: usize) -> String {
+    if i.is_multiple_of(5) {
+        format!("newest{i}")
+    } else if i.is_multiple_of(3) {
+        format!("new{i}")
+    } else {
+        format!("old{i}")
+    }
+}
+
+fn check(dir: &Path) {
+    let db = Db::open(dir, options()).unwrap();
+    let other = db.keyspace("other").unwrap();
+    for i in 0..3000 {
+        assert_eq!(
+            db.get(format!("key{i:05}")).unwrap(),
+            Some(expected(i).into_bytes()),
+            "key{i:05}"
+        );
+        assert_eq!(
+            other.get(format!("o{i:05}")).unwrap(),
+            Some(format!("v{i}").into_bytes())
+        );
+    }
+    assert_eq!(db.get("gone").unwrap(), None, "a deleted key stays deleted");
+    assert_eq!(db.get("wal-only").unwrap().as_deref(), Some(&b"yes"[..]));
+    db.verify().unwrap();
+    db.check_level_invariants().unwrap();
+    db.put("writable", "yes").unwrap();
+    db.close().unwrap();
+}
+
+fn manifests(dir: &Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("MANIFEST-")
+        })
+        .collect()
+}
+
+#[test]
+fn a_lost_current_is_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    populate(dir.path());
+    std::fs::remove_file(dir.path().join("CURRENT")).unwrap();
+    assert!(Db::open(dir.path(), options()).is_err());
+    let report = repair(dir.path(), options()).unwrap();
+    assert!(report.manifest_read.is_some());
+    assert_eq!(report.logs_converted.len(), 1, "{report:?}");
+    assert!(report.damage.is_empty(), "{report:?}");
+    assert!(report.tables.contains_key("other"), "{report:?}");
+    // Nothing deleted: the old manifest and the converted WAL are in lost/.
+    let lost: Vec<String> = report
+        .lost
+        .iter()
+        .map(|(p, _)| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert!(lost.iter().any(|n| n.starts_with("MANIFEST-")), "{lost:?}");
+    assert!(lost.iter().any(|n| n.ends_with(".log")), "{lost:?}");
+    for (p, _) in &report.lost {
+        assert!(p.exists(), "{} is kept", p.display());
+    }
+    check(dir.path());
+}
+
+#[test]
+fn a_damaged_current_is_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    populate(dir.path());
+    std::fs::write(dir.path().join("CURRENT"), b"MANIFEST-9999\n").unwrap();
+    assert!(Db::open(dir.path(), options()).is_err());
+    repair(dir.path(), options()).unwrap();
+    check(dir.path());
+}
+
+#[test]
+fn a_lost_manifest_is_rebuilt_from_the_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    populate(dir.path());
+    for m in manifests(dir.path()) {
+        std::fs::remove_file(m).unwrap();
+    }
+    std::fs::remove_file(dir.path().join("CURRENT")).unwrap();
+    let report = repair(dir.path(), options()).unwrap();
+    assert!(report.manifest_read.is_none());
+    check(dir.path());
+}
+
+#[test]
+fn a_damaged_manifest_is_read_up_to_the_damage() {
+    let dir = tempfile::tempdir().unwrap();
+    populate(dir.path());
+    let m = manifests(dir.path()).pop().unwrap();
+    let mut bytes = std::fs::read(&m).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0xFF;
+    std::fs::write(&m, &bytes).unwrap();
+    assert!(Db::open(dir.path(), options()).is_err());
+    let report = repair(dir.path(), options()).unwrap();
+    assert!(!report.damage.is_empty(), "{report:?}");
+    check(dir.path());
+}
+
+#[test]
+fn a_damaged_or_foreign_table_goes_to_lost() {
+    let other = tempfile::tempdir().unwrap();
+    {
+        let db = Db::open(other.path(), options()).unwrap();
+        db.put("theirs", "x").unwrap();
+        db.flush().unwrap();
+        db.close().unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = Db::open(dir.path(), options()).unwrap();
+        db.put("a", "1").unwrap();
+        db.flush().unwrap();
+        db.put("b", "2").unwrap();
+        db.flush().unwrap();
+        db.close().unwrap();
+    }
+    let mut tables: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "sst"))
+        .collect();
+    tables.sort();
+    // Damage the table holding "b" (the newer one).
+    let damaged = tables.pop().unwrap();
+    let mut bytes = std::fs::read(&damaged).unwrap();
+    bytes[10] ^= 0xFF;
+    std::fs::write(&damaged, &bytes).unwrap();
+    let theirs = std::fs::read_dir(other.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "sst"))
+        .unwrap();
+    std::fs::copy(&theirs, dir.path().join("000500.sst")).unwrap();
+
+    let report = repair(dir.path(), options()).unwrap();
+    let reasons: Vec<&str> = report.lost.iter().map(|(_, r)| r.as_str()).collect();
+    assert!(
+        reasons.iter().any(|r| r.starts_with("damaged")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.contains(&"another database wrote it"),
+        "{reasons:?}"
+    );
+    let db = Db::open(dir.path(), options()).unwrap();
+    assert_eq!(db.get("a").unwrap().as_deref(), Some(&b"1"[..]));
+    assert_eq!(db.get("theirs").unwrap(), None);
+    db.verify().unwrap();
+}
+
+#[test]
+fn an_open_database_is_not_repaired() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), options()).unwrap();
+    assert!(matches!(
+        repair(dir.path(), options()),
+        Err(strata::Error::Locked(_))
+    ));
+    drop(db);
+}
