@@ -405,11 +405,24 @@ impl Server {
             .name("strata-housekeeping".into())
             .spawn(move || {
                 let mut last_ops = 0;
+                let mut refusing = false;
                 loop {
                     std::thread::sleep(Duration::from_secs(1));
                     let Some(s) = server.upgrade() else { return };
                     if s.shutting_down.load(Ordering::SeqCst) {
                         return;
+                    }
+                    // Say when writes start being refused, and when they resume.
+                    match (s.store.engine().background_error(), refusing) {
+                        (Some(e), false) => {
+                            eprintln!("strata-server: refusing writes (MISCONF): {e}");
+                            refusing = true;
+                        }
+                        (None, true) => {
+                            eprintln!("strata-server: writes resumed");
+                            refusing = false;
+                        }
+                        _ => {}
                     }
                     if s.fsync() == Fsync::EverySec {
                         if let Err(e) = s.store.engine().sync_wal() {

@@ -446,6 +446,14 @@ fn a_wal_that_cannot_grow_resumes_once_room_is_back() {
     assert_eq!(got, Some(value(0)));
     let refused = err(&mut c, &["SET", "while", "full"]);
     assert!(refused.starts_with("MISCONF"), "{refused}");
+    // INFO says so, with the cause.
+    let info: String = q(&mut c, &["INFO", "persistence"]);
+    assert!(info.contains("aof_last_write_status:err"), "{info}");
+    let cause = info
+        .lines()
+        .find_map(|l| l.strip_prefix("strata_background_error:"))
+        .unwrap_or_default();
+    assert!(cause.contains("too large"), "{info}");
 
     let lifted = Command::new("prlimit")
         .args([
@@ -465,6 +473,9 @@ fn a_wal_that_cannot_grow_resumes_once_room_is_back() {
             .is_ok()
     });
     assert!(resumed, "writes did not resume");
+    let info: String = q(&mut c, &["INFO", "persistence"]);
+    assert!(info.contains("aof_last_write_status:ok"), "{info}");
+    assert!(info.contains("strata_background_error:\r\n"), "{info}");
     for _ in 0..200 {
         let _: () = q(&mut c, &["INCR", "counter"]);
     }

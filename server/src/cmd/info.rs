@@ -208,8 +208,20 @@ fn persistence_section(server: &Server, out: &mut String) {
     put(out, "rdb_last_bgsave_status", &"ok");
     put(out, "aof_enabled", &1);
     put(out, "aof_rewrite_in_progress", &0);
-    put(out, "aof_last_write_status", &"ok");
+    // Writes are refused while the engine has a background error (a full disk, a failed
+    // fsync): Redis's AOF write status, and the cause.
+    let error = server.store.engine().background_error();
+    put(
+        out,
+        "aof_last_write_status",
+        &if error.is_some() { "err" } else { "ok" },
+    );
     put(out, "strata_appendfsync", &server.config.get("appendfsync"));
+    put(
+        out,
+        "strata_background_error",
+        &error.map(|e| e.to_string()).unwrap_or_default(),
+    );
 }
 
 /// `# Stats`: connection, command, traffic and keyspace counters.
