@@ -21,6 +21,8 @@ enum Kind {
     Enum(&'static [&'static str]),
     /// Any string.
     Text,
+    /// Redis's `save`: empty, or pairs of `seconds changes`.
+    SavePoints,
 }
 
 /// What `CONFIG SET` may do with a parameter.
@@ -74,7 +76,7 @@ const fn engine(
     }
 }
 
-use Kind::{Bool, Enum, Int, Memory, Text};
+use Kind::{Bool, Enum, Int, Memory, SavePoints, Text};
 use Mode::{Applied, Fixed, Recorded};
 
 const I64MAX: i64 = i64::MAX;
@@ -93,7 +95,7 @@ static PARAMS: &[Param] = &[
         Enum(&["always", "everysec", "no"]),
         Applied,
     ),
-    p("save", "", Text, Fixed),
+    p("save", "", SavePoints, Recorded),
     p("requirepass", "", Text, Applied),
     p("protected-mode", "yes", Bool, Applied),
     p("maxclients", "10000", Int(1, 1_000_000), Applied),
@@ -228,6 +230,15 @@ fn check(param: &Param, value: &str) -> Result<String, String> {
             }
         }
         Text => Ok(value.to_string()),
+        SavePoints => {
+            let words: Vec<&str> = value.split_whitespace().collect();
+            let numbers = words.iter().all(|w| w.parse::<u64>().is_ok());
+            if words.len().is_multiple_of(2) && numbers {
+                Ok(words.join(" "))
+            } else {
+                Err("Invalid save parameters".into())
+            }
+        }
     }
 }
 
@@ -375,6 +386,11 @@ impl Config {
                 [] => {}
                 [name, value] => self.set_initial(name, value).map_err(|e| at(e.0))?,
                 [name] if name == "save" => {}
+                // `save 900 1 300 10` (Redis also takes the pairs spread over lines).
+                [name, points @ ..] if name == "save" => {
+                    self.set_initial(name, &points.join(" "))
+                        .map_err(|e| at(e.0))?;
+                }
                 [name, ..] => {
                     return Err(at(format!(
                         "Bad directive or wrong number of arguments: '{name}'"

@@ -943,3 +943,55 @@ fn collection_counts_and_elements_agree_after_kill_9() {
         assert!(zcard >= n && zcard <= n + 1);
     }
 }
+
+/// MEMORY USAGE, CONFIG SET save, and the arity and NaN errors Redis's suite checks.
+#[test]
+fn memory_usage_save_and_error_details() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let mut c = conn(&server.url());
+    let _: () = q(&mut c, &["SET", "s", "hello"]);
+    let string: i64 = q(&mut c, &["MEMORY", "USAGE", "s"]);
+    assert!(string >= 5, "{string}");
+    let fields: Vec<String> = (0..100)
+        .flat_map(|i| [format!("f{i}"), "v".repeat(100)])
+        .collect();
+    let mut hset = vec!["HSET", "h"];
+    hset.extend(fields.iter().map(String::as_str));
+    let _: i64 = q(&mut c, &hset);
+    let sampled: i64 = q(&mut c, &["MEMORY", "USAGE", "h"]);
+    let all: i64 = q(&mut c, &["MEMORY", "USAGE", "h", "SAMPLES", "0"]);
+    assert!(all > 100 * 100, "{all}");
+    assert!(sampled > 100 * 100, "{sampled}");
+    let missing: Option<i64> = q(&mut c, &["MEMORY", "USAGE", "nokey"]);
+    assert_eq!(missing, None);
+    assert_eq!(
+        err(&mut c, &["MEMORY", "USAGE", "h", "SAMPLES", "-1"]),
+        "ERR syntax error"
+    );
+    assert_eq!(
+        err(&mut c, &["MEMORY", "USAGE", "h", "FOO"]),
+        "ERR syntax error"
+    );
+    assert_eq!(
+        err(&mut c, &["MEMORY", "NOPE"]),
+        "ERR unknown subcommand 'NOPE'. Try MEMORY HELP."
+    );
+
+    let _: () = q(&mut c, &["CONFIG", "SET", "save", ""]);
+    let _: () = q(&mut c, &["CONFIG", "SET", "save", "3600 1 300 100"]);
+    let save: Vec<String> = q(&mut c, &["CONFIG", "GET", "save"]);
+    assert_eq!(save, ["save", "3600 1 300 100"]);
+    assert!(err(&mut c, &["CONFIG", "SET", "save", "3600"]).ends_with("Invalid save parameters"));
+
+    assert_eq!(
+        err(&mut c, &["LPOP", "l", "1", "1"]),
+        "ERR wrong number of arguments for 'lpop' command"
+    );
+    assert_eq!(
+        err(&mut c, &["HINCRBYFLOAT", "hf", "f", "+inf"]),
+        "ERR value is NaN or Infinity"
+    );
+    let exists: i64 = q(&mut c, &["EXISTS", "hf"]);
+    assert_eq!(exists, 0);
+}

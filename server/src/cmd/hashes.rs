@@ -111,6 +111,10 @@ pub(super) fn hincrby(server: &Server, session: &mut Session, args: &[Vec<u8>]) 
 
 pub(super) fn hincrbyfloat(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     let by = Args::new(&args[2..]).next_f64()?;
+    if !by.is_finite() {
+        // Redis checks the increment itself first (INCRBYFLOAT only checks the result).
+        return Err(Reply::error("ERR value is NaN or Infinity"));
+    }
     let r = server.store.hupdate(session.db, &args[0], &args[1], |old| {
         let text = add_float(old, by, Error::HashNotFloat)?;
         Ok((text.clone(), text))

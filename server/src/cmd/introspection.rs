@@ -1,8 +1,11 @@
 //! What the server tells about itself: `COMMAND` (the command table as Redis 7 reports it),
-//! `TIME` and `SLOWLOG`.
+//! `TIME`, `SLOWLOG` and `MEMORY`.
 
 use super::number::parse_i64;
-use super::reply::{bulk, help, unknown_subcommand, wrong_arity, CmdResult};
+use super::reply::{
+    bulk, help, not_an_integer, store_error, syntax_error, unknown_subcommand, wrong_arity,
+    CmdResult,
+};
 use super::{command_keys, lookup, Command, COMMANDS};
 use crate::resp::Reply;
 use crate::server::Server;
@@ -195,4 +198,57 @@ pub(super) fn slowlog(server: &Server, _session: &mut Session, args: &[Vec<u8>])
         _ => return Err(unknown_subcommand(&args[0], "slowlog")),
     };
     Ok(reply)
+}
+
+/// Elements a `MEMORY USAGE` of a collection samples by default (Redis's
+/// `OBJ_COMPUTE_SIZE_DEF_SAMPLES`).
+const MEMORY_USAGE_SAMPLES: usize = 5;
+
+/// `MEMORY USAGE key [SAMPLES n]`, `MEMORY DOCTOR`, `MEMORY MALLOC-STATS`, `MEMORY PURGE`,
+/// `MEMORY HELP`.
+pub(super) fn memory(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+    match (args[0].to_ascii_lowercase().as_slice(), &args[1..]) {
+        (b"usage", [key, options @ ..]) => {
+            let mut samples = MEMORY_USAGE_SAMPLES;
+            let mut rest = options.iter();
+            while let Some(option) = rest.next() {
+                match (option.eq_ignore_ascii_case(b"samples"), rest.next()) {
+                    (true, Some(n)) => {
+                        samples = match parse_i64(n) {
+                            Some(0) => 0,
+                            Some(n) if n > 0 => usize::try_from(n).unwrap_or(usize::MAX),
+                            Some(_) => return Err(syntax_error()),
+                            None => return Err(not_an_integer()),
+                        };
+                    }
+                    _ => return Err(syntax_error()),
+                }
+            }
+            match server.store.memory_usage(session.db, key, samples) {
+                Ok(Some(n)) => Ok(Reply::Integer(i64::try_from(n).unwrap_or(i64::MAX))),
+                Ok(None) => Ok(Reply::Null),
+                Err(e) => Err(store_error(e)),
+            }
+        }
+        (b"doctor", []) => Ok(bulk(
+            "Hi Sam, I can't find any memory issue in your instance. I can only account for what occurs on this base.",
+        )),
+        (b"malloc-stats", []) => Ok(bulk(
+            "Stats not supported for the current allocator",
+        )),
+        (b"purge", []) => Ok(Reply::ok()),
+        (b"help", []) => Ok(help(&[
+            "MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "DOCTOR",
+            "    Return memory problems reports.",
+            "MALLOC-STATS",
+            "    Return internal statistics report from the memory allocator.",
+            "PURGE",
+            "    Attempt to purge dirty pages for reclamation by the allocator.",
+            "USAGE <key> [SAMPLES <count>]",
+            "    Return memory in bytes used by <key> and its value. Nested values are",
+            "    sampled up to <count> times (default: 5, 0 means sample all).",
+        ])),
+        _ => Err(unknown_subcommand(&args[0], "memory")),
+    }
 }

@@ -60,6 +60,11 @@ pub(super) fn rpushx(server: &Server, session: &mut Session, args: &[Vec<u8>]) -
 
 /// `LPOP key [count]`, `RPOP key [count]`.
 fn pop(server: &Server, session: &Session, args: &[Vec<u8>], end: End) -> CmdResult {
+    if args.len() > 2 {
+        // Redis answers LPOP/RPOP with extra arguments by arity, not syntax.
+        let name = if end == End::Left { "lpop" } else { "rpop" };
+        return Err(super::reply::wrong_arity(name));
+    }
     match Args::new(&args[1..]).optional_count()? {
         None => or_error(server.store.pop(session.db, &args[0], end, 1), |v| {
             v.and_then(|v| v.into_iter().next())
