@@ -6,9 +6,12 @@
 //! someone is blocked: one atomic load otherwise). `Notify` keeps a wake-up that arrives
 //! between the retry and the sleep, so none is lost, and nothing polls.
 //!
-//! All waiters on a key are woken and retry; the first to take the element gets it. Redis
-//! serves them strictly in the order they blocked; here the order among clients woken by one
-//! push is the order their tasks run (documented in `docs/redis-compatibility.md`).
+//! Waiters on a key are served in the order they blocked, as in Redis: a write wakes only the
+//! oldest waiter of the key, and a waiter that leaves (served with data or an error, timed
+//! out, disconnected) wakes the next, which retries and finds whatever data is left. So one
+//! push of three elements serves the three oldest clients in turn, and a client whose
+//! BLMOVE destination has the wrong type gets its error before a younger one takes the
+//! element.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -97,17 +100,15 @@ impl Blocking {
         self.blocked.load(Ordering::Relaxed)
     }
 
-    /// Wakes every client waiting on `key` of database `db`. Call after the write that may
-    /// have given it data is visible.
+    /// Wakes the oldest client waiting on `key` of database `db` (the next one is woken when
+    /// it leaves). Call after the write that may have given it data is visible.
     pub fn signal(&self, db: u8, key: &[u8]) {
         if self.blocked.load(Ordering::SeqCst) == 0 {
             return;
         }
         let w = self.lock();
-        if let Some(list) = w.get(&(db, key.to_vec())) {
-            for (_, n) in list {
-                n.notify_one();
-            }
+        if let Some((_, n)) = w.get(&(db, key.to_vec())).and_then(|list| list.first()) {
+            n.notify_one();
         }
     }
 }
@@ -118,8 +119,13 @@ impl Drop for Waiter<'_> {
         for k in &self.keys {
             if let Some(list) = w.get_mut(k) {
                 list.retain(|(id, _)| *id != self.id);
-                if list.is_empty() {
-                    w.remove(k);
+                // The next in line retries: data may be left for it (a wake-up with none
+                // costs one retry).
+                match list.first() {
+                    Some((_, next)) => next.notify_one(),
+                    None => {
+                        w.remove(k);
+                    }
                 }
             }
         }
