@@ -995,3 +995,48 @@ fn memory_usage_save_and_error_details() {
     let exists: i64 = q(&mut c, &["EXISTS", "hf"]);
     assert_eq!(exists, 0);
 }
+
+/// Clients blocked on a key are served in the order they blocked: the first BRPOPLPUSH, whose
+/// destination holds a string, gets WRONGTYPE; the second gets the element.
+#[test]
+fn blocked_clients_are_served_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let mut c = conn(&server.url());
+    let _: () = q(&mut c, &["SET", "target1", "nolist"]);
+    let blocked = |target: &'static str| {
+        let url = server.url();
+        std::thread::spawn(move || {
+            let mut c = conn(&url);
+            redis::cmd("BRPOPLPUSH")
+                .arg("src")
+                .arg(target)
+                .arg(0)
+                .query::<Option<String>>(&mut c)
+        })
+    };
+    let wait_blocked = |c: &mut redis::Connection, n: usize| {
+        let start = Instant::now();
+        loop {
+            let info: String = q(c, &["INFO", "clients"]);
+            if info.contains(&format!("blocked_clients:{n}\r\n")) {
+                return;
+            }
+            assert!(start.elapsed() < Duration::from_secs(5), "{info}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    let first = blocked("target1");
+    wait_blocked(&mut c, 1);
+    let second = blocked("target2");
+    wait_blocked(&mut c, 2);
+    let _: i64 = q(&mut c, &["LPUSH", "src", "foo"]);
+    let first = first.join().unwrap();
+    assert!(
+        first.as_ref().is_err_and(|e| e.code() == Some("WRONGTYPE")),
+        "{first:?}"
+    );
+    assert_eq!(second.join().unwrap().unwrap().as_deref(), Some("foo"));
+    let moved: Vec<String> = q(&mut c, &["LRANGE", "target2", "0", "-1"]);
+    assert_eq!(moved, ["foo"]);
+}
