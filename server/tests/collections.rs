@@ -1040,3 +1040,92 @@ fn blocked_clients_are_served_in_order() {
     let moved: Vec<String> = q(&mut c, &["LRANGE", "target2", "0", "-1"]);
     assert_eq!(moved, ["foo"]);
 }
+
+/// ZMPOP and BZMPOP, and the LIMIT and numkeys errors as Redis words them.
+#[test]
+fn zmpop_bzmpop_and_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let mut c = conn(&server.url());
+    let _: i64 = q(&mut c, &["ZADD", "z", "1", "a", "2", "b", "3", "c"]);
+    let popped: (String, Vec<(String, f64)>) =
+        q(&mut c, &["ZMPOP", "2", "none", "z", "MIN", "COUNT", "2"]);
+    assert_eq!(popped.0, "z");
+    assert_eq!(popped.1, [("a".into(), 1.0), ("b".into(), 2.0)]);
+    let max: (String, Vec<(String, f64)>) = q(&mut c, &["ZMPOP", "1", "z", "MAX"]);
+    assert_eq!(max.1, [("c".into(), 3.0)]);
+    let empty: Option<Vec<String>> = q(&mut c, &["ZMPOP", "1", "z", "MIN"]);
+    assert_eq!(empty, None);
+    for bad in ["0", "a", "-1"] {
+        assert_eq!(
+            err(&mut c, &["ZMPOP", bad, "z", "MIN"]),
+            "ERR numkeys should be greater than 0"
+        );
+        assert_eq!(
+            err(&mut c, &["LMPOP", bad, "l", "LEFT"]),
+            "ERR numkeys should be greater than 0"
+        );
+    }
+    assert_eq!(err(&mut c, &["ZMPOP", "1", "z", "BAD"]), "ERR syntax error");
+    assert_eq!(
+        err(&mut c, &["ZMPOP", "1", "z", "MIN", "COUNT", "0"]),
+        "ERR count should be greater than 0"
+    );
+    let timed_out: Option<Vec<String>> = q(&mut c, &["BZMPOP", "0.05", "1", "z", "MIN"]);
+    assert_eq!(timed_out, None);
+    let _: i64 = q(&mut c, &["ZADD", "z", "5", "e"]);
+    let served: (String, Vec<(String, f64)>) = q(&mut c, &["BZMPOP", "1", "1", "z", "MAX"]);
+    assert_eq!(served.1, [("e".into(), 5.0)]);
+
+    let _: i64 = q(&mut c, &["ZADD", "lex", "0", "a", "0", "b", "0", "c"]);
+    let none: Vec<String> = q(&mut c, &["ZRANGEBYLEX", "lex", "-", "+", "LIMIT", "0", "0"]);
+    assert!(none.is_empty());
+    let one: Vec<String> = q(&mut c, &["ZRANGEBYLEX", "lex", "-", "+", "LIMIT", "1", "1"]);
+    assert_eq!(one, ["b"]);
+    assert_eq!(
+        err(&mut c, &["ZINTERCARD", "1", "lex", "LIMIT", "a"]),
+        "ERR LIMIT can't be negative"
+    );
+}
+
+/// ZMPOP's pops survive kill -9 like its adds: every acknowledged round (ZADD of a{i} with the
+/// lowest score and b{i}, then ZMPOP MIN, which takes a{i}) is there after the restart.
+#[test]
+fn zmpop_after_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let (acked, server) = common::kill_9_during(dir.path(), 2, |url, t| {
+        let mut c = conn(url);
+        let mut acked = 0u64;
+        loop {
+            let i = acked + 1;
+            let r = redis::pipe()
+                .cmd("ZADD")
+                .arg(format!("zp{t}"))
+                .arg(-(i as i64))
+                .arg(format!("a{i}"))
+                .arg(i)
+                .arg(format!("b{i}"))
+                .cmd("ZMPOP")
+                .arg(1)
+                .arg(format!("zp{t}"))
+                .arg("MIN")
+                .query::<(u64, (String, Vec<(String, f64)>))>(&mut c);
+            match r {
+                Ok((_, (_, popped))) => {
+                    assert_eq!(popped, [(format!("a{i}"), -(i as f64))]);
+                    acked += 1;
+                }
+                Err(_) => return acked,
+            }
+        }
+    });
+    let mut c = conn(&server.url());
+    for (t, &n) in acked.iter().enumerate() {
+        let members: Vec<String> = q(&mut c, &["ZRANGE", &format!("zp{t}"), "0", "-1"]);
+        for i in 1..=n {
+            assert!(members.contains(&format!("b{i}")), "zp{t}: b{i} lost");
+            assert!(!members.contains(&format!("a{i}")), "zp{t}: a{i} came back");
+        }
+        assert!(members.len() as u64 <= n + 2, "zp{t}: {members:?}");
+    }
+}

@@ -262,6 +262,10 @@ impl Store {
         let count = count.unwrap_or(u64::MAX);
         let mut out = Vec::new();
         let mut take = |item: Option<(Vec<u8>, f64)>, skipped: &mut u64| -> bool {
+            if (out.len() as u64) >= count {
+                // `LIMIT offset 0` selects nothing.
+                return false;
+            }
             if let Some(e) = item {
                 if *skipped < offset {
                     *skipped += 1;

@@ -129,12 +129,15 @@ impl<'a> Args<'a> {
         Ok((keys, self.next_timeout()?))
     }
 
-    /// `numkeys key...` (SINTERCARD, LMPOP, ...): the keys.
+    /// `numkeys key...` (SINTERCARD, LMPOP, ZMPOP, ...): the keys. A `numkeys` that is not
+    /// a positive integer, even one that is no integer, gets Redis's "numkeys should be
+    /// greater than 0" (these commands read it with a range check that carries the message).
     pub(super) fn numkeys(&mut self) -> Result<&'a [Vec<u8>], Reply> {
-        self.numkeys_or(
-            || Reply::error("ERR numkeys should be greater than 0"),
-            || Reply::error(TOO_MANY_KEYS),
-        )
+        let below_one = || Reply::error("ERR numkeys should be greater than 0");
+        if self.left.first().is_some_and(|n| parse_i64(n).is_none()) {
+            return Err(below_one());
+        }
+        self.numkeys_or(below_one, || Reply::error(TOO_MANY_KEYS))
     }
 
     /// [`Args::numkeys`] with the command's own errors for a `numkeys` below 1 and for one
@@ -197,10 +200,11 @@ impl<'a> Args<'a> {
         let Some(n) = self.final_option("LIMIT")? else {
             return Ok(0);
         };
+        // Redis reads it with a range check carrying this message, so a LIMIT that is no
+        // integer gets it too.
         match parse_i64(n) {
             Some(n) if n >= 0 => Ok(n.unsigned_abs()),
-            Some(_) => Err(Reply::error("ERR LIMIT can't be negative")),
-            None => Err(not_an_integer()),
+            _ => Err(Reply::error("ERR LIMIT can't be negative")),
         }
     }
 

@@ -205,6 +205,75 @@ pub(super) fn bzpopmax(server: &Server, session: &mut Session, args: &[Vec<u8>])
     bzpop(server, session, args, bzpopmax_try)
 }
 
+/// Reads `numkeys key... MIN|MAX [COUNT count]` (ZMPOP, BZMPOP): the keys, whether to pop
+/// the highest scores, how many.
+fn zmpop_args<'a>(a: &mut Args<'a>) -> Result<(&'a [Vec<u8>], bool, u64), Reply> {
+    let keys = a.numkeys()?;
+    let which = a.next_bytes()?;
+    let max = if which.eq_ignore_ascii_case(b"MAX") {
+        true
+    } else if which.eq_ignore_ascii_case(b"MIN") {
+        false
+    } else {
+        return Err(syntax_error());
+    };
+    let count = match a.final_option("COUNT")? {
+        None => 1,
+        Some(n) => match super::number::parse_i64(n) {
+            Some(n) if n > 0 => n.unsigned_abs(),
+            _ => return Err(Reply::error("ERR count should be greater than 0")),
+        },
+    };
+    Ok((keys, max, count))
+}
+
+/// ZMPOP's reply (the key, then `[member, score]` pairs), or `None` if every sorted set is
+/// empty.
+fn zmpop_try(
+    server: &Server,
+    session: &Session,
+    keys: &[Vec<u8>],
+    max: bool,
+    count: u64,
+) -> Option<Reply> {
+    for k in keys {
+        match server.store.zpop(session.db, k, max, count) {
+            Ok(Some(popped)) if !popped.is_empty() => {
+                let pairs = popped
+                    .into_iter()
+                    .map(|(m, s)| Reply::Array(vec![Reply::Bulk(m), Reply::Double(s)]))
+                    .collect();
+                return Some(Reply::Array(vec![
+                    Reply::Bulk(k.clone()),
+                    Reply::Array(pairs),
+                ]));
+            }
+            Ok(_) => {}
+            Err(e) => return Some(store_error(e)),
+        }
+    }
+    None
+}
+
+/// `ZMPOP numkeys key... MIN|MAX [COUNT count]`.
+pub(super) fn zmpop(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+    let (keys, max, count) = zmpop_args(&mut Args::new(args))?;
+    Ok(zmpop_try(server, session, keys, max, count).unwrap_or(Reply::NullArray))
+}
+
+fn bzmpop_try(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Option<Reply> {
+    let (keys, max, count) = zmpop_args(&mut Args::new(&args[1..])).ok()?;
+    zmpop_try(server, session, keys, max, count)
+}
+
+/// `BZMPOP timeout numkeys key... MIN|MAX [COUNT count]`. The timeout is read after the rest
+/// (its errors come second), as for BLMPOP.
+pub(super) fn bzmpop(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+    let (keys, _, _) = zmpop_args(&mut Args::new(&args[1..]))?;
+    let deadline = Args::new(args).next_timeout()?;
+    Ok(block_on(server, session, args, keys, deadline, bzmpop_try))
+}
+
 /// The parsed arguments of ZUNION/ZINTER/ZDIFF (and their STORE forms).
 struct Combine<'a> {
     keys: &'a [Vec<u8>],
