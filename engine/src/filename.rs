@@ -63,6 +63,29 @@ pub(crate) fn parse(name: &str) -> Option<FileKind> {
     None
 }
 
+/// Opens (creating it if needed) and takes the directory's `LOCK` file: an advisory `flock`
+/// held as long as the returned file is open, so one process (one `Db`) uses a directory at
+/// a time.
+///
+/// # Errors
+/// [`Error::Locked`](crate::error::Error::Locked) if another holds it; I/O errors naming
+/// the file.
+pub(crate) fn lock_dir(dir: &Path) -> crate::error::Result<std::fs::File> {
+    use crate::error::Error;
+    let path = lock_path(dir);
+    let file = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io_at(&path, e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Locked(dir.to_path_buf())),
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::io_at(&path, e)),
+    }
+}
+
 /// fsyncs a directory so that file creations, renames and deletions in it are durable.
 pub(crate) fn sync_dir(dir: &Path) -> crate::error::Result<()> {
     fail::fail_point!("dir::sync", |e| Err(crate::error::Error::io_at(

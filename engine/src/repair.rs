@@ -14,7 +14,7 @@
 //!    in sequence numbers, which only a merge puts right.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::fs::{self, File};
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -64,18 +64,7 @@ pub struct RepairReport {
 /// [`Error::Locked`] if the database is open; I/O errors reading the directory or writing
 /// the new files; errors of the final open and compaction.
 pub fn repair(dir: &Path, options: Options) -> Result<RepairReport> {
-    let lock_path = filename::lock_path(dir);
-    let lock_file = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(|e| Error::io_at(&lock_path, e))?;
-    match lock_file.try_lock() {
-        Ok(()) => {}
-        Err(fs::TryLockError::WouldBlock) => return Err(Error::Locked(dir.to_path_buf())),
-        Err(fs::TryLockError::Error(e)) => return Err(Error::io_at(&lock_path, e)),
-    }
+    let lock_file = filename::lock_dir(dir)?;
     let mut report = RepairReport::default();
     let mut lost = Lost::new(dir);
 

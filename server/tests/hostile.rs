@@ -332,6 +332,29 @@ fn a_startup_io_error_names_the_path() {
 /// writes with MISCONF; once room is back (the limit lifted on the running process) the
 /// engine retries by itself and writes resume, without a restart and without losing anything
 /// acknowledged.
+/// Lifts the file-size limit of the running server (`prlimit`, no restart) and waits until
+/// a write (`SET after room`) is accepted again, 10 s at most.
+fn lift_file_size_limit_and_resume(server: &common::Server, c: &mut redis::Connection) {
+    let lifted = Command::new("prlimit")
+        .args([
+            "--pid",
+            &server.child.id().to_string(),
+            "--fsize=unlimited:",
+        ])
+        .status()
+        .unwrap();
+    assert!(lifted.success());
+    let resumed = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        redis::cmd("SET")
+            .arg("after")
+            .arg("room")
+            .query::<()>(c)
+            .is_ok()
+    });
+    assert!(resumed, "writes did not resume");
+}
+
 #[test]
 fn writes_resume_by_themselves_once_room_is_back() {
     let dir = tempfile::tempdir().unwrap();
@@ -374,24 +397,7 @@ fn writes_resume_by_themselves_once_room_is_back() {
     let info: String = q(&mut c, &["INFO", "strata"]);
     assert!(info.contains("strata_compactions"), "{info}");
 
-    let lifted = Command::new("prlimit")
-        .args([
-            "--pid",
-            &server.child.id().to_string(),
-            "--fsize=unlimited:",
-        ])
-        .status()
-        .unwrap();
-    assert!(lifted.success());
-    let resumed = (0..100).any(|_| {
-        std::thread::sleep(std::time::Duration::from_millis(100));
-        redis::cmd("SET")
-            .arg("after")
-            .arg("room")
-            .query::<()>(&mut c)
-            .is_ok()
-    });
-    assert!(resumed, "writes did not resume");
+    lift_file_size_limit_and_resume(&server, &mut c);
     for (key, v) in &acknowledged {
         let got: Option<String> = q(&mut c, &["GET", key]);
         assert_eq!(got.as_ref(), Some(v), "{key}");
@@ -455,24 +461,7 @@ fn a_wal_that_cannot_grow_resumes_once_room_is_back() {
         .unwrap_or_default();
     assert!(cause.contains("too large"), "{info}");
 
-    let lifted = Command::new("prlimit")
-        .args([
-            "--pid",
-            &server.child.id().to_string(),
-            "--fsize=unlimited:",
-        ])
-        .status()
-        .unwrap();
-    assert!(lifted.success());
-    let resumed = (0..100).any(|_| {
-        std::thread::sleep(std::time::Duration::from_millis(100));
-        redis::cmd("SET")
-            .arg("after")
-            .arg("room")
-            .query::<()>(&mut c)
-            .is_ok()
-    });
-    assert!(resumed, "writes did not resume");
+    lift_file_size_limit_and_resume(&server, &mut c);
     let info: String = q(&mut c, &["INFO", "persistence"]);
     assert!(info.contains("aof_last_write_status:ok"), "{info}");
     assert!(info.contains("strata_background_error:\r\n"), "{info}");

@@ -415,18 +415,7 @@ impl Drop for Db {
 
 fn open_inner(dir: &Path, options: Options) -> Result<Inner> {
     fs::create_dir_all(dir).map_err(|e| Error::io_at(dir, e))?;
-    let lock_path = filename::lock_path(dir);
-    let lock_file = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(|e| Error::io_at(&lock_path, e))?;
-    match lock_file.try_lock() {
-        Ok(()) => {}
-        Err(fs::TryLockError::WouldBlock) => return Err(Error::Locked(dir.to_path_buf())),
-        Err(fs::TryLockError::Error(e)) => return Err(e.into()),
-    }
+    let lock_file = filename::lock_dir(dir)?;
 
     let current_exists = filename::current_path(dir).exists();
     if current_exists && options.error_if_exists {

@@ -195,6 +195,18 @@ impl<'a> Args<'a> {
         self.next_bytes().map(Some)
     }
 
+    /// The optional `COUNT count` that ends LMPOP and ZMPOP (1 without it): a positive
+    /// integer.
+    pub(super) fn mpop_count(&mut self) -> Result<u64, Reply> {
+        match self.final_option("COUNT")? {
+            None => Ok(1),
+            Some(n) => match parse_i64(n) {
+                Some(n) if n > 0 => Ok(n.unsigned_abs()),
+                _ => Err(Reply::error("ERR count should be greater than 0")),
+            },
+        }
+    }
+
     /// The optional `LIMIT limit` that ends SINTERCARD and ZINTERCARD (0: none).
     pub(super) fn card_limit(&mut self) -> Result<u64, Reply> {
         let Some(n) = self.final_option("LIMIT")? else {

@@ -5,7 +5,6 @@ use std::time::Instant;
 use strata_redis::{End, LposOptions, LsetOutcome};
 
 use super::args::Args;
-use super::number::parse_i64;
 use super::reply::{bulks, integer, or_error, store_error, syntax_error, CmdResult};
 use crate::blocking::block_on;
 use crate::resp::Reply;
@@ -218,14 +217,7 @@ pub(super) fn rpoplpush(server: &Server, session: &mut Session, args: &[Vec<u8>]
 fn mpop_args<'a>(a: &mut Args<'a>) -> Result<(&'a [Vec<u8>], End, u64), Reply> {
     let keys = a.numkeys()?;
     let end = next_end(a)?;
-    let count = match a.final_option("COUNT")? {
-        None => 1,
-        Some(n) => match parse_i64(n) {
-            Some(n) if n > 0 => n.unsigned_abs(),
-            _ => return Err(Reply::error("ERR count should be greater than 0")),
-        },
-    };
-    Ok((keys, end, count))
+    Ok((keys, end, a.mpop_count()?))
 }
 
 /// LMPOP's reply, or `None` if every list is empty.

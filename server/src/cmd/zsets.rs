@@ -217,14 +217,7 @@ fn zmpop_args<'a>(a: &mut Args<'a>) -> Result<(&'a [Vec<u8>], bool, u64), Reply>
     } else {
         return Err(syntax_error());
     };
-    let count = match a.final_option("COUNT")? {
-        None => 1,
-        Some(n) => match super::number::parse_i64(n) {
-            Some(n) if n > 0 => n.unsigned_abs(),
-            _ => return Err(Reply::error("ERR count should be greater than 0")),
-        },
-    };
-    Ok((keys, max, count))
+    Ok((keys, max, a.mpop_count()?))
 }
 
 /// ZMPOP's reply (the key, then `[member, score]` pairs), or `None` if every sorted set is
