@@ -1129,3 +1129,60 @@ fn zmpop_after_kill_9() {
         assert!(members.len() as u64 <= n + 2, "zp{t}: {members:?}");
     }
 }
+
+/// OBJECT ENCODING answers what Redis would for the same contents and `*-max-*` settings;
+/// REFCOUNT, IDLETIME and FREQ as Redis with `noeviction`.
+#[test]
+fn object_encoding_and_refcount() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let mut c = conn(&server.url());
+    let _: () = q(&mut c, &["SET", "int", "123"]);
+    let _: () = q(&mut c, &["SET", "short", "hello"]);
+    let _: () = q(&mut c, &["SET", "long", &"x".repeat(45)]);
+    let _: i64 = q(&mut c, &["SADD", "ints", "1", "2", "3"]);
+    let _: i64 = q(&mut c, &["SADD", "words", "a", "b"]);
+    let _: i64 = q(&mut c, &["HSET", "h", "f", "v"]);
+    let _: i64 = q(&mut c, &["ZADD", "z", "1", "a"]);
+    let _: i64 = q(&mut c, &["RPUSH", "l", "a", "b"]);
+    let encoding =
+        |c: &mut redis::Connection, k: &str| -> Option<String> { q(c, &["OBJECT", "ENCODING", k]) };
+    for (k, want) in [
+        ("int", "int"),
+        ("short", "embstr"),
+        ("long", "raw"),
+        ("ints", "intset"),
+        ("words", "listpack"),
+        ("h", "listpack"),
+        ("z", "listpack"),
+        ("l", "listpack"),
+    ] {
+        assert_eq!(encoding(&mut c, k).as_deref(), Some(want), "{k}");
+    }
+    assert_eq!(encoding(&mut c, "nokey"), None);
+    // Past the settings, the big encodings.
+    let _: () = q(&mut c, &["CONFIG", "SET", "hash-max-listpack-entries", "0"]);
+    let _: () = q(&mut c, &["CONFIG", "SET", "zset-max-listpack-value", "0"]);
+    let _: () = q(&mut c, &["CONFIG", "SET", "set-max-intset-entries", "0"]);
+    let _: () = q(&mut c, &["CONFIG", "SET", "set-max-listpack-entries", "0"]);
+    let _: () = q(&mut c, &["CONFIG", "SET", "list-max-listpack-size", "1"]);
+    for (k, want) in [
+        ("h", "hashtable"),
+        ("z", "skiplist"),
+        ("ints", "hashtable"),
+        ("l", "quicklist"),
+    ] {
+        assert_eq!(encoding(&mut c, k).as_deref(), Some(want), "{k}");
+    }
+    let shared: i64 = q(&mut c, &["OBJECT", "REFCOUNT", "int"]);
+    assert_eq!(shared, 2_147_483_647);
+    let one: i64 = q(&mut c, &["OBJECT", "REFCOUNT", "l"]);
+    assert_eq!(one, 1);
+    let idle: i64 = q(&mut c, &["OBJECT", "IDLETIME", "l"]);
+    assert_eq!(idle, 0);
+    assert!(err(&mut c, &["OBJECT", "FREQ", "l"]).starts_with("ERR An LFU maxmemory policy"));
+    assert_eq!(
+        err(&mut c, &["OBJECT", "NOPE", "l"]),
+        "ERR unknown subcommand 'NOPE'. Try OBJECT HELP."
+    );
+}

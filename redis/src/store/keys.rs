@@ -302,3 +302,133 @@ impl Store {
         Ok(Some(bytes))
     }
 }
+
+/// The thresholds of Redis's `*-max-*` settings, which decide what `OBJECT ENCODING` reports
+/// for a collection.
+#[derive(Debug, Clone, Copy)]
+pub struct EncodingLimits {
+    /// `hash-max-listpack-entries`, `hash-max-listpack-value`.
+    pub hash_entries: u64,
+    pub hash_value: u64,
+    /// `set-max-intset-entries`, `set-max-listpack-entries`, `set-max-listpack-value`.
+    pub set_intset_entries: u64,
+    pub set_entries: u64,
+    pub set_value: u64,
+    /// `zset-max-listpack-entries`, `zset-max-listpack-value`.
+    pub zset_entries: u64,
+    pub zset_value: u64,
+    /// `list-max-listpack-size`: entries per node if positive; -1 to -5 are 4 to 64 KiB.
+    pub list_size: i64,
+}
+
+/// Whether `b` is an integer as Redis writes one (what an intset or an `int` string holds).
+fn is_canonical_integer(b: &[u8]) -> bool {
+    b.len() <= 20
+        && std::str::from_utf8(b)
+            .ok()
+            .and_then(|s| s.parse::<i64>().ok())
+            .is_some_and(|n| n.to_string().as_bytes() == b)
+}
+
+impl Store {
+    /// `OBJECT ENCODING`: what Redis would report for a key with these contents under
+    /// `limits` (Strata stores every type the same way, as entries in sorted tables):
+    /// `int`/`embstr`/`raw` for strings, `listpack` for a collection small enough for one
+    /// (`intset` for a small set of integers), else `hashtable`, `quicklist` or `skiplist`.
+    /// `None` if the key does not exist.
+    ///
+    /// # Errors
+    /// Engine errors.
+    pub fn object_encoding(
+        &self,
+        db: u8,
+        k: &[u8],
+        limits: &EncodingLimits,
+    ) -> Result<Option<&'static str>> {
+        let ekey = key::encode(self.dbs()[usize::from(db)], k);
+        let now = self.now_ms();
+        let Some(e) = self.raw(&ekey)?.filter(|e| !e.header.expired(now)) else {
+            return Ok(None);
+        };
+        let ty = e.header.ty;
+        if ty == RedisType::String {
+            let v = e.string()?;
+            return Ok(Some(if is_canonical_integer(v) {
+                "int"
+            } else if v.len() <= 44 {
+                "embstr"
+            } else {
+                "raw"
+            }));
+        }
+        let (guard, c, _) = self.locked_coll(db, k, ty)?;
+        let count = c.len();
+        // Beyond this many elements no small encoding applies: no need to look at them.
+        let small = match ty {
+            RedisType::Hash => limits.hash_entries,
+            RedisType::Set => limits.set_intset_entries.max(limits.set_entries),
+            RedisType::ZSet => limits.zset_entries,
+            // A size-limited node (a negative setting) holds at most 64 Ki (tiny) entries.
+            _ => u64::try_from(limits.list_size).unwrap_or(64 * 1024),
+        };
+        let (mut longest_name, mut longest_value, mut bytes, mut integers) = (0, 0, 0, true);
+        if count <= small {
+            if let Some(mut cursor) = self.element_cursor(&c)? {
+                drop(guard);
+                while cursor.it.valid() {
+                    let name = &cursor.it.key()[cursor.skip..];
+                    let value = cursor.it.value();
+                    longest_name = longest_name.max(name.len() as u64);
+                    longest_value = longest_value.max(value.len() as u64);
+                    bytes += (name.len() + value.len()) as u64 + 2;
+                    integers &= is_canonical_integer(name);
+                    cursor.it.next();
+                }
+                cursor.it.status()?;
+            }
+        }
+        Ok(Some(match ty {
+            RedisType::Hash => {
+                if count <= limits.hash_entries
+                    && longest_name <= limits.hash_value
+                    && longest_value <= limits.hash_value
+                {
+                    "listpack"
+                } else {
+                    "hashtable"
+                }
+            }
+            RedisType::Set => {
+                if integers && count <= limits.set_intset_entries {
+                    "intset"
+                } else if count <= limits.set_entries && longest_name <= limits.set_value {
+                    "listpack"
+                } else {
+                    "hashtable"
+                }
+            }
+            RedisType::ZSet => {
+                if count <= limits.zset_entries && longest_name <= limits.zset_value {
+                    "listpack"
+                } else {
+                    "skiplist"
+                }
+            }
+            _ => {
+                let fits = match u64::try_from(limits.list_size) {
+                    Ok(entries) => count <= entries,
+                    // -1 .. -5: 4 KiB .. 64 KiB in one node.
+                    Err(_) => {
+                        let shift = limits.list_size.unsigned_abs().clamp(1, 5) - 1;
+                        count <= small && bytes <= 4096 << shift
+                    }
+                };
+                if fits {
+                    "listpack"
+                } else {
+                    "quicklist"
+                }
+            }
+        }))
+    }
+}

@@ -62,7 +62,7 @@ use txn::Txn;
 
 use expire::expire_key;
 pub use expire::ExpireCycle;
-pub use keys::RenameOutcome;
+pub use keys::{EncodingLimits, RenameOutcome};
 pub use list::{End, LposOptions, LsetOutcome, Popped};
 pub use set::SetOp;
 pub use strings::{Condition, Expiry, SetOptions, SetOutcome};

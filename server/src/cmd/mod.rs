@@ -240,6 +240,7 @@ pub static COMMANDS: &[Command] = &[
     command!("config", -2, [], NOKEYS, "server", "2.0.0", "A container for server configuration commands.", config_cmd::config),
     command!("time", 1, ["loading", "stale", "fast"], NOKEYS, "server", "2.6.0", "Returns the server time.", introspection::time),
     command!("slowlog", -2, [], NOKEYS, "server", "2.2.12", "A container for slow log commands.", introspection::slowlog),
+    command!("object", -2, [], NOKEYS, "generic", "2.2.3", "A container for object introspection commands.", introspection::object),
     command!("memory", -2, [], NOKEYS, "server", "4.0.0", "A container for memory diagnostics commands.", introspection::memory),
     command!("lastsave", 1, ["loading", "stale", "fast"], NOKEYS, "server", "1.0.0", "Returns the Unix timestamp of the last successful save to disk.", persistence::lastsave),
     command!("save", 1, ["admin", "noscript"], NOKEYS, "server", "1.0.0", "Synchronously saves the database(s) to disk.", persistence::save),
