@@ -1186,3 +1186,80 @@ fn object_encoding_and_refcount() {
         "ERR unknown subcommand 'NOPE'. Try OBJECT HELP."
     );
 }
+
+/// SETBIT and GETBIT as Redis: bit 0 is the top bit of the first byte, the string grows with
+/// zero bytes, a TTL is kept; and every acknowledged SETBIT survives kill -9.
+#[test]
+fn setbit_getbit() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let mut c = conn(&server.url());
+    let old: i64 = q(&mut c, &["SETBIT", "b", "1", "1"]);
+    assert_eq!(old, 0);
+    let v: Vec<u8> = q(&mut c, &["GET", "b"]);
+    assert_eq!(v, [0b0100_0000]);
+    let old: i64 = q(&mut c, &["SETBIT", "b", "1", "0"]);
+    assert_eq!(old, 1);
+    let _: i64 = q(&mut c, &["SETBIT", "b", "17", "1"]);
+    let v: Vec<u8> = q(&mut c, &["GET", "b"]);
+    assert_eq!(v, [0, 0, 0b0100_0000]);
+    let bits: Vec<i64> = (16..19)
+        .map(|i| q(&mut c, &["GETBIT", "b", &i.to_string()]))
+        .collect();
+    assert_eq!(bits, [0, 1, 0]);
+    let past: i64 = q(&mut c, &["GETBIT", "b", "1000"]);
+    assert_eq!(past, 0);
+    let missing: i64 = q(&mut c, &["GETBIT", "nokey", "0"]);
+    assert_eq!(missing, 0);
+    let _: () = q(&mut c, &["SET", "s", "`"]);
+    let _: i64 = q(&mut c, &["SETBIT", "s", "6", "1"]);
+    let s: String = q(&mut c, &["GET", "s"]);
+    assert_eq!(s, "b");
+    let _: bool = q(&mut c, &["EXPIRE", "s", "100"]);
+    let _: i64 = q(&mut c, &["SETBIT", "s", "7", "1"]);
+    let ttl: i64 = q(&mut c, &["TTL", "s"]);
+    assert!(ttl > 0, "SETBIT keeps the TTL");
+    assert_eq!(
+        err(&mut c, &["SETBIT", "b", "4294967296", "1"]),
+        "ERR bit offset is not an integer or out of range"
+    );
+    assert_eq!(
+        err(&mut c, &["SETBIT", "b", "-1", "1"]),
+        "ERR bit offset is not an integer or out of range"
+    );
+    assert_eq!(
+        err(&mut c, &["SETBIT", "b", "0", "2"]),
+        "ERR bit is not an integer or out of range"
+    );
+    let _: i64 = q(&mut c, &["LPUSH", "l", "x"]);
+    assert!(err(&mut c, &["SETBIT", "l", "0", "1"]).starts_with("WRONGTYPE"));
+    assert!(err(&mut c, &["GETBIT", "l", "0"]).starts_with("WRONGTYPE"));
+    drop(server);
+
+    let dir = tempfile::tempdir().unwrap();
+    let (acked, server) = common::kill_9_during(dir.path(), 2, |url, t| {
+        let mut c = conn(url);
+        let mut acked = 0u64;
+        loop {
+            match redis::cmd("SETBIT")
+                .arg(format!("bits{t}"))
+                .arg(acked * 3)
+                .arg(1)
+                .query::<i64>(&mut c)
+            {
+                Ok(_) => acked += 1,
+                Err(_) => return acked,
+            }
+        }
+    });
+    let mut c = conn(&server.url());
+    for (t, &n) in acked.iter().enumerate() {
+        for i in 0..n {
+            let bit: i64 = q(
+                &mut c,
+                &["GETBIT", &format!("bits{t}"), &(i * 3).to_string()],
+            );
+            assert_eq!(bit, 1, "bits{t}: bit {} lost", i * 3);
+        }
+    }
+}

@@ -200,6 +200,54 @@ pub(super) fn setrange(server: &Server, session: &mut Session, args: &[Vec<u8>])
     or_error(r, Reply::Integer)
 }
 
+/// A bit offset as Redis reads one: a non-negative integer whose byte lies within
+/// `proto-max-bulk-len` (512 MiB).
+fn bit_offset(arg: &[u8]) -> Result<(usize, u8), Reply> {
+    match super::number::parse_i64(arg) {
+        Some(n) if n >= 0 && (n >> 3) < MAX_STRING as i64 => {
+            // Bit 0 is the most significant bit of the first byte.
+            Ok(((n >> 3) as usize, 1u8 << (7 - (n & 7))))
+        }
+        _ => Err(Reply::error(
+            "ERR bit offset is not an integer or out of range",
+        )),
+    }
+}
+
+/// `SETBIT key offset 0|1`: the bit's old value; the string grows with zero bytes to hold it.
+pub(super) fn setbit(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+    let (byte, mask) = bit_offset(&args[1])?;
+    let on = match super::number::parse_i64(&args[2]) {
+        Some(b @ (0 | 1)) => b == 1,
+        _ => return Err(Reply::error("ERR bit is not an integer or out of range")),
+    };
+    let r = server.store.update_string(session.db, &args[0], |old| {
+        let mut v = old.map(<[u8]>::to_vec).unwrap_or_default();
+        if v.len() <= byte {
+            v.resize(byte + 1, 0);
+        }
+        let was = v[byte] & mask != 0;
+        if on {
+            v[byte] |= mask;
+        } else {
+            v[byte] &= !mask;
+        }
+        Ok((Some(v), i64::from(was)))
+    });
+    or_error(r, Reply::Integer)
+}
+
+/// `GETBIT key offset`: 0 past the end of the string or for a missing key.
+pub(super) fn getbit(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+    let (byte, mask) = bit_offset(&args[1])?;
+    or_error(server.store.get(session.db, &args[0]), |v| {
+        let set = v
+            .and_then(|v| v.get(byte).copied())
+            .is_some_and(|b| b & mask != 0);
+        Reply::Integer(i64::from(set))
+    })
+}
+
 pub(super) fn incr(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     incr_by(server, session, &args[0], 1)
 }
