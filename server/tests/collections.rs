@@ -1263,3 +1263,65 @@ fn setbit_getbit() {
         }
     }
 }
+
+/// LCS as redis.io shows it, and its errors.
+#[test]
+fn lcs() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let mut c = conn(&server.url());
+    let _: () = q(&mut c, &["MSET", "key1", "ohmytext", "key2", "mynewtext"]);
+    let s: String = q(&mut c, &["LCS", "key1", "key2"]);
+    assert_eq!(s, "mytext");
+    let n: i64 = q(&mut c, &["LCS", "key1", "key2", "LEN"]);
+    assert_eq!(n, 6);
+    let idx: redis::Value = q(
+        &mut c,
+        &[
+            "LCS",
+            "key1",
+            "key2",
+            "IDX",
+            "MINMATCHLEN",
+            "4",
+            "WITHMATCHLEN",
+        ],
+    );
+    let int = |n| Value::Int(n);
+    let pair = |a, b| Value::Array(vec![int(a), int(b)]);
+    assert_eq!(
+        idx,
+        Value::Array(vec![
+            Value::BulkString(b"matches".to_vec()),
+            Value::Array(vec![Value::Array(vec![pair(4, 7), pair(5, 8), int(4)])]),
+            Value::BulkString(b"len".to_vec()),
+            int(6),
+        ])
+    );
+    let all: redis::Value = q(&mut c, &["LCS", "key1", "key2", "IDX"]);
+    let Value::Array(parts) = all else {
+        panic!("{all:?}")
+    };
+    assert_eq!(
+        parts[1],
+        Value::Array(vec![
+            Value::Array(vec![pair(4, 7), pair(5, 8)]),
+            Value::Array(vec![pair(2, 3), pair(0, 1)]),
+        ])
+    );
+    let empty: String = q(&mut c, &["LCS", "key1", "nokey"]);
+    assert_eq!(empty, "");
+    assert_eq!(
+        err(&mut c, &["LCS", "key1", "key2", "LEN", "IDX"]),
+        "ERR If you want both the length and indexes, please just use IDX."
+    );
+    let _: i64 = q(&mut c, &["LPUSH", "l", "x"]);
+    assert_eq!(
+        err(&mut c, &["LCS", "key1", "l"]),
+        "ERR The specified keys must contain string values"
+    );
+    assert_eq!(
+        err(&mut c, &["LCS", "key1", "key2", "FOO"]),
+        "ERR syntax error"
+    );
+}

@@ -100,6 +100,7 @@ pub static COMMANDS: &[Command] = &[
     command!("strlen", 2, ["readonly", "fast"], KEY1, "string", "2.2.0", "Returns the length of a string value.", strings::strlen),
     command!("getrange", 4, ["readonly"], KEY1, "string", "2.4.0", "Returns a substring of the string stored at a key.", strings::getrange),
     command!("substr", 4, ["readonly"], KEY1, "string", "1.0.0", "Returns a substring from a string value.", strings::getrange),
+    command!("lcs", -3, ["readonly"], (1, 2, 1), "string", "7.0.0", "Finds the longest common substring.", strings::lcs),
     command!("setbit", 4, ["write", "denyoom"], KEY1, "bitmap", "2.2.0", "Sets or clears the bit at offset of the string value. Creates the key if it doesn't exist.", strings::setbit),
     command!("getbit", 3, ["readonly", "fast"], KEY1, "bitmap", "2.2.0", "Returns a bit value by offset.", strings::getbit),
     command!("setrange", 4, ["write", "denyoom"], KEY1, "string", "2.2.0", "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist.", strings::setrange),

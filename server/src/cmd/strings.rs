@@ -248,6 +248,112 @@ pub(super) fn getbit(server: &Server, session: &mut Session, args: &[Vec<u8>]) -
     })
 }
 
+/// `LCS key1 key2 [LEN] [IDX] [MINMATCHLEN n] [WITHMATCHLEN]`: the longest common
+/// subsequence of two strings (missing keys are empty), by Redis's dynamic programme, with
+/// its matching ranges walked back from the end as Redis walks them.
+pub(super) fn lcs(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+    let (mut get_len, mut get_idx, mut with_len, mut min_len) = (false, false, false, 0u64);
+    let mut opts = args[2..].iter();
+    while let Some(opt) = opts.next() {
+        match opt.to_ascii_uppercase().as_slice() {
+            b"LEN" => get_len = true,
+            b"IDX" => get_idx = true,
+            b"WITHMATCHLEN" => with_len = true,
+            b"MINMATCHLEN" => {
+                let n = opts.next().ok_or_else(syntax_error)?;
+                let n = super::number::parse_i64(n).ok_or_else(super::reply::not_an_integer)?;
+                min_len = n.max(0).unsigned_abs();
+            }
+            _ => return Err(syntax_error()),
+        }
+    }
+    let value = |k: &[u8]| match server.store.get(session.db, k) {
+        Ok(v) => Ok(v.unwrap_or_default()),
+        Err(Error::WrongType) => Err(Reply::error(
+            "ERR The specified keys must contain string values",
+        )),
+        Err(e) => Err(store_error(e)),
+    };
+    let (a, b) = (value(&args[0])?, value(&args[1])?);
+    if get_len && get_idx {
+        return Err(Reply::error(
+            "ERR If you want both the length and indexes, please just use IDX.",
+        ));
+    }
+    // Redis 7.2's bound on the table: no more transient memory than one argument may take.
+    let cells = (a.len() as u64 + 1).saturating_mul(b.len() as u64 + 1);
+    if cells.saturating_mul(4) > MAX_STRING as u64 {
+        return Err(Reply::error(
+            "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len",
+        ));
+    }
+    let w = b.len() + 1;
+    let mut table = vec![0u32; (a.len() + 1) * w];
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            table[i * w + j] = if a[i - 1] == b[j - 1] {
+                table[(i - 1) * w + j - 1] + 1
+            } else {
+                table[(i - 1) * w + j].max(table[i * w + j - 1])
+            };
+        }
+    }
+    let total = table[a.len() * w + b.len()];
+    if get_len {
+        return Ok(Reply::Integer(i64::from(total)));
+    }
+    let mut common = vec![0u8; total as usize];
+    let mut matches = Vec::new();
+    // The range being grown backwards (a's start and end, b's start and end).
+    let mut range: Option<(usize, usize, usize, usize)> = None;
+    let (mut i, mut j, mut k) = (a.len(), b.len(), total as usize);
+    while i > 0 && j > 0 {
+        let emit = if a[i - 1] == b[j - 1] {
+            common[k - 1] = a[i - 1];
+            range = Some(match range {
+                None => (i - 1, i - 1, j - 1, j - 1),
+                Some((_, a_end, _, b_end)) => (i - 1, a_end, j - 1, b_end),
+            });
+            // Matched the first byte of one string: nothing can extend the range.
+            let first = i == 1 || j == 1;
+            (i, j, k) = (i - 1, j - 1, k - 1);
+            first
+        } else {
+            if table[(i - 1) * w + j] > table[i * w + j - 1] {
+                i -= 1;
+            } else {
+                j -= 1;
+            }
+            range.is_some()
+        };
+        if let (true, Some((a_start, a_end, b_start, b_end))) = (emit, range) {
+            let len = (a_end - a_start + 1) as u64;
+            if min_len == 0 || len >= min_len {
+                let span = |s: usize, e: usize| {
+                    Reply::Array(vec![Reply::Integer(s as i64), Reply::Integer(e as i64)])
+                };
+                let mut m = vec![span(a_start, a_end), span(b_start, b_end)];
+                if with_len {
+                    m.push(Reply::Integer(len as i64));
+                }
+                matches.push(Reply::Array(m));
+            }
+            range = None;
+        }
+    }
+    if get_idx {
+        return Ok(Reply::Map(vec![
+            (bulk_str("matches"), Reply::Array(matches)),
+            (bulk_str("len"), Reply::Integer(i64::from(total))),
+        ]));
+    }
+    Ok(Reply::Bulk(common))
+}
+
+fn bulk_str(s: &str) -> Reply {
+    Reply::Bulk(s.as_bytes().to_vec())
+}
+
 pub(super) fn incr(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
     incr_by(server, session, &args[0], 1)
 }
