@@ -125,6 +125,19 @@ pub struct Counters {
     pub instantaneous_ops: AtomicU64,
 }
 
+/// One command's figures for `INFO commandstats`.
+#[derive(Debug, Default)]
+pub struct CommandStats {
+    /// Times it ran.
+    pub calls: AtomicU64,
+    /// Microseconds it ran, in all.
+    pub usec: AtomicU64,
+    /// Calls refused before running (arity, NOAUTH, MISCONF).
+    pub rejected: AtomicU64,
+    /// Calls that ran and answered an error.
+    pub failed: AtomicU64,
+}
+
 /// One slow-log entry.
 #[derive(Debug, Clone)]
 pub struct SlowEntry {
@@ -199,6 +212,8 @@ pub struct Server {
     next_client_id: AtomicU64,
     /// `INFO stats` counters.
     pub counters: Counters,
+    /// `INFO commandstats`, by the command's place in `cmd::COMMANDS`.
+    pub command_stats: Vec<CommandStats>,
     /// `SLOWLOG`.
     pub slowlog: Mutex<SlowLog>,
     /// When the server started.
@@ -250,6 +265,10 @@ impl Server {
             clients: Mutex::new(BTreeMap::new()),
             next_client_id: AtomicU64::new(1),
             counters: Counters::default(),
+            command_stats: crate::cmd::COMMANDS
+                .iter()
+                .map(|_| CommandStats::default())
+                .collect(),
             slowlog: Mutex::new(SlowLog::default()),
             started: Instant::now(),
             run_id,

@@ -1325,3 +1325,38 @@ fn lcs() {
         "ERR syntax error"
     );
 }
+
+/// INFO's `cpu` section is in the default set; `commandstats` only in `all`, `everything` or
+/// by name, with Redis's fields, and CONFIG RESETSTAT clears it.
+#[test]
+fn info_cpu_and_commandstats() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let mut c = conn(&server.url());
+    let _: () = q(&mut c, &["SET", "a", "1"]);
+    let _ = err(&mut c, &["GET"]);
+    let _: i64 = q(&mut c, &["LPUSH", "l", "x"]);
+    let _ = err(&mut c, &["INCR", "l"]);
+    let _ = err(&mut c, &["INCR", "l"]);
+    let default: String = q(&mut c, &["INFO"]);
+    assert!(default.contains("used_cpu_user:"), "{default}");
+    assert!(!default.contains("rejected_calls"), "{default}");
+    for all in ["all", "everything"] {
+        let info: String = q(&mut c, &["INFO", all]);
+        assert!(info.contains("used_cpu_user:") && info.contains("rejected_calls"));
+    }
+    let stats: String = q(&mut c, &["INFO", "commandSTATS"]);
+    assert!(!stats.contains("used_memory"), "{stats}");
+    assert!(stats.contains("cmdstat_set:calls=1,"), "{stats}");
+    assert!(
+        stats.contains(
+            "cmdstat_get:calls=0,usec=0,usec_per_call=0.00,rejected_calls=1,failed_calls=0"
+        ),
+        "{stats}"
+    );
+    assert!(stats.contains("cmdstat_incr:calls=2,"), "{stats}");
+    assert!(stats.contains("rejected_calls=0,failed_calls=2"), "{stats}");
+    let _: () = q(&mut c, &["CONFIG", "RESETSTAT"]);
+    let stats: String = q(&mut c, &["INFO", "commandstats"]);
+    assert!(!stats.contains("cmdstat_set"), "{stats}");
+}

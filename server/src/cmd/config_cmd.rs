@@ -102,5 +102,10 @@ fn resetstat(server: &Server, args: &[Vec<u8>]) -> CmdResult {
         counter.store(0, Ordering::Relaxed);
     }
     server.store.reset_stats();
+    for s in &server.command_stats {
+        for counter in [&s.calls, &s.usec, &s.rejected, &s.failed] {
+            counter.store(0, Ordering::Relaxed);
+        }
+    }
     Ok(Reply::ok())
 }

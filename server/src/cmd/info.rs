@@ -58,9 +58,13 @@ const DEFAULT_SECTIONS: &[(&str, Section)] = &[
     ("persistence", persistence_section),
     ("stats", stats_section),
     ("replication", replication_section),
+    ("cpu", cpu_section),
     ("keyspace", keyspace_section),
     ("strata", strata_section),
 ];
+
+/// Sections only `INFO all`, `INFO everything` or their own name show, as in Redis.
+const EXTRA_SECTIONS: &[(&str, Section)] = &[("commandstats", commandstats_section)];
 
 /// `INFO [section ...]`: Redis's field names (so exporters and dashboards read them) plus a
 /// `strata` section with the engine's figures.
@@ -69,13 +73,15 @@ pub(super) fn info(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> 
         .iter()
         .map(|a| String::from_utf8_lossy(a).to_ascii_lowercase())
         .collect();
-    let all = wanted.is_empty()
-        || wanted
-            .iter()
-            .any(|w| w == "all" || w == "default" || w == "everything");
+    let every = wanted.iter().any(|w| w == "all" || w == "everything");
+    let default = wanted.is_empty() || every || wanted.iter().any(|w| w == "default");
     let mut out = String::new();
-    for (name, section) in DEFAULT_SECTIONS {
-        if all || wanted.iter().any(|w| w == name) {
+    let sections = DEFAULT_SECTIONS
+        .iter()
+        .map(|s| (s, default))
+        .chain(EXTRA_SECTIONS.iter().map(|s| (s, every)));
+    for ((name, section), included) in sections {
+        if included || wanted.iter().any(|w| w == name) {
             if !out.is_empty() {
                 out.push_str("\r\n");
             }
@@ -222,6 +228,68 @@ fn persistence_section(server: &Server, out: &mut String) {
         "strata_background_error",
         &error.map(|e| e.to_string()).unwrap_or_default(),
     );
+}
+
+/// `# CPU`: the process's CPU time and its children's, in seconds (`getrusage`).
+fn cpu_section(_server: &Server, out: &mut String) {
+    out.push_str("# CPU\r\n");
+    let (self_usage, children) = cpu_times();
+    put(out, "used_cpu_sys", &format!("{:.6}", self_usage.0));
+    put(out, "used_cpu_user", &format!("{:.6}", self_usage.1));
+    put(out, "used_cpu_sys_children", &format!("{:.6}", children.0));
+    put(out, "used_cpu_user_children", &format!("{:.6}", children.1));
+}
+
+/// `(system, user)` CPU seconds of this process and of its waited-for children.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn cpu_times() -> ((f64, f64), (f64, f64)) {
+    let get = |who| {
+        let mut u: libc::rusage = zeroed_rusage();
+        // SAFETY: `getrusage` fills the `rusage` we pass a valid pointer to; nothing else.
+        if unsafe { libc::getrusage(who, &mut u) } != 0 {
+            return (0.0, 0.0);
+        }
+        let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+        (secs(u.ru_stime), secs(u.ru_utime))
+    };
+    (get(libc::RUSAGE_SELF), get(libc::RUSAGE_CHILDREN))
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn zeroed_rusage() -> libc::rusage {
+    // SAFETY: `rusage` is a plain C struct of integers and `timeval`s, for which all-zero
+    // bytes are a valid value.
+    unsafe { std::mem::zeroed() }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn cpu_times() -> ((f64, f64), (f64, f64)) {
+    ((0.0, 0.0), (0.0, 0.0))
+}
+
+/// `# Commandstats`: per command, Redis's `calls`, `usec`, `usec_per_call`,
+/// `rejected_calls` and `failed_calls`, for commands called at least once.
+fn commandstats_section(server: &Server, out: &mut String) {
+    out.push_str("# Commandstats\r\n");
+    for (cmd, s) in super::COMMANDS.iter().zip(&server.command_stats) {
+        let calls = s.calls.load(Ordering::Relaxed);
+        let rejected = s.rejected.load(Ordering::Relaxed);
+        if calls == 0 && rejected == 0 {
+            continue;
+        }
+        let usec = s.usec.load(Ordering::Relaxed);
+        let per_call = if calls == 0 {
+            0.0
+        } else {
+            usec as f64 / calls as f64
+        };
+        let _ = write!(
+            out,
+            "cmdstat_{}:calls={calls},usec={usec},usec_per_call={per_call:.2},rejected_calls={rejected},failed_calls={}\r\n",
+            cmd.name,
+            s.failed.load(Ordering::Relaxed)
+        );
+    }
 }
 
 /// `# Stats`: connection, command, traffic and keyspace counters.

@@ -328,6 +328,12 @@ fn unknown(name: &[u8], args: &[Vec<u8>]) -> Reply {
     Reply::error(msg)
 }
 
+/// Where `cmd` (an entry of [`COMMANDS`], as [`lookup`] returns them) sits in the table.
+pub(crate) fn command_index(cmd: &'static Command) -> usize {
+    let offset = (cmd as *const Command as usize).wrapping_sub(COMMANDS.as_ptr() as usize);
+    offset / std::mem::size_of::<Command>().max(1)
+}
+
 /// The reply of `cmd`'s handler, an error reply or not.
 fn run(cmd: &Command, server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
     (cmd.handler)(server, session, args).unwrap_or_else(|error| error)
@@ -361,10 +367,18 @@ where
     let Some(cmd) = lookup(name) else {
         return unknown(name, &argv[1..]);
     };
+    let stats = server.command_stats.get(command_index(cmd));
+    let rejected = || {
+        if let Some(s) = stats {
+            s.rejected.fetch_add(1, Ordering::Relaxed);
+        }
+    };
     if !arity_ok(cmd.arity, argv.len()) {
+        rejected();
         return wrong_arity(cmd.name);
     }
     if !session.authenticated && !cmd.flags.contains(&"no-auth") {
+        rejected();
         return Reply::error("NOAUTH Authentication required.");
     }
     if let Ok(mut last) = session.client.last_cmd.lock() {
@@ -376,6 +390,7 @@ where
         // A poisoned engine refuses writes; say so as Redis does when it cannot persist
         // (MISCONF), and keep serving reads.
         if let Some(e) = server.store.engine().background_error() {
+            rejected();
             return Reply::error(format!("MISCONF Errors writing to the WAL: {e}"));
         }
         session.wrote = true;
@@ -397,6 +412,13 @@ where
         .counters
         .commands_processed
         .fetch_add(1, Ordering::Relaxed);
+    if let Some(s) = stats {
+        s.calls.fetch_add(1, Ordering::Relaxed);
+        s.usec.fetch_add(micros, Ordering::Relaxed);
+        if matches!(reply, Reply::Error(_)) {
+            s.failed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
     if matches!(reply, Reply::Error(_)) {
         server
             .counters
