@@ -23,4 +23,12 @@ pub enum Decision {
 pub trait CompactionFilter: Send + Sync + std::fmt::Debug {
     /// Decides the fate of `key` = `value` being written to `level`.
     fn filter(&self, level: usize, key: &[u8], value: &[u8]) -> Decision;
+
+    /// Decides by the key alone, or `None` to be asked with the value
+    /// ([`filter`](Self::filter)). Asked first; a filter that needs no value answers here, so
+    /// a value kept in a blob file is not read just to be filtered (RocksDB's
+    /// `FilterBlobByKey`).
+    fn filter_by_key(&self, _level: usize, _key: &[u8]) -> Option<Decision> {
+        None
+    }
 }

@@ -20,14 +20,23 @@
 //! longer orders anything: it is written as 0 (RocksDB does the same), which table format 3
 //! stores in one byte instead of eight.
 //!
+//! Large values (key-value separation): with a [`BlobStorage`], a value of at least
+//! [`JobOptions::min_blob_size`] bytes is written to a blob file and the table keeps a
+//! reference (kind `Blob` or `BlobExpiring`). References pass through unchanged, except those
+//! into the files the storage wants emptied (its garbage collection): their values are read and
+//! written again. Each output table records the blob files it refers to.
+//!
 //! Outputs are cut at user-key boundaries (all versions of a key stay in one table, so files of
 //! a level never share a user key) when a table reaches the target size or overlaps more than
 //! ten target sizes of the grandparent level.
 
 use std::sync::Arc;
 
+use std::borrow::Cow;
+use std::collections::BTreeSet;
+
 use strata_sstable::{
-    parse_internal_key, InternalIterator, SeqNo, TableBuilder, TableSummary, ValueKind,
+    parse_internal_key, BlobRef, InternalIterator, SeqNo, TableBuilder, TableSummary, ValueKind,
 };
 
 use crate::error::Result;
@@ -35,7 +44,7 @@ use crate::filter::{CompactionFilter, Decision};
 use crate::picker::FileInfo;
 
 /// How a job treats what it reads.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct JobOptions {
     /// Sequence numbers of live snapshots, ascending.
     pub snapshots: Vec<SeqNo>,
@@ -52,6 +61,41 @@ pub struct JobOptions {
     /// The clock reading (Unix ms) expiry is judged against: a `PutExpiring` entry whose expiry
     /// is at or before it is treated as a tombstone.
     pub now_ms: u64,
+    /// Values at least this long go to blob files, when the job has a [`BlobStorage`]
+    /// (`usize::MAX`: none do).
+    pub min_blob_size: usize,
+}
+
+impl Default for JobOptions {
+    fn default() -> Self {
+        JobOptions {
+            snapshots: Vec::new(),
+            bottommost: false,
+            output_level: 0,
+            target_file_size: 0,
+            grandparents: Vec::new(),
+            filter: None,
+            now_ms: 0,
+            min_blob_size: usize::MAX,
+        }
+    }
+}
+
+/// Where a job keeps large values: the blob files it writes, reads and empties.
+pub trait BlobStorage {
+    /// Appends `value` (of `user_key`) to the job's current blob file.
+    ///
+    /// # Errors
+    /// I/O errors.
+    fn write(&mut self, user_key: &[u8], value: &[u8]) -> strata_sstable::Result<BlobRef>;
+    /// Reads the value `r` points at.
+    ///
+    /// # Errors
+    /// I/O errors; corruption (a damaged record, a file that is not live).
+    fn read(&self, user_key: &[u8], r: &BlobRef) -> strata_sstable::Result<Vec<u8>>;
+    /// True if the values in blob file `file` are to move out of it (garbage collection:
+    /// once nothing refers to it, it is deleted).
+    fn relocate(&self, file: u64) -> bool;
 }
 
 /// Counts of what a job did.
@@ -71,6 +115,12 @@ pub struct JobStats {
     pub expired: u64,
     /// Entries written at the bottom with their sequence number set to 0.
     pub zeroed_seqnos: u64,
+    /// Values written to blob files (separated or relocated).
+    pub blobs_written: u64,
+    /// Bytes of those values.
+    pub blob_bytes_written: u64,
+    /// Of them, values moved out of a blob file being emptied.
+    pub blobs_relocated: u64,
 }
 
 /// One table the job wrote.
@@ -91,7 +141,20 @@ pub struct Output {
 pub fn run(
     input: &mut dyn InternalIterator,
     opts: &JobOptions,
+    new_table: impl FnMut() -> Result<(u64, TableBuilder)>,
+) -> Result<(Vec<Output>, JobStats)> {
+    run_with_blobs(input, opts, new_table, None)
+}
+
+/// [`run`], keeping large values in `blobs` (see the module documentation).
+///
+/// # Errors
+/// As [`run`], and the blob storage's errors.
+pub fn run_with_blobs(
+    input: &mut dyn InternalIterator,
+    opts: &JobOptions,
     mut new_table: impl FnMut() -> Result<(u64, TableBuilder)>,
+    mut blobs: Option<&mut dyn BlobStorage>,
 ) -> Result<(Vec<Output>, JobStats)> {
     let mut stats = JobStats::default();
     let mut outputs = Vec::new();
@@ -105,18 +168,15 @@ pub fn run(
     // Scratch for a key written in another form than it was read (a tombstone in place of a
     // value, a zeroed sequence number).
     let mut rewritten = Vec::new();
+    // Blob files the current output refers to.
+    let mut refs: BTreeSet<u64> = BTreeSet::new();
 
     input.seek_to_first();
     while input.valid() {
         stats.entries_in += 1;
         let Some(k) = parse_internal_key(input.key()) else {
             input.status()?;
-            return Err(strata_sstable::Error::Corruption {
-                file: "<compaction input>".into(),
-                offset: 0,
-                reason: "malformed internal key".into(),
-            }
-            .into());
+            return Err(corrupt("malformed internal key"));
         };
         if first || k.user_key != user_key.as_slice() {
             first = false;
@@ -128,10 +188,7 @@ pub fn run(
             if let Some((_, b)) = &current {
                 if cutter.should_cut(&user_key, b.estimated_size()) {
                     if let Some((number, b)) = current.take() {
-                        outputs.push(Output {
-                            number,
-                            summary: b.finish()?,
-                        });
+                        outputs.push(finish(number, b, &mut refs)?);
                     }
                 }
             }
@@ -152,39 +209,58 @@ pub fn run(
         let oldest_stripe = stripe == 0;
         let invisible_to_snapshots = stripe == opts.snapshots.len();
 
-        let mut value: Option<&[u8]> = Some(input.value());
-        let mut changed: Option<Vec<u8>> = None;
+        let stored = input.value();
         let mut delete = k.kind == ValueKind::Delete as u8;
-        if k.kind == ValueKind::PutExpiring as u8
-            && strata_sstable::split_expiring(input.value()).is_none_or(|(e, _)| e <= opts.now_ms)
-        {
-            // Expired for every reader (expiry is judged by the clock, not the snapshot).
-            stats.expired += 1;
-            delete = true;
-            value = None;
+        // The expiry header of a live expiring entry.
+        let mut expiry = None;
+        if ValueKind::has_expiry(k.kind) {
+            match strata_sstable::split_expiring(stored) {
+                Some((e, _)) if e > opts.now_ms => expiry = Some(e),
+                // Expired for every reader (expiry is judged by the clock, not the
+                // snapshot).
+                _ => {
+                    stats.expired += 1;
+                    delete = true;
+                }
+            }
         }
+        // The stored value after any expiry header: the user's value or a blob reference.
+        let body = expiry.map_or(stored, |_| &stored[strata_sstable::EXPIRY_HEADER_LEN..]);
+        let blob = if ValueKind::is_blob(k.kind) && !delete {
+            Some(BlobRef::decode(body).ok_or_else(|| corrupt("malformed blob reference"))?)
+        } else {
+            None
+        };
+        // A new user value (from the filter or a relocated blob), to be stored again.
+        let mut changed: Option<Cow<'_, [u8]>> = None;
         if !delete && invisible_to_snapshots {
             if let Some(f) = &opts.filter {
-                // The filter sees the user's value; an expiry header stays with the entry.
-                let expiry = if k.kind == ValueKind::PutExpiring as u8 {
-                    strata_sstable::split_expiring(input.value())
-                } else {
-                    None
+                let decision = match f.filter_by_key(opts.output_level, k.user_key) {
+                    Some(d) => d,
+                    None => match &blob {
+                        Some(r) => {
+                            let v = read_blob(&blobs, k.user_key, r)?;
+                            let d = f.filter(opts.output_level, k.user_key, &v);
+                            if d == Decision::Keep {
+                                // Read anyway: keep it if the file is being emptied.
+                                if blobs.as_ref().is_some_and(|b| b.relocate(r.file)) {
+                                    changed = Some(Cow::Owned(v));
+                                }
+                            }
+                            d
+                        }
+                        None => f.filter(opts.output_level, k.user_key, body),
+                    },
                 };
-                let user_value = expiry.map_or(input.value(), |(_, v)| v);
-                match f.filter(opts.output_level, k.user_key, user_value) {
+                match decision {
                     Decision::Keep => {}
                     Decision::Remove => {
                         stats.filtered += 1;
                         delete = true;
-                        value = None;
                     }
                     Decision::Change(v) => {
                         stats.filtered += 1;
-                        changed = Some(match expiry {
-                            Some((e, _)) => strata_sstable::encode_expiring(e, &v),
-                            None => v,
-                        });
+                        changed = Some(Cow::Owned(v));
                     }
                 }
             }
@@ -203,39 +279,120 @@ pub fn run(
         // the key's last version in the output. L0 files are ordered by their sequence
         // numbers, so they keep them.
         let zero_seq = opts.bottommost && oldest_stripe && opts.output_level > 0 && k.seq != 0;
-        let key = if delete && k.kind != ValueKind::Delete as u8 {
-            // The filter removed a value, or it expired: write a tombstone in its place.
-            rewritten.clear();
-            strata_sstable::encode_internal_key_into(
-                &mut rewritten,
-                k.user_key,
-                k.seq,
-                ValueKind::Delete as u8,
-            );
-            rewritten.as_slice()
-        } else if zero_seq {
+        let seq = if zero_seq {
             stats.zeroed_seqnos += 1;
+            0
+        } else {
+            k.seq
+        };
+        // What to write: the kind and the stored value.
+        let mut out_value: Option<Vec<u8>> = None;
+        let kind = if delete {
+            ValueKind::Delete as u8
+        } else {
+            if changed.is_none() {
+                if let Some(r) = &blob {
+                    if blobs.as_ref().is_some_and(|b| b.relocate(r.file)) {
+                        changed = Some(Cow::Owned(read_blob(&blobs, k.user_key, r)?));
+                        stats.blobs_relocated += 1;
+                    }
+                }
+            }
+            let user_value: Option<&[u8]> = match &changed {
+                Some(v) => Some(v),
+                None if blob.is_none() => Some(body),
+                None => None, // a reference that stays
+            };
+            match (user_value, blobs.as_deref_mut()) {
+                (Some(v), Some(storage)) if v.len() >= opts.min_blob_size => {
+                    let r = storage.write(k.user_key, v)?;
+                    stats.blobs_written += 1;
+                    stats.blob_bytes_written += v.len() as u64;
+                    refs.insert(r.file);
+                    out_value = Some(with_expiry(expiry, &r.encode()));
+                    if expiry.is_some() {
+                        ValueKind::BlobExpiring as u8
+                    } else {
+                        ValueKind::Blob as u8
+                    }
+                }
+                (Some(v), _) => {
+                    if changed.is_some() || blob.is_some() {
+                        out_value = Some(with_expiry(expiry, v));
+                    }
+                    if expiry.is_some() {
+                        ValueKind::PutExpiring as u8
+                    } else {
+                        ValueKind::Put as u8
+                    }
+                }
+                (None, _) => {
+                    if let Some(r) = &blob {
+                        refs.insert(r.file);
+                    }
+                    k.kind
+                }
+            }
+        };
+        let key = if kind != k.kind || seq != k.seq {
             rewritten.clear();
-            strata_sstable::encode_internal_key_into(&mut rewritten, k.user_key, 0, k.kind);
+            strata_sstable::encode_internal_key_into(&mut rewritten, k.user_key, seq, kind);
             rewritten.as_slice()
         } else {
             input.key()
         };
-        match &changed {
-            Some(v) => b.add(key, v)?,
-            None => b.add(key, value.unwrap_or_default())?,
+        match (&out_value, delete) {
+            (_, true) => b.add(key, &[])?,
+            (Some(v), false) => b.add(key, v)?,
+            (None, false) => b.add(key, stored)?,
         }
         stats.entries_out += 1;
         input.next();
     }
     input.status()?;
     if let Some((number, b)) = current.take() {
-        outputs.push(Output {
-            number,
-            summary: b.finish()?,
-        });
+        outputs.push(finish(number, b, &mut refs)?);
     }
     Ok((outputs, stats))
+}
+
+/// Finishes output `number`, recording the blob files it refers to (and forgetting them for
+/// the next output).
+fn finish(number: u64, mut b: TableBuilder, refs: &mut BTreeSet<u64>) -> Result<Output> {
+    b.set_blob_files(std::mem::take(refs));
+    Ok(Output {
+        number,
+        summary: b.finish()?,
+    })
+}
+
+fn corrupt(reason: &str) -> crate::Error {
+    strata_sstable::Error::Corruption {
+        file: "<compaction input>".into(),
+        offset: 0,
+        reason: reason.into(),
+    }
+    .into()
+}
+
+/// Reads a blob value through the job's storage (a job without one cannot).
+fn read_blob(
+    blobs: &Option<&mut dyn BlobStorage>,
+    user_key: &[u8],
+    r: &BlobRef,
+) -> Result<Vec<u8>> {
+    match blobs {
+        Some(b) => Ok(b.read(user_key, r)?),
+        None => Err(corrupt("a blob reference in a job without blob storage")),
+    }
+}
+
+/// `value`, after an expiry header if there is one.
+fn with_expiry(expiry: Option<u64>, value: &[u8]) -> Vec<u8> {
+    match expiry {
+        Some(e) => strata_sstable::encode_expiring(e, value),
+        None => value.to_vec(),
+    }
 }
 
 /// Decides where outputs are cut: at the target size, or when the current output overlaps

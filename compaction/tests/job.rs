@@ -5,10 +5,12 @@
 
 use std::sync::Arc;
 
-use strata_compaction::job::{self, JobOptions};
+use std::collections::HashMap;
+
+use strata_compaction::job::{self, BlobStorage, JobOptions};
 use strata_compaction::{CompactionFilter, Decision};
 use strata_sstable::{
-    compare_internal, encode_internal_key, parse_internal_key, InternalIterator, Table,
+    compare_internal, encode_internal_key, parse_internal_key, BlobRef, InternalIterator, Table,
     TableBuilder, TableOptions, ValueKind,
 };
 
@@ -332,4 +334,250 @@ fn outputs_are_cut_by_size_and_never_split_a_user_key() {
         let first = &pair[1].first().unwrap().0;
         assert!(last < first, "user key {last} split across outputs");
     }
+}
+
+/// Blob files in memory: file number -> (key, value) records.
+#[derive(Default)]
+struct MemBlobs {
+    files: HashMap<u64, Vec<(Vec<u8>, Vec<u8>)>>,
+    writing: u64,
+    empty: Vec<u64>,
+    reads: std::cell::Cell<u64>,
+}
+
+impl BlobStorage for MemBlobs {
+    fn write(&mut self, key: &[u8], value: &[u8]) -> strata_sstable::Result<BlobRef> {
+        let f = self.files.entry(self.writing).or_default();
+        f.push((key.to_vec(), value.to_vec()));
+        Ok(BlobRef {
+            file: self.writing,
+            offset: f.len() as u64 - 1,
+            value_len: value.len() as u64,
+        })
+    }
+    fn read(&self, key: &[u8], r: &BlobRef) -> strata_sstable::Result<Vec<u8>> {
+        self.reads.set(self.reads.get() + 1);
+        let (k, v) = &self.files[&r.file][r.offset as usize];
+        assert_eq!(k, key);
+        Ok(v.clone())
+    }
+    fn relocate(&self, file: u64) -> bool {
+        self.empty.contains(&file)
+    }
+}
+
+/// Runs a job with `blobs`; each output's entries with blob references resolved (kind kept),
+/// and the blob files each output recorded.
+fn run_blobs(
+    items: Vec<(Vec<u8>, Vec<u8>)>,
+    opts: &JobOptions,
+    blobs: &mut MemBlobs,
+) -> (Tables, Vec<Vec<u64>>, job::JobStats) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut next = 0;
+    let mut input = VecIter::new(items);
+    let (outputs, stats) = job::run_with_blobs(
+        &mut input,
+        opts,
+        || {
+            next += 1;
+            let b = TableBuilder::create(
+                &dir.path().join(format!("{next}.sst")),
+                TableOptions::default(),
+            )?;
+            Ok((next, b))
+        },
+        Some(blobs),
+    )
+    .unwrap();
+    let mut tables = Vec::new();
+    let mut refs = Vec::new();
+    for o in &outputs {
+        refs.push(o.summary.properties.blob_files.clone());
+        let t = Arc::new(Table::open(&dir.path().join(format!("{}.sst", o.number)), None).unwrap());
+        let mut it = t.iter();
+        it.seek_to_first();
+        let mut v = Vec::new();
+        while it.valid() {
+            let k = parse_internal_key(it.key()).unwrap();
+            let mut stored = it.value().to_vec();
+            if ValueKind::is_blob(k.kind) {
+                let (expiry, body) = if ValueKind::has_expiry(k.kind) {
+                    let (e, b) = strata_sstable::split_expiring(&stored).unwrap();
+                    (Some(e), b.to_vec())
+                } else {
+                    (None, stored.clone())
+                };
+                let r = BlobRef::decode(&body).unwrap();
+                let value = blobs.read(k.user_key, &r).unwrap();
+                stored = match expiry {
+                    Some(e) => strata_sstable::encode_expiring(e, &value),
+                    None => value,
+                };
+            }
+            v.push((
+                String::from_utf8(k.user_key.to_vec()).unwrap(),
+                k.seq,
+                k.kind,
+                String::from_utf8_lossy(&stored).into_owned(),
+            ));
+            it.next();
+        }
+        tables.push(v);
+    }
+    (tables, refs, stats)
+}
+
+#[test]
+fn large_values_go_to_blob_files_and_references_pass_through() {
+    let big = "x".repeat(100);
+    let expiring = strata_sstable::encode_expiring(u64::MAX, big.as_bytes());
+    let items = vec![
+        put("a", 1, "small"),
+        put("b", 2, &big),
+        (
+            encode_internal_key(b"c", 3, ValueKind::PutExpiring as u8),
+            expiring.clone(),
+        ),
+    ];
+    let o = JobOptions {
+        min_blob_size: 100,
+        ..opts()
+    };
+    let mut blobs = MemBlobs {
+        writing: 9,
+        ..MemBlobs::default()
+    };
+    let (out, refs, stats) = run_blobs(items, &o, &mut blobs);
+    let expiring = String::from_utf8_lossy(&expiring).into_owned();
+    assert_eq!(
+        out,
+        vec![vec![
+            ("a".into(), 1, ValueKind::Put as u8, "small".into()),
+            ("b".into(), 2, ValueKind::Blob as u8, big.clone()),
+            (
+                "c".into(),
+                3,
+                ValueKind::BlobExpiring as u8,
+                expiring.clone()
+            ),
+        ]]
+    );
+    assert_eq!(refs, vec![vec![9]]);
+    assert_eq!((stats.blobs_written, stats.blob_bytes_written), (2, 200));
+
+    // A second job over the first one's output: references stay as they are (no value is
+    // read or written) unless their file is being emptied.
+    let b_ref = BlobRef {
+        file: 9,
+        offset: 0,
+        value_len: 100,
+    };
+    let c_ref = BlobRef { offset: 1, ..b_ref };
+    let again = vec![
+        (
+            encode_internal_key(b"b", 2, ValueKind::Blob as u8),
+            b_ref.encode(),
+        ),
+        (
+            encode_internal_key(b"c", 3, ValueKind::BlobExpiring as u8),
+            strata_sstable::encode_expiring(u64::MAX, &c_ref.encode()),
+        ),
+    ];
+    blobs.writing = 10;
+    blobs.reads.set(0);
+    let (out2, refs, stats) = run_blobs(again.clone(), &o, &mut blobs);
+    assert_eq!(out2[0], out[0][1..]);
+    assert_eq!(refs, vec![vec![9]]);
+    assert_eq!(stats.blobs_written, 0);
+    assert_eq!(blobs.reads.get(), 2, "only the test's own reads");
+
+    blobs.empty = vec![9];
+    let (out3, refs, stats) = run_blobs(again.clone(), &o, &mut blobs);
+    assert_eq!(out3[0], out[0][1..]);
+    assert_eq!(refs, vec![vec![10]], "moved out of file 9");
+    assert_eq!((stats.blobs_written, stats.blobs_relocated), (2, 2));
+
+    // Expired: a tombstone, and the blob is not read.
+    let o = JobOptions {
+        now_ms: u64::MAX,
+        ..o
+    };
+    blobs.empty.clear();
+    blobs.reads.set(0);
+    let (out4, refs, _) = run_blobs(again, &o, &mut blobs);
+    assert_eq!(
+        out4[0][1],
+        ("c".into(), 3, ValueKind::Delete as u8, String::new())
+    );
+    assert_eq!(refs, vec![vec![9]]);
+    assert_eq!(blobs.reads.get(), 1, "only b, read by the test");
+}
+
+#[derive(Debug)]
+struct ByKey;
+
+impl CompactionFilter for ByKey {
+    fn filter(&self, _level: usize, _key: &[u8], _value: &[u8]) -> Decision {
+        panic!("a filter deciding by key is never shown the value")
+    }
+    fn filter_by_key(&self, _level: usize, key: &[u8]) -> Option<Decision> {
+        Some(if key == b"drop" {
+            Decision::Remove
+        } else {
+            Decision::Keep
+        })
+    }
+}
+
+#[test]
+fn a_filter_deciding_by_key_never_reads_a_blob_and_a_changed_value_is_separated_again() {
+    let r = BlobRef {
+        file: 4,
+        offset: 0,
+        value_len: 3,
+    };
+    let mut blobs = MemBlobs::default();
+    blobs
+        .files
+        .insert(4, vec![(b"drop".to_vec(), b"old".to_vec())]);
+    let items = vec![(
+        encode_internal_key(b"drop", 5, ValueKind::Blob as u8),
+        r.encode(),
+    )];
+    let o = JobOptions {
+        min_blob_size: 3,
+        filter: Some(Arc::new(ByKey)),
+        ..opts()
+    };
+    let (out, refs, _) = run_blobs(items.clone(), &o, &mut blobs);
+    assert_eq!(out, vec![vec![("drop".into(), 5, 0, String::new())]]);
+    assert_eq!(refs, vec![Vec::<u64>::new()]);
+    assert_eq!(blobs.reads.get(), 0);
+
+    // A value filter sees the blob's value; its new value is stored again by size.
+    let o = JobOptions {
+        filter: Some(Arc::new(DropTmp)),
+        ..o
+    };
+    blobs
+        .files
+        .insert(4, vec![(b"drop".to_vec(), b"upper".to_vec())]);
+    let r = BlobRef { value_len: 5, ..r };
+    let items = vec![(
+        encode_internal_key(b"drop", 5, ValueKind::Blob as u8),
+        r.encode(),
+    )];
+    blobs.writing = 6;
+    let (out, refs, _) = run_blobs(items, &o, &mut blobs);
+    assert_eq!(
+        out,
+        vec![vec![(
+            "drop".into(),
+            5,
+            ValueKind::Blob as u8,
+            "UPPER".into()
+        )]]
+    );
+    assert_eq!(refs, vec![vec![6]]);
 }

@@ -36,6 +36,12 @@ pub enum ValueKind {
     /// user's value (see [`split_expiring`]). Once the clock passes the expiry the entry reads
     /// as a tombstone.
     PutExpiring = 2,
+    /// A value kept in a blob file: the stored value is a [`crate::blob::BlobRef`]
+    /// (written by flush and compaction for large values; never in a write batch).
+    Blob = 3,
+    /// A [`ValueKind::Blob`] with an expiry: `expiry_unix_ms: u64 LE` followed by the
+    /// reference, read like [`ValueKind::PutExpiring`].
+    BlobExpiring = 4,
 }
 
 /// Bytes of the expiry header at the front of a [`ValueKind::PutExpiring`] value.
@@ -63,8 +69,25 @@ impl ValueKind {
             0 => Some(ValueKind::Delete),
             1 => Some(ValueKind::Put),
             2 => Some(ValueKind::PutExpiring),
+            3 => Some(ValueKind::Blob),
+            4 => Some(ValueKind::BlobExpiring),
             _ => None,
         }
+    }
+
+    /// True for the kinds whose stored value starts with an expiry header.
+    pub fn has_expiry(kind: u8) -> bool {
+        kind == ValueKind::PutExpiring as u8 || kind == ValueKind::BlobExpiring as u8
+    }
+
+    /// True for the kinds whose stored value (after any expiry header) is a blob reference.
+    pub fn is_blob(kind: u8) -> bool {
+        kind == ValueKind::Blob as u8 || kind == ValueKind::BlobExpiring as u8
+    }
+
+    /// True for the kinds that hold a value (all but tombstones and unknown kinds).
+    pub fn is_value(kind: u8) -> bool {
+        (ValueKind::Put as u8..=ValueKind::BlobExpiring as u8).contains(&kind)
     }
 }
 
@@ -303,8 +326,16 @@ mod tests {
         assert_eq!(ValueKind::from_u8(0), Some(ValueKind::Delete));
         assert_eq!(ValueKind::from_u8(1), Some(ValueKind::Put));
         assert_eq!(ValueKind::from_u8(2), Some(ValueKind::PutExpiring));
-        assert_eq!(ValueKind::from_u8(3), None);
+        assert_eq!(ValueKind::from_u8(3), Some(ValueKind::Blob));
+        assert_eq!(ValueKind::from_u8(4), Some(ValueKind::BlobExpiring));
+        assert_eq!(ValueKind::from_u8(5), None);
         assert_eq!(ValueKind::from_u8(0xFF), None);
+        let expiring: Vec<u8> = (0..=255).filter(|&k| ValueKind::has_expiry(k)).collect();
+        assert_eq!(expiring, [2, 4]);
+        let blobs: Vec<u8> = (0..=255).filter(|&k| ValueKind::is_blob(k)).collect();
+        assert_eq!(blobs, [3, 4]);
+        let values: Vec<u8> = (0..=255).filter(|&k| ValueKind::is_value(k)).collect();
+        assert_eq!(values, [1, 2, 3, 4]);
     }
 
     #[test]

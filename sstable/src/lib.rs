@@ -21,6 +21,7 @@
 
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod blob;
 mod block;
 pub mod cache;
 mod checksum;
@@ -34,6 +35,7 @@ mod properties;
 pub mod table;
 pub mod varint;
 
+pub use blob::{BlobReader, BlobRef, BlobSummary, BlobWriter};
 pub use cache::{BlockCache, CacheReservation};
 pub use error::{Error, Result};
 pub use handle::BlockHandle;

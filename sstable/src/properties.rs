@@ -20,6 +20,7 @@ use crate::varint::{get_varint64, put_varint64};
 
 /// Property names. DO NOT CHANGE: on disk.
 pub(crate) mod names {
+    pub(crate) const BLOB_FILES: &str = "strata.blob.files";
     pub(crate) const BLOOM_BITS_PER_KEY: &str = "strata.bloom.bits.per.key";
     pub(crate) const COMPRESSION: &str = "strata.compression";
     pub(crate) const CREATED_UNIX_MS: &str = "strata.created.unix.ms";
@@ -80,6 +81,8 @@ pub struct Properties {
     pub keyspace_id: Option<u32>,
     /// See [`keyspace_id`](Self::keyspace_id).
     pub keyspace_name: String,
+    /// The blob files the table's blob references point into, ascending (empty: none).
+    pub blob_files: Vec<u64>,
 }
 
 fn varint(v: u64) -> Vec<u8> {
@@ -92,6 +95,13 @@ impl Properties {
     /// Encodes the properties as a block (without the block trailer).
     pub(crate) fn encode(&self) -> Vec<u8> {
         let mut map: BTreeMap<&str, Vec<u8>> = BTreeMap::new();
+        if !self.blob_files.is_empty() {
+            let mut list = Vec::new();
+            for n in &self.blob_files {
+                put_varint64(&mut list, *n);
+            }
+            map.insert(names::BLOB_FILES, list);
+        }
         map.insert(
             names::BLOOM_BITS_PER_KEY,
             varint(u64::from(self.bloom_bits_per_key)),
@@ -148,6 +158,15 @@ impl Properties {
                 }
             };
             match std::str::from_utf8(name).unwrap_or("") {
+                names::BLOB_FILES => {
+                    let mut rest = value;
+                    while !rest.is_empty() {
+                        let (n, used) = get_varint64(rest)
+                            .ok_or_else(|| loc.corruption("malformed property blob files"))?;
+                        p.blob_files.push(n);
+                        rest = &rest[used..];
+                    }
+                }
                 names::BLOOM_BITS_PER_KEY => {
                     p.bloom_bits_per_key = u32::try_from(num()?)
                         .map_err(|_| loc.corruption("malformed property bloom bits per key"))?;
@@ -217,6 +236,7 @@ mod tests {
             db_id: b"0123456789abcdef".to_vec(),
             keyspace_id: Some(3),
             keyspace_name: "redis.hash".into(),
+            blob_files: vec![7, 300, 1 << 40],
         };
         let block = Block::new(p.encode()).unwrap();
         assert_eq!(Properties::decode(block, &loc()).unwrap(), p);

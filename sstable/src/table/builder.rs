@@ -115,6 +115,15 @@ impl TableBuilder {
         self.props.keyspace_name = name.to_string();
     }
 
+    /// Records the blob files the table's blob references point into (the engine keeps a
+    /// blob file while a live table names it).
+    pub fn set_blob_files(&mut self, files: impl IntoIterator<Item = u64>) {
+        let mut files: Vec<u64> = files.into_iter().collect();
+        files.sort_unstable();
+        files.dedup();
+        self.props.blob_files = files;
+    }
+
     /// Charges this builder's memory (its filter's buffered key hashes, its index block,
     /// its buffers) to `cache` from now until it is finished or dropped: the cache evicts
     /// blocks to make room (see [`BlockCache::reservation`]). The charge follows the
@@ -180,7 +189,7 @@ impl TableBuilder {
             ));
         }
 
-        let expiry = if parsed.kind == ValueKind::PutExpiring as u8 {
+        let expiry = if ValueKind::has_expiry(parsed.kind) {
             match crate::key::split_expiring(value) {
                 Some((ms, _)) => Some(ms),
                 None => {
