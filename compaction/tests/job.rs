@@ -336,10 +336,13 @@ fn outputs_are_cut_by_size_and_never_split_a_user_key() {
     }
 }
 
-/// Blob files in memory: file number -> (key, value) records.
+/// One in-memory blob file's (key, value) records.
+type MemBlobFile = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// Blob files in memory, by number.
 #[derive(Default)]
 struct MemBlobs {
-    files: HashMap<u64, Vec<(Vec<u8>, Vec<u8>)>>,
+    files: HashMap<u64, MemBlobFile>,
     writing: u64,
     empty: Vec<u64>,
     reads: std::cell::Cell<u64>,

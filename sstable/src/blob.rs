@@ -393,6 +393,7 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
 }
 
 #[cfg(test)]
+#[allow(clippy::panic)]
 mod tests {
     use super::*;
 
