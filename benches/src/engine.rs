@@ -23,6 +23,9 @@ pub struct Settings {
     pub write_buffers: usize,
     /// One memory budget replacing the memtable and cache sizes (Strata only).
     pub memory_budget: Option<u64>,
+    /// Values of at least this many bytes go to blob files (Strata only; `None`: the
+    /// engine's default).
+    pub min_blob_size: Option<usize>,
 }
 
 /// Block cache lookups of data blocks.
@@ -89,6 +92,9 @@ impl Strata {
             vec![Compression::None]
         };
         o.memory_budget = s.memory_budget;
+        if let Some(n) = s.min_blob_size {
+            o.min_blob_size = n;
+        }
         let db = Db::open(dir, o).map_err(|e| e.to_string())?;
         Ok(Strata { db })
     }

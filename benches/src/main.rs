@@ -106,6 +106,10 @@ struct Args {
     /// (Strata's `Options::memory_budget`); replaces --memtable-mb and --cache-mb.
     #[arg(long)]
     memory_budget_mb: Option<u64>,
+    /// Values of at least this many bytes go to blob files (Strata only; default 64 KiB;
+    /// a huge number keeps every value a table can hold in the tables).
+    #[arg(long)]
+    min_blob_size: Option<usize>,
     /// Write each workload's throughput and latency per second to PREFIX-WORKLOAD.csv and
     /// a chart of them to PREFIX-WORKLOAD.svg.
     #[arg(long, value_name = "PREFIX")]
@@ -272,6 +276,7 @@ fn run(args: &Args) -> Result<(), String> {
         background_jobs: args.background_jobs,
         write_buffers: args.write_buffers,
         memory_budget: args.memory_budget_mb.map(|m| m << 20),
+        min_blob_size: args.min_blob_size,
     };
     let shape = Shape {
         num: args.num,

@@ -560,6 +560,7 @@ mod tests {
             background_jobs: 2,
             write_buffers: 2,
             memory_budget: Some(4 << 20),
+            min_blob_size: None,
         };
         let engine = Strata::open(dir.path(), &settings).unwrap();
         let shape = Shape {

@@ -25,7 +25,15 @@
 use strata_sstable::varint::{
     encode_varint64, get_varint32, get_varint64, put_varint32, MAX_VARINT32_LEN, MAX_VARINT64_LEN,
 };
-use strata_sstable::{SeqNo, ValueKind, MAX_KEY_LEN, MAX_VALUE_LEN};
+use strata_sstable::{SeqNo, ValueKind, EXPIRY_HEADER_LEN};
+
+/// The longest key the engine stores: a table entry's internal key is the key and an 8-byte
+/// trailer, at most [`strata_sstable::MAX_KEY_LEN`] bytes.
+pub const MAX_KEY_LEN: usize = strata_sstable::MAX_KEY_LEN - 8;
+
+/// The longest value the engine stores (4 GiB less the expiry header a memtable entry may
+/// carry). Values longer than a table entry holds go to blob files.
+pub const MAX_VALUE_LEN: usize = u32::MAX as usize - EXPIRY_HEADER_LEN;
 
 use crate::error::{Error, Result};
 use crate::ids::{KeyspaceId, DEFAULT_KEYSPACE};
@@ -267,19 +275,15 @@ impl WriteBatch {
         value: &[u8],
     ) {
         let expiry_len = expiry.map_or(0, |_| 8);
-        // A table holds an internal key (the key and its 8-byte trailer) of at most
-        // MAX_KEY_LEN bytes and a stored value (with its expiry) of at most MAX_VALUE_LEN.
-        let too_long = if key.len() > MAX_KEY_LEN - 8 {
+        let too_long = if key.len() > MAX_KEY_LEN {
             Some(format!(
-                "a key of {} bytes is longer than the {} bytes a table entry holds",
+                "a key of {} bytes is longer than the {MAX_KEY_LEN} bytes a key may have",
                 key.len(),
-                MAX_KEY_LEN - 8
             ))
-        } else if value.len() > MAX_VALUE_LEN - expiry_len {
+        } else if value.len() > MAX_VALUE_LEN {
             Some(format!(
-                "a value of {} bytes is longer than the {} bytes a table entry holds",
+                "a value of {} bytes is longer than the {MAX_VALUE_LEN} bytes a value may have",
                 value.len(),
-                MAX_VALUE_LEN - expiry_len
             ))
         } else {
             None

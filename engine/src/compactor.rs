@@ -5,6 +5,8 @@
 //! done per level).
 
 use std::collections::{HashMap, HashSet};
+
+use crate::blob::BlobJob;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -22,7 +24,7 @@ use crate::mutex::lock;
 use crate::options::NUM_LEVELS;
 use crate::reclaim::return_free_memory;
 use crate::tables::{file_meta, Tables};
-use crate::version::{TableFile, Tree, Version};
+use crate::version::{NewFiles, TableFile, Tree, Version};
 
 /// What a compaction needs from the database.
 pub(crate) trait CompactionContext {
@@ -46,7 +48,7 @@ pub(crate) trait CompactionContext {
     fn filter(&self, ks: KeyspaceId) -> Option<Arc<dyn CompactionFilter>>;
     /// Logs `edit` in the manifest and makes it the current version; the files it removes
     /// (and does not re-add) become obsolete, deleted when the last reader lets go.
-    fn install(&self, edit: VersionEdit, opened: &HashMap<u64, Arc<TableFile>>) -> Result<()>;
+    fn install(&self, edit: VersionEdit, opened: &NewFiles) -> Result<()>;
     /// An error if the database is closed or poisoned.
     fn check(&self) -> Result<()>;
     /// Poisons the database after a failed compaction.
@@ -285,7 +287,11 @@ impl Compactor {
             new_files: vec![(ks, to, file.meta.clone())],
             ..VersionEdit::default()
         };
-        cx.install(edit, &HashMap::from([(number, file)]))?;
+        let opened = NewFiles {
+            tables: HashMap::from([(number, file)]),
+            ..NewFiles::default()
+        };
+        cx.install(edit, &opened)?;
         lock(&self.levels)[to].moves += 1;
         Ok(())
     }
@@ -322,6 +328,7 @@ impl Compactor {
             grandparents: task.grandparents.clone(),
             filter: cx.filter(ks),
             now_ms: tables.options.clock.now_ms(),
+            min_blob_size: tables.options.blob_threshold(),
         };
         let children: Vec<BoxedIter> = inputs
             .iter()
@@ -329,37 +336,72 @@ impl Compactor {
             .collect();
         let mut merged = MergingIter::new(children);
         let mut created = Vec::new();
-        let result = job::run(&mut merged, &opts, || {
-            let number = cx.new_file_number();
-            created.push(number);
-            Ok((number, tables.create(number, task.output_level, ks, &name)?))
-        });
+        let new_number = || cx.new_file_number();
+        let mut blobs = BlobJob::new(tables, &version.blobs, &new_number, true);
+        let result = job::run_with_blobs(
+            &mut merged,
+            &opts,
+            || {
+                let number = cx.new_file_number();
+                created.push(number);
+                Ok((number, tables.create(number, task.output_level, ks, &name)?))
+            },
+            Some(&mut blobs),
+        );
+        let remove_tables = |created: &[u64]| {
+            for n in created {
+                let _ = std::fs::remove_file(tables.path(*n));
+            }
+        };
         let (outputs, job_stats) = match result {
             Ok(r) => r,
             Err(e) => {
-                for n in created {
-                    let _ = std::fs::remove_file(tables.path(n));
-                }
+                remove_tables(&created);
                 return Err(e.into());
             }
         };
-        crate::filename::sync_dir(tables.dir)?;
-
+        let blob_files = match blobs.finish() {
+            Ok(b) => b,
+            Err(e) => {
+                remove_tables(&created);
+                return Err(e);
+            }
+        };
+        let mut opened = NewFiles::default();
+        let mut write_bytes = 0;
         let mut edit = VersionEdit::default();
+        for b in blob_files {
+            write_bytes += b.meta.size;
+            edit.new_blobs.push(b.meta);
+            opened.blobs.insert(b.meta.number, b);
+        }
+        if let Err(e) = crate::filename::sync_dir(tables.dir) {
+            remove_tables(&created);
+            opened.abandon();
+            return Err(e);
+        }
+
         for n in &task.inputs {
             edit.deleted_files.push((ks, task.level, *n));
         }
         for n in &task.overlapping {
             edit.deleted_files.push((ks, task.output_level, *n));
         }
-        let mut opened = HashMap::new();
-        let mut write_bytes = 0;
         for out in outputs {
             let meta = file_meta(out.number, &out.summary);
             write_bytes += meta.size;
-            let table = tables.open(out.number)?;
+            let table = match tables.open(out.number) {
+                Ok(t) => t,
+                Err(e) => {
+                    remove_tables(&created);
+                    opened.abandon();
+                    return Err(e);
+                }
+            };
             edit.new_files.push((ks, task.output_level, meta.clone()));
-            opened.insert(out.number, TableFile::new(meta, Arc::new(table)));
+            opened
+                .tables
+                .insert(out.number, TableFile::new(meta, Arc::new(table)));
         }
         cx.install(edit, &opened)?;
         self.expired.fetch_add(job_stats.expired, Ordering::Relaxed);

@@ -9,6 +9,8 @@ pub(crate) enum FileKind {
     Log(u64),
     /// `000010.sst`: a table.
     Table(u64),
+    /// `000011.blob`: a blob file (large values kept out of the tables).
+    Blob(u64),
     /// `MANIFEST-000005`: a log of version edits.
     Manifest(u64),
     /// `CURRENT`: names the live manifest.
@@ -26,6 +28,10 @@ pub(crate) fn log_path(dir: &Path, number: u64) -> PathBuf {
 
 pub(crate) fn table_path(dir: &Path, number: u64) -> PathBuf {
     dir.join(format!("{number:06}.sst"))
+}
+
+pub(crate) fn blob_path(dir: &Path, number: u64) -> PathBuf {
+    dir.join(format!("{number:06}.blob"))
 }
 
 pub(crate) fn manifest_name(number: u64) -> String {
@@ -59,6 +65,9 @@ pub(crate) fn parse(name: &str) -> Option<FileKind> {
     }
     if let Some(n) = name.strip_suffix(".sst") {
         return n.parse().ok().map(FileKind::Table);
+    }
+    if let Some(n) = name.strip_suffix(".blob") {
+        return n.parse().ok().map(FileKind::Blob);
     }
     None
 }
@@ -108,6 +117,8 @@ mod tests {
         assert_eq!(log, Path::new("/x/000012.log"));
         assert_eq!(parse("000012.log"), Some(FileKind::Log(12)));
         assert_eq!(parse("1234567.sst"), Some(FileKind::Table(1234567)));
+        assert_eq!(blob_path(d, 11), Path::new("/x/000011.blob"));
+        assert_eq!(parse("000011.blob"), Some(FileKind::Blob(11)));
         assert_eq!(parse(&manifest_name(5)), Some(FileKind::Manifest(5)));
         assert_eq!(parse("CURRENT"), Some(FileKind::Current));
         assert_eq!(parse("CURRENT.tmp"), Some(FileKind::Temp));

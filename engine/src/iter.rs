@@ -7,6 +7,7 @@ use strata_sstable::{
     MAX_SEQNO,
 };
 
+use crate::blob;
 use crate::error::{Error, Result};
 use std::sync::Arc;
 
@@ -38,9 +39,12 @@ pub struct DbIterator {
     valid: bool,
     saved_key: Vec<u8>,
     saved_value: Vec<u8>,
+    /// Moving forward, the value of the current entry when it is kept in a blob file (read
+    /// when the cursor lands on it).
+    blob_value: Option<Vec<u8>>,
     error: Option<Error>,
     /// Keeps the tables under `inner` from being deleted while the iterator lives.
-    _version: Arc<Version>,
+    version: Arc<Version>,
     /// The one clock reading expiry is judged against for the iterator's whole life.
     now_ms: u64,
 }
@@ -61,7 +65,7 @@ fn user_key(ikey: &[u8]) -> &[u8] {
 /// The user's part of a stored value: an expiring value loses its expiry header.
 fn user_value<'a>(ikey: &[u8], stored: &'a [u8]) -> &'a [u8] {
     match parse_internal_key(ikey) {
-        Some(k) if k.kind == ValueKind::PutExpiring as u8 => {
+        Some(k) if ValueKind::has_expiry(k.kind) => {
             strata_sstable::split_expiring(stored).map_or(stored, |(_, v)| v)
         }
         _ => stored,
@@ -78,7 +82,7 @@ impl DbIterator {
         now_ms: u64,
     ) -> Self {
         DbIterator {
-            _version: version,
+            version,
             now_ms,
             inner,
             seq,
@@ -88,6 +92,7 @@ impl DbIterator {
             valid: false,
             saved_key: Vec::new(),
             saved_value: Vec::new(),
+            blob_value: None,
             error: None,
         }
     }
@@ -113,9 +118,10 @@ impl DbIterator {
         if !self.valid {
             return &[];
         }
-        match self.direction {
-            Direction::Forward => user_value(self.inner.key(), self.inner.value()),
-            Direction::Reverse => &self.saved_value,
+        match (self.direction, &self.blob_value) {
+            (Direction::Forward, Some(v)) => v,
+            (Direction::Forward, None) => user_value(self.inner.key(), self.inner.value()),
+            (Direction::Reverse, _) => &self.saved_value,
         }
     }
 
@@ -128,6 +134,24 @@ impl DbIterator {
             return Err(e.clone());
         }
         self.inner.status().map_err(Error::from)
+    }
+
+    /// Reads the value of the current (forward) entry, of blob kind `kind`, from its blob
+    /// file; a failure ends the iteration with the error.
+    fn read_blob(&mut self, user_key: Vec<u8>, kind: u8) {
+        let stored = self.inner.value();
+        let body = if ValueKind::has_expiry(kind) {
+            strata_sstable::split_expiring(stored).map_or(stored, |(_, v)| v)
+        } else {
+            stored
+        };
+        match blob::read_value(&self.version.blobs, &user_key, body) {
+            Ok(v) => self.blob_value = Some(v),
+            Err(e) => {
+                self.error = Some(e);
+                self.valid = false;
+            }
+        }
     }
 
     fn parse_failed(&mut self) {
@@ -247,6 +271,7 @@ impl DbIterator {
     /// Moves `inner` forward to the newest visible version of the next live key. If
     /// `skipping`, keys `<= saved_key` are hidden (already returned or deleted).
     fn find_next_user_entry(&mut self, mut skipping: bool) {
+        self.blob_value = None;
         while self.inner.valid() {
             let Some(k) = parse_internal_key(self.inner.key()) else {
                 self.parse_failed();
@@ -260,6 +285,9 @@ impl DbIterator {
                     if !(skipping && k.user_key <= self.saved_key.as_slice()) {
                         self.valid = true;
                         self.saved_key.clear();
+                        if ValueKind::is_blob(k.kind) {
+                            self.read_blob(k.user_key.to_vec(), k.kind);
+                        }
                         return;
                     }
                 } else {
@@ -278,7 +306,10 @@ impl DbIterator {
     /// Moves `inner` backward past every version of the previous live key, keeping its newest
     /// visible value in `saved_*`.
     fn find_prev_user_entry(&mut self) {
+        self.blob_value = None;
         let mut found_put = false;
+        // The kind of the entry in saved_value (a blob reference is read once chosen).
+        let mut saved_kind = 0;
         while self.inner.valid() {
             let Some(k) = parse_internal_key(self.inner.key()) else {
                 self.parse_failed();
@@ -298,6 +329,7 @@ impl DbIterator {
                     self.saved_value.clear();
                     let v = user_value(self.inner.key(), self.inner.value());
                     self.saved_value.extend_from_slice(v);
+                    saved_kind = k.kind;
                 } else {
                     found_put = false;
                     self.saved_key.clear();
@@ -308,6 +340,16 @@ impl DbIterator {
         }
         if found_put {
             self.valid = true;
+            if ValueKind::is_blob(saved_kind) {
+                // saved_value holds the reference (its expiry header already dropped).
+                match blob::read_value(&self.version.blobs, &self.saved_key, &self.saved_value) {
+                    Ok(v) => self.saved_value = v,
+                    Err(e) => {
+                        self.error = Some(e);
+                        self.valid = false;
+                    }
+                }
+            }
         } else {
             self.valid = false;
             self.saved_key.clear();

@@ -27,6 +27,7 @@
 
 mod backpressure;
 mod batch;
+mod blob;
 mod clock;
 mod commit;
 mod compactor;
@@ -54,7 +55,7 @@ mod verify;
 mod version;
 mod wal;
 
-pub use batch::WriteBatch;
+pub use batch::{WriteBatch, MAX_KEY_LEN, MAX_VALUE_LEN};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use db::Db;
 pub use error::{Error, Result};

@@ -14,6 +14,8 @@
 //!        | 6 keyspace_id: u32  level: u8  number: u64                (file deleted)
 //!        | 7 format_version: u32                                      (first record only)
 //!        | 8 db_id: [u8; 16]                                          (first record only)
+//!        | 9 number: u64  size: u64  records: u64  value_bytes: u64      (blob file added)
+//!        | 10 number: u64                                             (blob file deleted)
 //! ```
 //!
 //! DO NOT CHANGE the tag values: they are on disk. An unknown tag is corruption.
@@ -41,6 +43,28 @@ const TAG_NEW_FILE: u8 = 5;
 const TAG_DELETED_FILE: u8 = 6;
 const TAG_FORMAT: u8 = 7;
 const TAG_DB_ID: u8 = 8;
+const TAG_NEW_BLOB: u8 = 9;
+const TAG_DELETED_BLOB: u8 = 10;
+
+/// What the manifest records about a blob file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BlobMeta {
+    pub number: u64,
+    pub size: u64,
+    pub records: u64,
+    pub value_bytes: u64,
+}
+
+impl From<strata_sstable::BlobSummary> for BlobMeta {
+    fn from(s: strata_sstable::BlobSummary) -> BlobMeta {
+        BlobMeta {
+            number: s.number,
+            size: s.file_size,
+            records: s.records,
+            value_bytes: s.value_bytes,
+        }
+    }
+}
 
 /// What the manifest records about a table.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,6 +91,8 @@ pub(crate) struct VersionEdit {
     pub keyspaces: Vec<(KeyspaceId, String)>,
     pub new_files: Vec<(KeyspaceId, usize, FileMeta)>,
     pub deleted_files: Vec<(KeyspaceId, usize, u64)>,
+    pub new_blobs: Vec<BlobMeta>,
+    pub deleted_blobs: Vec<u64>,
 }
 
 impl VersionEdit {
@@ -109,6 +135,16 @@ impl VersionEdit {
             out.push(TAG_DELETED_FILE);
             out.extend_from_slice(&ks.to_le_bytes());
             out.push(*level as u8);
+            out.extend_from_slice(&number.to_le_bytes());
+        }
+        for b in &self.new_blobs {
+            out.push(TAG_NEW_BLOB);
+            for v in [b.number, b.size, b.records, b.value_bytes] {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+        for number in &self.deleted_blobs {
+            out.push(TAG_DELETED_BLOB);
             out.extend_from_slice(&number.to_le_bytes());
         }
         out
@@ -155,6 +191,13 @@ impl VersionEdit {
                     let level = r.level()?;
                     edit.deleted_files.push((ks, level, r.u64()?));
                 }
+                TAG_NEW_BLOB => edit.new_blobs.push(BlobMeta {
+                    number: r.u64()?,
+                    size: r.u64()?,
+                    records: r.u64()?,
+                    value_bytes: r.u64()?,
+                }),
+                TAG_DELETED_BLOB => edit.deleted_blobs.push(r.u64()?),
                 other => return Err(format!("unknown version edit tag {other}")),
             }
         }
@@ -390,6 +433,13 @@ mod tests {
             )],
             deleted_files: vec![(0, 1, 7)],
             db_id: Some(*b"0123456789abcdef"),
+            new_blobs: vec![BlobMeta {
+                number: 11,
+                size: 1 << 30,
+                records: 3,
+                value_bytes: (1 << 30) - 200,
+            }],
+            deleted_blobs: vec![5, 6],
         }
     }
 

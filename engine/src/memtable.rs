@@ -41,7 +41,8 @@ pub(crate) fn resolve(kind: u8, stored: &[u8], now_ms: impl FnOnce() -> u64) -> 
 /// expired).
 pub(crate) fn is_live(kind: u8, stored: &[u8], now_ms: u64) -> bool {
     kind == ValueKind::Put as u8
-        || (kind == ValueKind::PutExpiring as u8
+        || kind == ValueKind::Blob as u8
+        || (ValueKind::has_expiry(kind)
             && strata_sstable::split_expiring(stored).is_some_and(|(e, _)| e > now_ms))
 }
 

@@ -102,6 +102,16 @@ pub struct Options {
     /// Compaction filters by keyspace name (see [`Options::compaction_filter`]). Filters are
     /// code, not data: give them at every open. Default: none.
     pub compaction_filters: Vec<(String, Arc<dyn CompactionFilter>)>,
+    /// Values of at least this many bytes are kept in blob files, out of the tables
+    /// (key-value separation: compaction then moves a reference, not the value). Values too
+    /// long for a table entry always are. `usize::MAX`: only those. Default: 64 KiB.
+    pub min_blob_size: usize,
+    /// Bytes after which a flush or compaction starts a new blob file. Default: 256 MiB.
+    pub blob_file_size: u64,
+    /// Garbage collection of blob files: compactions move the values still live in the
+    /// oldest this fraction of blob files into new ones, so the old files empty and are
+    /// deleted. 0 turns it off. Default: 0.25 (RocksDB's `blob_garbage_collection_age_cutoff`).
+    pub blob_gc_age_cutoff: f64,
 }
 
 impl Default for Options {
@@ -132,6 +142,9 @@ impl Default for Options {
             clock: Arc::new(SystemClock),
             ttl_check_interval: Duration::from_secs(1),
             compaction_filters: Vec::new(),
+            min_blob_size: 64 << 10,
+            blob_file_size: 256 << 20,
+            blob_gc_age_cutoff: 0.25,
         }
     }
 }
@@ -154,6 +167,11 @@ impl Options {
                      {MAX_IMMUTABLE_UNDER_BUDGET}"
                 )));
             }
+        }
+        if !(0.0..=1.0).contains(&self.blob_gc_age_cutoff) {
+            return Err(Error::InvalidArgument(
+                "blob_gc_age_cutoff must be within 0..=1".into(),
+            ));
         }
         if self.memtable_size < 4096 {
             return Err(Error::InvalidArgument(
@@ -277,6 +295,13 @@ impl Options {
             bloom_bits_per_key: self.bloom_bits_per_key,
             ..strata_sstable::TableOptions::default()
         }
+    }
+
+    /// The length from which a value goes to a blob file: [`Options::min_blob_size`], or the
+    /// longest value a table entry holds (with an expiry header) plus one.
+    pub(crate) fn blob_threshold(&self) -> usize {
+        self.min_blob_size
+            .min(strata_sstable::MAX_VALUE_LEN - strata_sstable::EXPIRY_HEADER_LEN + 1)
     }
 
     /// The compression for tables written to `level`.

@@ -10,6 +10,7 @@
 //! 5. Delete every file no longer referenced: old WALs and manifests, orphan tables of
 //!    interrupted flushes, temp files.
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -24,7 +25,7 @@ use crate::error::{Error, Result};
 use crate::filename::{self, FileKind};
 use crate::flush::flush_memtables;
 use crate::ids::{new_db_id, DbId, KeyspaceId};
-use crate::manifest::{self, FileMeta, Manifest, VersionEdit};
+use crate::manifest::{self, BlobMeta, FileMeta, Manifest, VersionEdit};
 use crate::options::Options;
 use crate::stats::DroppedTail;
 use crate::super_version::MemGen;
@@ -58,6 +59,7 @@ pub(crate) fn recover(dir: &Path, options: &Options, cache: &Arc<BlockCache>) ->
     let mut last_seq = 0;
     let mut keyspaces: HashMap<String, KeyspaceId> = HashMap::new();
     let mut files: BTreeMap<(KeyspaceId, usize, u64), FileMeta> = BTreeMap::new();
+    let mut blobs: BTreeMap<u64, BlobMeta> = BTreeMap::new();
     // A manifest written before identities were recorded: this open gives the database one.
     let db_id = edits.iter().find_map(|e| e.db_id).unwrap_or_else(new_db_id);
     for e in edits {
@@ -79,6 +81,12 @@ pub(crate) fn recover(dir: &Path, options: &Options, cache: &Arc<BlockCache>) ->
         for (ks, level, meta) in &e.new_files {
             files.insert((*ks, *level, meta.number), meta.clone());
         }
+        for number in &e.deleted_blobs {
+            blobs.remove(number);
+        }
+        for meta in &e.new_blobs {
+            blobs.insert(meta.number, *meta);
+        }
     }
 
     let all = VersionEdit {
@@ -87,6 +95,7 @@ pub(crate) fn recover(dir: &Path, options: &Options, cache: &Arc<BlockCache>) ->
             .iter()
             .map(|((ks, level, _), meta)| (*ks, *level, meta.clone()))
             .collect(),
+        new_blobs: blobs.values().copied().collect(),
         ..VersionEdit::default()
     };
     let tables = Tables {
@@ -96,7 +105,7 @@ pub(crate) fn recover(dir: &Path, options: &Options, cache: &Arc<BlockCache>) ->
         db_id: &db_id,
     };
     let mut version = Version::default()
-        .apply(&all, |_, meta| tables.open_live(meta))
+        .apply(&all, &mut { tables })
         .map_err(|e| read.explain_missing(&manifest_path, e))?;
 
     // Numbers from here on were handed out after the manifest's last edit: a table with one
@@ -112,7 +121,7 @@ pub(crate) fn recover(dir: &Path, options: &Options, cache: &Arc<BlockCache>) ->
             continue;
         };
         match kind {
-            FileKind::Log(n) | FileKind::Table(n) | FileKind::Manifest(n) => {
+            FileKind::Log(n) | FileKind::Table(n) | FileKind::Blob(n) | FileKind::Manifest(n) => {
                 next_file = next_file.max(n + 1);
             }
             _ => {}
@@ -143,13 +152,14 @@ pub(crate) fn recover(dir: &Path, options: &Options, cache: &Arc<BlockCache>) ->
     last_seq = last_seq.max(version.max_seq());
 
     // No snapshot exists yet: only each key's newest version is kept.
+    let numbers = Cell::new(next_file);
     let flushed = flush_memtables(
         tables,
         &gen,
         &[],
-        || {
-            next_file += 1;
-            next_file - 1
+        &|| {
+            numbers.set(numbers.get() + 1);
+            numbers.get() - 1
         },
         |ks| {
             if let Some((name, _)) = keyspaces.iter().find(|(_, &id)| id == ks) {
@@ -162,14 +172,12 @@ pub(crate) fn recover(dir: &Path, options: &Options, cache: &Arc<BlockCache>) ->
             ))
         },
     )?;
-    if !flushed.opened.is_empty() {
-        version = version.apply(&flushed.edit, |_, meta| {
-            flushed
-                .opened
-                .get(&meta.number)
-                .cloned()
-                .ok_or_else(|| Error::InvalidArgument(format!("lost table {}", meta.number)))
-        })?;
+    let mut next_file = numbers.get();
+    version = version.apply(&flushed.edit, &mut &flushed.opened)?;
+    // Blob files no table refers to any more (their last reference went in an edit that a
+    // crash cut short of deleting them) are left out of the new manifest and removed below.
+    for n in version.unreferenced_blobs() {
+        version.blobs.remove(&n);
     }
 
     let new_log = next_file;
@@ -197,6 +205,7 @@ pub(crate) fn recover(dir: &Path, options: &Options, cache: &Arc<BlockCache>) ->
             FileKind::Log(n) => n < new_log,
             FileKind::Manifest(n) => n != manifest_number,
             FileKind::Table(n) => !live.contains(&n),
+            FileKind::Blob(n) => !version.blobs.contains_key(&n),
             FileKind::Temp => true,
             FileKind::Current | FileKind::Lock => false,
         };
@@ -213,6 +222,13 @@ pub(crate) fn recover(dir: &Path, options: &Options, cache: &Arc<BlockCache>) ->
                 // edit is taken for one of ours; any other is not.
                 None => n >= unrecorded_from,
             },
+            FileKind::Blob(n) => {
+                match strata_sstable::BlobReader::open(&filename::blob_path(dir, n)) {
+                    Ok(r) => r.db_id() == &db_id,
+                    // Unreadable: incomplete (no footer yet) if it was being written.
+                    Err(_) => n >= unrecorded_from,
+                }
+            }
             _ => true,
         };
         if obsolete && !made_here {

@@ -26,7 +26,7 @@ use crate::error::{Error, Result};
 use crate::filename::{self, FileKind};
 use crate::flush::flush_memtables;
 use crate::ids::{new_db_id, DbId, KeyspaceId, DEFAULT_KEYSPACE, DEFAULT_KEYSPACE_NAME};
-use crate::manifest::{FileMeta, Manifest, VersionEdit, MANIFEST_FORMAT_VERSION};
+use crate::manifest::{BlobMeta, FileMeta, Manifest, VersionEdit, MANIFEST_FORMAT_VERSION};
 use crate::options::Options;
 use crate::super_version::MemGen;
 use crate::tables::Tables;
@@ -69,6 +69,7 @@ pub fn repair(dir: &Path, options: Options) -> Result<RepairReport> {
     let mut lost = Lost::new(dir);
 
     let (mut tables, mut logs, mut manifests) = (Vec::new(), Vec::new(), Vec::new());
+    let mut blob_numbers = Vec::new();
     let mut max_number = 1;
     for entry in fs::read_dir(dir).map_err(|e| Error::io_at(dir, e))? {
         let name = entry.map_err(|e| Error::io_at(dir, e))?.file_name();
@@ -77,6 +78,7 @@ pub fn repair(dir: &Path, options: Options) -> Result<RepairReport> {
             Some(FileKind::Table(n)) => (&mut tables, n),
             Some(FileKind::Log(n)) => (&mut logs, n),
             Some(FileKind::Manifest(n)) => (&mut manifests, n),
+            Some(FileKind::Blob(n)) => (&mut blob_numbers, n),
             _ => continue,
         };
         list.push(n);
@@ -119,9 +121,29 @@ pub fn repair(dir: &Path, options: Options) -> Result<RepairReport> {
         .db_id
         .or_else(|| most_common_id(readable.iter().map(|(_, _, p)| &p.db_id)))
         .unwrap_or_else(new_db_id);
+    // Blob files: read in full.
+    let mut blobs = Vec::new();
+    for n in blob_numbers {
+        let path = filename::blob_path(dir, n);
+        match read_blob(&path) {
+            Ok(meta) => blobs.push(meta),
+            Err(reason) => lost.keep(&path, reason, &mut report)?,
+        }
+    }
     let mut placed: Vec<(KeyspaceId, FileMeta)> = Vec::new();
     let mut last_seq: SeqNo = 0;
     for (n, path, props) in readable {
+        for b in &props.blob_files {
+            if !blobs.iter().any(|m| m.number == *b) {
+                report.damage.push((
+                    path.clone(),
+                    format!(
+                        "refers to blob file {b:06}.blob, which is missing or damaged: reading \
+                         its values kept there fails"
+                    ),
+                ));
+            }
+        }
         match place_table(&path, n, &props, &db_id, &known) {
             Ok((ks, name, meta)) => {
                 if let Some(name) = name {
@@ -157,13 +179,14 @@ pub fn repair(dir: &Path, options: Options) -> Result<RepairReport> {
             Err(e) => report.damage.push((path.clone(), e.to_string())),
         }
         let (max_seq, records) = (read.max_seq, read.records);
+        let numbers = std::cell::Cell::new(next_file);
         let flushed = flush_memtables(
             t,
             &gen,
             &[],
-            || {
-                next_file += 1;
-                next_file - 1
+            &|| {
+                numbers.set(numbers.get() + 1);
+                numbers.get() - 1
             },
             |ks| {
                 Ok(names
@@ -172,6 +195,8 @@ pub fn repair(dir: &Path, options: Options) -> Result<RepairReport> {
                     .unwrap_or_else(|| format!("keyspace-{ks}")))
             },
         )?;
+        next_file = numbers.get();
+        blobs.extend(flushed.edit.new_blobs);
         for (ks, _, meta) in flushed.edit.new_files {
             names.entry(ks).or_insert_with(|| format!("keyspace-{ks}"));
             placed.push((ks, meta));
@@ -197,6 +222,9 @@ pub fn repair(dir: &Path, options: Options) -> Result<RepairReport> {
         keyspaces: names.iter().map(|(id, n)| (*id, n.clone())).collect(),
         new_files: placed.iter().map(|(ks, m)| (*ks, 0, m.clone())).collect(),
         deleted_files: Vec::new(),
+        // Those no table refers to go at the open below.
+        new_blobs: blobs,
+        deleted_blobs: Vec::new(),
     };
     for (ks, _) in &placed {
         let name = names.get(ks).cloned().unwrap_or_default();
@@ -221,6 +249,24 @@ pub fn repair(dir: &Path, options: Options) -> Result<RepairReport> {
     }
     db.close()?;
     Ok(report)
+}
+
+/// The manifest's record of the blob file at `path`, once every record in it checks out;
+/// the damage if not.
+fn read_blob(path: &Path) -> std::result::Result<BlobMeta, String> {
+    let r = strata_sstable::BlobReader::open(path).map_err(|e| e.to_string())?;
+    let (records, value_bytes) = r.verify().map_err(|e| e.to_string())?;
+    let number = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_default();
+    Ok(BlobMeta {
+        number,
+        size: r.size(),
+        records,
+        value_bytes,
+    })
 }
 
 /// What a readable manifest says.

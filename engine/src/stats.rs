@@ -141,6 +141,10 @@ pub struct Stats {
     /// Estimated bytes of expired data not yet purged: for each table whose earliest expiry
     /// has passed, its size times its share of expiring entries (an upper bound).
     pub expired_bytes_estimate: u64,
+    /// Live blob files (large values kept out of the tables).
+    pub blob_files: usize,
+    /// Bytes of the live blob files (garbage included until garbage collection empties them).
+    pub blob_bytes: u64,
 }
 
 impl fmt::Display for Stats {
@@ -162,6 +166,11 @@ impl fmt::Display for Stats {
             f,
             "flushes:              {} ({} bytes); stalls: {} ({} us)",
             self.flush_count, self.flush_bytes, self.stall_count, self.stall_micros
+        )?;
+        writeln!(
+            f,
+            "blob files:           {} ({} bytes)",
+            self.blob_files, self.blob_bytes
         )?;
         let m = &self.memory;
         match m.budget {
@@ -364,6 +373,8 @@ impl Sources<'_> {
             })
             .sum();
         Stats {
+            blob_files: self.sv.version.blobs.len(),
+            blob_bytes: self.sv.version.blobs.values().map(|b| b.meta.size).sum(),
             expired_dropped: c.flush_expired.load(Ordering::Relaxed)
                 + self.compactor.expired_dropped(),
             expired_bytes_estimate,

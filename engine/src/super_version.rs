@@ -10,6 +10,7 @@ use std::sync::{Arc, RwLock};
 use strata_compaction::{BoxedIter, MergingIter};
 use strata_sstable::{SeqNo, ValueKind};
 
+use crate::blob;
 use crate::error::Result;
 use crate::ids::KeyspaceId;
 use crate::iter::DbIterator;
@@ -133,10 +134,33 @@ impl SuperVersion {
         };
         for file in tree.candidates(key) {
             if let Some((_, kind, value)) = file.table.get(key, seq)? {
+                if ValueKind::is_blob(kind) {
+                    return self.blob_value(key, kind, &value, &now);
+                }
                 return Ok(found(resolve(kind, &value, &now)).flatten());
             }
         }
         Ok(None)
+    }
+
+    /// The value of a table entry of a blob kind, `None` if it has expired.
+    fn blob_value(
+        &self,
+        key: &[u8],
+        kind: u8,
+        stored: &[u8],
+        now: impl Fn() -> u64,
+    ) -> Result<Option<(Vec<u8>, Option<u64>)>> {
+        let expiry = if ValueKind::has_expiry(kind) {
+            match strata_sstable::split_expiring(stored) {
+                Some((e, _)) if e > now() => Some(e),
+                _ => return Ok(None),
+            }
+        } else {
+            None
+        };
+        let value = blob::user_value(&self.version.blobs, key, kind, stored)?;
+        Ok(Some((value, expiry)))
     }
 
     /// A cursor over keyspace `ks` as of `seq`, within `options`' bounds: every memtable,

@@ -7,12 +7,13 @@ use std::sync::Arc;
 
 use strata_sstable::{BlockCache, MetaBlocks, Table, TableBuilder, TableSummary};
 
+use crate::blob::BlobFile;
 use crate::error::{Error, Result};
 use crate::filename;
 use crate::ids::{DbId, KeyspaceId};
-use crate::manifest::FileMeta;
+use crate::manifest::{BlobMeta, FileMeta};
 use crate::options::Options;
-use crate::version::TableFile;
+use crate::version::{OpenFiles, TableFile};
 
 /// The database directory, options and block cache, as table work needs them.
 #[derive(Debug, Clone, Copy)]
@@ -88,6 +89,17 @@ impl Tables<'_> {
         Table::open_with(&self.path(number), None, MetaBlocks::Cached)
             .ok()
             .map(|t| t.properties().db_id.clone())
+    }
+}
+
+/// Opens the live files a manifest names, from the directory.
+impl OpenFiles for Tables<'_> {
+    fn table(&mut self, _ks: KeyspaceId, meta: &FileMeta) -> Result<Arc<TableFile>> {
+        self.open_live(meta)
+    }
+
+    fn blob(&mut self, meta: &BlobMeta) -> Result<Arc<BlobFile>> {
+        BlobFile::open(self.dir, meta)
     }
 }
 

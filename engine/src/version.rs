@@ -6,9 +6,10 @@ use std::sync::Arc;
 
 use strata_sstable::{compare_internal, parse_internal_key, SeqNo, Table};
 
+use crate::blob::BlobFile;
 use crate::error::Result;
 use crate::ids::KeyspaceId;
-use crate::manifest::{FileMeta, VersionEdit};
+use crate::manifest::{BlobMeta, FileMeta, VersionEdit};
 use crate::options::NUM_LEVELS;
 
 /// A live table and what the manifest says about it.
@@ -100,10 +101,55 @@ impl Tree {
     }
 }
 
-/// Every keyspace's tree. Cheap to clone: trees share their table handles.
+/// Every keyspace's tree and the live blob files. Cheap to clone: trees share their table
+/// handles.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Version {
     pub trees: BTreeMap<KeyspaceId, Tree>,
+    /// Live blob files by number.
+    pub blobs: BTreeMap<u64, Arc<BlobFile>>,
+}
+
+/// Files a flush or compaction made and opened, for the edit that installs them.
+#[derive(Debug, Default)]
+pub(crate) struct NewFiles {
+    pub tables: std::collections::HashMap<u64, Arc<TableFile>>,
+    pub blobs: std::collections::HashMap<u64, Arc<BlobFile>>,
+}
+
+impl NewFiles {
+    /// Marks every file obsolete: deleted when the last handle goes (the edit that would
+    /// have installed them failed).
+    pub fn abandon(&self) {
+        for f in self.tables.values() {
+            f.obsolete.store(true, Ordering::Release);
+        }
+        for b in self.blobs.values() {
+            b.obsolete.store(true, Ordering::Release);
+        }
+    }
+}
+
+impl OpenFiles for &NewFiles {
+    fn table(&mut self, _ks: KeyspaceId, meta: &FileMeta) -> Result<Arc<TableFile>> {
+        self.tables.get(&meta.number).cloned().ok_or_else(|| {
+            crate::Error::InvalidArgument(format!("version edit lost table {}", meta.number))
+        })
+    }
+
+    fn blob(&mut self, meta: &BlobMeta) -> Result<Arc<BlobFile>> {
+        self.blobs.get(&meta.number).cloned().ok_or_else(|| {
+            crate::Error::InvalidArgument(format!("version edit lost blob file {}", meta.number))
+        })
+    }
+}
+
+/// Opens the files a version edit adds.
+pub(crate) trait OpenFiles {
+    /// The table `meta` describes, of keyspace `ks`.
+    fn table(&mut self, ks: KeyspaceId, meta: &FileMeta) -> Result<Arc<TableFile>>;
+    /// The blob file `meta` describes.
+    fn blob(&mut self, meta: &BlobMeta) -> Result<Arc<BlobFile>>;
 }
 
 impl Version {
@@ -111,12 +157,8 @@ impl Version {
         self.trees.get(&ks)
     }
 
-    /// A new version with `edit` applied. `open` opens a table named by a new-file entry.
-    pub fn apply(
-        &self,
-        edit: &VersionEdit,
-        mut open: impl FnMut(KeyspaceId, &FileMeta) -> Result<Arc<TableFile>>,
-    ) -> Result<Version> {
+    /// A new version with `edit` applied. `open` opens the tables and blob files it adds.
+    pub fn apply(&self, edit: &VersionEdit, open: &mut dyn OpenFiles) -> Result<Version> {
         let mut next = self.clone();
         for (id, _) in &edit.keyspaces {
             next.trees.entry(*id).or_default();
@@ -127,13 +169,34 @@ impl Version {
             }
         }
         for (ks, level, meta) in &edit.new_files {
-            let file = open(*ks, meta)?;
+            let file = open.table(*ks, meta)?;
             next.trees.entry(*ks).or_default().levels[*level].push(file);
         }
         for tree in next.trees.values_mut() {
             tree.sort();
         }
+        for number in &edit.deleted_blobs {
+            next.blobs.remove(number);
+        }
+        for meta in &edit.new_blobs {
+            next.blobs.insert(meta.number, open.blob(meta)?);
+        }
         Ok(next)
+    }
+
+    /// The live blob files no table refers to (ascending).
+    pub fn unreferenced_blobs(&self) -> Vec<u64> {
+        let mut referenced = std::collections::BTreeSet::new();
+        for tree in self.trees.values() {
+            for (_, f) in tree.all_files() {
+                referenced.extend(f.table.properties().blob_files.iter().copied());
+            }
+        }
+        self.blobs
+            .keys()
+            .filter(|n| !referenced.contains(n))
+            .copied()
+            .collect()
     }
 
     /// An edit that recreates this version from nothing (the first record of a new manifest).
@@ -144,6 +207,7 @@ impl Version {
                 edit.new_files.push((*ks, level, f.meta.clone()));
             }
         }
+        edit.new_blobs = self.blobs.values().map(|b| b.meta).collect();
         edit
     }
 

@@ -29,6 +29,10 @@ const POINTS: &[&str] = &[
     "sstable::write",
     "sstable::sync",
     "sstable::open",
+    "blob::create",
+    "blob::write",
+    "blob::sync",
+    "blob::open",
     "current::write",
     "current::rename",
     "dir::sync",
@@ -45,9 +49,12 @@ fn serial() -> MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Small memtables and levels, so a short workload flushes and compacts many times.
+/// Small memtables and levels, so a short workload flushes and compacts many times; about a
+/// third of the values go to small blob files.
 fn options() -> Options {
     let mut options = Options::default();
+    options.min_blob_size = 128;
+    options.blob_file_size = 4 << 10;
     options.sync_mode = SyncMode::Always;
     options.memtable_size = 32 << 10;
     options.max_bytes_for_level_base = 128 << 10;

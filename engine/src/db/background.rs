@@ -3,7 +3,6 @@
 //! [`CompactionContext`] the compaction worker (`crate::compactor`) sees the database
 //! through. Building tables is `crate::flush`.
 
-use std::collections::HashMap;
 use std::fs;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -25,7 +24,7 @@ use crate::mutex::lock;
 use crate::reclaim::return_free_memory;
 use crate::super_version::MemGen;
 use crate::tables::Tables;
-use crate::version::{TableFile, Version};
+use crate::version::{NewFiles, Version};
 
 impl Inner {
     /// Freezes the memtable (in order with the writes) and waits until every frozen
@@ -72,7 +71,7 @@ impl Inner {
             self.tables(),
             gen,
             &snapshots,
-            || self.new_file_number(),
+            &|| self.new_file_number(),
             |ks| Ok(self.keyspace_name(ks).unwrap_or_default()),
         )?;
         let c = &self.counters;
@@ -103,23 +102,35 @@ impl Inner {
     /// Logs `edit` (with the next file number) in the manifest and makes it the current
     /// version (LevelDB's `LogAndApply`); `then` changes the state in the same step. The
     /// files the edit removes and does not re-add become obsolete: deleted when the last
-    /// version or iterator holding them lets go.
+    /// version or iterator holding them lets go. Blob files no table of the new version
+    /// refers to are removed by the same edit.
     pub(super) fn log_and_apply(
         &self,
         mut edit: VersionEdit,
-        opened: &HashMap<u64, Arc<TableFile>>,
+        opened: &NewFiles,
         then: impl FnOnce(&mut State),
     ) -> Result<()> {
         let mut manifest = lock(&self.manifest);
+        // Versions change only under the manifest lock: this stays the current one.
+        let current = Arc::clone(&lock(&self.state).sv.version);
+        let mut next = current.apply(&edit, &mut { opened })?;
+        let unreferenced = next.unreferenced_blobs();
+        for n in &unreferenced {
+            next.blobs.remove(n);
+            if let Some(i) = edit.new_blobs.iter().position(|b| b.number == *n) {
+                // Written and never referenced: it goes with its handle.
+                edit.new_blobs.remove(i);
+            } else {
+                edit.deleted_blobs.push(*n);
+            }
+        }
         edit.next_file = Some(self.next_file.load(Ordering::SeqCst));
         if let Err(e) = manifest.log(&edit) {
             // Once the failed edit is cut off, the manifest says for sure it never took
-            // effect: the tables it would have added go when their handles do. (After a
+            // effect: the files it would have added go when their handles do. (After a
             // failed fsync it may have, and they stay.)
             if manifest.recover().is_ok() {
-                for f in opened.values() {
-                    f.obsolete.store(true, Ordering::Release);
-                }
+                opened.abandon();
             }
             return Err(e);
         }
@@ -129,21 +140,19 @@ impl Inner {
             if added.contains(number) {
                 continue;
             }
-            if let Some(f) = st
-                .sv
-                .version
+            if let Some(f) = current
                 .tree(*ks)
                 .and_then(|t| t.levels[*level].iter().find(|f| f.meta.number == *number))
             {
                 f.obsolete.store(true, Ordering::Release);
             }
         }
-        let version = st.sv.version.apply(&edit, |_, meta| {
-            opened.get(&meta.number).cloned().ok_or_else(|| {
-                Error::InvalidArgument(format!("version edit lost table {}", meta.number))
-            })
-        })?;
-        st.sv.version = Arc::new(version);
+        for n in &unreferenced {
+            if let Some(b) = current.blobs.get(n).or_else(|| opened.blobs.get(n)) {
+                b.obsolete.store(true, Ordering::Release);
+            }
+        }
+        st.sv.version = Arc::new(next);
         then(&mut st);
         drop(st);
         drop(manifest);
@@ -224,7 +233,7 @@ impl CompactionContext for Inner {
             .and_then(|n| self.options.filter_for(&n))
     }
 
-    fn install(&self, edit: VersionEdit, opened: &HashMap<u64, Arc<TableFile>>) -> Result<()> {
+    fn install(&self, edit: VersionEdit, opened: &NewFiles) -> Result<()> {
         self.log_and_apply(edit, opened, |_| {})
     }
 

@@ -597,11 +597,10 @@ impl Inner {
         manifest.log(&edit)?;
         map.insert(name.to_string(), id);
         let mut st = lock(&self.state);
-        let version = st.sv.version.apply(&edit, |_, _| {
-            Err(Error::InvalidArgument(
-                "keyspace edit carries no file".into(),
-            ))
-        })?;
+        let version = st
+            .sv
+            .version
+            .apply(&edit, &mut &crate::version::NewFiles::default())?;
         st.sv.version = Arc::new(version);
         Ok(handle(id))
     }
