@@ -352,11 +352,7 @@ impl BlobStorage for MemBlobs {
     fn write(&mut self, key: &[u8], value: &[u8]) -> strata_sstable::Result<BlobRef> {
         let f = self.files.entry(self.writing).or_default();
         f.push((key.to_vec(), value.to_vec()));
-        Ok(BlobRef {
-            file: self.writing,
-            offset: f.len() as u64 - 1,
-            value_len: value.len() as u64,
-        })
+        Ok(BlobRef::new(self.writing, f.len() as u64 - 1, value))
     }
     fn read(&self, key: &[u8], r: &BlobRef) -> strata_sstable::Result<Vec<u8>> {
         self.reads.set(self.reads.get() + 1);
@@ -471,12 +467,8 @@ fn large_values_go_to_blob_files_and_references_pass_through() {
 
     // A second job over the first one's output: references stay as they are (no value is
     // read or written) unless their file is being emptied.
-    let b_ref = BlobRef {
-        file: 9,
-        offset: 0,
-        value_len: 100,
-    };
-    let c_ref = BlobRef { offset: 1, ..b_ref };
+    let b_ref = BlobRef::new(9, 0, big.as_bytes());
+    let c_ref = BlobRef::new(9, 1, big.as_bytes());
     let again = vec![
         (
             encode_internal_key(b"b", 2, ValueKind::Blob as u8),
@@ -535,11 +527,7 @@ impl CompactionFilter for ByKey {
 
 #[test]
 fn a_filter_deciding_by_key_never_reads_a_blob_and_a_changed_value_is_separated_again() {
-    let r = BlobRef {
-        file: 4,
-        offset: 0,
-        value_len: 3,
-    };
+    let r = BlobRef::new(4, 0, b"old");
     let mut blobs = MemBlobs::default();
     blobs
         .files
@@ -566,7 +554,7 @@ fn a_filter_deciding_by_key_never_reads_a_blob_and_a_changed_value_is_separated_
     blobs
         .files
         .insert(4, vec![(b"drop".to_vec(), b"upper".to_vec())]);
-    let r = BlobRef { value_len: 5, ..r };
+    let r = BlobRef::new(4, 0, b"upper");
     let items = vec![(
         encode_internal_key(b"drop", 5, ValueKind::Blob as u8),
         r.encode(),

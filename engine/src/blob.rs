@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use strata_compaction::job::BlobStorage;
-use strata_sstable::{BlobReader, BlobRef, BlobWriter, ValueKind};
+use strata_sstable::{BlobReader, BlobRef, BlobWriter};
 
 use crate::error::{Error, Result};
 use crate::filename;
@@ -72,9 +72,12 @@ pub(crate) fn read_value(
     user_key: &[u8],
     body: &[u8],
 ) -> Result<Vec<u8>> {
-    let r = BlobRef::decode(body)
-        .ok_or_else(|| Error::corruption("<table>", 0, "malformed blob reference"))?;
-    blob_value(blobs, user_key, &r).map_err(Error::from)
+    blob_value(blobs, user_key, &decode_ref(body)?).map_err(Error::from)
+}
+
+/// The blob reference a table entry stores (after any expiry header).
+pub(crate) fn decode_ref(body: &[u8]) -> Result<BlobRef> {
+    BlobRef::decode(body).ok_or_else(|| Error::corruption("<table>", 0, "malformed blob reference"))
 }
 
 fn blob_value(
@@ -89,26 +92,6 @@ fn blob_value(
             offset: r.offset,
             reason: "a table refers to a blob file that is not live".into(),
         }),
-    }
-}
-
-/// The user's value of a live entry of `kind` whose stored value is `stored`: the bytes after
-/// any expiry header, or for a blob kind the value read from its blob file.
-pub(crate) fn user_value(
-    blobs: &BTreeMap<u64, Arc<BlobFile>>,
-    user_key: &[u8],
-    kind: u8,
-    stored: &[u8],
-) -> Result<Vec<u8>> {
-    let body = if ValueKind::has_expiry(kind) {
-        strata_sstable::split_expiring(stored).map_or(stored, |(_, v)| v)
-    } else {
-        stored
-    };
-    if ValueKind::is_blob(kind) {
-        read_value(blobs, user_key, body)
-    } else {
-        Ok(body.to_vec())
     }
 }
 

@@ -108,7 +108,21 @@ impl Keyspace {
     pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Vec<u8>>> {
         Ok(self
             .inner
-            .get_entry(self.id, key.as_ref(), None)?
+            .get_entry(self.id, key.as_ref(), None, usize::MAX)?
+            .map(|(v, _)| v))
+    }
+
+    /// The first `n` bytes of the current value of `key` (all of it if shorter). A value kept
+    /// in a blob file holds its first 16 bytes in its table entry: asking for no more than
+    /// that never reads the blob file (a Redis entry's type and expiry, say, of a large
+    /// string).
+    ///
+    /// # Errors
+    /// As [`Keyspace::get`].
+    pub fn get_prefix(&self, key: impl AsRef<[u8]>, n: usize) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .inner
+            .get_entry(self.id, key.as_ref(), None, n)?
             .map(|(v, _)| v))
     }
 
@@ -117,7 +131,8 @@ impl Keyspace {
     /// # Errors
     /// As [`Keyspace::get`].
     pub fn get_with_expiry(&self, key: impl AsRef<[u8]>) -> Result<Option<(Vec<u8>, Option<u64>)>> {
-        self.inner.get_entry(self.id, key.as_ref(), None)
+        self.inner
+            .get_entry(self.id, key.as_ref(), None, usize::MAX)
     }
 
     /// Time left before `key` expires: `None` if the key is absent or does not expire (use
@@ -129,7 +144,7 @@ impl Keyspace {
         let now = self.inner.options.clock.now_ms();
         Ok(self
             .inner
-            .get_entry(self.id, key.as_ref(), None)?
+            .get_entry(self.id, key.as_ref(), None, usize::MAX)?
             .and_then(|(_, e)| e)
             .map(|e| std::time::Duration::from_millis(e.saturating_sub(now))))
     }
@@ -172,7 +187,7 @@ impl Keyspace {
     pub fn get_at(&self, key: impl AsRef<[u8]>, snapshot: &Snapshot) -> Result<Option<Vec<u8>>> {
         Ok(self
             .inner
-            .get_entry(self.id, key.as_ref(), Some(snapshot))?
+            .get_entry(self.id, key.as_ref(), Some(snapshot), usize::MAX)?
             .map(|(v, _)| v))
     }
 

@@ -23,14 +23,19 @@ pub(crate) enum Lookup {
 }
 
 /// Interprets the newest visible entry of a key, `kind` + stored value, at the time `now_ms`
-/// returns (asked only for an expiring entry: most reads never read the clock).
-pub(crate) fn resolve(kind: u8, stored: &[u8], now_ms: impl FnOnce() -> u64) -> Lookup {
+/// returns (asked only for an expiring entry: most reads never read the clock), keeping at
+/// most the value's first `limit` bytes.
+pub(crate) fn resolve(
+    kind: u8,
+    stored: &[u8],
+    now_ms: impl FnOnce() -> u64,
+    limit: usize,
+) -> Lookup {
+    let head = |v: &[u8]| v[..v.len().min(limit)].to_vec();
     match ValueKind::from_u8(kind) {
-        Some(ValueKind::Put) => Lookup::Value(stored.to_vec(), None),
+        Some(ValueKind::Put) => Lookup::Value(head(stored), None),
         Some(ValueKind::PutExpiring) => match strata_sstable::split_expiring(stored) {
-            Some((expiry, value)) if expiry > now_ms() => {
-                Lookup::Value(value.to_vec(), Some(expiry))
-            }
+            Some((expiry, value)) if expiry > now_ms() => Lookup::Value(head(value), Some(expiry)),
             _ => Lookup::Deleted,
         },
         _ => Lookup::Deleted,
@@ -178,7 +183,19 @@ impl Memtable {
     }
 
     /// The newest entry for `user_key` with a sequence number `<= seq`, judged at `now_ms()`.
+    #[cfg(test)]
     pub fn get(&self, user_key: &[u8], seq: SeqNo, now_ms: impl FnOnce() -> u64) -> Lookup {
+        self.get_limited(user_key, seq, now_ms, usize::MAX)
+    }
+
+    /// [`get`](Self::get), keeping at most the value's first `limit` bytes.
+    pub fn get_limited(
+        &self,
+        user_key: &[u8],
+        seq: SeqNo,
+        now_ms: impl FnOnce() -> u64,
+        limit: usize,
+    ) -> Lookup {
         if !self.filter.may_contain(user_key) {
             return Lookup::Absent;
         }
@@ -188,7 +205,7 @@ impl Memtable {
             return Lookup::Absent;
         };
         match parse_internal_key(node.key()) {
-            Some(k) if k.user_key == user_key => resolve(k.kind, node.value(), now_ms),
+            Some(k) if k.user_key == user_key => resolve(k.kind, node.value(), now_ms, limit),
             _ => Lookup::Absent,
         }
     }

@@ -110,12 +110,16 @@ impl SuperVersion {
     /// The live value of `key` in keyspace `ks` and its expiry (Unix ms), as of sequence
     /// number `seq`, with `now` telling the time for expiry: the first entry at or below
     /// `seq` decides, memtables newest first, then the tables.
+    ///
+    /// Only the value's first `limit` bytes are returned (and read, where the rest lives in a
+    /// blob file and the reference holds them).
     pub(crate) fn get(
         &self,
         ks: KeyspaceId,
         key: &[u8],
         seq: SeqNo,
         now: impl Fn() -> u64,
+        limit: usize,
     ) -> Result<Option<(Vec<u8>, Option<u64>)>> {
         let found = |l: Lookup| match l {
             Lookup::Value(v, expiry) => Some(Some((v, expiry))),
@@ -124,7 +128,7 @@ impl SuperVersion {
         };
         for gen in self.newest_first() {
             if let Some(mem) = gen.get(ks) {
-                if let Some(r) = found(mem.get(key, seq, &now)) {
+                if let Some(r) = found(mem.get_limited(key, seq, &now, limit)) {
                     return Ok(r);
                 }
             }
@@ -135,9 +139,9 @@ impl SuperVersion {
         for file in tree.candidates(key) {
             if let Some((_, kind, value)) = file.table.get(key, seq)? {
                 if ValueKind::is_blob(kind) {
-                    return self.blob_value(key, kind, &value, &now);
+                    return self.blob_value(key, kind, &value, &now, limit);
                 }
-                return Ok(found(resolve(kind, &value, &now)).flatten());
+                return Ok(found(resolve(kind, &value, &now, limit)).flatten());
             }
         }
         Ok(None)
@@ -150,16 +154,24 @@ impl SuperVersion {
         kind: u8,
         stored: &[u8],
         now: impl Fn() -> u64,
+        limit: usize,
     ) -> Result<Option<(Vec<u8>, Option<u64>)>> {
-        let expiry = if ValueKind::has_expiry(kind) {
+        let (expiry, body) = if ValueKind::has_expiry(kind) {
             match strata_sstable::split_expiring(stored) {
-                Some((e, _)) if e > now() => Some(e),
+                Some((e, body)) if e > now() => (Some(e), body),
                 _ => return Ok(None),
             }
         } else {
-            None
+            (None, stored)
         };
-        let value = blob::user_value(&self.version.blobs, key, kind, stored)?;
+        let r = blob::decode_ref(body)?;
+        if limit <= r.head().len() || r.value_len as usize <= r.head().len() {
+            // The reference holds all that is asked for.
+            let head = r.head();
+            return Ok(Some((head[..head.len().min(limit)].to_vec(), expiry)));
+        }
+        let mut value = blob::read_value(&self.version.blobs, key, body)?;
+        value.truncate(limit);
         Ok(Some((value, expiry)))
     }
 

@@ -202,6 +202,37 @@ fn garbage_collection_empties_old_blob_files_and_readers_keep_what_they_read() {
 }
 
 #[test]
+fn a_value_prefix_comes_from_the_table_entry_without_reading_the_blob() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), options()).unwrap();
+    let big = value(3, 5000);
+    db.put("big", &big).unwrap();
+    db.put("small", "abc").unwrap();
+    // From the memtable.
+    assert_eq!(db.get_prefix("big", 10).unwrap(), Some(big[..10].to_vec()));
+    db.flush().unwrap();
+    assert_eq!(db.get_prefix("big", 10).unwrap(), Some(big[..10].to_vec()));
+    assert_eq!(db.get_prefix("big", 16).unwrap(), Some(big[..16].to_vec()));
+    assert_eq!(
+        db.get_prefix("big", 100).unwrap(),
+        Some(big[..100].to_vec())
+    );
+    assert_eq!(db.get_prefix("small", 10).unwrap(), Some(b"abc".to_vec()));
+    assert_eq!(db.get_prefix("none", 10).unwrap(), None);
+    db.close().unwrap();
+    // With the blob file gone, 16 bytes or fewer still read; more do not.
+    let name = blob_files(dir.path()).pop().unwrap();
+    let path = dir.path().join(&name);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x01;
+    std::fs::write(&path, &bytes).unwrap();
+    let db = Db::open(dir.path(), options()).unwrap();
+    assert_eq!(db.get_prefix("big", 16).unwrap(), Some(big[..16].to_vec()));
+    assert!(db.get_prefix("big", 17).is_err());
+}
+
+#[test]
 fn a_damaged_blob_is_an_error_on_every_read_path() {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(dir.path(), options()).unwrap();

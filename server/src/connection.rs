@@ -178,6 +178,7 @@ pub async fn serve(mut stream: TcpStream, server: Arc<Server>, limits: Limits) {
         unauthenticated: needs_auth,
         ..limits
     });
+    parser.big_args = true;
     let mut buf: Vec<u8> = Vec::with_capacity(16 * 1024);
     let mut out: Vec<u8> = Vec::with_capacity(16 * 1024);
     // Whether the client ever authenticated (RESET makes it unauthenticated again, but
@@ -188,7 +189,7 @@ pub async fn serve(mut stream: TcpStream, server: Arc<Server>, limits: Limits) {
         let mut close = false;
         while !client.killed.load(Ordering::Relaxed) {
             match parser.parse(&buf[consumed..]) {
-                Ok(Some((argv, used))) => {
+                Ok(Some((mut argv, used))) => {
                     consumed += used;
                     if argv.is_empty() {
                         continue;
@@ -208,7 +209,7 @@ pub async fn serve(mut stream: TcpStream, server: Arc<Server>, limits: Limits) {
                     }
                     // Most commands take microseconds and run on this task; one that may
                     // block for long lets the runtime move other connections off this thread.
-                    let mut reply = dispatch_in(&server, &mut session, &argv, |run| {
+                    let mut reply = dispatch_in(&server, &mut session, &mut argv, |run| {
                         tokio::task::block_in_place(run)
                     });
                     if let Some(blocked) = session.blocked.take() {
@@ -266,33 +267,47 @@ pub async fn serve(mut stream: TcpStream, server: Arc<Server>, limits: Limits) {
             let _ = stream.shutdown().await;
             return;
         }
-        tokio::select! {
-            read = stream.read_buf(&mut buf) => match read {
-                Ok(0) | Err(_) => return,
-                Ok(n) => {
-                    server
-                        .counters
-                        .net_input_bytes
-                        .fetch_add(n as u64, Ordering::Relaxed);
-                    let limit = if ever_authenticated {
-                        parser.limits.query_buffer_limit
-                    } else {
-                        parser.limits.query_buffer_limit.min(UNAUTHENTICATED_QUERY_LIMIT)
-                    };
-                    if buf.len() > limit {
-                        // Like Redis: close without a reply, and say why in the log.
-                        eprintln!(
-                            "strata-server: closing client {peer}: query buffer over its limit \
-                             ({limit} bytes)"
-                        );
-                        let _ = stream.shutdown().await;
-                        return;
-                    }
-                }
-            },
-            _ = client.kill.notified() => {
+        let limit = if ever_authenticated {
+            parser.limits.query_buffer_limit
+        } else {
+            parser
+                .limits
+                .query_buffer_limit
+                .min(UNAUTHENTICATED_QUERY_LIMIT)
+        };
+        // A large argument still arriving is read into its own exact-size buffer (no growth
+        // by doubling, no copy out of the query buffer), everything else into `buf`.
+        let target = match parser.big_arg() {
+            Some((cut, big)) => {
+                buf.truncate(cut);
+                big
+            }
+            None => &mut buf,
+        };
+        let read = tokio::select! {
+            read = stream.read_buf(target) => Some(read),
+            _ = client.kill.notified() => None,
+        };
+        match read {
+            None => {
                 let _ = stream.shutdown().await;
                 return;
+            }
+            Some(Ok(0) | Err(_)) => return,
+            Some(Ok(n)) => {
+                server
+                    .counters
+                    .net_input_bytes
+                    .fetch_add(n as u64, Ordering::Relaxed);
+                if buf.len() + parser.pending_bytes() > limit {
+                    // Like Redis: close without a reply, and say why in the log.
+                    eprintln!(
+                        "strata-server: closing client {peer}: query buffer over its limit \
+                         ({limit} bytes)"
+                    );
+                    let _ = stream.shutdown().await;
+                    return;
+                }
             }
         }
     }

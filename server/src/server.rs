@@ -164,8 +164,9 @@ pub struct SlowLog {
 }
 
 impl SlowLog {
-    /// Records a command that ran `micros`, keeping at most `max_len` entries.
-    pub fn record(&mut self, argv: &[Vec<u8>], micros: u64, client: &Client, max_len: usize) {
+    /// What the slow log shows of `argv`: at most 32 arguments (the last says how many more
+    /// there were), each cut to 128 bytes (saying how many more there were).
+    pub fn summarize(argv: &[Vec<u8>]) -> Vec<Vec<u8>> {
         let mut args: Vec<Vec<u8>> = Vec::new();
         for (i, a) in argv.iter().enumerate() {
             if i == 31 && argv.len() > 32 {
@@ -180,6 +181,12 @@ impl SlowLog {
                 args.push(a.clone());
             }
         }
+        args
+    }
+
+    /// Records a command (`args` as [`summarize`](Self::summarize) shows it) that ran
+    /// `micros`, keeping at most `max_len` entries.
+    pub fn record(&mut self, args: Vec<Vec<u8>>, micros: u64, client: &Client, max_len: usize) {
         self.entries.push_front(SlowEntry {
             id: self.next_id,
             time: unix_secs(),

@@ -165,8 +165,8 @@ fn command() -> impl Strategy<Value = Vec<String>> {
 }
 
 fn run(server: &Server, session: &mut Session, args: &[&str]) -> Reply {
-    let argv: Vec<Vec<u8>> = args.iter().map(|a| a.as_bytes().to_vec()).collect();
-    let reply = dispatch(server, session, &argv);
+    let mut argv: Vec<Vec<u8>> = args.iter().map(|a| a.as_bytes().to_vec()).collect();
+    let reply = dispatch(server, session, &mut argv);
     // A blocking command that found nothing gives up here.
     session.blocked = None;
     reply

@@ -38,8 +38,12 @@ pub const BLOB_FOOTER_LEN: u64 = 32;
 /// Bytes of a record's header (before its key and value).
 pub const BLOB_RECORD_HEADER_LEN: u64 = 16;
 
+/// Bytes of a value kept in the reference itself (its head), so that reading a value's first
+/// bytes (a Redis entry's header: type and expiry) never reads the blob file.
+pub const BLOB_HEAD_LEN: usize = 16;
+
 /// Where a value lives: blob file `file`, the record starting at byte `offset`, whose value
-/// is `value_len` bytes.
+/// is `value_len` bytes and starts with `head`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BlobRef {
     /// The blob file's number.
@@ -48,19 +52,40 @@ pub struct BlobRef {
     pub offset: u64,
     /// Length of the value.
     pub value_len: u64,
+    /// The value's first `min(value_len, BLOB_HEAD_LEN)` bytes (zeros after them).
+    pub head: [u8; BLOB_HEAD_LEN],
 }
 
 impl BlobRef {
-    /// Appends the reference as three varints.
+    /// A reference to `value` at `offset` of blob file `file`.
+    pub fn new(file: u64, offset: u64, value: &[u8]) -> BlobRef {
+        let mut head = [0u8; BLOB_HEAD_LEN];
+        let n = value.len().min(BLOB_HEAD_LEN);
+        head[..n].copy_from_slice(&value[..n]);
+        BlobRef {
+            file,
+            offset,
+            value_len: value.len() as u64,
+            head,
+        }
+    }
+
+    /// The value's first bytes the reference holds.
+    pub fn head(&self) -> &[u8] {
+        &self.head[..(self.value_len as usize).min(BLOB_HEAD_LEN)]
+    }
+
+    /// Appends the reference: three varints and the head.
     pub fn encode_into(&self, out: &mut Vec<u8>) {
         put_varint64(out, self.file);
         put_varint64(out, self.offset);
         put_varint64(out, self.value_len);
+        out.extend_from_slice(self.head());
     }
 
     /// The reference as stored in a table entry.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(16);
+        let mut out = Vec::with_capacity(16 + BLOB_HEAD_LEN);
         self.encode_into(&mut out);
         out
     }
@@ -70,10 +95,17 @@ impl BlobRef {
         let (file, a) = get_varint64(src)?;
         let (offset, b) = get_varint64(&src[a..])?;
         let (value_len, c) = get_varint64(&src[a + b..])?;
-        (a + b + c == src.len()).then_some(BlobRef {
+        let rest = &src[a + b + c..];
+        if rest.len() != (value_len as usize).min(BLOB_HEAD_LEN) {
+            return None;
+        }
+        let mut head = [0u8; BLOB_HEAD_LEN];
+        head[..rest.len()].copy_from_slice(rest);
+        Some(BlobRef {
             file,
             offset,
             value_len,
+            head,
         })
     }
 }
@@ -160,11 +192,7 @@ impl BlobWriter {
         header[4..12].copy_from_slice(&value_len.to_le_bytes());
         let crc = masked_crc(&[&header[..12], key, value]);
         header[12..].copy_from_slice(&crc.to_le_bytes());
-        let r = BlobRef {
-            file: self.number,
-            offset: self.offset,
-            value_len,
-        };
+        let r = BlobRef::new(self.number, self.offset, value);
         self.write(&header)?;
         self.write(key)?;
         self.write(value)?;
@@ -351,6 +379,9 @@ impl BlobReader {
         if key != user_key {
             return Err(self.corrupt(r.offset, "blob record belongs to another key"));
         }
+        if !value.starts_with(r.head()) {
+            return Err(self.corrupt(r.offset, "blob record does not match its reference"));
+        }
         Ok(value)
     }
 
@@ -500,11 +531,11 @@ mod tests {
 
     #[test]
     fn malformed_references_do_not_decode() {
-        let r = BlobRef {
-            file: 300,
-            offset: 1 << 40,
-            value_len: 5,
-        };
+        let r = BlobRef::new(300, 1 << 40, b"hello");
+        assert_eq!(r.head(), b"hello");
+        let long = BlobRef::new(1, 32, &[9; 40]);
+        assert_eq!(long.head(), &[9; BLOB_HEAD_LEN]);
+        assert_eq!(BlobRef::decode(&long.encode()), Some(long));
         let e = r.encode();
         assert_eq!(BlobRef::decode(&e), Some(r));
         assert_eq!(BlobRef::decode(&e[..e.len() - 1]), None);

@@ -649,10 +649,11 @@ impl Inner {
         ks: KeyspaceId,
         key: &[u8],
         snapshot: Option<&Snapshot>,
+        limit: usize,
     ) -> Result<Option<(Vec<u8>, Option<u64>)>> {
         let (sv, seq) = self.read_view(snapshot)?;
         let clock = &self.options.clock;
-        sv.get(ks, key, seq, || clock.now_ms())
+        sv.get(ks, key, seq, || clock.now_ms(), limit)
     }
 
     pub(crate) fn iter(&self, ks: KeyspaceId, options: &ReadOptions<'_>) -> Result<DbIterator> {

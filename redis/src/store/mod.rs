@@ -639,6 +639,16 @@ impl Store {
         self.meta.get(ekey)?.map(Entry::decode).transpose()
     }
 
+    /// The entry at `ekey` with only its header read (a large string's value is not): for a
+    /// write that replaces the entry whole and needs only its type and expiry. Its `bytes`
+    /// hold the header alone.
+    fn raw_header(&self, ekey: &[u8]) -> Result<Option<Entry>> {
+        self.meta
+            .get_prefix(ekey, meta::HEADER_LEN)?
+            .map(Entry::decode)
+            .transpose()
+    }
+
     /// The entry at `ekey` if it has not expired at `now`.
     fn live(&self, ekey: &[u8], now: u64) -> Result<Option<Entry>> {
         let e = self.raw(ekey)?.filter(|e| !e.header.expired(now));

@@ -69,10 +69,21 @@ impl Store {
     ///
     /// # Errors
     /// [`Error::WrongType`] with `GET` on a non-string key; engine errors.
-    pub fn set(&self, db: u8, k: &[u8], value: &[u8], opts: SetOptions) -> Result<SetOutcome> {
+    pub fn set(
+        &self,
+        db: u8,
+        k: &[u8],
+        value: impl Into<Vec<u8>>,
+        opts: SetOptions,
+    ) -> Result<SetOutcome> {
         let lock = self.lock_key(db, k);
         let (ekey, now) = (lock.ekey.as_slice(), lock.now);
-        let raw = self.raw(ekey)?;
+        // Without GET the old value is replaced unread (a large one costs no read).
+        let raw = if opts.get {
+            self.raw(ekey)?
+        } else {
+            self.raw_header(ekey)?
+        };
         let live = raw.as_ref().filter(|e| !e.header.expired(now));
         let old = match (live, opts.get) {
             (Some(e), true) => Some(e.string()?.to_vec()),
@@ -94,8 +105,14 @@ impl Store {
             Expiry::Keep => live.and_then(|e| e.header.expiry),
             Expiry::At(ms) => Some(ms),
         };
+        // At most two copies of a large value are alive at once: the value and its entry,
+        // the entry and the batch, the batch and the memtable.
+        let entry = {
+            let value: Vec<u8> = value.into();
+            meta::encode_string(&value, expiry)
+        };
         let mut txn = Txn::new(self, now);
-        txn.put(ekey, raw.as_ref(), meta::encode_string(value, expiry))?;
+        txn.put(ekey, raw.as_ref(), entry)?;
         txn.commit()?;
         Ok(SetOutcome { written: true, old })
     }

@@ -10,7 +10,7 @@ use crate::server::{Client, Server};
 use crate::session::{valid_client_name, Session};
 
 /// `CLIENT ID|SETNAME|GETNAME|LIST|INFO|KILL|SETINFO|HELP`.
-pub(super) fn client(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn client(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     let sub = args[0].to_ascii_lowercase();
     let rest = &args[1..];
     let arity = |ok: bool| {

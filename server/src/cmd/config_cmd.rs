@@ -10,7 +10,7 @@ use crate::server::Server;
 use crate::session::Session;
 
 /// `CONFIG GET|SET|RESETSTAT|HELP`.
-pub(super) fn config(server: &Server, _session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn config(server: &Server, _session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     let sub = args[0].to_ascii_lowercase();
     let rest = &args[1..];
     match sub.as_slice() {

@@ -10,7 +10,7 @@ use crate::resp::{Protocol, Reply};
 use crate::server::{Server, REDIS_COMPAT_VERSION};
 use crate::session::Session;
 
-pub(super) fn ping(_server: &Server, _session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn ping(_server: &Server, _session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     match args {
         [] => Ok(Reply::Simple("PONG".into())),
         [msg] => Ok(Reply::Bulk(msg.clone())),
@@ -18,11 +18,11 @@ pub(super) fn ping(_server: &Server, _session: &mut Session, args: &[Vec<u8>]) -
     }
 }
 
-pub(super) fn echo(_server: &Server, _session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn echo(_server: &Server, _session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     Ok(Reply::Bulk(args[0].clone()))
 }
 
-pub(super) fn quit(_server: &Server, session: &mut Session, _args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn quit(_server: &Server, session: &mut Session, _args: &mut [Vec<u8>]) -> CmdResult {
     session.quit = true;
     Ok(Reply::ok())
 }
@@ -34,7 +34,7 @@ fn password(server: &Server) -> Option<String> {
 
 /// `RESET`: back to a fresh connection's state (database 0, RESP2, logged out if a password
 /// is set); the client name stays, as in Redis.
-pub(super) fn reset(server: &Server, session: &mut Session, _args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn reset(server: &Server, session: &mut Session, _args: &mut [Vec<u8>]) -> CmdResult {
     session.db = 0;
     session.client.db.store(0, Ordering::Relaxed);
     session.protocol = Protocol::Resp2;
@@ -55,8 +55,8 @@ fn check_credentials(server: &Server, user: &[u8], pass: &[u8]) -> Result<(), Re
 }
 
 /// `AUTH [username] password`.
-pub(super) fn auth(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
-    let (user, pass) = match args {
+pub(super) fn auth(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
+    let (user, pass) = match &*args {
         [pass] => (&b"default"[..], pass),
         [user, pass] => (user.as_slice(), pass),
         _ => return Err(syntax_error()),
@@ -72,7 +72,7 @@ pub(super) fn auth(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> 
 }
 
 /// `HELLO [protover [AUTH username password] [SETNAME clientname]]`.
-pub(super) fn hello(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn hello(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     let mut a = Args::new(args);
     let mut proto = session.protocol;
     if !a.is_empty() {

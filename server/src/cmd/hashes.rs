@@ -10,7 +10,7 @@ use crate::resp::Reply;
 use crate::server::Server;
 use crate::session::Session;
 
-pub(super) fn hset(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn hset(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     let pairs = Args::new(&args[1..])
         .pairs()
         .ok_or_else(|| wrong_arity("hset"))?;
@@ -20,7 +20,7 @@ pub(super) fn hset(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> 
     )
 }
 
-pub(super) fn hmset(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn hmset(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     let pairs = Args::new(&args[1..])
         .pairs()
         .ok_or_else(|| wrong_arity("hmset"))?;
@@ -30,20 +30,20 @@ pub(super) fn hmset(server: &Server, session: &mut Session, args: &[Vec<u8>]) ->
     )
 }
 
-pub(super) fn hsetnx(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn hsetnx(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     let pair = [(args[1].as_slice(), args[2].as_slice())];
     or_error(server.store.hset(session.db, &args[0], &pair, true), |n| {
         Reply::Integer(n as i64)
     })
 }
 
-pub(super) fn hget(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn hget(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     or_error(server.store.hget(session.db, &args[0], &args[1]), |v| {
         v.map_or(Reply::Null, Reply::Bulk)
     })
 }
 
-pub(super) fn hmget(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn hmget(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     or_error(server.store.hmget(session.db, &args[0], &args[1..]), |vs| {
         Reply::Array(
             vs.into_iter()
@@ -53,43 +53,43 @@ pub(super) fn hmget(server: &Server, session: &mut Session, args: &[Vec<u8>]) ->
     })
 }
 
-pub(super) fn hdel(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn hdel(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     or_error(server.store.hdel(session.db, &args[0], &args[1..]), |n| {
         Reply::Integer(n as i64)
     })
 }
 
-pub(super) fn hlen(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn hlen(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     or_error(server.store.hlen(session.db, &args[0]), |n| {
         Reply::Integer(n as i64)
     })
 }
 
-pub(super) fn hstrlen(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn hstrlen(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     or_error(server.store.hget(session.db, &args[0], &args[1]), |v| {
         Reply::Integer(v.map_or(0, |v| v.len() as i64))
     })
 }
 
-pub(super) fn hexists(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn hexists(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     or_error(server.store.hget(session.db, &args[0], &args[1]), |v| {
         Reply::Integer(i64::from(v.is_some()))
     })
 }
 
-pub(super) fn hkeys(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn hkeys(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     or_error(server.store.hgetall(session.db, &args[0]), |pairs| {
         Reply::Array(pairs.into_iter().map(|(f, _)| Reply::Bulk(f)).collect())
     })
 }
 
-pub(super) fn hvals(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn hvals(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     or_error(server.store.hgetall(session.db, &args[0]), |pairs| {
         Reply::Array(pairs.into_iter().map(|(_, v)| Reply::Bulk(v)).collect())
     })
 }
 
-pub(super) fn hgetall(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn hgetall(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     or_error(server.store.hgetall(session.db, &args[0]), |pairs| {
         Reply::Map(
             pairs
@@ -100,7 +100,7 @@ pub(super) fn hgetall(server: &Server, session: &mut Session, args: &[Vec<u8>]) 
     })
 }
 
-pub(super) fn hincrby(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn hincrby(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     let by = Args::new(&args[2..]).next_i64()?;
     let r = server.store.hupdate(session.db, &args[0], &args[1], |old| {
         let new = add_int(old, by, Error::HashNotInteger)?;
@@ -109,7 +109,11 @@ pub(super) fn hincrby(server: &Server, session: &mut Session, args: &[Vec<u8>]) 
     or_error(r, Reply::Integer)
 }
 
-pub(super) fn hincrbyfloat(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn hincrbyfloat(
+    server: &Server,
+    session: &mut Session,
+    args: &mut [Vec<u8>],
+) -> CmdResult {
     let by = Args::new(&args[2..]).next_f64()?;
     if !by.is_finite() {
         // Redis checks the increment itself first (INCRBYFLOAT only checks the result).
@@ -122,7 +126,11 @@ pub(super) fn hincrbyfloat(server: &Server, session: &mut Session, args: &[Vec<u
     or_error(r, Reply::Bulk)
 }
 
-pub(super) fn hrandfield(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn hrandfield(
+    server: &Server,
+    session: &mut Session,
+    args: &mut [Vec<u8>],
+) -> CmdResult {
     let Some((count, with_values)) = Args::new(&args[1..]).random_args("WITHVALUES")? else {
         return or_error(server.store.hrandfield(session.db, &args[0], 1), |p| {
             p.into_iter()
@@ -144,7 +152,7 @@ pub(super) fn hrandfield(server: &Server, session: &mut Session, args: &[Vec<u8>
     })
 }
 
-pub(super) fn hscan(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn hscan(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     let scan = parse_scan(&mut Args::new(&args[1..]), &["NOVALUES"], false)?;
     let novalues = scan.flags.contains(&"NOVALUES");
     let r = server.store.hscan(session.db, &args[0], scan.step());

@@ -68,7 +68,7 @@ const EXTRA_SECTIONS: &[(&str, Section)] = &[("commandstats", commandstats_secti
 
 /// `INFO [section ...]`: Redis's field names (so exporters and dashboards read them) plus a
 /// `strata` section with the engine's figures.
-pub(super) fn info(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn info(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     let wanted: Vec<String> = args
         .iter()
         .map(|a| String::from_utf8_lossy(a).to_ascii_lowercase())

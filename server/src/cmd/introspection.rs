@@ -62,7 +62,7 @@ fn command_docs(c: &Command) -> Reply {
 }
 
 /// `COMMAND [COUNT | INFO name... | DOCS name... | GETKEYS cmd args... | LIST | HELP]`.
-pub(super) fn command(_server: &Server, _session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn command(_server: &Server, _session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     let Some(sub) = args.first() else {
         return Ok(Reply::Array(COMMANDS.iter().map(command_info).collect()));
     };
@@ -129,7 +129,7 @@ pub(super) fn command(_server: &Server, _session: &mut Session, args: &[Vec<u8>]
     Ok(reply)
 }
 
-pub(super) fn time(_server: &Server, _session: &mut Session, _args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn time(_server: &Server, _session: &mut Session, _args: &mut [Vec<u8>]) -> CmdResult {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
@@ -140,7 +140,7 @@ pub(super) fn time(_server: &Server, _session: &mut Session, _args: &[Vec<u8>]) 
 }
 
 /// `SLOWLOG GET [count] | LEN | RESET | HELP`.
-pub(super) fn slowlog(server: &Server, _session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn slowlog(server: &Server, _session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     let Ok(mut log) = server.slowlog.lock() else {
         return Err(Reply::error("ERR slow log unavailable"));
     };
@@ -206,7 +206,7 @@ const MEMORY_USAGE_SAMPLES: usize = 5;
 
 /// `MEMORY USAGE key [SAMPLES n]`, `MEMORY DOCTOR`, `MEMORY MALLOC-STATS`, `MEMORY PURGE`,
 /// `MEMORY HELP`.
-pub(super) fn memory(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn memory(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     match (args[0].to_ascii_lowercase().as_slice(), &args[1..]) {
         (b"usage", [key, options @ ..]) => {
             let mut samples = MEMORY_USAGE_SAMPLES;
@@ -272,7 +272,7 @@ fn encoding_limits(server: &Server) -> strata_redis::EncodingLimits {
 const SHARED_REFCOUNT: i64 = 2_147_483_647;
 
 /// `OBJECT ENCODING|REFCOUNT|IDLETIME|FREQ key`, `OBJECT HELP`.
-pub(super) fn object(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn object(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     let sub = args[0].to_ascii_lowercase();
     if sub == b"help" && args.len() == 1 {
         return Ok(help(&[

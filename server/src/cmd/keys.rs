@@ -16,29 +16,29 @@ fn key_refs(args: &[Vec<u8>]) -> Vec<&[u8]> {
     args.iter().map(Vec::as_slice).collect()
 }
 
-pub(super) fn del(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn del(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     or_error(server.store.del(session.db, &key_refs(args)), |n| {
         Reply::Integer(n as i64)
     })
 }
 
-pub(super) fn exists(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn exists(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     or_error(server.store.exists(session.db, &key_refs(args)), |n| {
         Reply::Integer(n as i64)
     })
 }
 
-pub(super) fn type_(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn type_(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     or_error(server.store.key_type(session.db, &args[0]), |t| {
         Reply::Simple(t.map_or("none", |t| t.name()).into())
     })
 }
 
-pub(super) fn rename(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn rename(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     rename_generic(server, session, args, false)
 }
 
-pub(super) fn renamenx(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn renamenx(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     rename_generic(server, session, args, true)
 }
 
@@ -64,7 +64,7 @@ fn next_db(a: &mut Args, server: &Server) -> Result<u8, Reply> {
 }
 
 /// `COPY source destination [DB destination-db] [REPLACE]`.
-pub(super) fn copy(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn copy(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     let (mut dst_db, mut replace) = (session.db, false);
     let mut a = Args::new(&args[2..]);
     while !a.is_empty() {
@@ -88,7 +88,7 @@ pub(super) fn copy(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> 
 }
 
 /// `MOVE key db`.
-pub(super) fn move_(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn move_(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     let dst = next_db(&mut Args::new(&args[1..]), server)?;
     if dst == session.db {
         return Err(Reply::error(
@@ -100,12 +100,12 @@ pub(super) fn move_(server: &Server, session: &mut Session, args: &[Vec<u8>]) ->
     })
 }
 
-pub(super) fn keys(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn keys(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     or_error(server.store.keys(session.db, &args[0]), bulks)
 }
 
 /// `SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]`.
-pub(super) fn scan(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn scan(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     let scan = parse_scan(&mut Args::new(args), &[], true)?;
     let ty = match scan.ty {
         None => None,
@@ -131,13 +131,17 @@ pub(super) fn scan(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> 
     })
 }
 
-pub(super) fn randomkey(server: &Server, session: &mut Session, _args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn randomkey(
+    server: &Server,
+    session: &mut Session,
+    _args: &mut [Vec<u8>],
+) -> CmdResult {
     or_error(server.store.random_key(session.db), |k| {
         k.map_or(Reply::Null, Reply::Bulk)
     })
 }
 
-pub(super) fn dbsize(server: &Server, session: &mut Session, _args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn dbsize(server: &Server, session: &mut Session, _args: &mut [Vec<u8>]) -> CmdResult {
     Ok(Reply::Integer(
         server.store.counts_of(session.db).keys as i64,
     ))
@@ -150,17 +154,17 @@ fn flush_mode(args: &[Vec<u8>]) -> Result<(), Reply> {
     a.finish()
 }
 
-pub(super) fn flushdb(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn flushdb(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     flush_mode(args)?;
     or_error(server.store.flushdb(session.db), |()| Reply::ok())
 }
 
-pub(super) fn flushall(server: &Server, _session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn flushall(server: &Server, _session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     flush_mode(args)?;
     or_error(server.store.flushall(), |()| Reply::ok())
 }
 
-pub(super) fn select(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn select(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     let db = next_db(&mut Args::new(args), server)?;
     session.db = db;
     session
@@ -170,7 +174,7 @@ pub(super) fn select(server: &Server, session: &mut Session, args: &[Vec<u8>]) -
     Ok(Reply::ok())
 }
 
-pub(super) fn swapdb(server: &Server, _session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn swapdb(server: &Server, _session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     // Redis words a bad index its own way here.
     let a = parse_i64(&args[0]).ok_or_else(|| Reply::error("ERR invalid first DB index"))?;
     let b = parse_i64(&args[1]).ok_or_else(|| Reply::error("ERR invalid second DB index"))?;
@@ -181,19 +185,19 @@ pub(super) fn swapdb(server: &Server, _session: &mut Session, args: &[Vec<u8>]) 
     or_error(server.store.swapdb(a as u8, b as u8), |()| Reply::ok())
 }
 
-pub(super) fn expire(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn expire(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     expire_generic(server, session, "expire", args)
 }
 
-pub(super) fn pexpire(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn pexpire(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     expire_generic(server, session, "pexpire", args)
 }
 
-pub(super) fn expireat(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn expireat(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     expire_generic(server, session, "expireat", args)
 }
 
-pub(super) fn pexpireat(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn pexpireat(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     expire_generic(server, session, "pexpireat", args)
 }
 
@@ -226,23 +230,31 @@ fn ttl_generic(server: &Server, session: &Session, key: &[u8], unit: TtlUnit) ->
     )
 }
 
-pub(super) fn ttl(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn ttl(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     ttl_generic(server, session, &args[0], TtlUnit::Seconds)
 }
 
-pub(super) fn pttl(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn pttl(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     ttl_generic(server, session, &args[0], TtlUnit::Millis)
 }
 
-pub(super) fn expiretime(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn expiretime(
+    server: &Server,
+    session: &mut Session,
+    args: &mut [Vec<u8>],
+) -> CmdResult {
     ttl_generic(server, session, &args[0], TtlUnit::UnixSeconds)
 }
 
-pub(super) fn pexpiretime(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn pexpiretime(
+    server: &Server,
+    session: &mut Session,
+    args: &mut [Vec<u8>],
+) -> CmdResult {
     ttl_generic(server, session, &args[0], TtlUnit::UnixMillis)
 }
 
-pub(super) fn persist(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn persist(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     or_error(
         server
             .store
@@ -252,7 +264,12 @@ pub(super) fn persist(server: &Server, session: &mut Session, args: &[Vec<u8>]) 
 }
 
 /// `EXPIRE key seconds [NX|XX|GT|LT]` and its `PEXPIRE`, `EXPIREAT`, `PEXPIREAT` siblings.
-fn expire_generic(server: &Server, session: &Session, cmd: &str, args: &[Vec<u8>]) -> CmdResult {
+fn expire_generic(
+    server: &Server,
+    session: &Session,
+    cmd: &str,
+    args: &mut [Vec<u8>],
+) -> CmdResult {
     let now = server.store.now_ms() as i64;
     let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
     for opt in &args[2..] {

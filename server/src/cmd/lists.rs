@@ -41,19 +41,19 @@ fn push(
     )
 }
 
-pub(super) fn lpush(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn lpush(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     push(server, session, args, End::Left, false)
 }
 
-pub(super) fn rpush(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn rpush(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     push(server, session, args, End::Right, false)
 }
 
-pub(super) fn lpushx(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn lpushx(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     push(server, session, args, End::Left, true)
 }
 
-pub(super) fn rpushx(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn rpushx(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     push(server, session, args, End::Right, true)
 }
 
@@ -75,26 +75,26 @@ fn pop(server: &Server, session: &Session, args: &[Vec<u8>], end: End) -> CmdRes
     }
 }
 
-pub(super) fn lpop(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn lpop(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     pop(server, session, args, End::Left)
 }
 
-pub(super) fn rpop(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn rpop(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     pop(server, session, args, End::Right)
 }
 
-pub(super) fn llen(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn llen(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     or_error(server.store.llen(session.db, &args[0]), integer)
 }
 
-pub(super) fn lindex(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn lindex(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     let i = Args::new(&args[1..]).next_i64()?;
     or_error(server.store.lindex(session.db, &args[0], i), |v| {
         v.map_or(Reply::Null, Reply::Bulk)
     })
 }
 
-pub(super) fn lrange(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn lrange(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     let mut a = Args::new(&args[1..]);
     let (start, stop) = (a.next_i64()?, a.next_i64()?);
     or_error(
@@ -103,7 +103,7 @@ pub(super) fn lrange(server: &Server, session: &mut Session, args: &[Vec<u8>]) -
     )
 }
 
-pub(super) fn lset(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn lset(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     let i = Args::new(&args[1..]).next_i64()?;
     or_error(
         server.store.lset(session.db, &args[0], i, &args[2]),
@@ -115,7 +115,7 @@ pub(super) fn lset(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> 
     )
 }
 
-pub(super) fn ltrim(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn ltrim(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     let mut a = Args::new(&args[1..]);
     let (start, stop) = (a.next_i64()?, a.next_i64()?);
     or_error(
@@ -124,7 +124,7 @@ pub(super) fn ltrim(server: &Server, session: &mut Session, args: &[Vec<u8>]) ->
     )
 }
 
-pub(super) fn lrem(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn lrem(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     let count = Args::new(&args[1..]).next_i64()?;
     or_error(
         server.store.lrem(session.db, &args[0], count, &args[2]),
@@ -132,7 +132,7 @@ pub(super) fn lrem(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> 
     )
 }
 
-pub(super) fn linsert(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn linsert(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     let after = match Args::new(&args[1..]).next_keyword(&["AFTER", "BEFORE"])? {
         Some("AFTER") => true,
         Some("BEFORE") => false,
@@ -147,7 +147,7 @@ pub(super) fn linsert(server: &Server, session: &mut Session, args: &[Vec<u8>]) 
 }
 
 /// `LPOS key element [RANK rank] [COUNT num-matches] [MAXLEN len]`.
-pub(super) fn lpos(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn lpos(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     let mut opts = LposOptions {
         rank: 1,
         count: 0,
@@ -203,13 +203,13 @@ fn lmove_reply(
     })
 }
 
-pub(super) fn lmove(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn lmove(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     let mut a = Args::new(&args[2..]);
     let (from, to) = (next_end(&mut a)?, next_end(&mut a)?);
     lmove_reply(server, session, &args[0], &args[1], from, to)
 }
 
-pub(super) fn rpoplpush(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn rpoplpush(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     lmove_reply(server, session, &args[0], &args[1], End::Right, End::Left)
 }
 
@@ -235,7 +235,7 @@ fn mpop_try(
     }
 }
 
-pub(super) fn lmpop(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn lmpop(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     let (keys, end, count) = mpop_args(&mut Args::new(args))?;
     Ok(mpop_try(server, session, keys, end, count).unwrap_or(Reply::NullArray))
 }
@@ -264,12 +264,12 @@ fn brpop_try(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Option
     bpop_try(server, session, args, End::Right)
 }
 
-pub(super) fn blpop(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn blpop(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     let (keys, deadline) = Args::new(args).keys_then_timeout()?;
     Ok(block_on(server, session, args, keys, deadline, blpop_try))
 }
 
-pub(super) fn brpop(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn brpop(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     let (keys, deadline) = Args::new(args).keys_then_timeout()?;
     Ok(block_on(server, session, args, keys, deadline, brpop_try))
 }
@@ -292,7 +292,7 @@ fn blmove_try(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Optio
 }
 
 /// `BLMOVE src dst LEFT|RIGHT LEFT|RIGHT timeout`.
-pub(super) fn blmove(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn blmove(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     let mut a = Args::new(&args[2..]);
     next_end(&mut a)?;
     next_end(&mut a)?;
@@ -301,7 +301,11 @@ pub(super) fn blmove(server: &Server, session: &mut Session, args: &[Vec<u8>]) -
 }
 
 /// `BRPOPLPUSH src dst timeout`.
-pub(super) fn brpoplpush(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn brpoplpush(
+    server: &Server,
+    session: &mut Session,
+    args: &mut [Vec<u8>],
+) -> CmdResult {
     let deadline = Args::new(&args[2..]).next_timeout()?;
     block_on_source(server, session, args, deadline)
 }
@@ -326,7 +330,7 @@ fn blmpop_try(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Optio
 
 /// `BLMPOP timeout numkeys key... LEFT|RIGHT [COUNT count]`. The timeout is read after the
 /// rest (its errors come second).
-pub(super) fn blmpop(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn blmpop(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     let (keys, _, _) = mpop_args(&mut Args::new(&args[1..]))?;
     let deadline = Args::new(args).next_timeout()?;
     Ok(block_on(server, session, args, keys, deadline, blmpop_try))

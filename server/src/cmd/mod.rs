@@ -29,13 +29,29 @@ use std::time::Instant;
 
 use self::reply::{wrong_arity, CmdResult};
 use crate::resp::Reply;
-use crate::server::Server;
+use crate::server::{Server, SlowLog};
 
 /// The state `dispatch` runs a command in (re-exported: callers take both from here).
 pub use crate::session::Session;
 
-/// A command handler: the server, the session, the arguments after the name.
-type Handler = fn(&Server, &mut Session, &[Vec<u8>]) -> CmdResult;
+/// The length from which a command may take an argument out of its argument list rather
+/// than copy it ([`take_arg`]).
+pub(crate) const TAKEN_ARG: usize = 64 << 10;
+
+/// Argument `i` of `args`, taken out of the list (left empty) when it is at least
+/// [`TAKEN_ARG`] bytes long (the slow log keeps what it shows of it), else copied: a large
+/// `SET` value then goes to the store without a second copy alive.
+pub(crate) fn take_arg(args: &mut [Vec<u8>], i: usize) -> Vec<u8> {
+    match args.get_mut(i) {
+        Some(a) if a.len() >= TAKEN_ARG => std::mem::take(a),
+        Some(a) => a.clone(),
+        None => Vec::new(),
+    }
+}
+
+/// A command handler: the server, the session, the arguments after the name (a handler may
+/// take a large one, see [`take_arg`]).
+type Handler = fn(&Server, &mut Session, &mut [Vec<u8>]) -> CmdResult;
 
 /// One entry of the command table, with what `COMMAND INFO` and `COMMAND DOCS` report.
 #[derive(Debug)]
@@ -335,7 +351,7 @@ pub(crate) fn command_index(cmd: &'static Command) -> usize {
 }
 
 /// The reply of `cmd`'s handler, an error reply or not.
-fn run(cmd: &Command, server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Reply {
+fn run(cmd: &Command, server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> Reply {
     (cmd.handler)(server, session, args).unwrap_or_else(|error| error)
 }
 
@@ -344,7 +360,7 @@ fn run(cmd: &Command, server: &Server, session: &mut Session, args: &[Vec<u8>]) 
 /// A blocking command (BLPOP, ...) that finds no data returns [`Reply::NoReply`] and leaves
 /// a [`Blocked`](crate::blocking::Blocked) in `session.blocked`: the caller waits for it (the
 /// connection does, see `connection.rs`) or drops it to give up.
-pub fn dispatch(server: &Server, session: &mut Session, argv: &[Vec<u8>]) -> Reply {
+pub fn dispatch(server: &Server, session: &mut Session, argv: &mut [Vec<u8>]) -> Reply {
     dispatch_in(server, session, argv, |run| run())
 }
 
@@ -355,7 +371,7 @@ pub fn dispatch(server: &Server, session: &mut Session, argv: &[Vec<u8>]) -> Rep
 pub fn dispatch_in<B>(
     server: &Server,
     session: &mut Session,
-    argv: &[Vec<u8>],
+    argv: &mut [Vec<u8>],
     blocking: B,
 ) -> Reply
 where
@@ -395,8 +411,13 @@ where
         }
         session.wrote = true;
     }
+    let threshold = server.slowlog_threshold();
+    // A command may take a large argument (SET its value, to store it without holding a
+    // copy): what the slow log shows of it is taken first.
+    let slow_args = (threshold >= 0 && argv.iter().any(|a| a.len() >= TAKEN_ARG))
+        .then(|| SlowLog::summarize(argv));
     let start = Instant::now();
-    let args = &argv[1..];
+    let args = &mut argv[1..];
     let reply = if may_block(server, cmd) {
         blocking(&mut || run(cmd, server, session, args))
     } else {
@@ -425,10 +446,10 @@ where
             .error_replies
             .fetch_add(1, Ordering::Relaxed);
     }
-    let threshold = server.slowlog_threshold();
     if threshold >= 0 && micros >= threshold as u64 && cmd.name != "slowlog" {
+        let args = slow_args.unwrap_or_else(|| SlowLog::summarize(argv));
         if let Ok(mut log) = server.slowlog.lock() {
-            log.record(argv, micros, &session.client, server.slowlog_max_len());
+            log.record(args, micros, &session.client, server.slowlog_max_len());
         }
     }
     let client = &session.client;

@@ -10,7 +10,11 @@ use crate::resp::Reply;
 use crate::server::{unix_secs, Server};
 use crate::session::Session;
 
-pub(super) fn lastsave(server: &Server, _session: &mut Session, _args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn lastsave(
+    server: &Server,
+    _session: &mut Session,
+    _args: &mut [Vec<u8>],
+) -> CmdResult {
     Ok(Reply::Integer(
         server.last_save.load(Ordering::Relaxed) as i64
     ))
@@ -18,7 +22,7 @@ pub(super) fn lastsave(server: &Server, _session: &mut Session, _args: &[Vec<u8>
 
 /// `SAVE`: flushes every memtable to tables (the WAL already holds every write; this makes
 /// the tables self-sufficient and lets the WAL be retired).
-pub(super) fn save(server: &Server, _session: &mut Session, _args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn save(server: &Server, _session: &mut Session, _args: &mut [Vec<u8>]) -> CmdResult {
     server
         .store
         .engine()
@@ -29,7 +33,7 @@ pub(super) fn save(server: &Server, _session: &mut Session, _args: &[Vec<u8>]) -
 }
 
 /// `BGSAVE [SCHEDULE]`: the same flush, in the background.
-pub(super) fn bgsave(server: &Server, _session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn bgsave(server: &Server, _session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     let mut a = Args::new(args);
     a.eat("SCHEDULE");
     a.finish()?;
@@ -52,7 +56,7 @@ pub(super) fn bgsave(server: &Server, _session: &mut Session, args: &[Vec<u8>]) 
 
 /// `SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]`: syncs the WAL and stops the server. Every
 /// write is in the WAL, so SAVE and NOSAVE both keep all data.
-pub(super) fn shutdown(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn shutdown(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     let mut a = Args::new(args);
     while !a.is_empty() {
         match a.next_keyword(&["NOSAVE", "SAVE", "NOW", "FORCE", "ABORT"])? {

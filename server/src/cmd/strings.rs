@@ -5,39 +5,40 @@ use strata_redis::{Condition, Error, Expiry, SetOptions};
 use super::args::Args;
 use super::number::{add_float, add_int};
 use super::reply::{or_error, store_error, syntax_error, wrong_arity, CmdResult};
+use super::take_arg;
 use crate::resp::Reply;
 use crate::server::Server;
 use crate::session::Session;
 
-pub(super) fn get(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn get(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     or_error(server.store.get(session.db, &args[0]), |v| {
         v.map_or(Reply::Null, Reply::Bulk)
     })
 }
 
-pub(super) fn setnx(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn setnx(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     let opts = SetOptions {
         condition: Condition::IfAbsent,
         ..SetOptions::default()
     };
-    or_error(
-        server.store.set(session.db, &args[0], &args[1], opts),
-        |out| Reply::Integer(i64::from(out.written)),
-    )
+    let value = take_arg(args, 1);
+    or_error(server.store.set(session.db, &args[0], value, opts), |out| {
+        Reply::Integer(i64::from(out.written))
+    })
 }
 
-pub(super) fn getset(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn getset(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     let opts = SetOptions {
         get: true,
         ..SetOptions::default()
     };
-    or_error(
-        server.store.set(session.db, &args[0], &args[1], opts),
-        |out| out.old.map_or(Reply::Null, Reply::Bulk),
-    )
+    let value = take_arg(args, 1);
+    or_error(server.store.set(session.db, &args[0], value, opts), |out| {
+        out.old.map_or(Reply::Null, Reply::Bulk)
+    })
 }
 
-pub(super) fn getdel(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn getdel(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     or_error(server.store.getdel(session.db, &args[0]), |v| {
         v.map_or(Reply::Null, Reply::Bulk)
     })
@@ -47,7 +48,7 @@ pub(super) fn getdel(server: &Server, session: &mut Session, args: &[Vec<u8>]) -
 const EXPIRY_UNITS: &[&str] = &["EX", "PX", "EXAT", "PXAT"];
 
 /// `GETEX key [EX s | PX ms | EXAT s | PXAT ms | PERSIST]`.
-pub(super) fn getex(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn getex(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     let now = server.store.now_ms();
     let mut a = Args::new(&args[1..]);
     let expiry = match a.remaining() {
@@ -86,11 +87,11 @@ fn next_expiry(a: &mut Args, unit: &str, now: u64, cmd: &str) -> Result<u64, Rep
     }
 }
 
-pub(super) fn setex(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn setex(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     set_with_expiry(server, session, args, "EX", "setex")
 }
 
-pub(super) fn psetex(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn psetex(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     set_with_expiry(server, session, args, "PX", "psetex")
 }
 
@@ -98,7 +99,7 @@ pub(super) fn psetex(server: &Server, session: &mut Session, args: &[Vec<u8>]) -
 fn set_with_expiry(
     server: &Server,
     session: &Session,
-    args: &[Vec<u8>],
+    args: &mut [Vec<u8>],
     unit: &str,
     cmd: &str,
 ) -> CmdResult {
@@ -107,15 +108,15 @@ fn set_with_expiry(
         expiry: Expiry::At(at),
         ..SetOptions::default()
     };
-    or_error(
-        server.store.set(session.db, &args[0], &args[2], opts),
-        |_| Reply::ok(),
-    )
+    let value = take_arg(args, 2);
+    or_error(server.store.set(session.db, &args[0], value, opts), |_| {
+        Reply::ok()
+    })
 }
 
 /// `MGET`: a key that is missing or not a string answers nil, as in Redis; a failed read
 /// (corruption, I/O) fails the command instead of hiding as a nil.
-pub(super) fn mget(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn mget(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     let mut values = Vec::with_capacity(args.len());
     for k in args {
         values.push(match server.store.get(session.db, k) {
@@ -127,11 +128,11 @@ pub(super) fn mget(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> 
     Ok(Reply::Array(values))
 }
 
-pub(super) fn mset(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn mset(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     mset_generic(server, session, args, false)
 }
 
-pub(super) fn msetnx(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn msetnx(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     mset_generic(server, session, args, true)
 }
 
@@ -147,7 +148,7 @@ fn mset_generic(server: &Server, session: &Session, args: &[Vec<u8>], nx: bool) 
     })
 }
 
-pub(super) fn append(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn append(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     let add = &args[1];
     let r = server.store.update_string(session.db, &args[0], |old| {
         let mut v = old.map(<[u8]>::to_vec).unwrap_or_default();
@@ -161,13 +162,13 @@ pub(super) fn append(server: &Server, session: &mut Session, args: &[Vec<u8>]) -
     or_error(r, Reply::Integer)
 }
 
-pub(super) fn strlen(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn strlen(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     or_error(server.store.get(session.db, &args[0]), |v| {
         Reply::Integer(v.map_or(0, |v| v.len() as i64))
     })
 }
 
-pub(super) fn getrange(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn getrange(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     let mut a = Args::new(&args[1..]);
     let (start, end) = (a.next_i64()?, a.next_i64()?);
     or_error(server.store.get(session.db, &args[0]), |v| {
@@ -175,7 +176,7 @@ pub(super) fn getrange(server: &Server, session: &mut Session, args: &[Vec<u8>])
     })
 }
 
-pub(super) fn setrange(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn setrange(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     let offset = Args::new(&args[1..]).next_i64()?;
     if offset < 0 {
         return Err(Reply::error("ERR offset is out of range"));
@@ -215,7 +216,7 @@ fn bit_offset(arg: &[u8]) -> Result<(usize, u8), Reply> {
 }
 
 /// `SETBIT key offset 0|1`: the bit's old value; the string grows with zero bytes to hold it.
-pub(super) fn setbit(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn setbit(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     let (byte, mask) = bit_offset(&args[1])?;
     let on = match super::number::parse_i64(&args[2]) {
         Some(b @ (0 | 1)) => b == 1,
@@ -238,7 +239,7 @@ pub(super) fn setbit(server: &Server, session: &mut Session, args: &[Vec<u8>]) -
 }
 
 /// `GETBIT key offset`: 0 past the end of the string or for a missing key.
-pub(super) fn getbit(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn getbit(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     let (byte, mask) = bit_offset(&args[1])?;
     or_error(server.store.get(session.db, &args[0]), |v| {
         let set = v
@@ -251,7 +252,7 @@ pub(super) fn getbit(server: &Server, session: &mut Session, args: &[Vec<u8>]) -
 /// `LCS key1 key2 [LEN] [IDX] [MINMATCHLEN n] [WITHMATCHLEN]`: the longest common
 /// subsequence of two strings (missing keys are empty), by Redis's dynamic programme, with
 /// its matching ranges walked back from the end as Redis walks them.
-pub(super) fn lcs(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn lcs(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     let (mut get_len, mut get_idx, mut with_len, mut min_len) = (false, false, false, 0u64);
     let mut opts = args[2..].iter();
     while let Some(opt) = opts.next() {
@@ -354,20 +355,20 @@ fn bulk_str(s: &str) -> Reply {
     Reply::Bulk(s.as_bytes().to_vec())
 }
 
-pub(super) fn incr(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn incr(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     incr_by(server, session, &args[0], 1)
 }
 
-pub(super) fn decr(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn decr(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     incr_by(server, session, &args[0], -1)
 }
 
-pub(super) fn incrby(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn incrby(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     let by = Args::new(&args[1..]).next_i64()?;
     incr_by(server, session, &args[0], by)
 }
 
-pub(super) fn decrby(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn decrby(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     match Args::new(&args[1..]).next_i64()? {
         i64::MIN => Err(Reply::error("ERR decrement would overflow")),
         n => incr_by(server, session, &args[0], -n),
@@ -377,7 +378,11 @@ pub(super) fn decrby(server: &Server, session: &mut Session, args: &[Vec<u8>]) -
 /// `INCRBYFLOAT key increment`. Computed in `f64` (Redis uses `long double`) and written in
 /// Redis's human form: fixed-point, no exponent, no trailing zeros (`10.5` + `0.1` = `10.6`,
 /// `5.0e3` + `2.0e2` = `5200`).
-pub(super) fn incrbyfloat(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn incrbyfloat(
+    server: &Server,
+    session: &mut Session,
+    args: &mut [Vec<u8>],
+) -> CmdResult {
     let by = Args::new(&args[1..]).next_f64()?;
     let r = server.store.update_string(session.db, &args[0], |old| {
         let text = add_float(old, by, Error::NotFloat)?;
@@ -420,9 +425,8 @@ fn incr_by(server: &Server, session: &Session, key: &[u8], by: i64) -> CmdResult
 }
 
 /// `SET key value [NX|XX] [GET] [EX s|PX ms|EXAT s|PXAT ms|KEEPTTL]`.
-pub(super) fn set(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn set(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     let now = server.store.now_ms();
-    let (key, value) = (&args[0], &args[1]);
     let mut opts = SetOptions::default();
     let mut expiry_given = false;
     let mut a = Args::new(&args[2..]);
@@ -446,7 +450,9 @@ pub(super) fn set(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> C
             _ => return Err(syntax_error()),
         }
     }
-    or_error(server.store.set(session.db, key, value, opts), |out| {
+    // Once the options are known good: a large value is taken, not copied.
+    let value = take_arg(args, 1);
+    or_error(server.store.set(session.db, &args[0], value, opts), |out| {
         if opts.get {
             out.old.map_or(Reply::Null, Reply::Bulk)
         } else if out.written {

@@ -47,12 +47,12 @@ fn lex_range(min: &[u8], max: &[u8]) -> Result<ZRange, Reply> {
     }
 }
 
-pub(super) fn zcount(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn zcount(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     let range = score_range(&args[1], &args[2])?;
     or_error(server.store.zcount(session.db, &args[0], range), integer)
 }
 
-pub(super) fn zlexcount(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn zlexcount(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     let range = lex_range(&args[1], &args[2])?;
     or_error(server.store.zcount(session.db, &args[0], range), integer)
 }
@@ -139,40 +139,52 @@ fn range_reply(
     })
 }
 
-pub(super) fn zrange(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn zrange(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     range_reply(server, session, args, By::Rank, false, true)
 }
 
-pub(super) fn zrevrange(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn zrevrange(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     range_reply(server, session, args, By::Rank, true, false)
 }
 
-pub(super) fn zrangebyscore(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn zrangebyscore(
+    server: &Server,
+    session: &mut Session,
+    args: &mut [Vec<u8>],
+) -> CmdResult {
     range_reply(server, session, args, By::Score, false, false)
 }
 
 pub(super) fn zrevrangebyscore(
     server: &Server,
     session: &mut Session,
-    args: &[Vec<u8>],
+    args: &mut [Vec<u8>],
 ) -> CmdResult {
     range_reply(server, session, args, By::Score, true, false)
 }
 
-pub(super) fn zrangebylex(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn zrangebylex(
+    server: &Server,
+    session: &mut Session,
+    args: &mut [Vec<u8>],
+) -> CmdResult {
     range_reply(server, session, args, By::Lex, false, false)
 }
 
 pub(super) fn zrevrangebylex(
     server: &Server,
     session: &mut Session,
-    args: &[Vec<u8>],
+    args: &mut [Vec<u8>],
 ) -> CmdResult {
     range_reply(server, session, args, By::Lex, true, false)
 }
 
 /// `ZRANGESTORE dst src min max [BYSCORE|BYLEX] [REV] [LIMIT offset count]`.
-pub(super) fn zrangestore(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn zrangestore(
+    server: &Server,
+    session: &mut Session,
+    args: &mut [Vec<u8>],
+) -> CmdResult {
     let (spec, _) = range_spec(&args[2], &args[3], &args[4..], By::Rank, false, true, true)?;
     or_error(
         server
@@ -189,7 +201,7 @@ fn remrange(server: &Server, session: &Session, key: &[u8], range: ZRange) -> Cm
 pub(super) fn zremrangebyrank(
     server: &Server,
     session: &mut Session,
-    args: &[Vec<u8>],
+    args: &mut [Vec<u8>],
 ) -> CmdResult {
     let mut a = Args::new(&args[1..]);
     let range = ZRange::Rank(a.next_i64()?, a.next_i64()?);
@@ -199,7 +211,7 @@ pub(super) fn zremrangebyrank(
 pub(super) fn zremrangebyscore(
     server: &Server,
     session: &mut Session,
-    args: &[Vec<u8>],
+    args: &mut [Vec<u8>],
 ) -> CmdResult {
     remrange(server, session, &args[0], score_range(&args[1], &args[2])?)
 }
@@ -207,7 +219,7 @@ pub(super) fn zremrangebyscore(
 pub(super) fn zremrangebylex(
     server: &Server,
     session: &mut Session,
-    args: &[Vec<u8>],
+    args: &mut [Vec<u8>],
 ) -> CmdResult {
     remrange(server, session, &args[0], lex_range(&args[1], &args[2])?)
 }

@@ -13,7 +13,7 @@ use crate::server::Server;
 use crate::session::Session;
 
 /// `ZADD key [NX|XX] [GT|LT] [CH] [INCR] score member [score member ...]`.
-pub(super) fn zadd(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn zadd(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     let mut opts = ZaddOptions::default();
     let (mut nx, mut xx) = (false, false);
     let mut a = Args::new(&args[1..]);
@@ -64,7 +64,7 @@ fn zadd_reply(r: strata_redis::Result<ZaddOutcome>) -> CmdResult {
     })
 }
 
-pub(super) fn zincrby(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn zincrby(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     let by = Args::new(&args[1..]).next_f64()?;
     let opts = ZaddOptions {
         incr: true,
@@ -74,11 +74,11 @@ pub(super) fn zincrby(server: &Server, session: &mut Session, args: &[Vec<u8>]) 
     zadd_reply(server.store.zadd(session.db, &args[0], opts, &pair))
 }
 
-pub(super) fn zrem(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn zrem(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     or_error(server.store.zrem(session.db, &args[0], &args[1..]), integer)
 }
 
-pub(super) fn zscore(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn zscore(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     or_error(
         server.store.zscores(session.db, &args[0], &args[1..2]),
         |v| {
@@ -90,7 +90,7 @@ pub(super) fn zscore(server: &Server, session: &mut Session, args: &[Vec<u8>]) -
     )
 }
 
-pub(super) fn zmscore(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn zmscore(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     or_error(
         server.store.zscores(session.db, &args[0], &args[1..]),
         |v| {
@@ -103,7 +103,7 @@ pub(super) fn zmscore(server: &Server, session: &mut Session, args: &[Vec<u8>]) 
     )
 }
 
-pub(super) fn zcard(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn zcard(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     or_error(server.store.zcard(session.db, &args[0]), integer)
 }
 
@@ -122,11 +122,11 @@ fn rank_reply(server: &Server, session: &Session, args: &[Vec<u8>], rev: bool) -
     )
 }
 
-pub(super) fn zrank(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn zrank(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     rank_reply(server, session, args, false)
 }
 
-pub(super) fn zrevrank(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn zrevrank(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     rank_reply(server, session, args, true)
 }
 
@@ -152,11 +152,11 @@ fn pop_reply(server: &Server, session: &Session, args: &[Vec<u8>], max: bool) ->
     )
 }
 
-pub(super) fn zpopmin(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn zpopmin(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     pop_reply(server, session, args, false)
 }
 
-pub(super) fn zpopmax(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn zpopmax(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     pop_reply(server, session, args, true)
 }
 
@@ -197,11 +197,11 @@ fn bzpop(
     Ok(block_on(server, session, args, keys, deadline, attempt))
 }
 
-pub(super) fn bzpopmin(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn bzpopmin(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     bzpop(server, session, args, bzpopmin_try)
 }
 
-pub(super) fn bzpopmax(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn bzpopmax(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     bzpop(server, session, args, bzpopmax_try)
 }
 
@@ -249,7 +249,7 @@ fn zmpop_try(
 }
 
 /// `ZMPOP numkeys key... MIN|MAX [COUNT count]`.
-pub(super) fn zmpop(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn zmpop(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     let (keys, max, count) = zmpop_args(&mut Args::new(args))?;
     Ok(zmpop_try(server, session, keys, max, count).unwrap_or(Reply::NullArray))
 }
@@ -261,7 +261,7 @@ fn bzmpop_try(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Optio
 
 /// `BZMPOP timeout numkeys key... MIN|MAX [COUNT count]`. The timeout is read after the rest
 /// (its errors come second), as for BLMPOP.
-pub(super) fn bzmpop(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn bzmpop(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     let (keys, _, _) = zmpop_args(&mut Args::new(&args[1..]))?;
     let deadline = Args::new(args).next_timeout()?;
     Ok(block_on(server, session, args, keys, deadline, bzmpop_try))
@@ -350,32 +350,48 @@ fn combine_store(
     )
 }
 
-pub(super) fn zunion(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn zunion(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     combine(server, session, args, ZOp::Union, "zunion")
 }
 
-pub(super) fn zinter(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn zinter(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     combine(server, session, args, ZOp::Inter, "zinter")
 }
 
-pub(super) fn zdiff(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn zdiff(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     combine(server, session, args, ZOp::Diff, "zdiff")
 }
 
-pub(super) fn zunionstore(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn zunionstore(
+    server: &Server,
+    session: &mut Session,
+    args: &mut [Vec<u8>],
+) -> CmdResult {
     combine_store(server, session, args, ZOp::Union, "zunionstore")
 }
 
-pub(super) fn zinterstore(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn zinterstore(
+    server: &Server,
+    session: &mut Session,
+    args: &mut [Vec<u8>],
+) -> CmdResult {
     combine_store(server, session, args, ZOp::Inter, "zinterstore")
 }
 
-pub(super) fn zdiffstore(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn zdiffstore(
+    server: &Server,
+    session: &mut Session,
+    args: &mut [Vec<u8>],
+) -> CmdResult {
     combine_store(server, session, args, ZOp::Diff, "zdiffstore")
 }
 
 /// `ZINTERCARD numkeys key... [LIMIT limit]`.
-pub(super) fn zintercard(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn zintercard(
+    server: &Server,
+    session: &mut Session,
+    args: &mut [Vec<u8>],
+) -> CmdResult {
     let mut a = Args::new(args);
     let keys = a.numkeys_or(|| no_keys("zintercard"), || Reply::error(TOO_MANY_KEYS))?;
     let limit = a.card_limit()?;
@@ -390,7 +406,11 @@ pub(super) fn zintercard(server: &Server, session: &mut Session, args: &[Vec<u8>
     )
 }
 
-pub(super) fn zrandmember(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn zrandmember(
+    server: &Server,
+    session: &mut Session,
+    args: &mut [Vec<u8>],
+) -> CmdResult {
     let Some((count, with_scores)) = Args::new(&args[1..]).random_args("WITHSCORES")? else {
         return or_error(server.store.zrandmember(session.db, &args[0], 1), |m| {
             m.into_iter()
@@ -403,7 +423,7 @@ pub(super) fn zrandmember(server: &Server, session: &mut Session, args: &[Vec<u8
     })
 }
 
-pub(super) fn zscan(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+pub(super) fn zscan(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     let scan = parse_scan(&mut Args::new(&args[1..]), &[], false)?;
     let r = server.store.zscan(session.db, &args[0], scan.step());
     or_error(r, |(next, found)| {

@@ -10,6 +10,10 @@ use std::fmt;
 /// Redis's `PROTO_INLINE_MAX_SIZE`: the longest inline request, and the longest header line.
 const INLINE_MAX: usize = 64 * 1024;
 
+/// Redis's `PROTO_MBULK_BIG_ARG`: an argument at least this long that is still arriving is
+/// read into a buffer of its own (see [`Parser::big_arg`]).
+pub const BIG_ARG: usize = 32 * 1024;
+
 /// Size limits, Redis's defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -73,6 +77,8 @@ pub type Parsed = (Vec<Vec<u8>>, usize);
 pub struct Parser {
     /// The limits in force; change `unauthenticated` after `AUTH`.
     pub limits: Limits,
+    /// Read large arguments into buffers of their own ([`Parser::big_arg`]); off by default.
+    pub big_args: bool,
     partial: Option<Partial>,
 }
 
@@ -83,6 +89,12 @@ struct Partial {
     args: Vec<Vec<u8>>,
     /// Where the next argument's header starts.
     pos: usize,
+    /// A large argument arriving in a buffer of its own: the bytes so far and the argument's
+    /// length (the buffer holds it and its CRLF when complete).
+    big: Option<(Vec<u8>, usize)>,
+    /// Bytes of the arguments in `args` that came in buffers of their own (not in the
+    /// caller's buffer).
+    taken: usize,
 }
 
 /// Finds `\r\n` at or after `from`; the index of the `\r`.
@@ -105,8 +117,33 @@ impl Parser {
     pub fn new(limits: Limits) -> Self {
         Parser {
             limits,
+            big_args: false,
             partial: None,
         }
+    }
+
+    /// While a large argument (at least [`BIG_ARG`] bytes) is arriving and `big_args` is on:
+    /// the length to cut the caller's buffer to, and the buffer (allocated once, of exactly the
+    /// argument's size and its CRLF) to read the argument's remaining bytes into. The caller
+    /// cuts its buffer, reads into this one until [`big_arg`](Self::big_arg) says `None`, and
+    /// calls [`parse`](Self::parse) again with its (cut) buffer: the argument is handed over
+    /// without a copy, and a large `SET` holds its value once, not once in the input buffer
+    /// and again as an argument (as Redis does).
+    pub fn big_arg(&mut self) -> Option<(usize, &mut Vec<u8>)> {
+        let p = self.partial.as_mut()?;
+        let pos = p.pos;
+        match &mut p.big {
+            Some((big, len)) if big.len() < *len + 2 => Some((pos, big)),
+            _ => None,
+        }
+    }
+
+    /// Bytes of a partly parsed request the parser holds outside the caller's buffer (large
+    /// arguments, complete or arriving), for the query buffer limit.
+    pub fn pending_bytes(&self) -> usize {
+        self.partial
+            .as_ref()
+            .map_or(0, |p| p.taken + p.big.as_ref().map_or(0, |b| b.0.len()))
     }
 
     /// Forgets a partly parsed request (to parse an unrelated buffer next).
@@ -164,6 +201,8 @@ impl Parser {
             count,
             args: Vec::with_capacity(count.min(1024)),
             pos,
+            big: None,
+            taken: 0,
         };
         self.parse_arguments(buf, partial)
     }
@@ -178,6 +217,8 @@ impl Parser {
             count,
             mut args,
             mut pos,
+            big,
+            mut taken,
         } = partial;
         if buf.len() < pos {
             // Not the stream this parser was following: a caller bug, reported, not a panic.
@@ -185,12 +226,39 @@ impl Parser {
                 "request buffer changed under the parser",
             ));
         }
+        if let Some((mut big, len)) = big {
+            if big.len() < len + 2 {
+                self.partial = Some(Partial {
+                    count,
+                    args,
+                    pos,
+                    big: Some((big, len)),
+                    taken,
+                });
+                return Ok(None);
+            }
+            if big.get(len..) != Some(b"\r\n".as_slice()) {
+                return Err(ProtocolError::new(format!(
+                    "expected '$', got '{}'",
+                    char::from(big.get(len).copied().unwrap_or(b'?'))
+                )));
+            }
+            big.truncate(len);
+            taken += len;
+            args.push(big);
+        }
         while args.len() < count {
             let Some(eol) = find_crlf(buf, pos) else {
                 if buf.len() - pos > INLINE_MAX {
                     return Err(ProtocolError::new("too big bulk count string"));
                 }
-                self.partial = Some(Partial { count, args, pos });
+                self.partial = Some(Partial {
+                    count,
+                    args,
+                    pos,
+                    big: None,
+                    taken,
+                });
                 return Ok(None);
             };
             if eol - pos > INLINE_MAX {
@@ -205,7 +273,13 @@ impl Parser {
                     )))
                 }
                 None => {
-                    self.partial = Some(Partial { count, args, pos });
+                    self.partial = Some(Partial {
+                        count,
+                        args,
+                        pos,
+                        big: None,
+                        taken,
+                    });
                     return Ok(None);
                 }
             }
@@ -219,7 +293,26 @@ impl Parser {
             let start = eol + 2;
             let end = start + len;
             if buf.len() < end + 2 {
-                self.partial = Some(Partial { count, args, pos });
+                if self.big_args && len >= BIG_ARG {
+                    // The caller cuts its buffer at `start` and reads the rest in here.
+                    let mut big = Vec::with_capacity(len + 2);
+                    big.extend_from_slice(&buf[start..]);
+                    self.partial = Some(Partial {
+                        count,
+                        args,
+                        pos: start,
+                        big: Some((big, len)),
+                        taken,
+                    });
+                    return Ok(None);
+                }
+                self.partial = Some(Partial {
+                    count,
+                    args,
+                    pos,
+                    big: None,
+                    taken,
+                });
                 return Ok(None);
             }
             if &buf[end..end + 2] != b"\r\n" {
@@ -403,6 +496,66 @@ mod tests {
         let mut mb = b"*".to_vec();
         mb.extend(vec![b'1'; INLINE_MAX + 2]);
         assert_eq!(err(&mb), "ERR Protocol error: too big mbulk count string");
+    }
+
+    /// A large argument arriving in pieces goes into a buffer of its own, of exactly its size,
+    /// and is handed over as the argument; what follows it is parsed from the caller's buffer.
+    #[test]
+    fn a_large_argument_is_read_into_its_own_buffer() {
+        let value: Vec<u8> = (0..BIG_ARG * 3).map(|i| i as u8).collect();
+        let mut request =
+            format!("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n${}\r\n", value.len()).into_bytes();
+        request.extend_from_slice(&value);
+        request.extend_from_slice(b"\r\n*1\r\n$4\r\nPING\r\n");
+        for first in [30, 40, 1000, request.len() - 40] {
+            let mut parser = Parser {
+                big_args: true,
+                ..Parser::default()
+            };
+            let mut buf = request[..first].to_vec();
+            let mut fed = first;
+            let (argv, used) = loop {
+                if let Some(done) = parser.parse(&buf).unwrap() {
+                    break done;
+                }
+                match parser.big_arg() {
+                    Some((cut, big)) => {
+                        assert_eq!(big.capacity(), value.len() + 2);
+                        buf.truncate(cut);
+                        // Never more than the argument and its CRLF.
+                        let n = (big.capacity() - big.len()).min(7000);
+                        big.extend_from_slice(&request[fed..fed + n]);
+                        fed += n;
+                    }
+                    None => {
+                        buf.push(request[fed]);
+                        fed += 1;
+                    }
+                }
+            };
+            assert_eq!(argv.len(), 3, "first {first}");
+            assert!(argv[2] == value);
+            assert_eq!(argv[2].capacity(), value.len() + 2, "not copied");
+            buf.drain(..used);
+            buf.extend_from_slice(&request[fed..]);
+            let (ping, _) = parser.parse(&buf).unwrap().unwrap();
+            assert_eq!(ping, args(&["PING"]));
+        }
+        // A large argument not followed by CRLF is a protocol error, as a small one is.
+        let mut parser = Parser {
+            big_args: true,
+            ..Parser::default()
+        };
+        let header = format!("*1\r\n${BIG_ARG}\r\n").into_bytes();
+        assert_eq!(parser.parse(&header).unwrap(), None);
+        let (cut, big) = parser.big_arg().unwrap();
+        assert_eq!(cut, header.len());
+        big.resize(BIG_ARG, b'a');
+        big.extend_from_slice(b"xx");
+        assert_eq!(
+            parser.parse(&header).unwrap_err().message(),
+            "ERR Protocol error: expected '$', got 'x'"
+        );
     }
 
     #[test]
