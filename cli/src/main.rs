@@ -323,8 +323,13 @@ fn run(command: Command) -> Result<ExitCode, Box<dyn std::error::Error>> {
         Command::Verify { dir } => match strata::verify_dir(&dir) {
             Ok(report) => {
                 println!(
-                    "OK: {} tables ({} bytes), {} WALs, {} manifest edits",
-                    report.tables, report.table_bytes, report.logs, report.manifest_edits
+                    "OK: {} tables ({} bytes), {} blob files ({} bytes), {} WALs, {} manifest edits",
+                    report.tables,
+                    report.table_bytes,
+                    report.blob_files,
+                    report.blob_bytes,
+                    report.logs,
+                    report.manifest_edits
                 );
                 for t in &report.orphan_tables {
                     println!(
