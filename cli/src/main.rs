@@ -331,9 +331,9 @@ fn run(command: Command) -> Result<ExitCode, Box<dyn std::error::Error>> {
                     report.logs,
                     report.manifest_edits
                 );
-                for t in &report.orphan_tables {
+                for t in report.orphan_tables.iter().chain(&report.orphan_blob_files) {
                     println!(
-                        "note: orphan table {} (removed at next open if this database made it)",
+                        "note: orphan file {} (removed at next open if this database made it)",
                         t.display()
                     );
                 }

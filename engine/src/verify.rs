@@ -28,6 +28,9 @@ pub struct VerifyReport {
     /// Table files in the directory that no version references (left by an interrupted flush;
     /// removed at the next open).
     pub orphan_tables: Vec<PathBuf>,
+    /// Blob files in the directory that no version references (left by an interrupted flush or
+    /// compaction; removed at the next open).
+    pub orphan_blob_files: Vec<PathBuf>,
     /// Live blob files whose every record was read and checksummed.
     pub blob_files: usize,
     /// Bytes of those blob files.
@@ -107,6 +110,9 @@ pub fn verify_dir(dir: impl AsRef<Path>) -> Result<VerifyReport> {
             Some(FileKind::Log(n)) if n >= log_number => logs.push(n),
             Some(FileKind::Table(n)) if !live.contains(&n) => {
                 report.orphan_tables.push(filename::table_path(dir, n));
+            }
+            Some(FileKind::Blob(n)) if !blobs.contains(&n) => {
+                report.orphan_blob_files.push(filename::blob_path(dir, n));
             }
             _ => {}
         }

@@ -1,7 +1,7 @@
 //! Crash test: a child process writes with `sync = true` (flushing and compacting all the time)
 //! and prints each acknowledged key; the parent kills it with SIGKILL at a random moment,
 //! reopens, and checks that every acknowledged write is present, that the levels are well formed,
-//! that no orphan table is left and that the database verifies clean.
+//! that no orphan table or blob file is left and that the database verifies clean.
 //!
 //! The child is this test binary itself, re-run on the `crash_child` entry point.
 
@@ -33,11 +33,19 @@ fn options() -> Options {
     o.level0_file_num_compaction_trigger = 2;
     o.max_bytes_for_level_base = 256 * 1024;
     o.target_file_size_base = 64 * 1024;
+    // Half the values go to blob files, small ones, so kills land in blob writes and blob
+    // garbage collection too.
+    o.min_blob_size = 128;
+    o.blob_file_size = 16 * 1024;
     o
 }
 
 fn value_for(key: &str) -> String {
-    format!("value-of-{key}-{}", "x".repeat(key.len() * 3))
+    let long = key.ends_with(['0', '2', '4', '6', '8']);
+    format!(
+        "value-of-{key}-{}",
+        "x".repeat(key.len() * 3 + if long { 200 } else { 0 })
+    )
 }
 
 /// Entry point of the child process; does nothing unless spawned by a crash test.
@@ -136,9 +144,10 @@ fn crash_rounds(rounds: usize, max_ms: u64) {
         db.close().unwrap();
         let report = strata::verify_dir(dir.path()).unwrap();
         assert!(
-            report.orphan_tables.is_empty(),
-            "orphans after open: {:?}",
-            report.orphan_tables
+            report.orphan_tables.is_empty() && report.orphan_blob_files.is_empty(),
+            "orphans after open: {:?} {:?}",
+            report.orphan_tables,
+            report.orphan_blob_files
         );
     }
     assert!(!acked_total.is_empty(), "the child acknowledged nothing");
