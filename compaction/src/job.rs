@@ -238,17 +238,21 @@ pub fn run_with_blobs(
                 let decision = match f.filter_by_key(opts.output_level, k.user_key) {
                     Some(d) => d,
                     None => match &blob {
-                        Some(r) => {
-                            let v = read_blob(&blobs, k.user_key, r)?;
-                            let d = f.filter(opts.output_level, k.user_key, &v);
-                            if d == Decision::Keep {
-                                // Read anyway: keep it if the file is being emptied.
-                                if blobs.as_ref().is_some_and(|b| b.relocate(r.file)) {
-                                    changed = Some(Cow::Owned(v));
+                        // A value that cannot be read is kept as it is: the filter collects
+                        // garbage, it never decides blind.
+                        Some(r) => match read_blob(&blobs, k.user_key, r) {
+                            Ok(v) => {
+                                let d = f.filter(opts.output_level, k.user_key, &v);
+                                if d == Decision::Keep {
+                                    // Read anyway: keep it if the file is being emptied.
+                                    if blobs.as_ref().is_some_and(|b| b.relocate(r.file)) {
+                                        changed = Some(Cow::Owned(v));
+                                    }
                                 }
+                                d
                             }
-                            d
-                        }
+                            Err(_) => Decision::Keep,
+                        },
                         None => f.filter(opts.output_level, k.user_key, body),
                     },
                 };

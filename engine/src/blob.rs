@@ -192,6 +192,8 @@ impl BlobStorage for BlobJob<'_> {
     }
 
     fn relocate(&self, file: u64) -> bool {
-        file < self.relocate_below
+        // A reference into a file that is not live (lost to damage and reported by a repair)
+        // stays as it is: reading it would fail the compaction, and so every later one.
+        file < self.relocate_below && self.live.contains_key(&file)
     }
 }

@@ -247,3 +247,84 @@ fn a_wal_already_flushed_to_a_table_is_merged_once() {
     db.verify().unwrap();
     db.check_level_invariants().unwrap();
 }
+
+/// Large values live in blob files: a repair without any manifest keeps them (blob files
+/// written since, by the WAL's conversion, too); a damaged blob file goes to `lost/`, the
+/// table referring to it is reported, and its other values still read.
+#[test]
+fn blob_files_are_kept_and_a_damaged_one_goes_to_lost() {
+    let mut o = options();
+    o.min_blob_size = 1000;
+    let big = |i: usize| vec![(i % 251) as u8; 1000 + i];
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = Db::open(dir.path(), o.clone()).unwrap();
+        for i in 0..40 {
+            db.put(format!("big{i:02}"), big(i)).unwrap();
+            db.put(format!("small{i:02}"), "s").unwrap();
+        }
+        db.flush().unwrap();
+        db.put("wal-big", big(99)).unwrap();
+        db.close().unwrap();
+    }
+    for m in manifests(dir.path()) {
+        std::fs::remove_file(m).unwrap();
+    }
+    std::fs::remove_file(dir.path().join("CURRENT")).unwrap();
+    repair(dir.path(), o.clone()).unwrap();
+    {
+        let db = Db::open(dir.path(), o.clone()).unwrap();
+        for i in 0..40 {
+            assert!(
+                db.get(format!("big{i:02}")).unwrap() == Some(big(i)),
+                "big{i:02}"
+            );
+        }
+        assert!(db.get("wal-big").unwrap() == Some(big(99)));
+        assert!(db.stats().blob_files >= 1);
+        db.close().unwrap();
+    }
+
+    // Damage every blob file: each goes to lost/, the tables referring to them are reported,
+    // and small values still read.
+    let blobs: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "blob"))
+        .collect();
+    assert!(!blobs.is_empty());
+    for b in &blobs {
+        let mut bytes = std::fs::read(b).unwrap();
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0x10;
+        std::fs::write(b, bytes).unwrap();
+    }
+    std::fs::remove_file(dir.path().join("CURRENT")).unwrap();
+    let report = repair(dir.path(), o.clone()).unwrap();
+    for b in &blobs {
+        assert!(!b.exists());
+        assert!(dir
+            .path()
+            .join("lost")
+            .join(b.file_name().unwrap())
+            .exists());
+        let name = b.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(
+            report.damage.iter().any(|(_, why)| why.contains(&name)),
+            "{report:?}"
+        );
+    }
+    // The database opens, its small values read, the lost ones are errors (not absent), and
+    // writes and compactions go on: nothing tries to move the lost values again.
+    let mut o = o;
+    o.blob_gc_age_cutoff = 1.0;
+    let db = Db::open(dir.path(), o).unwrap();
+    for i in 0..40 {
+        assert_eq!(db.get(format!("small{i:02}")).unwrap(), Some(b"s".to_vec()));
+        assert!(db.get(format!("big{i:02}")).is_err(), "big{i:02}");
+    }
+    db.put("after", big(7)).unwrap();
+    db.compact_range(None, None).unwrap();
+    assert!(db.background_error().is_none());
+    assert!(db.get("after").unwrap() == Some(big(7)));
+}
