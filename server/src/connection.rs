@@ -115,7 +115,12 @@ async fn wait(
     let waiter = server.blocking.register(session.db, &blocked.keys);
     let client = Arc::clone(&session.client);
     loop {
-        if let Some(reply) = (blocked.retry)(server, session, &blocked.args) {
+        let retried = {
+            // A retry is a command: never inside another client's EXEC.
+            let _shared = server.exec_lock.read().unwrap_or_else(|e| e.into_inner());
+            (blocked.retry)(server, session, &blocked.args)
+        };
+        if let Some(reply) = retried {
             return Some(reply);
         }
         let timeout = async {

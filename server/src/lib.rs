@@ -8,6 +8,7 @@
 //! - [`durable`]: group commit for `appendfsync always` (connections await one shared fsync).
 //! - [`blocking`]: clients blocked on keys (BLPOP, ...) and their wake-ups.
 //! - [`session`]: one connection's state that commands change (database, protocol, auth).
+//! - [`watch`]: the keys clients WATCH and the writes that fail their EXEC.
 //! - [`cmd`]: the command table and every command's argument parsing and replies.
 //!
 //! It is not: the Redis data model (that is `strata-redis`, over the engine), nor a client.
@@ -22,3 +23,4 @@ pub mod listen;
 pub mod resp;
 pub mod server;
 pub mod session;
+pub mod watch;

@@ -15,6 +15,7 @@ use crate::blocking::Blocking;
 use crate::config::Config;
 use crate::durable::GroupSync;
 use crate::resp::Protocol;
+use crate::watch::Watches;
 
 /// The Redis version whose commands and replies this server follows (reported as
 /// `redis_version` so clients enable the features they check for).
@@ -243,6 +244,11 @@ pub struct Server {
     pub group_sync: GroupSync,
     /// Clients blocked on keys (BLPOP and friends).
     pub blocking: Blocking,
+    /// Keys clients WATCH.
+    pub watches: Arc<Watches>,
+    /// Held shared by every command and exclusively by EXEC, so that no command of another
+    /// client runs inside a transaction.
+    pub exec_lock: std::sync::RwLock<()>,
 }
 
 impl Server {
@@ -289,6 +295,8 @@ impl Server {
             shutting_down: AtomicBool::new(false),
             group_sync,
             blocking: Blocking::default(),
+            watches: Arc::default(),
+            exec_lock: std::sync::RwLock::new(()),
         });
         for name in [
             "appendfsync",

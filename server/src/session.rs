@@ -4,8 +4,10 @@
 use std::sync::Arc;
 
 use crate::blocking::Blocked;
+use crate::cmd::Multi;
 use crate::resp::{Protocol, Reply};
 use crate::server::Client;
+use crate::watch::Watch;
 
 /// Per-connection state commands can change.
 #[derive(Debug)]
@@ -25,6 +27,10 @@ pub struct Session {
     /// A write command ran since the replies were last sent: they must not leave before what
     /// they acknowledge is persisted.
     pub wrote: bool,
+    /// The transaction being queued (`MULTI`).
+    pub multi: Option<Multi>,
+    /// The keys watched (`WATCH`), until EXEC, DISCARD, UNWATCH or RESET.
+    pub watch: Option<Watch>,
 }
 
 impl Session {
@@ -38,6 +44,8 @@ impl Session {
             client,
             blocked: None,
             wrote: false,
+            multi: None,
+            watch: None,
         }
     }
 

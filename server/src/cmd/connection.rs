@@ -40,6 +40,8 @@ pub(super) fn reset(server: &Server, session: &mut Session, _args: &mut [Vec<u8>
     session.protocol = Protocol::Resp2;
     session.client.resp.store(2, Ordering::Relaxed);
     session.authenticated = password(server).is_none();
+    session.multi = None;
+    session.watch = None;
     Ok(Reply::Simple("RESET".into()))
 }
 

@@ -96,8 +96,20 @@ pub(super) fn move_(server: &Server, session: &mut Session, args: &mut [Vec<u8>]
         ));
     }
     or_error(server.store.move_key(session.db, &args[0], dst), |moved| {
+        if moved {
+            // The source key is touched with the command's keys; the destination here.
+            server.watches.touch(dst, &args[0]);
+        }
         Reply::Integer(i64::from(moved))
     })
+}
+
+/// Touches, for WATCH, the watched keys of database `db` that exist in `db` or `other`.
+fn touch_existing(server: &Server, db: u8, other: u8) {
+    let exists = |d: u8, k: &[u8]| matches!(server.store.expiry(d, k), Ok(Some(_)));
+    server
+        .watches
+        .touch_db(db, |k| exists(db, k) || exists(other, k));
 }
 
 pub(super) fn keys(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
@@ -156,11 +168,15 @@ fn flush_mode(args: &[Vec<u8>]) -> Result<(), Reply> {
 
 pub(super) fn flushdb(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     flush_mode(args)?;
+    touch_existing(server, session.db, session.db);
     or_error(server.store.flushdb(session.db), |()| Reply::ok())
 }
 
 pub(super) fn flushall(server: &Server, _session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     flush_mode(args)?;
+    for db in 0..server.config.get_i64("databases").clamp(0, 256) {
+        touch_existing(server, db as u8, db as u8);
+    }
     or_error(server.store.flushall(), |()| Reply::ok())
 }
 
@@ -182,7 +198,11 @@ pub(super) fn swapdb(server: &Server, _session: &mut Session, args: &mut [Vec<u8
     if !(0..n).contains(&a) || !(0..n).contains(&b) {
         return Err(Reply::error("ERR DB index is out of range"));
     }
-    or_error(server.store.swapdb(a as u8, b as u8), |()| Reply::ok())
+    // A watched key is touched if it exists on either side (an expired one does not).
+    let (a, b) = (a as u8, b as u8);
+    touch_existing(server, a, b);
+    touch_existing(server, b, a);
+    or_error(server.store.swapdb(a, b), |()| Reply::ok())
 }
 
 pub(super) fn expire(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {

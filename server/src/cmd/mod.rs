@@ -10,6 +10,7 @@ mod info;
 mod introspection;
 mod keys;
 mod lists;
+mod multi;
 mod persistence;
 mod sets;
 mod strings;
@@ -31,6 +32,7 @@ use self::reply::{wrong_arity, CmdResult};
 use crate::resp::Reply;
 use crate::server::{Server, SlowLog};
 
+pub use self::multi::Multi;
 /// The state `dispatch` runs a command in (re-exported: callers take both from here).
 pub use crate::session::Session;
 
@@ -100,6 +102,12 @@ const ALLKEYS: (i32, i32, i32) = (1, -1, 1);
 
 /// Every command the server answers.
 pub static COMMANDS: &[Command] = &[
+    // transactions
+    command!("multi", 1, ["noscript", "loading", "stale", "fast", "allow-busy"], NOKEYS, "transactions", "1.2.0", "Starts a transaction.", multi::multi),
+    command!("exec", 1, ["noscript", "loading", "stale", "skip-slowlog"], NOKEYS, "transactions", "1.2.0", "Executes all commands in a transaction.", multi::exec),
+    command!("discard", 1, ["noscript", "loading", "stale", "fast", "allow-busy"], NOKEYS, "transactions", "2.0.0", "Discards a transaction.", multi::discard),
+    command!("watch", -2, ["noscript", "loading", "stale", "fast", "allow-busy"], ALLKEYS, "transactions", "2.2.0", "Monitors changes to keys to determine the execution of a transaction.", multi::watch),
+    command!("unwatch", 1, ["noscript", "loading", "stale", "fast", "allow-busy"], NOKEYS, "transactions", "2.2.0", "Forgets about watched keys of a transaction.", multi::unwatch),
     // strings
     command!("get", 2, ["readonly", "fast"], KEY1, "string", "1.0.0", "Returns the string value of a key.", strings::get),
     command!("set", -3, ["write", "denyoom"], KEY1, "string", "1.0.0", "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist.", strings::set),
@@ -380,8 +388,16 @@ where
     let Some(name) = argv.first() else {
         return Reply::error("ERR empty command");
     };
+    // A command refused while a transaction is queued makes its EXEC abort.
+    let refuse = |session: &mut Session, reply: Reply| {
+        if let Some(m) = session.multi.as_mut() {
+            m.failed = true;
+        }
+        reply
+    };
     let Some(cmd) = lookup(name) else {
-        return unknown(name, &argv[1..]);
+        let reply = unknown(name, &argv[1..]);
+        return refuse(session, reply);
     };
     let stats = server.command_stats.get(command_index(cmd));
     let rejected = || {
@@ -391,11 +407,11 @@ where
     };
     if !arity_ok(cmd.arity, argv.len()) {
         rejected();
-        return wrong_arity(cmd.name);
+        return refuse(session, wrong_arity(cmd.name));
     }
     if !session.authenticated && !cmd.flags.contains(&"no-auth") {
         rejected();
-        return Reply::error("NOAUTH Authentication required.");
+        return refuse(session, Reply::error("NOAUTH Authentication required."));
     }
     if let Ok(mut last) = session.client.last_cmd.lock() {
         if *last != cmd.name {
@@ -407,8 +423,22 @@ where
         // (MISCONF), and keep serving reads.
         if let Some(e) = server.store.engine().background_error() {
             rejected();
-            return Reply::error(format!("MISCONF Errors writing to the WAL: {e}"));
+            let reply = Reply::error(format!("MISCONF Errors writing to the WAL: {e}"));
+            return refuse(session, reply);
         }
+    }
+    if let Some(m) = session.multi.as_mut() {
+        if multi::NOT_IN_MULTI.contains(&cmd.name) {
+            rejected();
+            let reply = Reply::error("ERR Command not allowed inside a transaction");
+            return refuse(session, reply);
+        }
+        if !multi::RUN_IN_MULTI.contains(&cmd.name) {
+            m.queued.push(argv.to_vec());
+            return Reply::Simple("QUEUED".into());
+        }
+    }
+    if cmd.flags.contains(&"write") {
         session.wrote = true;
     }
     let threshold = server.slowlog_threshold();
@@ -418,34 +448,18 @@ where
         .then(|| SlowLog::summarize(argv));
     let start = Instant::now();
     let args = &mut argv[1..];
-    let reply = if may_block(server, cmd) {
-        blocking(&mut || run(cmd, server, session, args))
-    } else {
-        run(cmd, server, session, args)
+    let reply = {
+        // EXEC takes the execution lock exclusively itself; every other command shares it.
+        let _shared = (cmd.name != "exec")
+            .then(|| server.exec_lock.read().unwrap_or_else(|e| e.into_inner()));
+        if may_block(server, cmd) {
+            blocking(&mut || run(cmd, server, session, args))
+        } else {
+            run(cmd, server, session, args)
+        }
     };
-    if cmd.flags.contains(&"write") && server.blocking.blocked_clients() > 0 {
-        for k in command_keys(cmd, args) {
-            server.blocking.signal(session.db, k);
-        }
-    }
     let micros = start.elapsed().as_micros() as u64;
-    server
-        .counters
-        .commands_processed
-        .fetch_add(1, Ordering::Relaxed);
-    if let Some(s) = stats {
-        s.calls.fetch_add(1, Ordering::Relaxed);
-        s.usec.fetch_add(micros, Ordering::Relaxed);
-        if matches!(reply, Reply::Error(_)) {
-            s.failed.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-    if matches!(reply, Reply::Error(_)) {
-        server
-            .counters
-            .error_replies
-            .fetch_add(1, Ordering::Relaxed);
-    }
+    after_run(server, session, cmd, args, &reply, micros);
     if threshold >= 0 && micros >= threshold as u64 && cmd.name != "slowlog" {
         let args = slow_args.unwrap_or_else(|| SlowLog::summarize(argv));
         if let Ok(mut log) = server.slowlog.lock() {
@@ -456,6 +470,74 @@ where
     client.last_active_ms.store(
         client.created.elapsed().as_millis() as u64,
         Ordering::Relaxed,
+    );
+    reply
+}
+
+/// What follows every command that ran: a successful write wakes clients blocked on its keys
+/// and touches them for WATCH; the counters and `INFO commandstats` count it.
+fn after_run(
+    server: &Server,
+    session: &Session,
+    cmd: &'static Command,
+    args: &[Vec<u8>],
+    reply: &Reply,
+    micros: u64,
+) {
+    let failed = matches!(reply, Reply::Error(_));
+    if cmd.flags.contains(&"write") {
+        if server.blocking.blocked_clients() > 0 {
+            for k in command_keys(cmd, args) {
+                server.blocking.signal(session.db, k);
+            }
+        }
+        if !failed && server.watches.any() {
+            for k in command_keys(cmd, args) {
+                server.watches.touch(session.db, k);
+            }
+        }
+    }
+    server
+        .counters
+        .commands_processed
+        .fetch_add(1, Ordering::Relaxed);
+    if let Some(s) = server.command_stats.get(command_index(cmd)) {
+        s.calls.fetch_add(1, Ordering::Relaxed);
+        s.usec.fetch_add(micros, Ordering::Relaxed);
+        if failed {
+            s.failed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    if failed {
+        server
+            .counters
+            .error_replies
+            .fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Runs one queued command of an EXEC (the caller holds the execution lock exclusively): a
+/// blocking command answers as its timeout would.
+pub(super) fn run_in_exec(server: &Server, session: &mut Session, argv: &mut [Vec<u8>]) -> Reply {
+    let Some(cmd) = argv.first().and_then(|n| lookup(n)) else {
+        return Reply::error("ERR unknown command");
+    };
+    if cmd.flags.contains(&"write") {
+        session.wrote = true;
+    }
+    let start = Instant::now();
+    let args = &mut argv[1..];
+    let mut reply = run(cmd, server, session, args);
+    if let Some(blocked) = session.blocked.take() {
+        reply = blocked.timeout_reply;
+    }
+    after_run(
+        server,
+        session,
+        cmd,
+        args,
+        &reply,
+        start.elapsed().as_micros() as u64,
     );
     reply
 }
