@@ -350,6 +350,23 @@ impl WriteBatch {
         self.relative_ttls = false;
     }
 
+    /// Appends the operations of `other` (after this batch's own, in order).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] past `u32::MAX` operations (nothing appended).
+    pub fn append(&mut self, other: &WriteBatch) -> Result<()> {
+        let count = self.count.checked_add(other.count).ok_or_else(|| {
+            Error::InvalidArgument("a write batch holds at most 4294967295 operations".into())
+        })?;
+        self.rep.extend_from_slice(&other.rep[PREFIX..]);
+        self.count = count;
+        self.relative_ttls |= other.relative_ttls;
+        if self.oversized.is_none() {
+            self.oversized.clone_from(&other.oversized);
+        }
+        Ok(())
+    }
+
     /// Checks the sizes the format can carry.
     pub(crate) fn validate(&self) -> Result<()> {
         if let Some(why) = &self.oversized {

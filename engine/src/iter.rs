@@ -47,6 +47,8 @@ pub struct DbIterator {
     version: Arc<Version>,
     /// The one clock reading expiry is judged against for the iterator's whole life.
     now_ms: u64,
+    /// A transaction's writes are merged in, at `MAX_SEQNO`: visible whatever `seq` is.
+    pub(crate) overlay: bool,
 }
 
 impl std::fmt::Debug for DbIterator {
@@ -94,6 +96,7 @@ impl DbIterator {
             saved_value: Vec::new(),
             blob_value: None,
             error: None,
+            overlay: false,
         }
     }
 
@@ -163,6 +166,11 @@ impl DbIterator {
         self.valid = false;
     }
 
+    /// Whether an entry at sequence number `seq` is visible to the iterator.
+    fn visible(&self, seq: SeqNo) -> bool {
+        seq <= self.seq || (self.overlay && seq == MAX_SEQNO)
+    }
+
     fn below_lower(&self, key: &[u8]) -> bool {
         self.lower.as_deref().is_some_and(|l| key < l)
     }
@@ -204,7 +212,9 @@ impl DbIterator {
             Some(l) if target < l.as_slice() => l.clone(),
             _ => target.to_vec(),
         };
-        let probe = encode_internal_key(&target, self.seq, KIND_FOR_SEEK);
+        // Overlay entries sort before every real version of their key.
+        let probe_seq = if self.overlay { MAX_SEQNO } else { self.seq };
+        let probe = encode_internal_key(&target, probe_seq, KIND_FOR_SEEK);
         self.inner.seek(&probe);
         self.find_next_user_entry(false);
     }
@@ -280,7 +290,7 @@ impl DbIterator {
             if self.at_or_above_upper(k.user_key) {
                 break;
             }
-            if k.seq <= self.seq {
+            if self.visible(k.seq) {
                 if is_live(k.kind, self.inner.value(), self.now_ms) {
                     if !(skipping && k.user_key <= self.saved_key.as_slice()) {
                         self.valid = true;
@@ -315,7 +325,7 @@ impl DbIterator {
                 self.parse_failed();
                 return;
             };
-            if k.seq <= self.seq && !self.at_or_above_upper(k.user_key) {
+            if self.visible(k.seq) && !self.at_or_above_upper(k.user_key) {
                 if found_put && k.user_key < self.saved_key.as_slice() {
                     break; // saved_key's versions are all behind us
                 }

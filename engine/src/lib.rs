@@ -51,6 +51,7 @@ mod snapshot;
 mod stats;
 mod super_version;
 mod tables;
+mod transaction;
 mod verify;
 mod version;
 mod wal;
@@ -73,6 +74,7 @@ pub use stats::{
     Stats,
 };
 pub use strata_compaction::{CompactionFilter, Decision};
+pub use transaction::Transaction;
 pub use verify::{verify_dir, VerifyReport};
 
 // Compiles the README's embedding example as a doctest.

@@ -184,7 +184,21 @@ impl SuperVersion {
         options: &ReadOptions<'_>,
         now_ms: u64,
     ) -> DbIterator {
-        let mut children: Vec<BoxedIter> = Vec::new();
+        self.iter_with(ks, seq, options, now_ms, None)
+    }
+
+    /// [`iter`](Self::iter) with `overlay` (a transaction's writes, at `MAX_SEQNO`) merged in
+    /// as the newest source.
+    pub(crate) fn iter_with(
+        &self,
+        ks: KeyspaceId,
+        seq: SeqNo,
+        options: &ReadOptions<'_>,
+        now_ms: u64,
+        overlay: Option<BoxedIter>,
+    ) -> DbIterator {
+        let has_overlay = overlay.is_some();
+        let mut children: Vec<BoxedIter> = overlay.into_iter().collect();
         for gen in self.newest_first() {
             if let Some(mem) = gen.get(ks) {
                 children.push(Box::new(mem.iter()));
@@ -206,13 +220,15 @@ impl SuperVersion {
                 }
             }
         }
-        DbIterator::new(
+        let mut it = DbIterator::new(
             MergingIter::new(children),
             seq,
             options.lower_bound.clone(),
             options.upper_bound.clone(),
             Arc::clone(&self.version),
             now_ms,
-        )
+        );
+        it.overlay = has_overlay;
+        it
     }
 }

@@ -211,6 +211,12 @@ impl Db {
         self.inner.write(batch, options)
     }
 
+    /// A transaction: writes gathered and read before they are committed as one batch (see
+    /// [`Transaction`](crate::Transaction)).
+    pub fn transaction(&self) -> crate::Transaction {
+        crate::Transaction::new(Arc::clone(&self.inner))
+    }
+
     /// Pins the current state for consistent reads.
     pub fn snapshot(&self) -> Snapshot {
         self.inner
@@ -654,6 +660,18 @@ impl Inner {
         let (sv, seq) = self.read_view(snapshot)?;
         let clock = &self.options.clock;
         sv.get(ks, key, seq, || clock.now_ms(), limit)
+    }
+
+    /// An iterator over keyspace `ks` with `overlay` merged in as its newest source (a
+    /// transaction's writes, every entry at `MAX_SEQNO`).
+    pub(crate) fn iter_with_overlay(
+        &self,
+        ks: KeyspaceId,
+        options: &ReadOptions<'_>,
+        overlay: strata_compaction::BoxedIter,
+    ) -> Result<DbIterator> {
+        let (sv, seq) = self.read_view(options.snapshot)?;
+        Ok(sv.iter_with(ks, seq, options, self.options.clock.now_ms(), Some(overlay)))
     }
 
     pub(crate) fn iter(&self, ks: KeyspaceId, options: &ReadOptions<'_>) -> Result<DbIterator> {

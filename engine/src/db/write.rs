@@ -26,6 +26,17 @@ impl Inner {
         if batch.has_relative_ttls() {
             batch.resolve_ttls(self.options.clock.now_ms());
         }
+        self.check_batch(&batch)?;
+        self.queue
+            .commit(QueuedWrite::batch(batch, options.sync), |group| {
+                self.write_group(group)
+            })
+    }
+
+    /// Checks that `batch` (its TTLs resolved) can be written: sizes, and every keyspace it
+    /// names exists.
+    pub(crate) fn check_batch(&self, batch: &WriteBatch) -> Result<()> {
+        batch.validate()?;
         let mut checked = DEFAULT_KEYSPACE;
         for op in batch.ops() {
             let op = op?;
@@ -38,10 +49,7 @@ impl Inner {
             }
             checked = op.keyspace;
         }
-        self.queue
-            .commit(QueuedWrite::batch(batch, options.sync), |group| {
-                self.write_group(group)
-            })
+        Ok(())
     }
 
     /// The leader's work: make room, give the group consecutive sequence numbers, append it
