@@ -117,7 +117,7 @@ async fn wait(
     loop {
         let retried = {
             // A retry is a command: never inside another client's EXEC.
-            let _shared = server.exec_lock.read().unwrap_or_else(|e| e.into_inner());
+            let _shared = server.store.shared();
             (blocked.retry)(server, session, &blocked.args)
         };
         if let Some(reply) = retried {

@@ -246,9 +246,6 @@ pub struct Server {
     pub blocking: Blocking,
     /// Keys clients WATCH.
     pub watches: Arc<Watches>,
-    /// Held shared by every command and exclusively by EXEC, so that no command of another
-    /// client runs inside a transaction.
-    pub exec_lock: std::sync::RwLock<()>,
 }
 
 impl Server {
@@ -296,7 +293,6 @@ impl Server {
             group_sync,
             blocking: Blocking::default(),
             watches: Arc::default(),
-            exec_lock: std::sync::RwLock::new(()),
         });
         for name in [
             "appendfsync",

@@ -2,7 +2,7 @@
 
 use std::sync::atomic::Ordering;
 
-use strata::{WriteBatch, WriteOptions};
+use strata::WriteBatch;
 
 use super::{Result, Store, Txn, DBMAP_KEY, FLUSH_CHUNK};
 use crate::key;
@@ -41,7 +41,7 @@ impl Store {
         let now = self.now_ms();
         let mut txn = Txn::new(self, now);
         let mut pending = 0;
-        for item in self.meta.prefix(key::db_prefix(pdb))? {
+        for item in self.kv_prefix(&self.meta, key::db_prefix(pdb))? {
             let (ekey, value) = item?;
             txn.remove(&ekey, meta::header(&value).ok().and_then(|h| h.expiry));
             pending += 1;
@@ -65,7 +65,7 @@ impl Store {
         new.swap(usize::from(a), usize::from(b));
         let mut batch = WriteBatch::new();
         batch.put_in(&self.state, DBMAP_KEY, new);
-        self.db.write(batch, WriteOptions::default())?;
+        self.kv_write(batch)?;
         *map = new;
         Ok(())
     }

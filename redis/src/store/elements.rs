@@ -26,7 +26,8 @@ impl Store {
         let mut new = 0;
         for (field, value) in pairs {
             let fk = sub::join(&prefix, field.as_ref());
-            let exists = added.contains(&fk) || (c.body.is_some() && self.sub.get(&fk)?.is_some());
+            let exists =
+                added.contains(&fk) || (c.body.is_some() && self.kv_get(&self.sub, &fk)?.is_some());
             // A set member that is already there has nothing to rewrite.
             if exists && (only_new || ty == RedisType::Set) {
                 continue;
@@ -63,7 +64,7 @@ impl Store {
         };
         fields
             .iter()
-            .map(|f| Ok(self.sub.get(sub::join(&prefix, f.as_ref()))?))
+            .map(|f| self.kv_get(&self.sub, sub::join(&prefix, f.as_ref())))
             .collect()
     }
 
@@ -87,7 +88,7 @@ impl Store {
             if removed.contains(&fk) {
                 continue;
             }
-            if let Some(value) = self.sub.get(&fk)? {
+            if let Some(value) = self.kv_get(&self.sub, &fk)? {
                 if ty == RedisType::ZSet {
                     txn.delete_score(&prefix, &value, f.as_ref())?;
                 }
@@ -172,7 +173,7 @@ impl Store {
         let Some(prefix) = c.prefix() else {
             return Ok(());
         };
-        for (pos, item) in (0u64..).zip(self.sub.prefix(&prefix)?) {
+        for (pos, item) in (0u64..).zip(self.kv_prefix(&self.sub, &prefix)?) {
             let (k, v) = item?;
             if !visit(pos, &k[prefix.len()..], &v) {
                 break;
@@ -218,7 +219,10 @@ impl Store {
         let end = sub::prefix_end(&prefix);
         let mut out = Vec::new();
         let mut last: Option<Vec<u8>> = None;
-        for (visited, item) in self.sub.range(Some(&start), end.as_deref())?.enumerate() {
+        for (visited, item) in self
+            .kv_range(&self.sub, Some(&start), end.as_deref())?
+            .enumerate()
+        {
             let (ek, v) = item?;
             if let (true, Some(last)) = (visited == count.max(1), last.take()) {
                 let token = self

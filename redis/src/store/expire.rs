@@ -27,6 +27,8 @@ impl Store {
         let mut removed = 0;
         let mut seen = 0;
         while seen < limit {
+            // Never inside an atomic run (EXEC): a sweep is like a command.
+            let _shared = self.shared();
             let mut due: Vec<(u64, Vec<u8>)> = Vec::new();
             for item in self
                 .expire

@@ -80,7 +80,7 @@ impl Store {
         let mut body = self.body_or_new(&c)?;
         let fk = sub::join(&sub::prefix(&c.ekey, body.version), field);
         let old = match c.body {
-            Some(_) => self.sub.get(&fk)?,
+            Some(_) => self.kv_get(&self.sub, &fk)?,
             None => None,
         };
         let (new, reply) = f(old.as_deref())?;

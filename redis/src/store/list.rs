@@ -171,7 +171,7 @@ impl Store {
             // A few point reads cost less than setting up a range scan.
             let mut v = Vec::with_capacity(n as usize);
             for i in from..to {
-                v.extend(self.sub.get(index_key(&prefix, body.head + i))?);
+                v.extend(self.kv_get(&self.sub, index_key(&prefix, body.head + i))?);
             }
             v
         } else {
@@ -274,7 +274,7 @@ impl Store {
             return Ok(None);
         };
         match clamp_index(index, body.count) {
-            Some(i) => Ok(self.sub.get(index_key(&prefix, body.head + i))?),
+            Some(i) => Ok(self.kv_get(&self.sub, index_key(&prefix, body.head + i))?),
             None => Ok(None),
         }
     }
@@ -445,7 +445,7 @@ impl Store {
         let mut out = Vec::new();
         let lower = index_key(&prefix, body.head);
         let upper = index_key(&prefix, body.head + body.count);
-        let scan = self.sub.range(Some(&lower), Some(&upper))?;
+        let scan = self.kv_range(&self.sub, Some(&lower), Some(&upper))?;
         let items: Box<dyn Iterator<Item = _>> = if opts.rank < 0 {
             Box::new(scan.rev())
         } else {

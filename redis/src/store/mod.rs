@@ -41,6 +41,7 @@ use crate::key::{self, SLOTS};
 use crate::meta::{self, Collection, Header, Meta, RedisType};
 use crate::sub;
 
+mod atomic;
 #[cfg(test)]
 mod collection_tests;
 mod databases;
@@ -333,6 +334,8 @@ pub struct Store {
     expired_keys: AtomicU64,
     hits: AtomicU64,
     misses: AtomicU64,
+    /// Held shared by every command and exclusively by an atomic run (see `atomic.rs`).
+    exec_lock: RwLock<()>,
 }
 
 /// A held slot lock.
@@ -433,7 +436,31 @@ impl Store {
             expired_keys: AtomicU64::new(0),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
+            exec_lock: RwLock::new(()),
         };
+        store.load_counts()?;
+        Ok(store)
+    }
+
+    /// Reads the key counts of every slot from the engine (at open, and after a failed
+    /// atomic commit left the in-memory ones ahead of it).
+    fn reload_counts(&self) -> Result<()> {
+        for (pdb, t) in self.totals.iter().enumerate() {
+            t.keys.store(0, Ordering::Relaxed);
+            t.expires.store(0, Ordering::Relaxed);
+            if let Some(slots) = self.slot_counts[pdb].get() {
+                for c in slots.iter() {
+                    c.keys.store(0, Ordering::Relaxed);
+                    c.expires.store(0, Ordering::Relaxed);
+                }
+            }
+        }
+        self.load_counts()
+    }
+
+    /// Adds the key counts the engine holds to the in-memory ones (all zero).
+    fn load_counts(&self) -> Result<()> {
+        let store = self;
         for item in store.state.prefix([COUNT_TAG])? {
             let (k, v) = item?;
             let (&[_, pdb, s0, s1], Ok(v)) = (k.as_slice(), <[u8; 16]>::try_from(v.as_slice()))
@@ -453,7 +480,7 @@ impl Store {
             t.keys.fetch_add(keys, Ordering::Relaxed);
             t.expires.fetch_add(expires, Ordering::Relaxed);
         }
-        Ok(store)
+        Ok(())
     }
 
     /// The engine database.
@@ -568,7 +595,7 @@ impl Store {
             upper_bound: upper.map(<[u8]>::to_vec),
             ..ReadOptions::default()
         };
-        let mut it = ks.iter(&opts)?;
+        let mut it = self.kv_iter(ks, &opts)?;
         it.seek(lower);
         Ok(it)
     }
@@ -636,15 +663,16 @@ impl Store {
 
     /// The entry at `ekey`, expired or not.
     fn raw(&self, ekey: &[u8]) -> Result<Option<Entry>> {
-        self.meta.get(ekey)?.map(Entry::decode).transpose()
+        self.kv_get(&self.meta, ekey)?
+            .map(Entry::decode)
+            .transpose()
     }
 
     /// The entry at `ekey` with only its header read (a large string's value is not): for a
     /// write that replaces the entry whole and needs only its type and expiry. Its `bytes`
     /// hold the header alone.
     fn raw_header(&self, ekey: &[u8]) -> Result<Option<Entry>> {
-        self.meta
-            .get_prefix(ekey, meta::HEADER_LEN)?
+        self.kv_get_prefix(&self.meta, ekey, meta::HEADER_LEN)?
             .map(Entry::decode)
             .transpose()
     }

@@ -81,7 +81,7 @@ impl Store {
         let (lower, upper) = Self::pattern_range(pdb, pat);
         let upper = (pdb != u8::MAX || upper.len() > 1).then_some(upper);
         let mut out = Vec::new();
-        for item in self.meta.range(Some(&lower), upper.as_deref())? {
+        for item in self.kv_range(&self.meta, Some(&lower), upper.as_deref())? {
             let (ekey, value) = item?;
             let Some((_, _, k)) = key::decode(&ekey) else {
                 continue;
@@ -132,7 +132,7 @@ impl Store {
             }
         }
         let upper = (pdb != u8::MAX).then(|| vec![pdb + 1]);
-        let iter = self.meta.range(Some(&start), upper.as_deref())?;
+        let iter = self.kv_range(&self.meta, Some(&start), upper.as_deref())?;
         let mut out = Vec::new();
         let mut last: Option<Vec<u8>> = None;
         for (visited, item) in iter.enumerate() {
@@ -192,7 +192,10 @@ impl Store {
                 continue;
             };
             let skip = usize::try_from(r).unwrap_or(usize::MAX);
-            if let Some(item) = self.meta.prefix(key::slot_prefix(pdb, slot))?.nth(skip) {
+            if let Some(item) = self
+                .kv_prefix(&self.meta, key::slot_prefix(pdb, slot))?
+                .nth(skip)
+            {
                 let (ekey, value) = item?;
                 if !meta::header(&value)?.expired(now) {
                     return Ok(key::decode(&ekey).map(|(_, _, k)| k.to_vec()));
@@ -200,7 +203,7 @@ impl Store {
             }
         }
         // Mostly expired keys: take the first live one, if any.
-        for item in self.meta.prefix(key::db_prefix(pdb))? {
+        for item in self.kv_prefix(&self.meta, key::db_prefix(pdb))? {
             let (ekey, value) = item?;
             if !meta::header(&value)?.expired(now) {
                 return Ok(key::decode(&ekey).map(|(_, _, k)| k.to_vec()));

@@ -118,7 +118,7 @@ impl Store {
         };
         let to = self.coll(edst.clone(), RedisType::Set, now)?;
         let fk = sub::join(&from_prefix, member);
-        let present = self.sub.get(&fk)?.is_some();
+        let present = self.kv_get(&self.sub, &fk)?.is_some();
         if esrc == edst || !present {
             return Ok(present);
         }
@@ -128,7 +128,7 @@ impl Store {
         txn.delete_sub(fk);
         from_body.count -= 1;
         txn.put_coll(&from, &from_body)?;
-        if to.body.is_none() || self.sub.get(&tk)?.is_none() {
+        if to.body.is_none() || self.kv_get(&self.sub, &tk)?.is_none() {
             to_body.count += 1;
             txn.put_sub(tk, b"");
             txn.put_coll(&to, &to_body)?;
@@ -211,7 +211,7 @@ impl Store {
         };
         let contains = |c: &Coll, m: &[u8]| -> Result<bool> {
             match c.prefix() {
-                Some(p) => Ok(self.sub.get(sub::join(&p, m))?.is_some()),
+                Some(p) => Ok(self.kv_get(&self.sub, sub::join(&p, m))?.is_some()),
                 None => Ok(false),
             }
         };

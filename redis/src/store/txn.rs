@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use strata::{WriteBatch, WriteOptions};
+use strata::WriteBatch;
 
 use super::{count_key, expire_key, Coll, Entry, Result, Store};
 use crate::key::{self, SLOTS};
@@ -151,7 +151,7 @@ impl<'s> Txn<'s> {
             return Ok(());
         }
         let batch = std::mem::take(&mut self.batch);
-        self.store.db.write(batch, WriteOptions::default())?;
+        self.store.kv_write(batch)?;
         for (pdb, slot, keys, expires, dk, de) in updates {
             let c = &self.store.counts(pdb)[usize::from(slot)];
             c.keys.store(keys, Ordering::Relaxed);

@@ -281,7 +281,7 @@ impl Store {
                 let Some((from, to)) = clamp_range(*start, *stop, body.count) else {
                     return Ok(Vec::new());
                 };
-                let scan = self.score.prefix(&prefix)?;
+                let scan = self.kv_prefix(&self.score, &prefix)?;
                 let iter: Box<dyn Iterator<Item = _>> = if spec.rev {
                     Box::new(scan.rev())
                 } else {
@@ -314,7 +314,7 @@ impl Store {
                 if lower >= upper {
                     return Ok(Vec::new());
                 }
-                let scan = self.score.range(Some(&lower), Some(&upper))?;
+                let scan = self.kv_range(&self.score, Some(&lower), Some(&upper))?;
                 let iter: Box<dyn Iterator<Item = _>> = if spec.rev {
                     Box::new(scan.rev())
                 } else {
@@ -331,7 +331,7 @@ impl Store {
                 let Some((lower, upper)) = lex_keys(&prefix, lo, hi) else {
                     return Ok(Vec::new());
                 };
-                let scan = self.sub.range(Some(&lower), upper.as_deref())?;
+                let scan = self.kv_range(&self.sub, Some(&lower), upper.as_deref())?;
                 let iter: Box<dyn Iterator<Item = _>> = if spec.rev {
                     Box::new(scan.rev())
                 } else {
@@ -380,13 +380,13 @@ impl Store {
         let (Some(body), Some(prefix)) = (c.body, c.prefix()) else {
             return Ok(None);
         };
-        let Some(v) = self.sub.get(sub::join(&prefix, member))? else {
+        let Some(v) = self.kv_get(&self.sub, sub::join(&prefix, member))? else {
             return Ok(None);
         };
         let score = score_of(&v)?;
         let upper = sub::score_key(&prefix, score, member);
         let mut below = 0u64;
-        for item in self.score.range(Some(&prefix), Some(&upper))? {
+        for item in self.kv_range(&self.score, Some(&prefix), Some(&upper))? {
             item?;
             below += 1;
         }

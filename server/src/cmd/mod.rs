@@ -450,8 +450,7 @@ where
     let args = &mut argv[1..];
     let reply = {
         // EXEC takes the execution lock exclusively itself; every other command shares it.
-        let _shared = (cmd.name != "exec")
-            .then(|| server.exec_lock.read().unwrap_or_else(|e| e.into_inner()));
+        let _shared = (cmd.name != "exec").then(|| server.store.shared());
         if may_block(server, cmd) {
             blocking(&mut || run(cmd, server, session, args))
         } else {

@@ -2,9 +2,11 @@
 //!
 //! While a client is in MULTI, `dispatch` queues its commands (after the checks that make
 //! EXEC abort: unknown command, arity, authentication, a refused write) and answers
-//! `+QUEUED`. EXEC runs the queue under the server's exclusive execution lock, so no other
-//! client's command runs in between, and answers the replies in an array; a command's runtime
-//! error is its reply and the rest run, as in Redis. A blocking command in a transaction
+//! `+QUEUED`. EXEC runs the queue alone (the store's execution lock held exclusively, so no
+//! other client's command runs in between) and as one engine batch (`Store::atomically`: the
+//! commands read their own writes, and after a crash all of them exist or none), and answers
+//! the replies in an array; a command's runtime error is its reply and the rest run, as in
+//! Redis. A blocking command in a transaction
 //! does not block: it answers as its timeout would.
 
 use super::reply::{syntax_error, CmdResult};
@@ -55,15 +57,19 @@ pub(super) fn exec(server: &Server, session: &mut Session, _args: &mut [Vec<u8>]
             "EXECABORT Transaction discarded because of previous errors.",
         ));
     }
-    let _exclusive = server.exec_lock.write().unwrap_or_else(|e| e.into_inner());
-    if watch.is_some_and(|w| w.failed(server.store.now_ms())) {
-        return Ok(Reply::NullArray);
-    }
-    let mut replies = Vec::with_capacity(multi.queued.len());
-    for mut argv in multi.queued {
-        replies.push(run_in_exec(server, session, &mut argv));
-    }
-    Ok(Reply::Array(replies))
+    // Alone, and as one engine batch: no other client's command runs in between, and after
+    // a crash all of the transaction's writes exist or none.
+    let ran = server.store.atomically(|| {
+        if watch.is_some_and(|w| w.failed(server.store.now_ms())) {
+            return Reply::NullArray;
+        }
+        let mut replies = Vec::with_capacity(multi.queued.len());
+        for mut argv in multi.queued {
+            replies.push(run_in_exec(server, session, &mut argv));
+        }
+        Reply::Array(replies)
+    });
+    ran.map_err(|e| Reply::error(format!("ERR {e}")))
 }
 
 pub(super) fn watch(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
