@@ -9,6 +9,7 @@
 //! - [`blocking`]: clients blocked on keys (BLPOP, ...) and their wake-ups.
 //! - [`session`]: one connection's state that commands change (database, protocol, auth).
 //! - [`watch`]: the keys clients WATCH and the writes that fail their EXEC.
+//! - [`script`]: the Lua interpreter behind EVAL (sandbox, `redis` library, conversions).
 //! - [`cmd`]: the command table and every command's argument parsing and replies.
 //!
 //! It is not: the Redis data model (that is `strata-redis`, over the engine), nor a client.
@@ -21,6 +22,7 @@ pub mod durable;
 pub mod fd_limit;
 pub mod listen;
 pub mod resp;
+pub mod script;
 pub mod server;
 pub mod session;
 pub mod watch;

@@ -197,6 +197,15 @@ async fn run(
     let bind = config.get("bind");
     let port = config.get_i64("port") as u16;
     let server = Server::new(store, config, config_file)?;
+    // Function libraries live in the engine: load them back.
+    for (name, code) in server.store.function_libraries()? {
+        if let Err(e) = server.scripting.load_library(&code, true) {
+            eprintln!(
+                "strata-server: function library {} does not load: {e}",
+                String::from_utf8_lossy(&name)
+            );
+        }
+    }
     let _housekeeping = server.spawn_housekeeping()?;
     let backlog = server.config.get_i64("tcp-backlog") as i32;
     let listeners = strata_server::listen::listen(&bind, port, backlog)?;

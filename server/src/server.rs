@@ -15,6 +15,7 @@ use crate::blocking::Blocking;
 use crate::config::Config;
 use crate::durable::GroupSync;
 use crate::resp::Protocol;
+use crate::script::Scripting;
 use crate::watch::Watches;
 
 /// The Redis version whose commands and replies this server follows (reported as
@@ -246,6 +247,8 @@ pub struct Server {
     pub blocking: Blocking,
     /// Keys clients WATCH.
     pub watches: Arc<Watches>,
+    /// The Lua interpreter and the scripts loaded into it.
+    pub scripting: Scripting,
 }
 
 impl Server {
@@ -293,6 +296,9 @@ impl Server {
             group_sync,
             blocking: Blocking::default(),
             watches: Arc::default(),
+            scripting: Scripting::new().map_err(|e| {
+                std::io::Error::other(format!("cannot start the Lua interpreter: {e}"))
+            })?,
         });
         for name in [
             "appendfsync",

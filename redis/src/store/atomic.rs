@@ -54,12 +54,17 @@ impl Store {
     /// Runs `f` alone (the execution lock held exclusively), gathering every write it makes
     /// into one transaction, committed as one batch when `f` returns: readers see none of it
     /// before and all of it after, and after a crash it exists whole or not at all. Reads
-    /// inside `f` see its own writes.
+    /// inside `f` see its own writes. Called inside another atomic run on the same thread
+    /// (a script inside EXEC), `f` simply joins it.
     ///
     /// # Errors
     /// The commit's engine error: nothing of `f`'s writes was written then, and the key
     /// counts are read back from the engine.
     pub fn atomically<R>(&self, f: impl FnOnce() -> R) -> Result<R> {
+        if self.with_txn(|t| t.is_some()) {
+            // Already inside one on this thread (a script run by EXEC): part of it.
+            return Ok(f());
+        }
         let _exclusive: RwLockWriteGuard<'_, ()> =
             self.exec_lock.write().unwrap_or_else(|e| e.into_inner());
         let map_before = *self.dbmap.read().unwrap_or_else(|e| e.into_inner());
@@ -142,5 +147,43 @@ impl Store {
             Some(t) => t.prefix(ks, prefix),
             None => ks.prefix(prefix),
         })?)
+    }
+}
+
+/// Tag of a function library's entry in `redis.state`: `'f' | library name` -> its code.
+const FUNCTION_TAG: u8 = b'f';
+
+impl Store {
+    /// The function libraries kept (FUNCTION LOAD), by name, with their code.
+    ///
+    /// # Errors
+    /// Engine errors.
+    pub fn function_libraries(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let mut out = Vec::new();
+        for item in self.kv_prefix(&self.state, [FUNCTION_TAG])? {
+            let (k, v) = item?;
+            out.push((k[1..].to_vec(), v));
+        }
+        Ok(out)
+    }
+
+    /// Keeps library `name` with `code` (replacing one of that name).
+    ///
+    /// # Errors
+    /// Engine errors.
+    pub fn put_function_library(&self, name: &[u8], code: &[u8]) -> Result<()> {
+        let mut batch = WriteBatch::new();
+        batch.put_in(&self.state, [&[FUNCTION_TAG][..], name].concat(), code);
+        self.kv_write(batch)
+    }
+
+    /// Forgets library `name`.
+    ///
+    /// # Errors
+    /// Engine errors.
+    pub fn delete_function_library(&self, name: &[u8]) -> Result<()> {
+        let mut batch = WriteBatch::new();
+        batch.delete_in(&self.state, [&[FUNCTION_TAG][..], name].concat());
+        self.kv_write(batch)
     }
 }

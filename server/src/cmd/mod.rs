@@ -12,6 +12,7 @@ mod keys;
 mod lists;
 mod multi;
 mod persistence;
+mod scripting;
 mod sets;
 mod strings;
 mod zranges;
@@ -35,6 +36,18 @@ use crate::server::{Server, SlowLog};
 pub use self::multi::Multi;
 /// The state `dispatch` runs a command in (re-exported: callers take both from here).
 pub use crate::session::Session;
+
+/// Commands that run through `Store::atomically` (which holds the execution lock
+/// exclusively), so `dispatch` does not hold it shared for them.
+const RUN_ATOMICALLY: &[&str] = &[
+    "exec",
+    "eval",
+    "evalsha",
+    "eval_ro",
+    "evalsha_ro",
+    "fcall",
+    "fcall_ro",
+];
 
 /// The length from which a command may take an argument out of its argument list rather
 /// than copy it ([`take_arg`]).
@@ -108,6 +121,15 @@ pub static COMMANDS: &[Command] = &[
     command!("discard", 1, ["noscript", "loading", "stale", "fast", "allow-busy"], NOKEYS, "transactions", "2.0.0", "Discards a transaction.", multi::discard),
     command!("watch", -2, ["noscript", "loading", "stale", "fast", "allow-busy"], ALLKEYS, "transactions", "2.2.0", "Monitors changes to keys to determine the execution of a transaction.", multi::watch),
     command!("unwatch", 1, ["noscript", "loading", "stale", "fast", "allow-busy"], NOKEYS, "transactions", "2.2.0", "Forgets about watched keys of a transaction.", multi::unwatch),
+    // scripting
+    command!("eval", -3, ["noscript", "skip-monitor", "may-replicate", "no-mandatory-keys", "stale"], NOKEYS, "scripting", "2.6.0", "Executes a server-side Lua script.", scripting::eval),
+    command!("evalsha", -3, ["noscript", "skip-monitor", "may-replicate", "no-mandatory-keys", "stale"], NOKEYS, "scripting", "2.6.0", "Executes a server-side Lua script by SHA1 digest.", scripting::evalsha),
+    command!("eval_ro", -3, ["noscript", "skip-monitor", "no-mandatory-keys", "stale", "readonly"], NOKEYS, "scripting", "7.0.0", "Executes a read-only server-side Lua script.", scripting::eval_ro),
+    command!("evalsha_ro", -3, ["noscript", "skip-monitor", "no-mandatory-keys", "stale", "readonly"], NOKEYS, "scripting", "7.0.0", "Executes a read-only server-side Lua script by SHA1 digest.", scripting::evalsha_ro),
+    command!("fcall", -3, ["noscript", "skip-monitor", "may-replicate", "no-mandatory-keys", "stale"], NOKEYS, "scripting", "7.0.0", "Invokes a function.", scripting::fcall),
+    command!("fcall_ro", -3, ["noscript", "skip-monitor", "no-mandatory-keys", "stale", "readonly"], NOKEYS, "scripting", "7.0.0", "Invokes a read-only function.", scripting::fcall_ro),
+    command!("function", -2, ["noscript"], NOKEYS, "scripting", "7.0.0", "A container for function commands.", scripting::function),
+    command!("script", -2, ["noscript"], NOKEYS, "scripting", "2.6.0", "A container for Lua scripts management commands.", scripting::script),
     // strings
     command!("get", 2, ["readonly", "fast"], KEY1, "string", "1.0.0", "Returns the string value of a key.", strings::get),
     command!("set", -3, ["write", "denyoom"], KEY1, "string", "1.0.0", "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist.", strings::set),
@@ -449,8 +471,9 @@ where
     let start = Instant::now();
     let args = &mut argv[1..];
     let reply = {
-        // EXEC takes the execution lock exclusively itself; every other command shares it.
-        let _shared = (cmd.name != "exec").then(|| server.store.shared());
+        // EXEC and scripts take the execution lock exclusively themselves; every other
+        // command shares it.
+        let _shared = (!RUN_ATOMICALLY.contains(&cmd.name)).then(|| server.store.shared());
         if may_block(server, cmd) {
             blocking(&mut || run(cmd, server, session, args))
         } else {

@@ -1,0 +1,352 @@
+//! EVAL, EVALSHA, EVAL_RO, EVALSHA_RO and SCRIPT (the interpreter is `crate::script`).
+//!
+//! A script runs through `Store::atomically`: alone, its writes one engine batch (whole or
+//! absent after a crash), its reads seeing its own writes. Commands it calls run on a session
+//! of its own, in the caller's database; a command Redis does not allow in scripts
+//! (`noscript`: MULTI, EXEC, WATCH, EVAL, ...) answers Redis's error.
+
+use super::number::parse_i64;
+use super::reply::{syntax_error, CmdResult};
+use super::{lookup, run_in_exec, Session};
+use crate::resp::Reply;
+use crate::server::Server;
+
+/// The keys and the arguments of a script call.
+type KeysAndArgs<'a> = (&'a [Vec<u8>], &'a [Vec<u8>]);
+
+/// `numkeys` and the keys and arguments after it.
+fn split_keys(args: &[Vec<u8>]) -> Result<KeysAndArgs<'_>, Reply> {
+    let n = parse_i64(&args[0])
+        .ok_or_else(|| Reply::error("ERR value is not an integer or out of range"))?;
+    if n < 0 {
+        return Err(Reply::error("ERR Number of keys can't be negative"));
+    }
+    let rest = &args[1..];
+    let n = usize::try_from(n).unwrap_or(usize::MAX);
+    if n > rest.len() {
+        return Err(Reply::error(
+            "ERR Number of keys can't be greater than number of args",
+        ));
+    }
+    Ok(rest.split_at(n))
+}
+
+/// Runs the loaded script `sha` for `session`.
+fn run(
+    server: &Server,
+    session: &mut Session,
+    sha: &str,
+    args: &[Vec<u8>],
+    read_only: bool,
+) -> CmdResult {
+    let (keys, argv) = split_keys(args)?;
+    let mut script_session = Session::new(std::sync::Arc::clone(&session.client), true);
+    script_session.db = session.db;
+    let mut wrote = false;
+    let ran = server.store.atomically(|| {
+        server
+            .scripting
+            .run(sha, keys, argv, read_only, &mut |cmd_args, may_write| {
+                let r = call(server, &mut script_session, cmd_args, may_write);
+                wrote |= r.1;
+                r.0
+            })
+    });
+    session.wrote |= wrote;
+    match ran {
+        Ok(Some(reply)) => Ok(reply),
+        Ok(None) => Err(Reply::error(
+            "NOSCRIPT No matching script. Please use EVAL.",
+        )),
+        Err(e) => Err(Reply::error(format!("ERR {e}"))),
+    }
+}
+
+/// One `redis.call` of a script: its reply, and whether it was a write.
+fn call(
+    server: &Server,
+    session: &mut Session,
+    argv: &mut [Vec<u8>],
+    may_write: bool,
+) -> (Reply, bool) {
+    let Some(cmd) = argv.first().and_then(|n| lookup(n)) else {
+        return (
+            Reply::error("ERR Unknown Redis command called from script"),
+            false,
+        );
+    };
+    if !super::arity_ok(cmd.arity, argv.len()) {
+        return (
+            Reply::error("ERR Wrong number of args calling Redis command from script"),
+            false,
+        );
+    }
+    if cmd.flags.contains(&"noscript") || cmd.flags.contains(&"blocking") {
+        return (
+            Reply::error("ERR This Redis command is not allowed from script"),
+            false,
+        );
+    }
+    let write = cmd.flags.contains(&"write");
+    if write && !may_write {
+        return (
+            Reply::error("ERR Write commands are not allowed from read-only scripts."),
+            false,
+        );
+    }
+    if write {
+        if let Some(e) = server.store.engine().background_error() {
+            return (
+                Reply::error(format!("MISCONF Errors writing to the WAL: {e}")),
+                false,
+            );
+        }
+    }
+    (run_in_exec(server, session, argv), write)
+}
+
+pub(super) fn eval(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
+    eval_generic(server, session, args, false)
+}
+
+pub(super) fn eval_ro(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
+    eval_generic(server, session, args, true)
+}
+
+fn eval_generic(
+    server: &Server,
+    session: &mut Session,
+    args: &[Vec<u8>],
+    read_only: bool,
+) -> CmdResult {
+    split_keys(&args[1..])?;
+    let sha = server.scripting.load(&args[0]).map_err(Reply::Error)?;
+    run(server, session, &sha, &args[1..], read_only)
+}
+
+pub(super) fn evalsha(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
+    evalsha_generic(server, session, args, false)
+}
+
+pub(super) fn evalsha_ro(
+    server: &Server,
+    session: &mut Session,
+    args: &mut [Vec<u8>],
+) -> CmdResult {
+    evalsha_generic(server, session, args, true)
+}
+
+fn evalsha_generic(
+    server: &Server,
+    session: &mut Session,
+    args: &[Vec<u8>],
+    read_only: bool,
+) -> CmdResult {
+    split_keys(&args[1..])?;
+    let sha = String::from_utf8_lossy(&args[0]).to_ascii_lowercase();
+    run(server, session, &sha, &args[1..], read_only)
+}
+
+pub(super) fn script(server: &Server, _session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
+    let sub = args[0].to_ascii_lowercase();
+    let rest = &args[1..];
+    match sub.as_slice() {
+        b"load" if rest.len() == 1 => {
+            let sha = server.scripting.load(&rest[0]).map_err(Reply::Error)?;
+            Ok(Reply::Bulk(sha.into_bytes()))
+        }
+        b"exists" if !rest.is_empty() => Ok(Reply::Array(
+            rest.iter()
+                .map(|sha| Reply::Integer(i64::from(server.scripting.exists(sha))))
+                .collect(),
+        )),
+        b"flush" if rest.len() <= 1 => {
+            if let Some(mode) = rest.first() {
+                let m = mode.to_ascii_uppercase();
+                if m != b"ASYNC" && m != b"SYNC" {
+                    return Err(syntax_error());
+                }
+            }
+            server.scripting.flush();
+            Ok(Reply::ok())
+        }
+        b"kill" if rest.is_empty() => {
+            Err(Reply::error("NOTBUSY No scripts in execution right now."))
+        }
+        b"help" if rest.is_empty() => Ok(Reply::Array(
+            [
+                "SCRIPT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "EXISTS <sha1> [<sha1> ...]",
+                "    Return information about the existence of the scripts in the script cache.",
+                "FLUSH [ASYNC|SYNC]",
+                "    Flush the Lua scripts cache. Very dangerous on replicas.",
+                "KILL",
+                "    Kill the currently executing Lua script.",
+                "LOAD <script>",
+                "    Load a script into the scripts cache without executing it.",
+                "HELP",
+                "    Prints this help.",
+            ]
+            .iter()
+            .map(|l| Reply::Simple((*l).into()))
+            .collect(),
+        )),
+        _ => Err(Reply::error(format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try SCRIPT HELP.",
+            String::from_utf8_lossy(&args[0])
+        ))),
+    }
+}
+
+pub(super) fn fcall(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
+    fcall_generic(server, session, args, false)
+}
+
+pub(super) fn fcall_ro(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
+    fcall_generic(server, session, args, true)
+}
+
+/// `FCALL function numkeys key... arg...`: like EVALSHA, the function getting KEYS and ARGV
+/// as its arguments.
+fn fcall_generic(
+    server: &Server,
+    session: &mut Session,
+    args: &[Vec<u8>],
+    read_only: bool,
+) -> CmdResult {
+    let (keys, argv) = split_keys(&args[1..])?;
+    let mut script_session = Session::new(std::sync::Arc::clone(&session.client), true);
+    script_session.db = session.db;
+    let mut wrote = false;
+    let ran = server.store.atomically(|| {
+        server.scripting.call_function(
+            &args[0],
+            keys,
+            argv,
+            read_only,
+            &mut |cmd_args, may_write| {
+                let r = call(server, &mut script_session, cmd_args, may_write);
+                wrote |= r.1;
+                r.0
+            },
+        )
+    });
+    session.wrote |= wrote;
+    ran.map_err(|e| Reply::error(format!("ERR {e}")))
+}
+
+pub(super) fn function(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
+    let sub = args[0].to_ascii_lowercase();
+    let rest = &args[1..];
+    let wrong = || {
+        Reply::error(format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try FUNCTION HELP.",
+            String::from_utf8_lossy(&args[0])
+        ))
+    };
+    let store_error = |e: strata_redis::Error| Reply::error(format!("ERR {e}"));
+    match sub.as_slice() {
+        b"load" => {
+            let (replace, code) = match rest {
+                [code] => (false, code),
+                [opt, code] if opt.eq_ignore_ascii_case(b"replace") => (true, code),
+                [_, _, ..] => {
+                    return Err(Reply::error(
+                        "ERR Unknown option given: ".to_string()
+                            + &String::from_utf8_lossy(&rest[0]),
+                    ))
+                }
+                [] => return Err(wrong()),
+            };
+            let name = server
+                .scripting
+                .load_library(code, replace)
+                .map_err(Reply::Error)?;
+            // Kept in the engine: libraries survive a restart.
+            server
+                .store
+                .put_function_library(name.as_bytes(), code)
+                .map_err(store_error)?;
+            session.wrote = true;
+            Ok(Reply::Bulk(name.into_bytes()))
+        }
+        b"delete" if rest.len() == 1 => {
+            let name = String::from_utf8_lossy(&rest[0]).into_owned();
+            if !server.scripting.delete_library(&name) {
+                return Err(Reply::error("ERR Library not found"));
+            }
+            server
+                .store
+                .delete_function_library(name.as_bytes())
+                .map_err(store_error)?;
+            session.wrote = true;
+            Ok(Reply::ok())
+        }
+        b"flush" if rest.len() <= 1 => {
+            if let Some(mode) = rest.first() {
+                let m = mode.to_ascii_uppercase();
+                if m != b"ASYNC" && m != b"SYNC" {
+                    return Err(syntax_error());
+                }
+            }
+            let libraries = server.store.function_libraries().map_err(store_error)?;
+            for (name, _) in libraries {
+                server
+                    .store
+                    .delete_function_library(&name)
+                    .map_err(store_error)?;
+            }
+            server.scripting.flush_functions();
+            session.wrote = true;
+            Ok(Reply::ok())
+        }
+        b"list" => {
+            let (mut pattern, mut with_code) = (None, false);
+            let mut i = 0;
+            while i < rest.len() {
+                if rest[i].eq_ignore_ascii_case(b"withcode") && !with_code {
+                    with_code = true;
+                } else if rest[i].eq_ignore_ascii_case(b"libraryname") && pattern.is_none() {
+                    i += 1;
+                    let Some(p) = rest.get(i) else {
+                        return Err(Reply::error("ERR library name argument was not given"));
+                    };
+                    pattern = Some(p.as_slice());
+                } else {
+                    return Err(Reply::error(format!(
+                        "ERR Unknown argument {}",
+                        String::from_utf8_lossy(&rest[i])
+                    )));
+                }
+                i += 1;
+            }
+            Ok(server.scripting.list_libraries(pattern, with_code))
+        }
+        b"stats" if rest.is_empty() => {
+            let (libraries, functions) = server.scripting.function_counts();
+            Ok(Reply::Map(vec![
+                (Reply::Bulk(b"running_script".to_vec()), Reply::Null),
+                (
+                    Reply::Bulk(b"engines".to_vec()),
+                    Reply::Map(vec![(
+                        Reply::Bulk(b"LUA".to_vec()),
+                        Reply::Map(vec![
+                            (
+                                Reply::Bulk(b"libraries_count".to_vec()),
+                                Reply::Integer(libraries as i64),
+                            ),
+                            (
+                                Reply::Bulk(b"functions_count".to_vec()),
+                                Reply::Integer(functions as i64),
+                            ),
+                        ]),
+                    )]),
+                ),
+            ]))
+        }
+        b"kill" if rest.is_empty() => {
+            Err(Reply::error("NOTBUSY No scripts in execution right now."))
+        }
+        _ => Err(wrong()),
+    }
+}

@@ -1,0 +1,163 @@
+//! Lua scripts and functions: EVAL/EVALSHA/SCRIPT and FUNCTION/FCALL answer as Redis does,
+//! a script's writes are one batch (whole or absent after kill -9), function libraries
+//! survive a restart.
+
+// Test helpers outside `#[test]` functions unwrap too; clippy's test exemption misses them.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{conn, err, q, start};
+
+#[test]
+fn eval_converts_both_ways_and_keeps_redis_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let mut c = conn(&server.url());
+    let c = &mut c;
+    let v: String = q(c, &["EVAL", "return 'hello'", "0"]);
+    assert_eq!(v, "hello");
+    let n: i64 = q(c, &["EVAL", "return 100.5", "0"]);
+    assert_eq!(n, 100);
+    let t: Vec<String> = q(
+        c,
+        &[
+            "EVAL",
+            "return {KEYS[1],KEYS[2],ARGV[1]}",
+            "2",
+            "a",
+            "b",
+            "c",
+        ],
+    );
+    assert_eq!(t, vec!["a", "b", "c"]);
+    let _: () = q(c, &["SET", "k", "v"]);
+    let got: String = q(c, &["EVAL", "return redis.call('get', KEYS[1])", "1", "k"]);
+    assert_eq!(got, "v");
+    let typed: Vec<String> = q(
+        c,
+        &[
+            "EVAL",
+            "local r = redis.pcall('incr', KEYS[1]); return {type(r), r['err']}",
+            "1",
+            "k",
+        ],
+    );
+    assert_eq!(
+        typed,
+        vec!["table", "ERR value is not an integer or out of range"]
+    );
+    assert!(
+        err(c, &["EVAL", "return redis.call('incr', KEYS[1])", "1", "k"])
+            .contains("not an integer")
+    );
+    assert!(err(c, &["EVAL", "x = 1", "0"]).contains("Attempt to modify a readonly table"));
+    assert!(err(c, &["EVAL", "return y", "0"]).contains("nonexistent global variable 'y'"));
+    assert!(
+        err(c, &["EVAL", "return redis.call('multi')", "0"]).contains("not allowed from script")
+    );
+    assert!(
+        err(c, &["EVAL_RO", "return redis.call('set', 'a', 'b')", "0"])
+            .contains("Write commands are not allowed from read-only scripts")
+    );
+    assert!(err(c, &["EVAL", "return 1", "2", "only-one"]).contains("greater than"));
+    assert!(err(c, &["EVAL", "return (", "0"]).contains("Error compiling script"));
+
+    // EVALSHA and the script cache.
+    let sha: String = q(c, &["SCRIPT", "LOAD", "return ARGV[1]"]);
+    let echoed: String = q(c, &["EVALSHA", &sha.to_uppercase(), "0", "hi"]);
+    assert_eq!(echoed, "hi");
+    let exists: Vec<i64> = q(c, &["SCRIPT", "EXISTS", &sha, "abc"]);
+    assert_eq!(exists, vec![1, 0]);
+    let _: () = q(c, &["SCRIPT", "FLUSH"]);
+    assert!(err(c, &["EVALSHA", &sha, "0"]).starts_with("NOSCRIPT"));
+
+    // A SELECT inside a script does not move the caller.
+    let _: () = q(
+        c,
+        &[
+            "EVAL",
+            "redis.call('select', '3'); redis.call('set', 'in3', 'x')",
+            "0",
+        ],
+    );
+    let here: Option<String> = q(c, &["GET", "in3"]);
+    assert_eq!(here, None);
+    let _: () = q(c, &["SELECT", "3"]);
+    let there: String = q(c, &["GET", "in3"]);
+    assert_eq!(there, "x");
+}
+
+#[test]
+fn functions_load_call_list_delete_and_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let lib = "#!lua name=mylib\nredis.register_function('setget', function(keys, args)\n  \
+               redis.call('set', keys[1], args[1])\n  return redis.call('get', keys[1])\nend)\n\
+               redis.register_function{function_name='ro', callback=function(keys, args) \
+               return 'read' end, flags={'no-writes'}}";
+    {
+        let server = start(dir.path());
+        let mut c = conn(&server.url());
+        let c = &mut c;
+        let name: String = q(c, &["FUNCTION", "LOAD", lib]);
+        assert_eq!(name, "mylib");
+        assert!(err(c, &["FUNCTION", "LOAD", lib]).contains("already exists"));
+        let v: String = q(c, &["FCALL", "SETGET", "1", "k", "v1"]);
+        assert_eq!(v, "v1");
+        let r: String = q(c, &["FCALL_RO", "ro", "0"]);
+        assert_eq!(r, "read");
+        assert!(err(c, &["FCALL_RO", "setget", "1", "k", "v"]).contains("write flag"));
+        assert!(err(c, &["FCALL", "nope", "0"]).contains("Function not found"));
+        assert!(err(c, &["FUNCTION", "LOAD", "#!lua\nreturn 1"]).contains("name was not given"));
+        assert!(err(c, &["FUNCTION", "LOAD", "#!js name=x\n"]).contains("Engine 'js' not found"));
+    }
+    let server = start(dir.path());
+    let mut c = conn(&server.url());
+    let c = &mut c;
+    let v: String = q(c, &["FCALL", "setget", "1", "k", "after"]);
+    assert_eq!(v, "after");
+    let _: () = q(c, &["FUNCTION", "DELETE", "mylib"]);
+    assert!(err(c, &["FCALL", "setget", "1", "k", "v"]).contains("Function not found"));
+    drop(server);
+    let server = start(dir.path());
+    let mut c = conn(&server.url());
+    assert!(err(&mut c, &["FCALL", "setget", "1", "k", "v"]).contains("Function not found"));
+}
+
+/// With `appendfsync always`, a script's writes are one batch: after a kill -9, every
+/// acknowledged script's writes are there, and the one in flight is whole or absent.
+#[test]
+fn acknowledged_scripts_survive_kill_9_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = "local n = redis.call('incr', KEYS[1]); redis.call('rpush', KEYS[2], n); \
+                  redis.call('hset', KEYS[3], 'f' .. n, n); return n";
+    let (acked, server) = common::kill_9_during(dir.path(), 2, move |url, t| {
+        let mut c = conn(url);
+        let mut acked = 0u64;
+        loop {
+            let r = redis::cmd("EVAL")
+                .arg(script)
+                .arg(3)
+                .arg(format!("n{t}"))
+                .arg(format!("l{t}"))
+                .arg(format!("h{t}"))
+                .query::<u64>(&mut c);
+            match r {
+                Ok(n) => {
+                    assert_eq!(n, acked + 1);
+                    acked += 1;
+                }
+                Err(_) => return acked,
+            }
+        }
+    });
+    let mut c = conn(&server.url());
+    let c = &mut c;
+    for (t, &n) in acked.iter().enumerate() {
+        let s: u64 = q(c, &["GET", &format!("n{t}")]);
+        let llen: u64 = q(c, &["LLEN", &format!("l{t}")]);
+        let hlen: u64 = q(c, &["HLEN", &format!("h{t}")]);
+        assert!(s == n || s == n + 1, "n{t}: {s} vs {n} acknowledged");
+        assert_eq!((llen, hlen), (s, s), "l{t} and h{t} against n{t}");
+    }
+}
