@@ -104,6 +104,8 @@ static PARAMS: &[Param] = &[
     p("slowlog-log-slower-than", "10000", Int(-1, I64MAX), Applied),
     p("slowlog-max-len", "128", Int(0, I64MAX), Applied),
     p("proto-max-bulk-len", "536870912", Memory, Fixed),
+    p("busy-reply-threshold", "5000", Int(0, I64MAX), Applied),
+    p("lua-time-limit", "5000", Int(0, I64MAX), Applied),
     p("client-query-buffer-limit", "1073741824", Memory, Fixed),
     p("maxmemory", "0", Memory, Fixed),
     p(

@@ -13,7 +13,9 @@
 //! `dofile`; globals cannot be created or read when undeclared (Redis's error messages).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use mlua::{Function, Lua, LuaOptions, MultiValue, RegistryKey, StdLib, Table, Value, Variadic};
 
@@ -36,6 +38,75 @@ pub struct Scripting {
     scripts: Mutex<HashMap<String, (Arc<RegistryKey>, ScriptFlags)>>,
     /// Function libraries (FUNCTION LOAD) and their functions.
     functions: Mutex<Functions>,
+    /// The script running now, if any (its kill switch is read by the interpreter's hook).
+    running: Arc<Running>,
+}
+
+/// What other clients see of the script running: since when (ms after `epoch`, 0: none),
+/// whether it may still be killed (no write yet) and whether it was.
+#[derive(Debug)]
+struct Running {
+    epoch: Instant,
+    since_ms: AtomicU64,
+    wrote: AtomicBool,
+    kill: AtomicBool,
+    /// `busy-reply-threshold` in ms.
+    threshold_ms: AtomicU64,
+    /// The function running (FCALL), by name, with its command; `None` for a script.
+    function: Mutex<Option<(String, Vec<Vec<u8>>)>>,
+    /// While a library's code runs (FUNCTION LOAD): when it must have finished (ms after
+    /// `epoch`; 0: no load running).
+    load_deadline_ms: AtomicU64,
+}
+
+impl Running {
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64 + 1
+    }
+}
+
+/// What SCRIPT KILL did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kill {
+    /// The script will stop at its next hook.
+    Killed,
+    /// No script runs.
+    NotBusy,
+    /// It already wrote: it cannot be stopped without losing atomicity.
+    Unkillable,
+    /// A function runs and SCRIPT KILL was asked, or a script and FUNCTION KILL.
+    OtherKind,
+}
+
+/// How long a library's code may run at FUNCTION LOAD (Redis's `LOAD_TIMEOUT_MS`).
+const LOAD_TIMEOUT_MS: u64 = 500;
+
+/// Instructions between two looks at the kill switch.
+const HOOK_EVERY: u32 = 100_000;
+
+/// Looks at the kill switch every `every` instructions. Once it is on, the hook raises the
+/// kill error and looks again at every instruction: a script that catches the error with
+/// `pcall` meets it again at its next instruction outside, so it cannot keep running.
+fn install_hook(lua: &Lua, running: &Arc<Running>, every: u32) {
+    let hook = Arc::clone(running);
+    lua.set_hook(
+        mlua::HookTriggers::new().every_nth_instruction(every),
+        move |lua, _| {
+            let deadline = hook.load_deadline_ms.load(Ordering::Relaxed);
+            if deadline != 0 && hook.now_ms() > deadline {
+                return Err(mlua::Error::RuntimeError("FUNCTION LOAD timeout".into()));
+            }
+            if hook.kill.load(Ordering::Relaxed) {
+                if every != 1 {
+                    install_hook(lua, &hook, 1);
+                }
+                return Err(mlua::Error::RuntimeError(
+                    "ERR Script killed by user with SCRIPT KILL...".into(),
+                ));
+            }
+            Ok(mlua::VmState::Continue)
+        },
+    );
 }
 
 /// A loaded function library.
@@ -89,11 +160,84 @@ impl Scripting {
             LuaOptions::default(),
         )?;
         setup(&lua)?;
+        let running = Arc::new(Running {
+            epoch: Instant::now(),
+            since_ms: AtomicU64::new(0),
+            wrote: AtomicBool::new(false),
+            kill: AtomicBool::new(false),
+            threshold_ms: AtomicU64::new(5000),
+            function: Mutex::new(None),
+            load_deadline_ms: AtomicU64::new(0),
+        });
+        install_hook(&lua, &running, HOOK_EVERY);
         Ok(Scripting {
             lua: Mutex::new(lua),
             scripts: Mutex::new(HashMap::new()),
             functions: Mutex::new(Functions::default()),
+            running,
         })
+    }
+
+    /// Sets `busy-reply-threshold` (ms).
+    pub fn set_busy_threshold(&self, ms: u64) {
+        self.running.threshold_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// True once a script has run past `busy-reply-threshold`: other clients' commands get
+    /// `-BUSY` instead of waiting.
+    pub fn busy(&self) -> bool {
+        let r = &self.running;
+        let since = r.since_ms.load(Ordering::Acquire);
+        since != 0 && r.now_ms().saturating_sub(since) >= r.threshold_ms.load(Ordering::Relaxed)
+    }
+
+    /// SCRIPT KILL (`function` false) / FUNCTION KILL (`function` true): stops the running
+    /// script, or function, unless it wrote.
+    pub fn kill(&self, function: bool) -> Kill {
+        let r = &self.running;
+        if r.since_ms.load(Ordering::Acquire) == 0 {
+            return Kill::NotBusy;
+        }
+        if self.running_function().is_some() != function {
+            return Kill::OtherKind;
+        }
+        if r.wrote.load(Ordering::Acquire) {
+            return Kill::Unkillable;
+        }
+        r.kill.store(true, Ordering::Release);
+        Kill::Killed
+    }
+
+    /// The function running now (FCALL): its name, its command and for how long (ms).
+    pub fn running_function(&self) -> Option<(String, Vec<Vec<u8>>, u64)> {
+        let r = &self.running;
+        let since = r.since_ms.load(Ordering::Acquire);
+        let f = r
+            .function
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()?;
+        (since != 0).then(|| (f.0, f.1, r.now_ms().saturating_sub(since)))
+    }
+
+    /// Marks the running script as having written (SCRIPT KILL can no longer stop it).
+    pub fn note_write(&self) {
+        self.running.wrote.store(true, Ordering::Release);
+    }
+
+    /// Runs `f` as the running script (for BUSY and SCRIPT KILL).
+    fn as_running<R>(&self, lua: &Lua, f: impl FnOnce() -> R) -> R {
+        let r = &self.running;
+        r.kill.store(false, Ordering::Release);
+        r.wrote.store(false, Ordering::Release);
+        r.since_ms.store(r.now_ms(), Ordering::Release);
+        let out = f();
+        r.since_ms.store(0, Ordering::Release);
+        if r.kill.swap(false, Ordering::AcqRel) {
+            // The kill hook looked at every instruction: back to the cheap one.
+            install_hook(lua, &self.running, HOOK_EVERY);
+        }
+        out
     }
 
     fn lua(&self) -> std::sync::MutexGuard<'_, Lua> {
@@ -172,10 +316,10 @@ impl Scripting {
         let (key, flags) = self.scripts().get(sha).cloned()?;
         let lua = self.lua();
         let read_only = read_only || flags.read_only;
-        Some(
+        Some(self.as_running(&lua, || {
             run_function(&lua, &key, keys, args, read_only, call, false)
-                .unwrap_or_else(Reply::Error),
-        )
+                .unwrap_or_else(Reply::Error)
+        }))
     }
 
     fn functions(&self) -> std::sync::MutexGuard<'_, Functions> {
@@ -200,7 +344,13 @@ impl Scripting {
             .set_name("@user_function")
             .into_function()
             .map_err(|e| format!("ERR Error compiling function: {}", message(&e)))?;
-        let registered = register(&lua, &chunk).map_err(|e| format!("ERR {e}"))?;
+        // A library's code gets Redis's 500 ms to register its functions.
+        let r = &self.running;
+        r.load_deadline_ms
+            .store(r.now_ms() + LOAD_TIMEOUT_MS, Ordering::Release);
+        let registered = register(&lua, &chunk);
+        r.load_deadline_ms.store(0, Ordering::Release);
+        let registered = registered.map_err(|e| format!("ERR {e}"))?;
         if registered.is_empty() {
             return Err("ERR No functions registered".into());
         }
@@ -349,16 +499,44 @@ impl Scripting {
             );
         }
         let lua = self.lua();
-        run_function(
-            &lua,
-            &key,
-            keys,
-            args,
-            read_only || flags.read_only,
-            call,
-            true,
-        )
-        .unwrap_or_else(Reply::Error)
+        let command = [
+            vec![
+                if read_only {
+                    b"fcall_ro".to_vec()
+                } else {
+                    b"fcall".to_vec()
+                },
+                name.to_vec(),
+            ],
+            vec![keys.len().to_string().into_bytes()],
+            keys.to_vec(),
+            args.to_vec(),
+        ]
+        .concat();
+        *self
+            .running
+            .function
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) =
+            Some((String::from_utf8_lossy(name).into_owned(), command));
+        let out = self.as_running(&lua, || {
+            run_function(
+                &lua,
+                &key,
+                keys,
+                args,
+                read_only || flags.read_only,
+                call,
+                true,
+            )
+            .unwrap_or_else(Reply::Error)
+        });
+        *self
+            .running
+            .function
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = None;
+        out
     }
 }
 
@@ -757,7 +935,14 @@ fn raised(v: &Value) -> String {
             _ => "ERR script raised a table without err".into(),
         },
         Value::String(s) => format!("ERR {}", String::from_utf8_lossy(&s.as_bytes())),
-        Value::Error(e) => format!("ERR {}", message(e)),
+        Value::Error(e) => {
+            let m = message(e);
+            if m.starts_with("ERR ") {
+                m
+            } else {
+                format!("ERR {m}")
+            }
+        }
         other => format!("ERR script raised a {}", other.type_name()),
     }
 }

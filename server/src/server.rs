@@ -366,6 +366,10 @@ impl Server {
             "slowlog-log-slower-than" => self
                 .slowlog_threshold
                 .store(self.config.get_i64(name), Ordering::Relaxed),
+            // One setting under two names (Redis 7 renamed lua-time-limit): the last set wins.
+            "busy-reply-threshold" | "lua-time-limit" => self
+                .scripting
+                .set_busy_threshold(self.config.get_i64(name).max(0) as u64),
             "slowlog-max-len" => {
                 let max = self.config.get_i64(name).max(0) as u64;
                 self.slowlog_max_len.store(max, Ordering::Relaxed);

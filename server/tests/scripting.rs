@@ -161,3 +161,40 @@ fn acknowledged_scripts_survive_kill_9_whole() {
         assert_eq!((llen, hlen), (s, s), "l{t} and h{t} against n{t}");
     }
 }
+
+/// A script past `busy-reply-threshold` makes other clients' commands answer BUSY, and
+/// SCRIPT KILL stops it (a `pcall` inside cannot keep it alive); the server then serves again.
+#[test]
+fn a_busy_script_answers_busy_and_script_kill_stops_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let mut c = conn(&server.url());
+    let _: () = q(&mut c, &["CONFIG", "SET", "busy-reply-threshold", "10"]);
+    let url = server.url();
+    let looping = std::thread::spawn(move || {
+        let mut s = conn(&url);
+        err(
+            &mut s,
+            &[
+                "EVAL",
+                "local f = function() while 1 do redis.call('ping') end end while 1 do pcall(f) end",
+                "0",
+            ],
+        )
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match redis::cmd("PING").query::<String>(&mut c) {
+            Err(e) if e.code() == Some("BUSY") => break,
+            _ if std::time::Instant::now() > deadline => panic!("never BUSY"),
+            _ => std::thread::sleep(std::time::Duration::from_millis(20)),
+        }
+    }
+    assert!(err(&mut c, &["FUNCTION", "KILL"]).starts_with("BUSY"));
+    let _: () = q(&mut c, &["SCRIPT", "KILL"]);
+    let killed = looping.join().unwrap();
+    assert!(killed.contains("Script killed by user"), "{killed}");
+    let pong: String = q(&mut c, &["PING"]);
+    assert_eq!(pong, "PONG");
+    assert!(err(&mut c, &["SCRIPT", "KILL"]).starts_with("NOTBUSY"));
+}

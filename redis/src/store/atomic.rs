@@ -51,6 +51,16 @@ impl Store {
         self.exec_lock.read().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// [`shared`](Self::shared) if the lock is free now, `None` while an atomic run holds it
+    /// (or waits for it).
+    pub fn try_shared(&self) -> Option<RwLockReadGuard<'_, ()>> {
+        match self.exec_lock.try_read() {
+            Ok(g) => Some(g),
+            Err(std::sync::TryLockError::Poisoned(e)) => Some(e.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
+    }
+
     /// Runs `f` alone (the execution lock held exclusively), gathering every write it makes
     /// into one transaction, committed as one batch when `f` returns: readers see none of it
     /// before and all of it after, and after a crash it exists whole or not at all. Reads

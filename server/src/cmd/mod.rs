@@ -314,7 +314,23 @@ pub fn lookup(name: &[u8]) -> Option<&'static Command> {
 
 /// Commands that can run long (they walk a whole database or flush memtables): the
 /// connection hands them to a blocking thread instead of running them on its I/O task.
-const LONG_RUNNING: &[&str] = &["keys", "scan", "flushdb", "flushall", "save", "bgsave"];
+const LONG_RUNNING: &[&str] = &[
+    "keys",
+    "scan",
+    "flushdb",
+    "flushall",
+    "save",
+    "bgsave",
+    // A transaction or a script holds the execution lock for as long as it runs (a script
+    // until SCRIPT KILL): the runtime hands this thread's other connections to another.
+    "exec",
+    "eval",
+    "evalsha",
+    "eval_ro",
+    "evalsha_ro",
+    "fcall",
+    "fcall_ro",
+];
 
 /// Whether `cmd` may block its thread for long now: a long-running command, or a write
 /// while the engine stalls writes (until compaction catches up).
@@ -410,10 +426,20 @@ where
     let Some(name) = argv.first() else {
         return Reply::error("ERR empty command");
     };
-    // A command refused while a transaction is queued makes its EXEC abort.
+    // A command refused while a transaction is queued makes its EXEC abort; EXEC itself
+    // refused ends the transaction, saying why (Redis's `execCommandAbort`).
     let refuse = |session: &mut Session, reply: Reply| {
         if let Some(m) = session.multi.as_mut() {
             m.failed = true;
+            if argv[0].eq_ignore_ascii_case(b"exec") {
+                session.multi = None;
+                session.watch = None;
+                if let Reply::Error(e) = &reply {
+                    return Reply::error(format!(
+                        "EXECABORT Transaction discarded because of: {e}"
+                    ));
+                }
+            }
         }
         reply
     };
@@ -449,6 +475,20 @@ where
             return refuse(session, reply);
         }
     }
+    // A script past busy-reply-threshold holds the execution lock: answer BUSY rather than
+    // wait, except to what may stop it or does not wait for it.
+    let kill_or_stats = matches!(cmd.name, "script" | "function")
+        && argv
+            .get(1)
+            .is_some_and(|s| s.eq_ignore_ascii_case(b"kill") || s.eq_ignore_ascii_case(b"stats"));
+    if server.scripting.busy()
+        && !cmd.flags.contains(&"allow-busy")
+        && !kill_or_stats
+        && cmd.name != "shutdown"
+    {
+        rejected();
+        return refuse(session, busy_reply());
+    }
     if let Some(m) = session.multi.as_mut() {
         if multi::NOT_IN_MULTI.contains(&cmd.name) {
             rejected();
@@ -472,8 +512,20 @@ where
     let args = &mut argv[1..];
     let reply = {
         // EXEC and scripts take the execution lock exclusively themselves; every other
-        // command shares it.
-        let _shared = (!RUN_ATOMICALLY.contains(&cmd.name)).then(|| server.store.shared());
+        // command shares it, and answers BUSY if a script keeps it past the threshold.
+        // Commands Redis serves while a script is busy (MULTI, WATCH, ...) touch no key a
+        // script could be changing, and SCRIPT/FUNCTION KILL must get through.
+        let _shared = if RUN_ATOMICALLY.contains(&cmd.name)
+            || kill_or_stats
+            || cmd.flags.contains(&"allow-busy")
+        {
+            None
+        } else {
+            match shared_unless_busy(server) {
+                Some(g) => Some(g),
+                None => return busy_reply(),
+            }
+        };
         if may_block(server, cmd) {
             blocking(&mut || run(cmd, server, session, args))
         } else {
@@ -494,6 +546,34 @@ where
         Ordering::Relaxed,
     );
     reply
+}
+
+/// Redis's answer while a script runs past `busy-reply-threshold`.
+fn busy_reply() -> Reply {
+    Reply::error(
+        "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.",
+    )
+}
+
+/// Takes the execution lock shared, waiting while a transaction or script holds it, but
+/// `None` once a script has held it past `busy-reply-threshold` (BUSY, as in Redis, where the
+/// command would be served between the script's slices).
+fn shared_unless_busy(server: &Server) -> Option<std::sync::RwLockReadGuard<'_, ()>> {
+    let mut spins = 0u32;
+    loop {
+        if let Some(g) = server.store.try_shared() {
+            return Some(g);
+        }
+        if server.scripting.busy() {
+            return None;
+        }
+        spins += 1;
+        if spins < 64 {
+            std::thread::yield_now();
+        } else {
+            std::thread::sleep(std::time::Duration::from_micros(200));
+        }
+    }
 }
 
 /// What follows every command that ran: a successful write wakes clients blocked on its keys

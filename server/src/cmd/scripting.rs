@@ -62,6 +62,27 @@ fn run(
     }
 }
 
+/// SCRIPT KILL (`function` false) and FUNCTION KILL.
+fn kill(server: &Server, function: bool) -> CmdResult {
+    match server.scripting.kill(function) {
+        crate::script::Kill::OtherKind if function => Err(Reply::error(
+            "BUSY No function is running: a script is. Use SCRIPT KILL.",
+        )),
+        crate::script::Kill::OtherKind => Err(Reply::error(
+            "BUSY A function is running, not a script. Use FUNCTION KILL.",
+        )),
+        crate::script::Kill::Killed => Ok(Reply::ok()),
+        crate::script::Kill::NotBusy => {
+            Err(Reply::error("NOTBUSY No scripts in execution right now."))
+        }
+        crate::script::Kill::Unkillable => Err(Reply::error(
+            "UNKILLABLE Sorry the script already executed write commands against the dataset. \
+             You can either wait the script termination or kill the server in a hard way using \
+             the SHUTDOWN NOSAVE command.",
+        )),
+    }
+}
+
 /// One `redis.call` of a script: its reply, and whether it was a write.
 fn call(
     server: &Server,
@@ -101,6 +122,9 @@ fn call(
                 false,
             );
         }
+    }
+    if write {
+        server.scripting.note_write();
     }
     (run_in_exec(server, session, argv), write)
 }
@@ -170,9 +194,7 @@ pub(super) fn script(server: &Server, _session: &mut Session, args: &mut [Vec<u8
             server.scripting.flush();
             Ok(Reply::ok())
         }
-        b"kill" if rest.is_empty() => {
-            Err(Reply::error("NOTBUSY No scripts in execution right now."))
-        }
+        b"kill" if rest.is_empty() => kill(server, false),
         b"help" if rest.is_empty() => Ok(Reply::Array(
             [
                 "SCRIPT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -324,8 +346,25 @@ pub(super) fn function(server: &Server, session: &mut Session, args: &mut [Vec<u
         }
         b"stats" if rest.is_empty() => {
             let (libraries, functions) = server.scripting.function_counts();
+            let running = match server.scripting.running_function() {
+                Some((name, command, ms)) => Reply::Map(vec![
+                    (
+                        Reply::Bulk(b"name".to_vec()),
+                        Reply::Bulk(name.into_bytes()),
+                    ),
+                    (
+                        Reply::Bulk(b"command".to_vec()),
+                        Reply::Array(command.into_iter().map(Reply::Bulk).collect()),
+                    ),
+                    (
+                        Reply::Bulk(b"duration_ms".to_vec()),
+                        Reply::Integer(ms as i64),
+                    ),
+                ]),
+                None => Reply::Null,
+            };
             Ok(Reply::Map(vec![
-                (Reply::Bulk(b"running_script".to_vec()), Reply::Null),
+                (Reply::Bulk(b"running_script".to_vec()), running),
                 (
                     Reply::Bulk(b"engines".to_vec()),
                     Reply::Map(vec![(
@@ -344,9 +383,7 @@ pub(super) fn function(server: &Server, session: &mut Session, args: &mut [Vec<u
                 ),
             ]))
         }
-        b"kill" if rest.is_empty() => {
-            Err(Reply::error("NOTBUSY No scripts in execution right now."))
-        }
+        b"kill" if rest.is_empty() => kill(server, true),
         _ => Err(wrong()),
     }
 }
