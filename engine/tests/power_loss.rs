@@ -7,13 +7,12 @@
 
 mod common;
 
-use common::{content_len, copy_dir};
+use common::{content_len, copy_dir, newest_log};
 
 use std::collections::hash_map::RandomState;
 use std::fs::OpenOptions;
 use std::hash::{BuildHasher, Hasher};
 use std::io::{Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
 
 use strata::{Db, Options, SyncMode};
 
@@ -25,16 +24,6 @@ fn options() -> Options {
     let mut o = Options::default();
     o.sync_mode = SyncMode::Never;
     o
-}
-
-fn newest_log(dir: &Path) -> PathBuf {
-    let mut logs: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "log"))
-        .collect();
-    logs.sort();
-    logs.pop().unwrap()
 }
 
 fn key(i: usize) -> String {

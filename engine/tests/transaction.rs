@@ -6,10 +6,9 @@
 
 mod common;
 
-use common::{content_len, copy_dir};
+use common::{content_len, copy_dir, newest_log};
 
 use std::fs::OpenOptions;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use strata::{Db, Options, ReadOptions, SyncMode, WriteBatch, WriteOptions};
@@ -132,16 +131,6 @@ fn expiring_writes_and_refused_batches() {
     assert_eq!(txn.len(), 2, "a refused batch adds nothing");
     txn.commit(WriteOptions::default()).unwrap();
     assert!(db.ttl("long").unwrap().is_some());
-}
-
-fn newest_log(dir: &Path) -> PathBuf {
-    let mut logs: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "log"))
-        .collect();
-    logs.sort();
-    logs.pop().unwrap()
 }
 
 /// The commit is one WAL record: wherever the log is cut inside it, a reopen finds all of the

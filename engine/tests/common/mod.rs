@@ -32,3 +32,14 @@ pub fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// The newest WAL file of the database in `dir`.
+pub fn newest_log(dir: &Path) -> std::path::PathBuf {
+    let mut logs: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .collect();
+    logs.sort();
+    logs.pop().unwrap()
+}

@@ -314,28 +314,15 @@ pub fn lookup(name: &[u8]) -> Option<&'static Command> {
 
 /// Commands that can run long (they walk a whole database or flush memtables): the
 /// connection hands them to a blocking thread instead of running them on its I/O task.
-const LONG_RUNNING: &[&str] = &[
-    "keys",
-    "scan",
-    "flushdb",
-    "flushall",
-    "save",
-    "bgsave",
-    // A transaction or a script holds the execution lock for as long as it runs (a script
-    // until SCRIPT KILL): the runtime hands this thread's other connections to another.
-    "exec",
-    "eval",
-    "evalsha",
-    "eval_ro",
-    "evalsha_ro",
-    "fcall",
-    "fcall_ro",
-];
+const LONG_RUNNING: &[&str] = &["keys", "scan", "flushdb", "flushall", "save", "bgsave"];
 
 /// Whether `cmd` may block its thread for long now: a long-running command, or a write
 /// while the engine stalls writes (until compaction catches up).
 fn may_block(server: &Server, cmd: &Command) -> bool {
+    // A transaction or a script holds the execution lock for as long as it runs (a script
+    // until SCRIPT KILL): the runtime hands this thread's other connections to another.
     LONG_RUNNING.contains(&cmd.name)
+        || RUN_ATOMICALLY.contains(&cmd.name)
         || (cmd.flags.contains(&"write") && server.store.engine().is_write_stalled())
 }
 

@@ -40,26 +40,35 @@ fn run(
     read_only: bool,
 ) -> CmdResult {
     let (keys, argv) = split_keys(args)?;
+    match as_script(server, session, |call| {
+        server.scripting.run(sha, keys, argv, read_only, call)
+    })? {
+        Some(reply) => Ok(reply),
+        None => Err(Reply::error(
+            "NOSCRIPT No matching script. Please use EVAL.",
+        )),
+    }
+}
+
+/// Runs `body` (a script or function) atomically, its commands on a session of its own that
+/// starts in the caller's database; the caller has written if the script did.
+fn as_script<R>(
+    server: &Server,
+    session: &mut Session,
+    body: impl FnOnce(&mut dyn FnMut(&mut [Vec<u8>], bool) -> Reply) -> R,
+) -> Result<R, Reply> {
     let mut script_session = Session::new(std::sync::Arc::clone(&session.client), true);
     script_session.db = session.db;
     let mut wrote = false;
     let ran = server.store.atomically(|| {
-        server
-            .scripting
-            .run(sha, keys, argv, read_only, &mut |cmd_args, may_write| {
-                let r = call(server, &mut script_session, cmd_args, may_write);
-                wrote |= r.1;
-                r.0
-            })
+        body(&mut |cmd_args, may_write| {
+            let (reply, write) = call(server, &mut script_session, cmd_args, may_write);
+            wrote |= write;
+            reply
+        })
     });
     session.wrote |= wrote;
-    match ran {
-        Ok(Some(reply)) => Ok(reply),
-        Ok(None) => Err(Reply::error(
-            "NOSCRIPT No matching script. Please use EVAL.",
-        )),
-        Err(e) => Err(Reply::error(format!("ERR {e}"))),
-    }
+    ran.map_err(|e| Reply::error(format!("ERR {e}")))
 }
 
 /// SCRIPT KILL (`function` false) and FUNCTION KILL.
@@ -237,24 +246,11 @@ fn fcall_generic(
     read_only: bool,
 ) -> CmdResult {
     let (keys, argv) = split_keys(&args[1..])?;
-    let mut script_session = Session::new(std::sync::Arc::clone(&session.client), true);
-    script_session.db = session.db;
-    let mut wrote = false;
-    let ran = server.store.atomically(|| {
-        server.scripting.call_function(
-            &args[0],
-            keys,
-            argv,
-            read_only,
-            &mut |cmd_args, may_write| {
-                let r = call(server, &mut script_session, cmd_args, may_write);
-                wrote |= r.1;
-                r.0
-            },
-        )
-    });
-    session.wrote |= wrote;
-    ran.map_err(|e| Reply::error(format!("ERR {e}")))
+    as_script(server, session, |call| {
+        server
+            .scripting
+            .call_function(&args[0], keys, argv, read_only, call)
+    })
 }
 
 pub(super) fn function(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
