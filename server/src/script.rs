@@ -297,9 +297,9 @@ impl Scripting {
         self.scripts().len()
     }
 
-    /// Bytes the interpreter uses.
+    /// Bytes the interpreter uses (0 while a script holds it: INFO does not wait for it).
     pub fn used_memory(&self) -> usize {
-        self.lua().used_memory()
+        self.lua.try_lock().map_or(0, |lua| lua.used_memory())
     }
 
     /// Runs the loaded script `sha` with `keys` and `args`; `call` runs one command for

@@ -69,7 +69,12 @@ fn eval_converts_both_ways_and_keeps_redis_errors() {
     assert_eq!(echoed, "hi");
     let exists: Vec<i64> = q(c, &["SCRIPT", "EXISTS", &sha, "abc"]);
     assert_eq!(exists, vec![1, 0]);
+    let info: String = q(c, &["INFO", "memory"]);
+    assert!(!info.contains("number_of_cached_scripts:0\r\n"), "{info}");
+    assert!(info.contains("used_memory_lua:"), "{info}");
     let _: () = q(c, &["SCRIPT", "FLUSH"]);
+    let info: String = q(c, &["INFO", "memory"]);
+    assert!(info.contains("number_of_cached_scripts:0\r\n"), "{info}");
     assert!(err(c, &["EVALSHA", &sha, "0"]).starts_with("NOSCRIPT"));
 
     // A SELECT inside a script does not move the caller.

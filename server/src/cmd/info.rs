@@ -163,6 +163,21 @@ fn memory_section(server: &Server, out: &mut String) {
     put(out, "used_memory_human", &human_bytes(used));
     put(out, "used_memory_rss", &rss);
     put(out, "used_memory_rss_human", &human_bytes(rss));
+    let lua = server.scripting.used_memory();
+    put(out, "used_memory_lua", &lua);
+    put(out, "used_memory_lua_human", &human_bytes(lua as u64));
+    put(out, "used_memory_scripts", &0);
+    put(out, "number_of_cached_scripts", &server.scripting.count());
+    put(
+        out,
+        "number_of_functions",
+        &server.scripting.function_counts().1,
+    );
+    put(
+        out,
+        "number_of_libraries",
+        &server.scripting.function_counts().0,
+    );
     put(out, "maxmemory", &0);
     put(out, "maxmemory_human", &"0B");
     put(out, "maxmemory_policy", &"noeviction");
