@@ -22,6 +22,7 @@ mod gc;
 mod key;
 mod meta;
 pub mod pattern;
+pub mod rdb;
 mod store;
 mod sub;
 

@@ -110,7 +110,7 @@ fn install_hook(lua: &Lua, running: &Arc<Running>, every: u32) {
 }
 
 /// A loaded function library.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Library {
     code: Vec<u8>,
     /// Its functions' names as registered.
@@ -118,7 +118,7 @@ struct Library {
 }
 
 /// A registered function.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Registered {
     name: String,
     library: String,
@@ -129,10 +129,83 @@ struct Registered {
 }
 
 /// The function libraries, and their functions by lowercase name.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Functions {
     libraries: std::collections::BTreeMap<String, Library>,
     by_name: HashMap<String, Registered>,
+}
+
+/// A library whose code ran, its functions not yet installed.
+struct Compiled {
+    name: String,
+    code: Vec<u8>,
+    registered: Vec<Registration>,
+}
+
+/// How FUNCTION RESTORE treats the libraries loaded already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestorePolicy {
+    /// Keep them; a library of the same name is an error (the default).
+    Append,
+    /// Keep them; a library of the same name is replaced.
+    Replace,
+    /// Delete them all first.
+    Flush,
+}
+
+impl Functions {
+    /// An error if another library has a function of `lib`'s.
+    fn check_collisions(&self, lib: &Compiled) -> Result<(), ScriptError> {
+        for (fname, ..) in &lib.registered {
+            if let Some(other) = self.by_name.get(&fname.to_ascii_lowercase()) {
+                if other.library != lib.name {
+                    return Err(format!("ERR Function {fname} already exists"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes library `name` and its functions; false if there is none.
+    fn remove(&mut self, name: &str) -> bool {
+        let Some(lib) = self.libraries.remove(name) else {
+            return false;
+        };
+        for f in lib.functions {
+            self.by_name.remove(&f.to_ascii_lowercase());
+        }
+        true
+    }
+
+    /// Makes `lib`'s functions callable.
+    fn install(&mut self, lua: &Lua, lib: Compiled) -> Result<(), ScriptError> {
+        let mut names = Vec::new();
+        for (fname, func, flags, flag_names, description) in lib.registered {
+            let key = lua
+                .create_registry_value(func)
+                .map_err(|e| format!("ERR {}", message(&e)))?;
+            names.push(fname.clone());
+            self.by_name.insert(
+                fname.to_ascii_lowercase(),
+                Registered {
+                    name: fname,
+                    library: lib.name.clone(),
+                    key: Arc::new(key),
+                    flags,
+                    flag_names,
+                    description,
+                },
+            );
+        }
+        self.libraries.insert(
+            lib.name,
+            Library {
+                code: lib.code,
+                functions: names,
+            },
+        );
+        Ok(())
+    }
 }
 
 impl std::fmt::Debug for Scripting {
@@ -333,77 +406,102 @@ impl Scripting {
     /// # Errors
     /// Redis's error line.
     pub fn load_library(&self, code: &[u8], replace: bool) -> Result<String, ScriptError> {
-        let (name, body) = parse_library_shebang(code)?;
+        let (name, _) = parse_library_shebang(code)?;
         let lua = self.lua();
         let mut functions = self.functions();
         if functions.libraries.contains_key(&name) && !replace {
             return Err(format!("ERR Library '{name}' already exists"));
         }
+        let lib = self.compile_library(&lua, code)?;
+        functions.check_collisions(&lib)?;
+        functions.remove(&name);
+        functions.install(&lua, lib)?;
+        Ok(name)
+    }
+
+    /// Compiles a library and runs its code (Redis's 500 ms) to collect its functions.
+    fn compile_library(&self, lua: &Lua, code: &[u8]) -> Result<Compiled, ScriptError> {
+        let (name, body) = parse_library_shebang(code)?;
         let chunk = lua
             .load(body)
             .set_name("@user_function")
             .into_function()
             .map_err(|e| format!("ERR Error compiling function: {}", message(&e)))?;
-        // A library's code gets Redis's 500 ms to register its functions.
         let r = &self.running;
         r.load_deadline_ms
             .store(r.now_ms() + LOAD_TIMEOUT_MS, Ordering::Release);
-        let registered = register(&lua, &chunk);
+        let registered = register(lua, &chunk);
         r.load_deadline_ms.store(0, Ordering::Release);
-        let registered = registered.map_err(|e| format!("ERR {e}"))?;
+        let registered = registered.map_err(|e| format!("ERR Error registering functions: {e}"))?;
         if registered.is_empty() {
             return Err("ERR No functions registered".into());
         }
-        for (fname, ..) in &registered {
-            if let Some(other) = functions.by_name.get(&fname.to_ascii_lowercase()) {
-                if other.library != name {
+        Ok(Compiled {
+            name,
+            code: code.to_vec(),
+            registered,
+        })
+    }
+
+    /// The loaded libraries' names and code (FUNCTION DUMP).
+    pub fn library_codes(&self) -> Vec<(String, Vec<u8>)> {
+        self.functions()
+            .libraries
+            .iter()
+            .map(|(name, lib)| (name.clone(), lib.code.clone()))
+            .collect()
+    }
+
+    /// FUNCTION RESTORE: loads the libraries `codes` by `policy`, all or none.
+    ///
+    /// # Errors
+    /// Redis's error line; nothing changed.
+    pub fn restore_libraries(
+        &self,
+        codes: &[Vec<u8>],
+        policy: RestorePolicy,
+    ) -> Result<(), ScriptError> {
+        let lua = self.lua();
+        let mut libs: Vec<Compiled> = Vec::new();
+        let mut seen = HashMap::new();
+        for code in codes {
+            let lib = self.compile_library(&lua, code)?;
+            if libs.iter().any(|l| l.name == lib.name) {
+                return Err(format!("ERR Library '{}' already exists", lib.name));
+            }
+            for (fname, ..) in &lib.registered {
+                if seen.insert(fname.to_ascii_lowercase(), ()).is_some() {
                     return Err(format!("ERR Function {fname} already exists"));
                 }
             }
+            libs.push(lib);
         }
-        if let Some(old) = functions.libraries.remove(&name) {
-            for f in old.functions {
-                functions.by_name.remove(&f.to_ascii_lowercase());
+        let mut functions = self.functions();
+        let mut next = match policy {
+            RestorePolicy::Flush => Functions::default(),
+            RestorePolicy::Append | RestorePolicy::Replace => functions.clone(),
+        };
+        for lib in &libs {
+            if next.libraries.contains_key(&lib.name) {
+                if policy == RestorePolicy::Append {
+                    return Err(format!("ERR Library {} already exists", lib.name));
+                }
+                next.remove(&lib.name);
             }
         }
-        let mut names = Vec::new();
-        for (fname, func, flags, flag_names, description) in registered {
-            let key = lua
-                .create_registry_value(func)
-                .map_err(|e| format!("ERR {}", message(&e)))?;
-            names.push(fname.clone());
-            functions.by_name.insert(
-                fname.to_ascii_lowercase(),
-                Registered {
-                    name: fname,
-                    library: name.clone(),
-                    key: Arc::new(key),
-                    flags,
-                    flag_names,
-                    description,
-                },
-            );
+        for lib in &libs {
+            next.check_collisions(lib)?;
         }
-        functions.libraries.insert(
-            name.clone(),
-            Library {
-                code: code.to_vec(),
-                functions: names,
-            },
-        );
-        Ok(name)
+        for lib in libs {
+            next.install(&lua, lib)?;
+        }
+        *functions = next;
+        Ok(())
     }
 
     /// Deletes library `name`; false if there is none.
     pub fn delete_library(&self, name: &str) -> bool {
-        let mut functions = self.functions();
-        let Some(lib) = functions.libraries.remove(name) else {
-            return false;
-        };
-        for f in lib.functions {
-            functions.by_name.remove(&f.to_ascii_lowercase());
-        }
-        true
+        self.functions().remove(name)
     }
 
     /// Deletes every library.
@@ -478,6 +576,12 @@ impl Scripting {
         Reply::Array(out)
     }
 
+    /// Whether function `name` (any case) is loaded.
+    pub fn function_exists(&self, name: &[u8]) -> bool {
+        let lname = String::from_utf8_lossy(name).to_ascii_lowercase();
+        self.functions().by_name.contains_key(&lname)
+    }
+
     /// Runs function `name` (any case) with `keys` and `args` (FCALL; `read_only` for
     /// FCALL_RO, which refuses a function without the `no-writes` flag).
     pub fn call_function(
@@ -543,109 +647,209 @@ impl Scripting {
 /// One registered function: name, callback, flags, flag names, description.
 type Registration = (String, Function, ScriptFlags, Vec<String>, Option<String>);
 
-/// Runs a library's code with `redis.register_function` collecting what it registers.
-fn register(lua: &Lua, chunk: &Function) -> Result<Vec<Registration>, String> {
-    let collected = std::cell::RefCell::new(Vec::<Registration>::new());
-    let ran = lua.scope(|scope| {
-        let register = scope.create_function(|_, args: MultiValue| {
-            let args: Vec<Value> = args.into_iter().collect();
-            let (name, callback, flags_table, description) = match args.as_slice() {
-                [Value::String(n), Value::Function(f)] => (n.to_str()?.to_string(), f.clone(), None, None),
-                [Value::Table(t)] => {
-                    let name: mlua::String = t.raw_get("function_name").map_err(|_| {
-                        mlua::Error::RuntimeError("function_name argument given to redis.register_function must be a string".into())
-                    })?;
-                    let callback: Function = t.raw_get("callback").map_err(|_| {
-                        mlua::Error::RuntimeError("callback argument given to redis.register_function must be a function".into())
-                    })?;
-                    let flags: Option<Table> = t.raw_get("flags").ok();
-                    let description: Option<String> = t.raw_get("description").ok();
-                    (name.to_str()?.to_string(), callback, flags, description)
-                }
-                _ => {
-                    return Err(mlua::Error::RuntimeError(
-                        "wrong number of arguments to redis.register_function".into(),
-                    ))
-                }
-            };
-            if name.is_empty()
-                || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-            {
-                return Err(mlua::Error::RuntimeError(
-                    "Function names can only contain letters, numbers, or underscores(_) and must be at least one character long".into(),
-                ));
-            }
-            let mut flags = ScriptFlags::default();
-            let mut flag_names = Vec::new();
-            if let Some(t) = flags_table {
-                for v in t.sequence_values::<String>() {
-                    let f = v?;
-                    match f.as_str() {
-                        "no-writes" => flags.read_only = true,
-                        "allow-oom" | "allow-stale" | "no-cluster" | "allow-cross-slot-keys" => {}
-                        _ => return Err(mlua::Error::RuntimeError("unknown flag given".into())),
-                    }
-                    flag_names.push(f);
-                }
-            }
-            let mut c = collected.borrow_mut();
-            if c.iter().any(|r| r.0.eq_ignore_ascii_case(&name)) {
-                return Err(mlua::Error::RuntimeError("Function already exists in the library".into()));
-            }
-            c.push((name, callback, flags, flag_names, description));
-            Ok(())
-        })?;
-        let g: Table = lua.named_registry_value(SCRIPT_ENV)?;
-        let redis: Table = lua.globals().raw_get("redis")?;
-        // The library's code sees `redis.register_function`; its functions, run later, see
-        // the `redis` table with `call` and `pcall`, and the scripts' read-only globals.
-        let env = lua.create_table()?;
-        let load_redis = lua.create_table()?;
-        load_redis.raw_set("register_function", register)?;
-        let redis_meta = lua.create_table()?;
-        redis_meta.raw_set("__index", redis)?;
-        load_redis.set_metatable(Some(redis_meta));
-        env.raw_set("redis", load_redis)?;
-        let env_meta = lua.create_table()?;
-        env_meta.raw_set("__index", g)?;
-        env.set_metatable(Some(env_meta));
-        chunk.set_environment(env)?;
-        chunk.call::<()>(())
-    });
-    match ran {
-        Ok(()) => Ok(collected.into_inner()),
-        Err(e) => Err(message(&e)),
+/// While a library's code runs (FUNCTION LOAD), what it registered so far; kept as the
+/// interpreter's app data, so `redis.register_function` outside a load finds none.
+struct Loading(Vec<Registration>);
+
+/// A Lua runtime error with `m` as its message.
+fn lua_error(m: &str) -> mlua::Error {
+    mlua::Error::RuntimeError(m.to_string())
+}
+
+/// Redis's script flags, by the names shebangs and `register_function` use.
+const FLAG_NAMES: [&str; 5] = [
+    "no-writes",
+    "allow-oom",
+    "allow-stale",
+    "no-cluster",
+    "allow-cross-slot-keys",
+];
+
+/// Whether `name` is a valid library or function name: letters, digits and `_`, at least one.
+fn valid_name(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// A Lua string or number as text (what `lua_isstring` accepts).
+fn lua_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(String::from_utf8_lossy(&s.as_bytes()).into_owned()),
+        Value::Integer(i) => Some(i.to_string()),
+        Value::Number(n) => Some(format_number(*n)),
+        _ => None,
     }
 }
 
-/// Splits `#!<engine> name=<lib>` from a library's code: the library name and the code.
+/// `flags = {...}` of a named registration: each a known flag name (any case).
+fn read_flags(t: &Table) -> mlua::Result<(ScriptFlags, Vec<String>)> {
+    let mut flags = ScriptFlags::default();
+    let mut names = Vec::new();
+    for i in 1.. {
+        let v: Value = t.raw_get(i)?;
+        if v.is_nil() {
+            break;
+        }
+        let Some(f) = lua_text(&v).and_then(|f| {
+            FLAG_NAMES
+                .iter()
+                .find(|n| n.eq_ignore_ascii_case(&f))
+                .copied()
+        }) else {
+            return Err(lua_error("unknown flag given"));
+        };
+        flags.read_only |= f == "no-writes";
+        names.push(f.to_string());
+    }
+    Ok((flags, names))
+}
+
+/// `redis.register_function{function_name=..., callback=..., flags=..., description=...}`.
+fn named_registration(t: &Table) -> mlua::Result<Registration> {
+    let (mut name, mut callback, mut flags, mut description) = (None, None, None, None);
+    for pair in t.pairs::<Value, Value>() {
+        let (k, v) = pair?;
+        let Value::String(k) = k else {
+            return Err(lua_error(
+                "named argument key given to redis.register_function is not a string",
+            ));
+        };
+        let k = k.as_bytes().to_ascii_lowercase();
+        match k.as_slice() {
+            b"function_name" => match v {
+                Value::String(s) => name = Some(String::from_utf8_lossy(&s.as_bytes()).into_owned()),
+                _ => return Err(lua_error("function_name argument given to redis.register_function must be a string")),
+            },
+            b"description" => match v {
+                Value::String(s) => description = Some(String::from_utf8_lossy(&s.as_bytes()).into_owned()),
+                _ => return Err(lua_error("description argument given to redis.register_function must be a string")),
+            },
+            b"callback" => match v {
+                Value::Function(f) => callback = Some(f),
+                _ => return Err(lua_error("callback argument given to redis.register_function must be a function")),
+            },
+            b"flags" => match v {
+                Value::Table(f) => flags = Some(read_flags(&f)?),
+                _ => return Err(lua_error("flags argument to redis.register_function must be a table representing function flags")),
+            },
+            _ => return Err(lua_error("unknown argument given to redis.register_function")),
+        }
+    }
+    let name =
+        name.ok_or_else(|| lua_error("redis.register_function must get a function name argument"))?;
+    let callback = callback
+        .ok_or_else(|| lua_error("redis.register_function must get a callback argument"))?;
+    let (flags, flag_names) = flags.unwrap_or_default();
+    Ok((name, callback, flags, flag_names, description))
+}
+
+/// `redis.register_function(name, callback)` and the named form, as Redis checks them.
+fn register_function(lua: &Lua, args: MultiValue) -> mlua::Result<()> {
+    if lua.app_data_ref::<Loading>().is_none() {
+        return Err(lua_error(
+            "redis.register_function can only be called on FUNCTION LOAD command",
+        ));
+    }
+    let args: Vec<Value> = args.into_iter().collect();
+    let registration = match args.as_slice() {
+        [Value::Table(t)] => named_registration(t)?,
+        [_] => return Err(lua_error("calling redis.register_function with a single argument is only applicable to Lua table (representing named arguments).")),
+        [name, callback] => {
+            let name = lua_text(name).ok_or_else(|| {
+                lua_error("first argument to redis.register_function must be a string")
+            })?;
+            let Value::Function(callback) = callback else {
+                return Err(lua_error(
+                    "second argument to redis.register_function must be a function",
+                ));
+            };
+            (name, callback.clone(), ScriptFlags::default(), Vec::new(), None)
+        }
+        _ => {
+            return Err(lua_error(
+                "wrong number of arguments to redis.register_function",
+            ))
+        }
+    };
+    // Redis's message for a bad function name names libraries (sic).
+    if !valid_name(&registration.0) {
+        return Err(lua_error("Library names can only contain letters, numbers, or underscores(_) and must be at least one character long"));
+    }
+    let mut loading = lua.app_data_mut::<Loading>().ok_or_else(|| {
+        lua_error("redis.register_function can only be called on FUNCTION LOAD command")
+    })?;
+    if loading
+        .0
+        .iter()
+        .any(|r| r.0.eq_ignore_ascii_case(&registration.0))
+    {
+        return Err(lua_error("Function already exists in the library"));
+    }
+    loading.0.push(registration);
+    Ok(())
+}
+
+/// Runs a library's code, in the load environment (only `redis.register_function`, `log`
+/// and the version), collecting what it registers.
+fn register(lua: &Lua, chunk: &Function) -> Result<Vec<Registration>, String> {
+    let globals: Table = lua
+        .named_registry_value(FUNCTION_GLOBALS)
+        .map_err(|e| message(&e))?;
+    let set_loading: Function = lua
+        .named_registry_value(SET_LOADING)
+        .map_err(|e| message(&e))?;
+    chunk.set_environment(globals).map_err(|e| message(&e))?;
+    lua.set_app_data(Loading(Vec::new()));
+    let ran = set_loading
+        .call::<()>(true)
+        .and_then(|()| chunk.call::<()>(()));
+    let reset = set_loading.call::<()>(false);
+    let loading = lua.remove_app_data::<Loading>();
+    ran.and(reset).map_err(|e| message(&e))?;
+    Ok(loading.map(|l| l.0).unwrap_or_default())
+}
+
+/// Splits `#!<engine> name=<lib>` from a library's code (the first line split as Redis's
+/// `sdssplitargs` does): the library name and the code.
 fn parse_library_shebang(code: &[u8]) -> Result<(String, Vec<u8>), ScriptError> {
     let Some(rest) = code.strip_prefix(b"#!") else {
         return Err("ERR Missing library metadata".into());
     };
-    let end = rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
-    let line = String::from_utf8_lossy(&rest[..end]).into_owned();
-    let mut words = line.split(' ').filter(|w| !w.is_empty());
-    let engine = words.next().unwrap_or_default();
-    if !engine.eq_ignore_ascii_case("lua") {
-        return Err(format!("ERR Engine '{engine}' not found"));
-    }
+    let Some(end) = rest.iter().position(|&b| b == b'\n') else {
+        return Err("ERR Invalid library metadata".into());
+    };
+    let mut line = b"#!".to_vec();
+    line.extend_from_slice(&rest[..end]);
+    let parts = match crate::resp::split_args(&line) {
+        Some(p) if !p.is_empty() => p,
+        _ => return Err("ERR Invalid library metadata".into()),
+    };
+    let engine = String::from_utf8_lossy(parts[0].get(2..).unwrap_or_default()).into_owned();
     let mut name = None;
-    for w in words {
-        match w.split_once('=') {
-            Some(("name", n)) => name = Some(n.to_string()),
-            _ => return Err(format!("ERR Invalid metadata value given: {w}")),
+    for part in &parts[1..] {
+        if part.len() >= 5 && part[..5].eq_ignore_ascii_case(b"name=") {
+            if name.is_some() {
+                return Err(
+                    "ERR Invalid metadata value, name argument was given multiple times".into(),
+                );
+            }
+            name = Some(String::from_utf8_lossy(&part[5..]).into_owned());
+            continue;
         }
+        return Err(format!(
+            "ERR Invalid metadata value given: {}",
+            String::from_utf8_lossy(part)
+        ));
     }
     let Some(name) = name else {
         return Err("ERR Library name was not given".into());
     };
-    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+    if !valid_name(&name) {
         return Err("ERR Library names can only contain letters, numbers, or underscores(_) and must be at least one character long".into());
     }
-    let mut body = b"\n".to_vec();
-    body.extend_from_slice(rest.get(end + 1..).unwrap_or_default());
-    Ok((name, body))
+    if !engine.eq_ignore_ascii_case("lua") {
+        return Err(format!("ERR Engine '{engine}' not found"));
+    }
+    Ok((name, rest[end..].to_vec()))
 }
 
 /// Splits a `#!lua [flags=a,b]` first line from the body; the flags it names.
@@ -760,9 +964,13 @@ fn setup(lua: &Lua) -> mlua::Result<()> {
     // redis.call raises the error table redis.pcall would return. Then Redis's read-only
     // tables: scripts run in an environment that reads the globals and writes nothing, and
     // the libraries they see cannot be changed ("Attempt to modify a readonly table").
-    let env: Table = lua
+    // Function libraries share one more globals table, as read-only: while a library's code
+    // runs (FUNCTION LOAD) it reads only the load API (`redis.register_function`, `log`, the
+    // version), and afterwards what scripts read.
+    let (env, function_globals, set_loading): (Table, Table, Function) = lua
         .load(
             r#"
+        local register_function = ...
         redis.call = function(...)
             local r = redis.__command(true, ...)
             if type(r) == 'table' and r.err ~= nil then error(r, 0) end
@@ -783,6 +991,30 @@ fn setup(lua: &Lua) -> mlua::Result<()> {
                                       __metatable = readonly_meta})
             return proxy
         end
+        -- A read-only table whose missing fields are errors, as Redis's globals are.
+        local function strict_index(t)
+            return function(_, n)
+                local v = rawget(t, n)
+                if v == nil then
+                    error("Script attempted to access nonexistent global variable '"
+                          .. tostring(n) .. "'", 2)
+                end
+                return v
+            end
+        end
+        local function strict(t)
+            local proxy = {}
+            protected[proxy] = true
+            real_setmetatable(proxy, {__index = strict_index(t), __newindex = readonly,
+                                      __metatable = readonly_meta})
+            return proxy
+        end
+        local load_redis = {register_function = register_function, log = redis.log}
+        for _, k in ipairs({'LOG_DEBUG', 'LOG_VERBOSE', 'LOG_NOTICE', 'LOG_WARNING',
+                            'REDIS_VERSION', 'REDIS_VERSION_NUM'}) do
+            load_redis[k] = redis[k]
+        end
+        local load_index = strict_index({redis = strict(load_redis)})
         G.setmetatable = function(t, m)
             if protected[t] then error("Attempt to modify a readonly table", 2) end
             return real_setmetatable(t, m)
@@ -790,27 +1022,27 @@ fn setup(lua: &Lua) -> mlua::Result<()> {
         for _, name in ipairs({'redis', 'bit', 'string', 'table', 'math'}) do
             G[name] = protect(G[name])
         end
+        local run_index = strict_index(G)
         local env = {}
         protected[env] = true
-        real_setmetatable(env, {
-            __index = function(_, n)
-                local v = rawget(G, n)
-                if v == nil then
-                    error("Script attempted to access nonexistent global variable '"
-                          .. tostring(n) .. "'", 2)
-                end
-                return v
-            end,
-            __newindex = readonly,
-            __metatable = readonly_meta,
-        })
+        real_setmetatable(env, {__index = run_index, __newindex = readonly,
+                                __metatable = readonly_meta})
+        local function_meta = {__index = run_index, __newindex = readonly,
+                               __metatable = readonly_meta}
+        local function_globals = real_setmetatable({}, function_meta)
+        protected[function_globals] = true
+        local function set_loading(on)
+            function_meta.__index = on and load_index or run_index
+        end
         G._G = env
-        return env
+        return env, function_globals, set_loading
         "#,
         )
         .set_name("@redis_setup")
-        .eval()?;
+        .call(lua.create_function(register_function)?)?;
     lua.set_named_registry_value(SCRIPT_ENV, env)?;
+    lua.set_named_registry_value(FUNCTION_GLOBALS, function_globals)?;
+    lua.set_named_registry_value(SET_LOADING, set_loading)?;
     Ok(())
 }
 
@@ -818,6 +1050,10 @@ fn setup(lua: &Lua) -> mlua::Result<()> {
 /// the read-only one scripts see.
 const SCRIPT_ENV: &str = "strata.script_env";
 const REDIS_IMPL: &str = "strata.redis_impl";
+/// The globals function libraries share, and the Lua function that switches them between
+/// the load environment and the run environment.
+const FUNCTION_GLOBALS: &str = "strata.function_globals";
+const SET_LOADING: &str = "strata.set_loading";
 
 /// Lua BitOp's `bit` library, which Redis loads.
 fn bit_library(lua: &Lua) -> mlua::Result<Table> {

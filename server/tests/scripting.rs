@@ -129,6 +129,85 @@ fn functions_load_call_list_delete_and_survive_a_restart() {
     assert!(err(&mut c, &["FCALL", "setget", "1", "k", "v"]).contains("Function not found"));
 }
 
+/// FUNCTION DUMP and RESTORE with each policy; a bad payload or a collision changes nothing;
+/// restored libraries survive a kill -9.
+#[test]
+fn function_dump_and_restore() {
+    let dir = tempfile::tempdir().unwrap();
+    let lib = |name: &str, f: &str| {
+        format!("#!lua name={name}\nredis.register_function('{f}', function() return '{name}' end)")
+    };
+    let payload: Vec<u8> = {
+        let server = start(dir.path());
+        let mut c = conn(&server.url());
+        let c = &mut c;
+        let _: String = q(c, &["FUNCTION", "LOAD", &lib("a", "fa")]);
+        let _: String = q(c, &["FUNCTION", "LOAD", &lib("b", "fb")]);
+        let payload: Vec<u8> = q(c, &["FUNCTION", "DUMP"]);
+        // Any damage is refused, and the libraries loaded stay.
+        for i in [0, payload.len() / 2, payload.len() - 1] {
+            let mut bad = payload.clone();
+            bad[i] ^= 0x20;
+            let e = redis::cmd("FUNCTION")
+                .arg("RESTORE")
+                .arg(bad)
+                .arg("FLUSH")
+                .query::<()>(c)
+                .unwrap_err();
+            assert!(e.to_string().contains("checksum are wrong"), "{e}");
+        }
+        let e = redis::cmd("FUNCTION")
+            .arg("RESTORE")
+            .arg(&payload)
+            .query::<()>(c)
+            .unwrap_err();
+        assert!(e.to_string().contains("Library a already exists"), "{e}");
+        let e = redis::cmd("FUNCTION")
+            .arg("RESTORE")
+            .arg(&payload)
+            .arg("MERGE")
+            .query::<()>(c)
+            .unwrap_err();
+        assert!(e.to_string().contains("Wrong restore policy"), "{e}");
+        let fa: String = q(c, &["FCALL", "fa", "0"]);
+        assert_eq!(fa, "a");
+        // A library whose function another library has: nothing is restored.
+        let _: () = q(c, &["FUNCTION", "FLUSH"]);
+        let _: String = q(c, &["FUNCTION", "LOAD", &lib("c", "fb")]);
+        let e = redis::cmd("FUNCTION")
+            .arg("RESTORE")
+            .arg(&payload)
+            .query::<()>(c)
+            .unwrap_err();
+        assert!(e.to_string().contains("Function fb already exists"), "{e}");
+        assert!(err(c, &["FCALL", "fa", "0"]).contains("Function not found"));
+        let _: () = redis::cmd("FUNCTION")
+            .arg("RESTORE")
+            .arg(&payload)
+            .arg("FLUSH")
+            .query(c)
+            .unwrap();
+        payload
+    };
+    // Restored after a kill -9; REPLACE swaps a library of the same name.
+    let server = start(dir.path());
+    let mut c = conn(&server.url());
+    let c = &mut c;
+    let fb: String = q(c, &["FCALL", "fb", "0"]);
+    assert_eq!(fb, "b");
+    assert!(err(c, &["FCALL", "fc", "0"]).contains("Function not found"));
+    let _: String = q(c, &["FUNCTION", "LOAD", "REPLACE", &lib("a", "other")]);
+    let _: () = redis::cmd("FUNCTION")
+        .arg("RESTORE")
+        .arg(&payload)
+        .arg("REPLACE")
+        .query(c)
+        .unwrap();
+    let fa: String = q(c, &["FCALL", "fa", "0"]);
+    assert_eq!(fa, "a");
+    assert!(err(c, &["FCALL", "other", "0"]).contains("Function not found"));
+}
+
 /// With `appendfsync always`, a script's writes are one batch: after a kill -9, every
 /// acknowledged script's writes are there, and the one in flight is whole or absent.
 #[test]

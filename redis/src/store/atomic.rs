@@ -187,6 +187,28 @@ impl Store {
         self.kv_write(batch)
     }
 
+    /// Keeps exactly `libraries` (name, code), in one batch: the others are forgotten
+    /// (FUNCTION FLUSH, FUNCTION RESTORE).
+    ///
+    /// # Errors
+    /// Engine errors; then nothing changed.
+    pub fn set_function_libraries(&self, libraries: &[(String, Vec<u8>)]) -> Result<()> {
+        let mut batch = WriteBatch::new();
+        for (name, _) in self.function_libraries()? {
+            if !libraries.iter().any(|(n, _)| n.as_bytes() == name) {
+                batch.delete_in(&self.state, [&[FUNCTION_TAG][..], &name].concat());
+            }
+        }
+        for (name, code) in libraries {
+            batch.put_in(
+                &self.state,
+                [&[FUNCTION_TAG][..], name.as_bytes()].concat(),
+                code,
+            );
+        }
+        self.kv_write(batch)
+    }
+
     /// Forgets library `name`.
     ///
     /// # Errors

@@ -98,11 +98,12 @@ pub(super) fn command(_server: &Server, _session: &mut Session, args: &mut [Vec<
                     "ERR Invalid number of arguments specified for command",
                 ));
             }
-            if c.first_key == 0 {
+            if c.first_key == 0 && !c.flags.contains(&"movablekeys") {
                 return Err(Reply::error("ERR The command has no key arguments"));
             }
             Reply::Array(
                 command_keys(c, &rest[1..])
+                    .into_iter()
                     .map(|k| Reply::Bulk(k.clone()))
                     .collect(),
             )

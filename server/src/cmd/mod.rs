@@ -122,12 +122,12 @@ pub static COMMANDS: &[Command] = &[
     command!("watch", -2, ["noscript", "loading", "stale", "fast", "allow-busy"], ALLKEYS, "transactions", "2.2.0", "Monitors changes to keys to determine the execution of a transaction.", multi::watch),
     command!("unwatch", 1, ["noscript", "loading", "stale", "fast", "allow-busy"], NOKEYS, "transactions", "2.2.0", "Forgets about watched keys of a transaction.", multi::unwatch),
     // scripting
-    command!("eval", -3, ["noscript", "skip-monitor", "may-replicate", "no-mandatory-keys", "stale"], NOKEYS, "scripting", "2.6.0", "Executes a server-side Lua script.", scripting::eval),
-    command!("evalsha", -3, ["noscript", "skip-monitor", "may-replicate", "no-mandatory-keys", "stale"], NOKEYS, "scripting", "2.6.0", "Executes a server-side Lua script by SHA1 digest.", scripting::evalsha),
-    command!("eval_ro", -3, ["noscript", "skip-monitor", "no-mandatory-keys", "stale", "readonly"], NOKEYS, "scripting", "7.0.0", "Executes a read-only server-side Lua script.", scripting::eval_ro),
-    command!("evalsha_ro", -3, ["noscript", "skip-monitor", "no-mandatory-keys", "stale", "readonly"], NOKEYS, "scripting", "7.0.0", "Executes a read-only server-side Lua script by SHA1 digest.", scripting::evalsha_ro),
-    command!("fcall", -3, ["noscript", "skip-monitor", "may-replicate", "no-mandatory-keys", "stale"], NOKEYS, "scripting", "7.0.0", "Invokes a function.", scripting::fcall),
-    command!("fcall_ro", -3, ["noscript", "skip-monitor", "no-mandatory-keys", "stale", "readonly"], NOKEYS, "scripting", "7.0.0", "Invokes a read-only function.", scripting::fcall_ro),
+    command!("eval", -3, ["noscript", "skip-monitor", "may-replicate", "no-mandatory-keys", "stale", "movablekeys"], NOKEYS, "scripting", "2.6.0", "Executes a server-side Lua script.", scripting::eval),
+    command!("evalsha", -3, ["noscript", "skip-monitor", "may-replicate", "no-mandatory-keys", "stale", "movablekeys"], NOKEYS, "scripting", "2.6.0", "Executes a server-side Lua script by SHA1 digest.", scripting::evalsha),
+    command!("eval_ro", -3, ["noscript", "skip-monitor", "no-mandatory-keys", "stale", "readonly", "movablekeys"], NOKEYS, "scripting", "7.0.0", "Executes a read-only server-side Lua script.", scripting::eval_ro),
+    command!("evalsha_ro", -3, ["noscript", "skip-monitor", "no-mandatory-keys", "stale", "readonly", "movablekeys"], NOKEYS, "scripting", "7.0.0", "Executes a read-only server-side Lua script by SHA1 digest.", scripting::evalsha_ro),
+    command!("fcall", -3, ["noscript", "skip-monitor", "may-replicate", "no-mandatory-keys", "stale", "movablekeys"], NOKEYS, "scripting", "7.0.0", "Invokes a function.", scripting::fcall),
+    command!("fcall_ro", -3, ["noscript", "skip-monitor", "no-mandatory-keys", "stale", "readonly", "movablekeys"], NOKEYS, "scripting", "7.0.0", "Invokes a read-only function.", scripting::fcall_ro),
     command!("function", -2, ["noscript"], NOKEYS, "scripting", "7.0.0", "A container for function commands.", scripting::function),
     command!("script", -2, ["noscript"], NOKEYS, "scripting", "2.6.0", "A container for Lua scripts management commands.", scripting::script),
     // strings
@@ -339,11 +339,35 @@ pub fn waits_for_write_stall(server: &Server, argv: &[Vec<u8>]) -> bool {
             .is_some_and(|cmd| cmd.flags.contains(&"write"))
 }
 
-/// The key arguments of `cmd` by its key spec (first, last, step; positions count the name).
-pub(super) fn command_keys<'a>(
-    cmd: &Command,
-    args: &'a [Vec<u8>],
-) -> impl Iterator<Item = &'a Vec<u8>> {
+/// Commands whose keys follow a `numkeys` argument (Redis's movable keys): the argument's
+/// place (0: the first after the name) and how many keys come before it (a destination).
+fn numkeys_spec(name: &str) -> Option<(usize, usize)> {
+    Some(match name {
+        "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro" => (1, 0),
+        "blmpop" | "bzmpop" => (1, 0),
+        "lmpop" | "sintercard" | "zmpop" | "zunion" | "zinter" | "zdiff" | "zintercard" => (0, 0),
+        "zunionstore" | "zinterstore" | "zdiffstore" => (1, 1),
+        _ => return None,
+    })
+}
+
+/// The key arguments of `cmd`: by its `numkeys` argument for the commands that have one,
+/// else by its key spec (first, last, step; positions count the name). A bad `numkeys`
+/// gives no keys.
+pub(super) fn command_keys<'a>(cmd: &Command, args: &'a [Vec<u8>]) -> Vec<&'a Vec<u8>> {
+    if let Some((at, before)) = numkeys_spec(cmd.name) {
+        let n = args
+            .get(at)
+            .and_then(|n| number::parse_i64(n))
+            .and_then(|n| usize::try_from(n).ok());
+        return match n {
+            Some(n) if at + 1 + n <= args.len() => args[..before.min(at)]
+                .iter()
+                .chain(&args[at + 1..at + 1 + n])
+                .collect(),
+            _ => Vec::new(),
+        };
+    }
     let argc = args.len() as i32 + 1;
     let last = if cmd.last_key < 0 {
         argc + cmd.last_key
@@ -351,10 +375,13 @@ pub(super) fn command_keys<'a>(
         cmd.last_key.min(argc - 1)
     };
     let (first, step) = (cmd.first_key, cmd.step.max(1));
-    (first.max(1)..=last)
+    if first <= 0 {
+        return Vec::new();
+    }
+    (first..=last)
         .step_by(step as usize)
-        .filter(move |_| first > 0)
-        .filter_map(move |i| args.get((i - 1) as usize))
+        .filter_map(|i| args.get((i - 1) as usize))
+        .collect()
 }
 
 /// Arity as Redis declares it.

@@ -6,10 +6,12 @@
 //! (`noscript`: MULTI, EXEC, WATCH, EVAL, ...) answers Redis's error.
 
 use super::number::parse_i64;
-use super::reply::{syntax_error, CmdResult};
+use super::reply::CmdResult;
 use super::{lookup, run_in_exec, Session};
 use crate::resp::Reply;
+use crate::script::RestorePolicy;
 use crate::server::Server;
+use strata_redis::rdb;
 
 /// The keys and the arguments of a script call.
 type KeysAndArgs<'a> = (&'a [Vec<u8>], &'a [Vec<u8>]);
@@ -197,7 +199,9 @@ pub(super) fn script(server: &Server, _session: &mut Session, args: &mut [Vec<u8
             if let Some(mode) = rest.first() {
                 let m = mode.to_ascii_uppercase();
                 if m != b"ASYNC" && m != b"SYNC" {
-                    return Err(syntax_error());
+                    return Err(Reply::error(
+                        "ERR SCRIPT FLUSH only support SYNC|ASYNC option",
+                    ));
                 }
             }
             server.scripting.flush();
@@ -245,6 +249,12 @@ fn fcall_generic(
     args: &[Vec<u8>],
     read_only: bool,
 ) -> CmdResult {
+    if !server.scripting.function_exists(&args[0]) {
+        return Err(Reply::error("ERR Function not found"));
+    }
+    if parse_i64(&args[1]).is_none() {
+        return Err(Reply::error("ERR Bad number of keys provided"));
+    }
     let (keys, argv) = split_keys(&args[1..])?;
     as_script(server, session, |call| {
         server
@@ -265,17 +275,20 @@ pub(super) fn function(server: &Server, session: &mut Session, args: &mut [Vec<u
     let store_error = |e: strata_redis::Error| Reply::error(format!("ERR {e}"));
     match sub.as_slice() {
         b"load" => {
-            let (replace, code) = match rest {
-                [code] => (false, code),
-                [opt, code] if opt.eq_ignore_ascii_case(b"replace") => (true, code),
-                [_, _, ..] => {
-                    return Err(Reply::error(
-                        "ERR Unknown option given: ".to_string()
-                            + &String::from_utf8_lossy(&rest[0]),
-                    ))
-                }
-                [] => return Err(wrong()),
+            // Options, then the code (Redis's order and errors).
+            let mut replace = false;
+            let Some((code, options)) = rest.split_last() else {
+                return Err(wrong());
             };
+            for opt in options {
+                if !opt.eq_ignore_ascii_case(b"replace") {
+                    return Err(Reply::error(format!(
+                        "ERR Unknown option given: {}",
+                        String::from_utf8_lossy(opt)
+                    )));
+                }
+                replace = true;
+            }
             let name = server
                 .scripting
                 .load_library(code, replace)
@@ -304,17 +317,62 @@ pub(super) fn function(server: &Server, session: &mut Session, args: &mut [Vec<u
             if let Some(mode) = rest.first() {
                 let m = mode.to_ascii_uppercase();
                 if m != b"ASYNC" && m != b"SYNC" {
-                    return Err(syntax_error());
+                    return Err(Reply::error(
+                        "ERR FUNCTION FLUSH only supports SYNC|ASYNC option",
+                    ));
                 }
             }
-            let libraries = server.store.function_libraries().map_err(store_error)?;
-            for (name, _) in libraries {
-                server
-                    .store
-                    .delete_function_library(&name)
-                    .map_err(store_error)?;
-            }
             server.scripting.flush_functions();
+            server
+                .store
+                .set_function_libraries(&[])
+                .map_err(store_error)?;
+            session.wrote = true;
+            Ok(Reply::ok())
+        }
+        b"dump" if rest.is_empty() => {
+            let mut body = Vec::new();
+            for (_, code) in server.scripting.library_codes() {
+                body.push(rdb::OPCODE_FUNCTION2);
+                rdb::put_string(&mut body, &code);
+            }
+            Ok(Reply::Bulk(rdb::seal(body)))
+        }
+        b"restore" if rest.len() == 1 || rest.len() == 2 => {
+            let policy = match rest.get(1).map(|p| p.to_ascii_lowercase()).as_deref() {
+                None | Some(b"append") => RestorePolicy::Append,
+                Some(b"replace") => RestorePolicy::Replace,
+                Some(b"flush") => RestorePolicy::Flush,
+                Some(_) => {
+                    return Err(Reply::error(
+                        "ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.",
+                    ))
+                }
+            };
+            let (body, _) = rdb::open(&rest[0]).map_err(|e| Reply::error(format!("ERR {e}")))?;
+            let mut reader = rdb::Reader::new(body);
+            let mut codes = Vec::new();
+            while !reader.is_empty() {
+                let kind = reader
+                    .byte()
+                    .map_err(|_| Reply::error("ERR can not read data type"))?;
+                if kind != rdb::OPCODE_FUNCTION2 {
+                    return Err(Reply::error("ERR given type is not a function"));
+                }
+                codes.push(
+                    reader.string().map_err(|_| {
+                        Reply::error("ERR failed loading the given functions payload")
+                    })?,
+                );
+            }
+            server
+                .scripting
+                .restore_libraries(&codes, policy)
+                .map_err(Reply::Error)?;
+            server
+                .store
+                .set_function_libraries(&server.scripting.library_codes())
+                .map_err(store_error)?;
             session.wrote = true;
             Ok(Reply::ok())
         }

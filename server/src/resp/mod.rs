@@ -9,5 +9,5 @@
 mod parse;
 mod reply;
 
-pub use parse::{Limits, Parsed, Parser, ProtocolError};
+pub use parse::{split_args, Limits, Parsed, Parser, ProtocolError};
 pub use reply::{format_double, Protocol, Reply};

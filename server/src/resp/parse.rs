@@ -347,50 +347,49 @@ impl Parser {
     }
 }
 
-/// Splits an inline request like Redis's `sdssplitargs`: words separated by whitespace;
-/// `"..."` with `\n \r \t \b \a \\ \" \xHH` escapes; `'...'` with `\'` only. A closing quote
-/// must be followed by whitespace or the end. `None` for unbalanced quotes.
-fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
+/// Splits an inline request like Redis's `sdssplitargs`: words separated by whitespace; a
+/// quote, at a word's start or inside it, opens `"..."` with `\n \r \t \b \a \\ \" \xHH`
+/// escapes or `'...'` with `\'` only. A closing quote must be followed by whitespace or the
+/// end. `None` for unbalanced quotes.
+pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
     let mut args = Vec::new();
     let mut i = 0;
     loop {
         while line.get(i).is_some_and(|b| b.is_ascii_whitespace()) {
             i += 1;
         }
-        let Some(&first) = line.get(i) else {
+        if i >= line.len() {
             return Some(args);
-        };
+        }
         let mut cur = Vec::new();
-        match first {
-            b'"' | b'\'' => {
+        while let Some(&b) = line.get(i) {
+            if b.is_ascii_whitespace() {
+                break;
+            }
+            if b != b'"' && b != b'\'' {
+                cur.push(b);
                 i += 1;
-                loop {
-                    let b = *line.get(i)?;
-                    if b == first {
-                        i += 1;
-                        if line.get(i).is_some_and(|b| !b.is_ascii_whitespace()) {
-                            return None;
-                        }
-                        break;
-                    }
-                    let (byte, len) = if b == b'\\' {
-                        unescape(line, i, first)?
-                    } else {
-                        (b, 1)
-                    };
-                    cur.push(byte);
-                    i += len;
-                }
+                continue;
             }
-            _ => {
-                while let Some(&b) = line.get(i) {
-                    if b.is_ascii_whitespace() {
-                        break;
-                    }
-                    cur.push(b);
+            i += 1;
+            loop {
+                let c = *line.get(i)?;
+                if c == b {
                     i += 1;
+                    if line.get(i).is_some_and(|b| !b.is_ascii_whitespace()) {
+                        return None;
+                    }
+                    break;
                 }
+                let (byte, len) = if c == b'\\' {
+                    unescape(line, i, b)?
+                } else {
+                    (c, 1)
+                };
+                cur.push(byte);
+                i += len;
             }
+            break;
         }
         args.push(cur);
     }
