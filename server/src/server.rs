@@ -119,6 +119,8 @@ pub struct Counters {
     pub commands_processed: AtomicU64,
     /// Error replies sent.
     pub error_replies: AtomicU64,
+    /// Error replies by their code (`INFO errorstats`), at most [`MAX_ERROR_CODES`] codes.
+    pub error_codes: Mutex<std::collections::BTreeMap<String, u64>>,
     /// Bytes read from clients.
     pub net_input_bytes: AtomicU64,
     /// Bytes written to clients.
@@ -126,6 +128,10 @@ pub struct Counters {
     /// Commands per second over the last sample (the once-a-second task updates it).
     pub instantaneous_ops: AtomicU64,
 }
+
+/// How many distinct error codes `INFO errorstats` keeps (Redis 7.2's cap: a client cannot
+/// grow the table without bound by inventing codes).
+pub const MAX_ERROR_CODES: usize = 128;
 
 /// One command's figures for `INFO commandstats`.
 #[derive(Debug, Default)]
@@ -236,6 +242,9 @@ pub struct Server {
     fsync: AtomicU8,
     slowlog_threshold: AtomicI64,
     slowlog_max_len: AtomicU64,
+    /// `min-replicas-to-write` asks for replicas (with a max lag): Strata has none, so
+    /// writes are refused (NOREPLICAS), as Redis refuses them without enough good replicas.
+    no_good_replicas: AtomicBool,
     expire_cycle: Mutex<Option<ExpireCycle>>,
     /// `SHUTDOWN` was received.
     pub shutdown: tokio::sync::Notify,
@@ -290,6 +299,7 @@ impl Server {
             fsync: AtomicU8::new(Fsync::EverySec as u8),
             slowlog_threshold: AtomicI64::new(10_000),
             slowlog_max_len: AtomicU64::new(128),
+            no_good_replicas: AtomicBool::new(false),
             expire_cycle: Mutex::new(None),
             shutdown: tokio::sync::Notify::new(),
             shutting_down: AtomicBool::new(false),
@@ -305,6 +315,8 @@ impl Server {
             "hz",
             "slowlog-log-slower-than",
             "slowlog-max-len",
+            "busy-reply-threshold",
+            "min-replicas-to-write",
         ] {
             // Only the engine options can be refused, and none of these is one.
             let _ = server.apply(name);
@@ -370,6 +382,11 @@ impl Server {
             "busy-reply-threshold" | "lua-time-limit" => self
                 .scripting
                 .set_busy_threshold(self.config.get_i64(name).max(0) as u64),
+            "min-replicas-to-write" | "min-replicas-max-lag" => self.no_good_replicas.store(
+                self.config.get_i64("min-replicas-to-write") > 0
+                    && self.config.get_i64("min-replicas-max-lag") > 0,
+                Ordering::Relaxed,
+            ),
             "slowlog-max-len" => {
                 let max = self.config.get_i64(name).max(0) as u64;
                 self.slowlog_max_len.store(max, Ordering::Relaxed);
@@ -385,6 +402,43 @@ impl Server {
     /// `slowlog-log-slower-than` in microseconds (negative: off).
     pub fn slowlog_threshold(&self) -> i64 {
         self.slowlog_threshold.load(Ordering::Relaxed)
+    }
+
+    /// Why a write would be refused now (a failed WAL: MISCONF; replicas asked for:
+    /// NOREPLICAS), if it would.
+    pub fn write_refusal(&self) -> Option<crate::resp::Reply> {
+        if let Some(e) = self.store.engine().background_error() {
+            return Some(crate::resp::Reply::error(format!(
+                "MISCONF Errors writing to the WAL: {e}"
+            )));
+        }
+        if self.no_good_replicas.load(Ordering::Relaxed) {
+            return Some(crate::resp::Reply::error(
+                "NOREPLICAS Not enough good replicas to write.",
+            ));
+        }
+        None
+    }
+
+    /// Counts an error reply sent (`total_error_replies`, `INFO errorstats`): its code is its
+    /// first word if a space ends it within 32 bytes, else `ERR`, as Redis counts.
+    pub fn count_error(&self, error: &str) {
+        self.counters.error_replies.fetch_add(1, Ordering::Relaxed);
+        let head = &error.as_bytes()[..error.len().min(31)];
+        let code = match head.iter().position(|&b| b == b' ') {
+            Some(n) => &error[..n],
+            None => "ERR",
+        };
+        let mut codes = self
+            .counters
+            .error_codes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = codes.get_mut(code) {
+            *n += 1;
+        } else if codes.len() < MAX_ERROR_CODES {
+            codes.insert(code.to_string(), 1);
+        }
     }
 
     /// `slowlog-max-len`.

@@ -27,6 +27,9 @@ pub struct Session {
     /// A write command ran since the replies were last sent: they must not leave before what
     /// they acknowledge is persisted.
     pub wrote: bool,
+    /// The error reply the command just made was counted already (a script's error raised
+    /// from a command it called).
+    pub error_counted: bool,
     /// The transaction being queued (`MULTI`).
     pub multi: Option<Multi>,
     /// The keys watched (`WATCH`), until EXEC, DISCARD, UNWATCH or RESET.
@@ -44,6 +47,7 @@ impl Session {
             client,
             blocked: None,
             wrote: false,
+            error_counted: false,
             multi: None,
             watch: None,
         }

@@ -282,3 +282,217 @@ fn a_busy_script_answers_busy_and_script_kill_stops_it() {
     assert_eq!(pong, "PONG");
     assert!(err(&mut c, &["SCRIPT", "KILL"]).starts_with("NOTBUSY"));
 }
+
+/// The libraries Redis loads (cjson, cmsgpack) answer as Redis's do, and hostile input to
+/// them (deep nesting, lies about lengths) is an error, never a crash.
+#[test]
+fn cjson_and_cmsgpack_as_redis_has_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let mut c = conn(&server.url());
+    let c = &mut c;
+    let eval = |c: &mut redis::Connection, script: &str| -> String { q(c, &["EVAL", script, "0"]) };
+    assert_eq!(
+        eval(
+            c,
+            "return cjson.encode({1, 'a/b', true, cjson.null, {x = 0.5}})"
+        ),
+        r#"[1,"a\/b",true,null,{"x":0.5}]"#
+    );
+    assert_eq!(eval(c, "return cjson.encode({})"), "{}");
+    assert_eq!(
+        eval(
+            c,
+            r#"return table.concat(cjson.decode("[0.0, -5e3, 0.3e-3, 1023.2]"), " ")"#
+        ),
+        "0 -5000 0.0003 1023.2"
+    );
+    assert_eq!(
+        eval(
+            c,
+            r#"local t = cjson.decode([[{"k": "\u00e9\ud83d\ude00", "n": null}]])
+                   return t.k .. tostring(t.n == cjson.null)"#
+        ),
+        "é😀true"
+    );
+    assert!(err(
+        c,
+        &["EVAL", "return cjson.encode({[1] = 1, [100] = 2})", "0"]
+    )
+    .contains("excessively sparse array"));
+    assert!(err(c, &["EVAL", "return cjson.decode('[1,')", "0"]).contains("Expected value"));
+    // Nesting past the depth limits is an error in both directions, even when a script
+    // raises the limits as far as they go.
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let e = redis::cmd("EVAL")
+        .arg("cjson.decode_max_depth(2147483647) return cjson.decode(ARGV[1])")
+        .arg(0)
+        .arg(&deep)
+        .query::<redis::Value>(c)
+        .unwrap_err();
+    assert!(e.to_string().contains("too many nested"), "{e}");
+    assert!(err(
+        c,
+        &[
+            "EVAL",
+            "cjson.encode_max_depth(2147483647) local a = {} a[1] = a return cjson.encode(a)",
+            "0"
+        ]
+    )
+    .contains("excessive nesting"));
+    let _: () = q(
+        c,
+        &[
+            "EVAL",
+            "cjson.encode_max_depth(1000) cjson.decode_max_depth(1000)",
+            "0",
+        ],
+    );
+
+    let hex = "local e = cmsgpack.pack(ARGV[1] + 0) local h = '' \
+               for i = 1, #e do h = h .. string.format('%02x', string.byte(e, i)) end return h";
+    for (n, want) in [
+        ("0.1", "cb3fb999999999999a"),
+        ("-1099511627776", "d3ffffff0000000000"),
+        ("1", "01"),
+        ("-32", "e0"),
+        ("200", "ccc8"),
+        ("0.5", "ca3f000000"),
+    ] {
+        let h: String = q(c, &["EVAL", hex, "0", n]);
+        assert_eq!(h, want, "{n}");
+    }
+    let v: Vec<String> = q(
+        c,
+        &[
+            "EVAL",
+            "local t = cmsgpack.unpack(cmsgpack.pack({'a', 'b', {x = 'c'}})) \
+                   return {t[1], t[2], t[3].x}",
+            "0",
+        ],
+    );
+    assert_eq!(v, ["a", "b", "c"]);
+    let deep = vec![0x91u8; 100_000];
+    let e = redis::cmd("EVAL")
+        .arg("return cmsgpack.unpack(ARGV[1])")
+        .arg(0)
+        .arg(&deep)
+        .query::<redis::Value>(c)
+        .unwrap_err();
+    assert!(e.to_string().contains("stack overflow"), "{e}");
+    // An array of four billion elements in five bytes: refused when the bytes run out.
+    let e = redis::cmd("EVAL")
+        .arg("return cmsgpack.unpack(ARGV[1])")
+        .arg(0)
+        .arg(&[0xddu8, 0xff, 0xff, 0xff, 0xff][..])
+        .query::<redis::Value>(c)
+        .unwrap_err();
+    assert!(e.to_string().contains("Missing bytes"), "{e}");
+    let pong: String = q(c, &["PING"]);
+    assert_eq!(pong, "PONG");
+}
+
+/// What Redis's sandbox refuses stays refused through the side doors: rawset, getfenv,
+/// the string metatable, code loaded at run time, binary chunks.
+#[test]
+fn the_sandbox_has_no_side_doors() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let mut c = conn(&server.url());
+    let c = &mut c;
+    for script in [
+        "rawset(_G, 'x', 1)",
+        "getfenv(0).redis = 1",
+        "getfenv(1).x = 1",
+        "getmetatable('').__index = {}",
+        "loadstring('y = 1')()",
+        "redis.call = nil",
+        "cjson.encode = nil",
+    ] {
+        let e = err(c, &["EVAL", script, "0"]);
+        assert!(
+            e.contains("Attempt to modify a readonly table"),
+            "{script}: {e}"
+        );
+    }
+    let e = err(
+        c,
+        &[
+            "EVAL",
+            "return loadstring(string.dump(function() return 1 end))()",
+            "0",
+        ],
+    );
+    assert!(e.contains("attempt to call a nil value"), "{e}");
+    let v: i64 = q(c, &["EVAL", "return loadstring('return 1 + 1')()", "0"]);
+    assert_eq!(v, 2);
+    let s: String = q(c, &["EVAL", "return ('abc'):upper()", "0"]);
+    assert_eq!(s, "ABC");
+    // Nothing any of them tried is visible to the next script.
+    assert!(err(c, &["EVAL", "return x", "0"]).contains("nonexistent global variable 'x'"));
+}
+
+/// `redis.setresp(3)` gives a script RESP3 replies, and its RESP3 values reach a RESP2
+/// client as Redis sends them; errors are counted once in INFO errorstats; with
+/// `min-replicas-to-write` writes are refused (Strata has no replicas).
+#[test]
+fn resp3_in_scripts_error_stats_and_noreplicas() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let mut c = conn(&server.url());
+    let c = &mut c;
+    let _: i64 = q(c, &["HSET", "h", "f", "v"]);
+    let kinds: Vec<String> = q(
+        c,
+        &[
+            "EVAL",
+            "redis.setresp(3) local m = redis.call('hgetall', 'h') \
+                   local n = redis.call('get', 'missing') \
+                   return {type(m.map), m.map.f, tostring(n)}",
+            "0",
+        ],
+    );
+    assert_eq!(kinds, ["table", "v", "nil"]);
+    let flat: Vec<String> = q(
+        c,
+        &[
+            "EVAL",
+            "redis.setresp(3) return redis.call('hgetall', 'h')",
+            "0",
+        ],
+    );
+    assert_eq!(flat, ["f", "v"]);
+    assert!(err(c, &["EVAL", "redis.setresp(4)", "0"]).contains("RESP version must be 2 or 3"));
+
+    let _: () = q(c, &["CONFIG", "RESETSTAT"]);
+    assert_eq!(
+        err(
+            c,
+            &["EVAL", "return redis.error_reply('MY_CODE custom')", "0"]
+        ),
+        "MY_CODE custom"
+    );
+    assert!(err(c, &["EVAL", "return redis.call('select', 99)", "0"]).contains("out of range"));
+    let v: i64 = q(
+        c,
+        &["EVAL", "local t = redis.pcall('nosuchcmd') return 1", "0"],
+    );
+    assert_eq!(v, 1);
+    let info: String = q(c, &["INFO", "errorstats"]);
+    assert!(info.contains("errorstat_MY_CODE:count=1"), "{info}");
+    assert!(info.contains("errorstat_ERR:count=2"), "{info}");
+    let stats: String = q(c, &["INFO", "stats"]);
+    assert!(stats.contains("total_error_replies:3"), "{stats}");
+
+    let _: () = q(c, &["CONFIG", "SET", "min-replicas-to-write", "1"]);
+    assert!(err(c, &["SET", "k", "v"]).starts_with("NOREPLICAS"));
+    assert!(err(c, &["EVAL", "return redis.call('set', 'k', 'v')", "0"]).starts_with("NOREPLICAS"));
+    // A script declaring it may write is refused before it runs; reads still work.
+    assert!(err(c, &["EVAL", "#!lua\nreturn 1", "0"]).starts_with("NOREPLICAS"));
+    let v: i64 = q(c, &["EVAL", "#!lua flags=no-writes\nreturn 1", "0"]);
+    assert_eq!(v, 1);
+    let v: String = q(c, &["HGET", "h", "f"]);
+    assert_eq!(v, "v");
+    let _: () = q(c, &["CONFIG", "SET", "min-replicas-to-write", "0"]);
+    let _: () = q(c, &["SET", "k", "v"]);
+}

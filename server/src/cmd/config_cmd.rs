@@ -101,6 +101,12 @@ fn resetstat(server: &Server, args: &[Vec<u8>]) -> CmdResult {
     ] {
         counter.store(0, Ordering::Relaxed);
     }
+    server
+        .counters
+        .error_codes
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clear();
     server.store.reset_stats();
     for s in &server.command_stats {
         for counter in [&s.calls, &s.usec, &s.rejected, &s.failed] {

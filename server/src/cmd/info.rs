@@ -59,6 +59,7 @@ const DEFAULT_SECTIONS: &[(&str, Section)] = &[
     ("stats", stats_section),
     ("replication", replication_section),
     ("cpu", cpu_section),
+    ("errorstats", errorstats_section),
     ("keyspace", keyspace_section),
     ("strata", strata_section),
 ];
@@ -304,6 +305,19 @@ fn commandstats_section(server: &Server, out: &mut String) {
             cmd.name,
             s.failed.load(Ordering::Relaxed)
         );
+    }
+}
+
+/// `# Errorstats`: error replies sent, by code.
+fn errorstats_section(server: &Server, out: &mut String) {
+    out.push_str("# Errorstats\r\n");
+    let codes = server
+        .counters
+        .error_codes
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    for (code, n) in codes.iter() {
+        let _ = write!(out, "errorstat_{code}:count={n}\r\n");
     }
 }
 

@@ -323,3 +323,14 @@ pub(super) fn object(server: &Server, session: &mut Session, args: &mut [Vec<u8>
         _ => Err(unknown_subcommand(&args[0], "object")),
     }
 }
+
+/// `CLUSTER ...`: Strata runs as one node, as Redis does with `cluster-enabled no`.
+pub(super) fn cluster(
+    _server: &Server,
+    _session: &mut Session,
+    _args: &mut [Vec<u8>],
+) -> CmdResult {
+    Err(Reply::error(
+        "ERR This instance has cluster support disabled",
+    ))
+}

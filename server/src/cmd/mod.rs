@@ -287,6 +287,9 @@ pub static COMMANDS: &[Command] = &[
     command!("command", -1, ["loading", "stale"], NOKEYS, "server", "2.8.13", "Returns detailed information about all commands.", introspection::command),
     command!("info", -1, ["loading", "stale"], NOKEYS, "server", "1.0.0", "Returns information and statistics about the server.", info::info),
     command!("config", -2, [], NOKEYS, "server", "2.0.0", "A container for server configuration commands.", config_cmd::config),
+    // Redis's CLUSTER RESET is `noscript`; the container carries the flag for all of them,
+    // which without cluster support all answer the same error anyway.
+    command!("cluster", -2, ["noscript"], NOKEYS, "cluster", "3.0.0", "A container for Redis Cluster commands.", introspection::cluster),
     command!("time", 1, ["loading", "stale", "fast"], NOKEYS, "server", "2.6.0", "Returns the server time.", introspection::time),
     command!("slowlog", -2, [], NOKEYS, "server", "2.2.12", "A container for slow log commands.", introspection::slowlog),
     command!("object", -2, [], NOKEYS, "generic", "2.2.3", "A container for object introspection commands.", introspection::object),
@@ -437,6 +440,26 @@ pub fn dispatch_in<B>(
 where
     B: FnOnce(&mut dyn FnMut() -> Reply) -> Reply,
 {
+    let reply = dispatch_uncounted(server, session, argv, blocking);
+    // Every error reply counts once: a script's error raised from a command it called was
+    // counted when that command failed.
+    if let Reply::Error(e) = &reply {
+        if !std::mem::take(&mut session.error_counted) {
+            server.count_error(e);
+        }
+    }
+    reply
+}
+
+fn dispatch_uncounted<B>(
+    server: &Server,
+    session: &mut Session,
+    argv: &mut [Vec<u8>],
+    blocking: B,
+) -> Reply
+where
+    B: FnOnce(&mut dyn FnMut() -> Reply) -> Reply,
+{
     let Some(name) = argv.first() else {
         return Reply::error("ERR empty command");
     };
@@ -483,9 +506,8 @@ where
     if cmd.flags.contains(&"write") {
         // A poisoned engine refuses writes; say so as Redis does when it cannot persist
         // (MISCONF), and keep serving reads.
-        if let Some(e) = server.store.engine().background_error() {
+        if let Some(reply) = server.write_refusal() {
             rejected();
-            let reply = Reply::error(format!("MISCONF Errors writing to the WAL: {e}"));
             return refuse(session, reply);
         }
     }
@@ -624,12 +646,6 @@ fn after_run(
             s.failed.fetch_add(1, Ordering::Relaxed);
         }
     }
-    if failed {
-        server
-            .counters
-            .error_replies
-            .fetch_add(1, Ordering::Relaxed);
-    }
 }
 
 /// Runs one queued command of an EXEC (the caller holds the execution lock exclusively): a
@@ -655,6 +671,9 @@ pub(super) fn run_in_exec(server: &Server, session: &mut Session, argv: &mut [Ve
         &reply,
         start.elapsed().as_micros() as u64,
     );
+    if let Reply::Error(e) = &reply {
+        server.count_error(e);
+    }
     reply
 }
 

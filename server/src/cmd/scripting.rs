@@ -8,8 +8,8 @@
 use super::number::parse_i64;
 use super::reply::CmdResult;
 use super::{lookup, run_in_exec, Session};
-use crate::resp::Reply;
-use crate::script::RestorePolicy;
+use crate::resp::{Protocol, Reply};
+use crate::script::{RestorePolicy, ScriptFlags};
 use crate::server::Server;
 use strata_redis::rdb;
 
@@ -42,6 +42,9 @@ fn run(
     read_only: bool,
 ) -> CmdResult {
     let (keys, argv) = split_keys(args)?;
+    if let Some(flags) = server.scripting.script_flags(sha) {
+        prepare(server, flags, read_only)?;
+    }
     match as_script(server, session, |call| {
         server.scripting.run(sha, keys, argv, read_only, call)
     })? {
@@ -50,6 +53,25 @@ fn run(
             "NOSCRIPT No matching script. Please use EVAL.",
         )),
     }
+}
+
+/// What Redis checks before a script with declared flags runs: one that may write is refused
+/// where writes are (MISCONF, NOREPLICAS) and by the `*_RO` commands.
+fn prepare(server: &Server, flags: ScriptFlags, read_only: bool) -> Result<(), Reply> {
+    if !flags.declared || flags.read_only {
+        return Ok(());
+    }
+    if let Some(e) = server.store.engine().background_error() {
+        return Err(Reply::error(format!(
+            "MISCONF Errors writing to the WAL: {e}"
+        )));
+    }
+    if read_only {
+        return Err(Reply::error(
+            "ERR Can not execute a script with write flag using *_ro command.",
+        ));
+    }
+    server.write_refusal().map_or(Ok(()), Err)
 }
 
 /// Runs `body` (a script or function) atomically, its commands on a session of its own that
@@ -62,6 +84,7 @@ fn as_script<R>(
     let mut script_session = Session::new(std::sync::Arc::clone(&session.client), true);
     script_session.db = session.db;
     let mut wrote = false;
+    crate::script::take_error_counted();
     let ran = server.store.atomically(|| {
         body(&mut |cmd_args, may_write| {
             let (reply, write) = call(server, &mut script_session, cmd_args, may_write);
@@ -70,6 +93,7 @@ fn as_script<R>(
         })
     });
     session.wrote |= wrote;
+    session.error_counted = crate::script::take_error_counted();
     ran.map_err(|e| Reply::error(format!("ERR {e}")))
 }
 
@@ -101,43 +125,49 @@ fn call(
     argv: &mut [Vec<u8>],
     may_write: bool,
 ) -> (Reply, bool) {
+    match refusal(server, argv, may_write) {
+        Ok(write) => {
+            if write {
+                server.scripting.note_write();
+            }
+            // The script's replies come in the protocol it asked for (`redis.setresp`).
+            session.protocol = if crate::script::script_resp3() {
+                Protocol::Resp3
+            } else {
+                Protocol::Resp2
+            };
+            (run_in_exec(server, session, argv), write)
+        }
+        // Counted here, as a command's own error is when it runs: the script's error, if
+        // it raises this one, is not counted again.
+        Err(e) => {
+            server.count_error(&e);
+            (Reply::Error(e), false)
+        }
+    }
+}
+
+/// Why a script may not run `argv` (Redis's words), or whether it writes.
+fn refusal(server: &Server, argv: &[Vec<u8>], may_write: bool) -> Result<bool, String> {
     let Some(cmd) = argv.first().and_then(|n| lookup(n)) else {
-        return (
-            Reply::error("ERR Unknown Redis command called from script"),
-            false,
-        );
+        return Err("ERR Unknown Redis command called from script".into());
     };
     if !super::arity_ok(cmd.arity, argv.len()) {
-        return (
-            Reply::error("ERR Wrong number of args calling Redis command from script"),
-            false,
-        );
+        return Err("ERR Wrong number of args calling Redis command from script".into());
     }
     if cmd.flags.contains(&"noscript") || cmd.flags.contains(&"blocking") {
-        return (
-            Reply::error("ERR This Redis command is not allowed from script"),
-            false,
-        );
+        return Err("ERR This Redis command is not allowed from script".into());
     }
     let write = cmd.flags.contains(&"write");
     if write && !may_write {
-        return (
-            Reply::error("ERR Write commands are not allowed from read-only scripts."),
-            false,
-        );
+        return Err("ERR Write commands are not allowed from read-only scripts.".into());
     }
     if write {
-        if let Some(e) = server.store.engine().background_error() {
-            return (
-                Reply::error(format!("MISCONF Errors writing to the WAL: {e}")),
-                false,
-            );
+        if let Some(Reply::Error(e)) = server.write_refusal() {
+            return Err(e);
         }
     }
-    if write {
-        server.scripting.note_write();
-    }
-    (run_in_exec(server, session, argv), write)
+    Ok(write)
 }
 
 pub(super) fn eval(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
@@ -249,13 +279,14 @@ fn fcall_generic(
     args: &[Vec<u8>],
     read_only: bool,
 ) -> CmdResult {
-    if !server.scripting.function_exists(&args[0]) {
+    let Some(flags) = server.scripting.function_flags(&args[0]) else {
         return Err(Reply::error("ERR Function not found"));
-    }
+    };
     if parse_i64(&args[1]).is_none() {
         return Err(Reply::error("ERR Bad number of keys provided"));
     }
     let (keys, argv) = split_keys(&args[1..])?;
+    prepare(server, flags, read_only)?;
     as_script(server, session, |call| {
         server
             .scripting

@@ -21,6 +21,10 @@ use mlua::{Function, Lua, LuaOptions, MultiValue, RegistryKey, StdLib, Table, Va
 
 use crate::resp::Reply;
 
+mod bit;
+mod json;
+mod msgpack;
+
 /// Redis's cap on a script's table nesting when converting to a reply.
 const MAX_DEPTH: usize = 64;
 
@@ -29,6 +33,10 @@ const MAX_DEPTH: usize = 64;
 pub struct ScriptFlags {
     /// `no-writes` (or EVAL_RO / FCALL_RO): write commands are refused.
     pub read_only: bool,
+    /// Declared by a shebang or at registration (always for functions): a script that does
+    /// not say `no-writes` is a write and is refused up front where writes are; one without
+    /// flags meets such refusals only at its write commands (Redis's compatibility mode).
+    pub declared: bool,
 }
 
 /// The interpreter and the scripts loaded into it.
@@ -57,6 +65,8 @@ struct Running {
     /// While a library's code runs (FUNCTION LOAD): when it must have finished (ms after
     /// `epoch`; 0: no load running).
     load_deadline_ms: AtomicU64,
+    /// Scripts and functions run (for the garbage collection steps).
+    calls: AtomicU64,
 }
 
 impl Running {
@@ -77,6 +87,9 @@ pub enum Kill {
     /// A function runs and SCRIPT KILL was asked, or a script and FUNCTION KILL.
     OtherKind,
 }
+
+/// Script calls between two garbage collection steps (Redis's `LUA_GC_CYCLE_PERIOD`).
+const GC_CYCLE_PERIOD: u64 = 50;
 
 /// How long a library's code may run at FUNCTION LOAD (Redis's `LOAD_TIMEOUT_MS`).
 const LOAD_TIMEOUT_MS: u64 = 500;
@@ -241,6 +254,7 @@ impl Scripting {
             threshold_ms: AtomicU64::new(5000),
             function: Mutex::new(None),
             load_deadline_ms: AtomicU64::new(0),
+            calls: AtomicU64::new(0),
         });
         install_hook(&lua, &running, HOOK_EVERY);
         Ok(Scripting {
@@ -306,6 +320,11 @@ impl Scripting {
         r.since_ms.store(r.now_ms(), Ordering::Release);
         let out = f();
         r.since_ms.store(0, Ordering::Release);
+        // As Redis: a step of garbage collection every 50 calls keeps what scripts leave
+        // behind from piling up between the collector's own cycles.
+        if r.calls.fetch_add(1, Ordering::Relaxed) % GC_CYCLE_PERIOD == GC_CYCLE_PERIOD - 1 {
+            let _ = lua.gc_step_kbytes(GC_CYCLE_PERIOD as i32);
+        }
         if r.kill.swap(false, Ordering::AcqRel) {
             // The kill hook looked at every instruction: back to the cheap one.
             install_hook(lua, &self.running, HOOK_EVERY);
@@ -363,6 +382,8 @@ impl Scripting {
         let lua = self.lua();
         self.scripts().clear();
         lua.expire_registry_values();
+        // Redis starts a new interpreter: the garbage of every script run goes too.
+        let _ = lua.gc_collect();
     }
 
     /// Loaded scripts.
@@ -576,10 +597,15 @@ impl Scripting {
         Reply::Array(out)
     }
 
-    /// Whether function `name` (any case) is loaded.
-    pub fn function_exists(&self, name: &[u8]) -> bool {
+    /// The flags of function `name` (any case), if it is loaded.
+    pub fn function_flags(&self, name: &[u8]) -> Option<ScriptFlags> {
         let lname = String::from_utf8_lossy(name).to_ascii_lowercase();
-        self.functions().by_name.contains_key(&lname)
+        self.functions().by_name.get(&lname).map(|r| r.flags)
+    }
+
+    /// The flags of the loaded script `sha`.
+    pub fn script_flags(&self, sha: &str) -> Option<ScriptFlags> {
+        self.scripts().get(sha).map(|s| s.1)
     }
 
     /// Runs function `name` (any case) with `keys` and `args` (FCALL; `read_only` for
@@ -597,11 +623,6 @@ impl Scripting {
             Some(r) => (Arc::clone(&r.key), r.flags),
             None => return Reply::error("ERR Function not found"),
         };
-        if read_only && !flags.read_only {
-            return Reply::error(
-                "ERR Can not execute a script with write flag using *_ro command.",
-            );
-        }
         let lua = self.lua();
         let command = [
             vec![
@@ -682,7 +703,10 @@ fn lua_text(v: &Value) -> Option<String> {
 
 /// `flags = {...}` of a named registration: each a known flag name (any case).
 fn read_flags(t: &Table) -> mlua::Result<(ScriptFlags, Vec<String>)> {
-    let mut flags = ScriptFlags::default();
+    let mut flags = ScriptFlags {
+        declared: true,
+        ..ScriptFlags::default()
+    };
     let mut names = Vec::new();
     for i in 1.. {
         let v: Value = t.raw_get(i)?;
@@ -738,7 +762,13 @@ fn named_registration(t: &Table) -> mlua::Result<Registration> {
         name.ok_or_else(|| lua_error("redis.register_function must get a function name argument"))?;
     let callback = callback
         .ok_or_else(|| lua_error("redis.register_function must get a callback argument"))?;
-    let (flags, flag_names) = flags.unwrap_or_default();
+    let (flags, flag_names) = flags.unwrap_or_else(|| {
+        let declared = ScriptFlags {
+            declared: true,
+            ..ScriptFlags::default()
+        };
+        (declared, Vec::new())
+    });
     Ok((name, callback, flags, flag_names, description))
 }
 
@@ -762,7 +792,11 @@ fn register_function(lua: &Lua, args: MultiValue) -> mlua::Result<()> {
                     "second argument to redis.register_function must be a function",
                 ));
             };
-            (name, callback.clone(), ScriptFlags::default(), Vec::new(), None)
+            let flags = ScriptFlags {
+                declared: true,
+                ..ScriptFlags::default()
+            };
+            (name, callback.clone(), flags, Vec::new(), None)
         }
         _ => {
             return Err(lua_error(
@@ -858,6 +892,7 @@ fn parse_shebang(body: &[u8]) -> Result<(ScriptFlags, Vec<u8>), ScriptError> {
     let Some(rest) = body.strip_prefix(b"#!") else {
         return Ok((flags, body.to_vec()));
     };
+    flags.declared = true;
     let end = rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
     let line = String::from_utf8_lossy(&rest[..end]).into_owned();
     let mut words = line.split_whitespace();
@@ -909,9 +944,17 @@ fn setup(lua: &Lua) -> mlua::Result<()> {
     )?;
     redis.set(
         "error_reply",
-        lua.create_function(|lua, s: mlua::String| {
+        lua.create_function(|lua, args: Variadic<Value>| {
             let t = lua.create_table()?;
-            t.set("err", s)?;
+            let e = match args.as_slice() {
+                [Value::String(s)] => {
+                    let s = s.as_bytes();
+                    let s = String::from_utf8_lossy(&s);
+                    error_line(s.strip_prefix('-').unwrap_or(&s))
+                }
+                _ => "ERR wrong number or type of arguments".to_string(),
+            };
+            t.set("err", e)?;
             Ok(t)
         })?,
     )?;
@@ -932,15 +975,16 @@ fn setup(lua: &Lua) -> mlua::Result<()> {
     )?;
     redis.set(
         "setresp",
-        lua.create_function(|_, v: i64| {
-            if v == 2 {
-                Ok(())
-            } else {
-                Err(mlua::Error::RuntimeError(
-                    "RESP version must be 2 (RESP3 replies inside scripts are not supported yet)"
-                        .into(),
-                ))
+        lua.create_function(|_, args: Variadic<Value>| {
+            let [v] = args.as_slice() else {
+                return Err(lua_error("redis.setresp() requires one argument."));
+            };
+            match v {
+                Value::Integer(2) => RESP3.with(|r| r.set(false)),
+                Value::Integer(3) => RESP3.with(|r| r.set(true)),
+                _ => return Err(lua_error("RESP version must be 2 or 3.")),
             }
+            Ok(())
         })?,
     )?;
     for (name, v) in [
@@ -960,7 +1004,9 @@ fn setup(lua: &Lua) -> mlua::Result<()> {
     redis.set("REDIS_VERSION_NUM", 0x0007_0200)?;
     lua.set_named_registry_value(REDIS_IMPL, redis.clone())?;
     g.set("redis", redis)?;
-    g.set("bit", bit_library(lua)?)?;
+    g.set("bit", bit::library(lua)?)?;
+    g.set("cjson", json::library(lua)?)?;
+    g.set("cmsgpack", msgpack::library(lua)?)?;
     // redis.call raises the error table redis.pcall would return. Then Redis's read-only
     // tables: scripts run in an environment that reads the globals and writes nothing, and
     // the libraries they see cannot be changed ("Attempt to modify a readonly table").
@@ -1019,7 +1065,8 @@ fn setup(lua: &Lua) -> mlua::Result<()> {
             if protected[t] then error("Attempt to modify a readonly table", 2) end
             return real_setmetatable(t, m)
         end
-        for _, name in ipairs({'redis', 'bit', 'string', 'table', 'math'}) do
+        for _, name in ipairs({'redis', 'bit', 'cjson', 'cmsgpack', 'string', 'table',
+                               'math'}) do
             G[name] = protect(G[name])
         end
         local run_index = strict_index(G)
@@ -1035,6 +1082,57 @@ fn setup(lua: &Lua) -> mlua::Result<()> {
             function_meta.__index = on and load_index or run_index
         end
         G._G = env
+        -- Strings' methods are the read-only string table, and their metatable is hidden.
+        local string_meta = getmetatable('')
+        string_meta.__index = G.string
+        string_meta.__metatable = readonly_meta
+        -- No way around the read-only tables: rawset refuses them, getfenv never hands out
+        -- the real globals, and code loaded at run time gets its loader's environment.
+        -- Binary chunks are refused (Redis's loadstring answers nil for them).
+        local real_rawset, real_getfenv, real_setfenv = rawset, getfenv, setfenv
+        local real_loadstring, byte, concat = loadstring, string.byte, table.concat
+        G.rawset = function(t, k, v)
+            if protected[t] then error("Attempt to modify a readonly table", 2) end
+            return real_rawset(t, k, v)
+        end
+        G.getfenv = function(f)
+            if f == nil then f = 1 end
+            local e
+            if type(f) == 'number' then
+                if f == 0 then return env end
+                e = real_getfenv(f + 1)
+            else
+                e = real_getfenv(f)
+            end
+            if e == G then return env end
+            return e
+        end
+        local function compile(code, name, fenv)
+            if type(code) == 'string' and byte(code, 1) == 27 then
+                return nil, 'binary code not allowed'
+            end
+            local f, e = real_loadstring(code, name)
+            if f then real_setfenv(f, fenv) end
+            return f, e
+        end
+        G.loadstring = function(code, name)
+            return compile(code, name, real_getfenv(2))
+        end
+        G.load = function(reader, name)
+            if type(reader) ~= 'function' then
+                error("bad argument #1 to 'load' (function expected)", 2)
+            end
+            local parts = {}
+            while true do
+                local piece = reader()
+                if piece == nil or piece == '' then break end
+                if type(piece) ~= 'string' then
+                    return nil, 'reader function must return a string'
+                end
+                parts[#parts + 1] = piece
+            end
+            return compile(concat(parts), name, real_getfenv(2))
+        end
         return env, function_globals, set_loading
         "#,
         )
@@ -1054,62 +1152,6 @@ const REDIS_IMPL: &str = "strata.redis_impl";
 /// the load environment and the run environment.
 const FUNCTION_GLOBALS: &str = "strata.function_globals";
 const SET_LOADING: &str = "strata.set_loading";
-
-/// Lua BitOp's `bit` library, which Redis loads.
-fn bit_library(lua: &Lua) -> mlua::Result<Table> {
-    fn tobit(v: f64) -> i32 {
-        // Normalised as BitOp does: the number modulo 2^32, as a signed 32-bit integer.
-        (v.rem_euclid(4_294_967_296.0) as u64 as u32) as i32
-    }
-    let t = lua.create_table()?;
-    t.set("tobit", lua.create_function(|_, v: f64| Ok(tobit(v)))?)?;
-    t.set("bnot", lua.create_function(|_, v: f64| Ok(!tobit(v)))?)?;
-    let fold = |op: fn(i32, i32) -> i32| {
-        move |_: &Lua, vs: Variadic<f64>| Ok(vs.iter().map(|&v| tobit(v)).reduce(op).unwrap_or(0))
-    };
-    t.set("band", lua.create_function(fold(|a, b| a & b))?)?;
-    t.set("bor", lua.create_function(fold(|a, b| a | b))?)?;
-    t.set("bxor", lua.create_function(fold(|a, b| a ^ b))?)?;
-    let shift = |op: fn(i32, u32) -> i32| {
-        move |_: &Lua, (v, n): (f64, f64)| Ok(op(tobit(v), tobit(n) as u32 & 31))
-    };
-    t.set(
-        "lshift",
-        lua.create_function(shift(|a, n| ((a as u32) << n) as i32))?,
-    )?;
-    t.set(
-        "rshift",
-        lua.create_function(shift(|a, n| ((a as u32) >> n) as i32))?,
-    )?;
-    t.set("arshift", lua.create_function(shift(|a, n| a >> n))?)?;
-    t.set(
-        "rol",
-        lua.create_function(shift(|a, n| (a as u32).rotate_left(n) as i32))?,
-    )?;
-    t.set(
-        "ror",
-        lua.create_function(shift(|a, n| (a as u32).rotate_right(n) as i32))?,
-    )?;
-    t.set(
-        "bswap",
-        lua.create_function(|_, v: f64| Ok(tobit(v).swap_bytes()))?,
-    )?;
-    t.set(
-        "tohex",
-        lua.create_function(|_, (v, n): (f64, Option<f64>)| {
-            let n = n.map_or(8, tobit);
-            let (upper, width) = (n < 0, n.unsigned_abs().min(8) as usize);
-            let x = tobit(v) as u32;
-            let s = if upper {
-                format!("{x:08X}")
-            } else {
-                format!("{x:08x}")
-            };
-            Ok(s[8 - width..].to_string())
-        })?,
-    )?;
-    Ok(t)
-}
 
 /// Runs the compiled script `key` with KEYS and ARGV set.
 fn run_function(
@@ -1138,10 +1180,11 @@ fn run_function(
     let func: Function = lua.registry_value(key).map_err(err)?;
     let pcall: Function = g.raw_get("pcall").map_err(err)?;
     let call = std::cell::RefCell::new(call);
+    RESP3.with(|r| r.set(false));
     let result = lua.scope(|scope| {
         let command = scope.create_function(|lua, (_raise, argv): (bool, Variadic<Value>)| {
             let reply = command_reply(&argv, read_only, &mut |a, w| (call.borrow_mut())(a, w));
-            reply_to_lua(lua, reply)
+            reply_to_lua(lua, reply, script_resp3())
         })?;
         let redis: Table = lua.named_registry_value(REDIS_IMPL)?;
         redis.raw_set("__command", command)?;
@@ -1154,7 +1197,7 @@ fn run_function(
         };
         redis.raw_set("__command", Value::Nil)?;
         Ok(if ok {
-            lua_to_reply(&out, 0)
+            lua_to_reply(&out, 0, script_resp3())
         } else {
             Reply::Error(raised(&out))
         })
@@ -1162,12 +1205,50 @@ fn run_function(
     result.map_err(|e| script_error(&e))
 }
 
+thread_local! {
+    /// The script that just ran answered an error a command it called made (counted then).
+    static ERROR_COUNTED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// The running script asked for RESP3 replies (`redis.setresp(3)`).
+    static RESP3: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the script running on this thread reads its commands' replies in RESP3.
+pub fn script_resp3() -> bool {
+    RESP3.with(std::cell::Cell::get)
+}
+
+/// An error line as Redis makes one from a script's text (`luaPushErrorBuff`): its first
+/// word is its code, or `ERR` comes first if it has no space.
+fn error_line(text: &str) -> String {
+    let (code, msg) = text.split_once(' ').unwrap_or(("ERR", text));
+    format!("{code} {}", msg.trim_matches(|c| c == '\r' || c == '\n'))
+}
+
+/// The field Redis puts in the error table of a command's error (so it counts only once).
+const COUNTED: &str = "ignore_error_stats_update";
+
+/// Whether the script that just ran on this thread answered an error counted already;
+/// clears it.
+pub fn take_error_counted() -> bool {
+    ERROR_COUNTED.with(|c| c.replace(false))
+}
+
+/// Notes whether an error table a script answers was a command's.
+fn note_counted(t: &Table) {
+    if matches!(t.raw_get::<Value>(COUNTED), Ok(Value::Boolean(true))) {
+        ERROR_COUNTED.with(|c| c.set(true));
+    }
+}
+
 /// What EVAL answers for an error a script raised: an `{err = ...}` table's message as is,
 /// anything else after `ERR`.
 fn raised(v: &Value) -> String {
     match v {
         Value::Table(t) => match t.raw_get::<Value>("err") {
-            Ok(Value::String(e)) => String::from_utf8_lossy(&e.as_bytes()).into_owned(),
+            Ok(Value::String(e)) => {
+                note_counted(t);
+                String::from_utf8_lossy(&e.as_bytes()).into_owned()
+            }
             _ => "ERR script raised a table without err".into(),
         },
         Value::String(s) => format!("ERR {}", String::from_utf8_lossy(&s.as_bytes())),
@@ -1216,6 +1297,11 @@ fn command_reply(
 /// A Lua number as Lua 5.1's `tostring` writes it (`%.14g`), which is how Redis passes a
 /// number argument on.
 fn format_number(n: f64) -> String {
+    format_g(n, 14)
+}
+
+/// `n` as C's `%.{precision}g` writes it.
+fn format_g(n: f64, precision: usize) -> String {
     if !n.is_finite() {
         return if n.is_nan() {
             "nan".into()
@@ -1226,10 +1312,11 @@ fn format_number(n: f64) -> String {
         };
     }
     if n == 0.0 {
-        return "0".into();
+        return if n.is_sign_negative() { "-0" } else { "0" }.into();
     }
-    // 14 significant digits, then %g's choice between fixed and exponent notation.
-    let sci = format!("{n:.13e}");
+    let precision = precision.max(1);
+    // `precision` significant digits, then %g's choice between fixed and exponent notation.
+    let sci = format!("{n:.*e}", precision - 1);
     let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
     let trim = |s: String| -> String {
@@ -1239,75 +1326,155 @@ fn format_number(n: f64) -> String {
             s
         }
     };
-    if !(-4..14).contains(&exp) {
+    if exp < -4 || exp >= precision as i32 {
         let m = trim(mantissa.to_string());
         let sign = if exp < 0 { '-' } else { '+' };
         format!("{m}e{sign}{:02}", exp.unsigned_abs())
     } else {
-        let decimals = usize::try_from(13 - exp).unwrap_or(0);
+        let decimals = usize::try_from(precision as i32 - 1 - exp).unwrap_or(0);
         trim(format!("{n:.decimals$}"))
     }
 }
 
-/// A reply as a script sees it (RESP2 rules).
-fn reply_to_lua(lua: &Lua, reply: Reply) -> mlua::Result<Value> {
-    let table1 = |k: &str, v: &str| -> mlua::Result<Value> {
+/// A reply as a script sees it: Redis's RESP2 rules, or its RESP3 ones after
+/// `redis.setresp(3)` (a map `{map = {...}}`, a set `{set = {member = true}}`, a double
+/// `{double = n}`, a boolean a boolean, a null nil).
+fn reply_to_lua(lua: &Lua, reply: Reply, resp3: bool) -> mlua::Result<Value> {
+    let table1 = |k: &str, v: Value| -> mlua::Result<Value> {
         let t = lua.create_table()?;
         t.raw_set(k, v)?;
         Ok(Value::Table(t))
     };
     Ok(match reply {
-        Reply::Simple(s) => table1("ok", &s)?,
-        Reply::Error(e) => table1("err", &e)?,
+        Reply::Simple(s) => table1("ok", Value::String(lua.create_string(&s)?))?,
+        Reply::Error(e) => {
+            let t = lua.create_table()?;
+            t.raw_set("err", e)?;
+            t.raw_set(COUNTED, true)?;
+            Value::Table(t)
+        }
         Reply::Integer(i) => Value::Number(i as f64),
         Reply::Bulk(b) => Value::String(lua.create_string(&b)?),
-        Reply::Verbatim(s) => Value::String(lua.create_string(&s)?),
+        Reply::Null | Reply::NullArray if resp3 => Value::Nil,
         Reply::Null | Reply::NullArray | Reply::NoReply => Value::Boolean(false),
+        Reply::Double(d) if resp3 => table1("double", Value::Number(d))?,
         Reply::Double(d) => Value::String(lua.create_string(crate::resp::format_double(d))?),
+        Reply::Boolean(b) if resp3 => Value::Boolean(b),
         Reply::Boolean(b) => Value::Number(if b { 1.0 } else { 0.0 }),
+        Reply::Verbatim(s) if resp3 => {
+            let v = lua.create_table()?;
+            v.raw_set("format", "txt")?;
+            v.raw_set("string", lua.create_string(&s)?)?;
+            table1("verbatim_string", Value::Table(v))?
+        }
+        Reply::Verbatim(s) => Value::String(lua.create_string(&s)?),
+        Reply::Set(items) if resp3 => {
+            let t = lua.create_table_with_capacity(0, items.len())?;
+            for item in items {
+                t.raw_set(reply_to_lua(lua, item, resp3)?, true)?;
+            }
+            table1("set", Value::Table(t))?
+        }
+        Reply::Map(pairs) if resp3 => {
+            let t = lua.create_table_with_capacity(0, pairs.len())?;
+            for (k, v) in pairs {
+                t.raw_set(reply_to_lua(lua, k, resp3)?, reply_to_lua(lua, v, resp3)?)?;
+            }
+            table1("map", Value::Table(t))?
+        }
         Reply::Array(items) | Reply::Set(items) | Reply::Push(items) => {
             let t = lua.create_table_with_capacity(items.len(), 0)?;
             for (i, item) in items.into_iter().enumerate() {
-                t.raw_set(i + 1, reply_to_lua(lua, item)?)?;
+                t.raw_set(i + 1, reply_to_lua(lua, item, resp3)?)?;
             }
             Value::Table(t)
         }
         Reply::Map(pairs) => {
             let t = lua.create_table_with_capacity(pairs.len() * 2, 0)?;
             for (i, (k, v)) in pairs.into_iter().enumerate() {
-                t.raw_set(2 * i + 1, reply_to_lua(lua, k)?)?;
-                t.raw_set(2 * i + 2, reply_to_lua(lua, v)?)?;
+                t.raw_set(2 * i + 1, reply_to_lua(lua, k, resp3)?)?;
+                t.raw_set(2 * i + 2, reply_to_lua(lua, v, resp3)?)?;
             }
             Value::Table(t)
         }
     })
 }
 
-/// A script's return value as a reply (RESP2 rules; tables read raw, never through a
-/// metatable).
-fn lua_to_reply(v: &Value, depth: usize) -> Reply {
+/// A Lua string field of `t`, if it has one.
+fn string_field(t: &Table, name: &str) -> Option<Vec<u8>> {
+    match t.raw_get::<Value>(name) {
+        Ok(Value::String(s)) => Some(s.as_bytes().to_vec()),
+        _ => None,
+    }
+}
+
+/// A status or big number line: Redis turns its line breaks into spaces.
+fn one_line(s: &[u8]) -> String {
+    String::from_utf8_lossy(s).replace(['\r', '\n'], " ")
+}
+
+/// A script's return value as a reply (Redis's rules; tables read raw, never through a
+/// metatable): `{err=}`, `{ok=}`, `{double=}`, `{big_number=}`, `{verbatim_string=}`,
+/// `{map=}` and `{set=}` first, else the array part up to the first nil. A boolean is 1 or
+/// nil for a script in RESP2, a boolean in RESP3.
+fn lua_to_reply(v: &Value, depth: usize, resp3: bool) -> Reply {
     match v {
         Value::Nil => Reply::Null,
+        Value::Boolean(b) if resp3 => Reply::Boolean(*b),
         Value::Boolean(true) => Reply::Integer(1),
         Value::Boolean(false) => Reply::Null,
         Value::Integer(i) => Reply::Integer(*i),
         Value::Number(n) => Reply::Integer(if n.is_finite() { *n as i64 } else { 0 }),
         Value::String(s) => Reply::Bulk(s.as_bytes().to_vec()),
         Value::Table(t) => {
-            if let Ok(Value::String(e)) = t.raw_get::<Value>("err") {
-                return Reply::Error(String::from_utf8_lossy(&e.as_bytes()).into_owned());
+            if let Some(e) = string_field(t, "err") {
+                if depth == 0 {
+                    note_counted(t);
+                }
+                return Reply::Error(String::from_utf8_lossy(&e).into_owned());
             }
-            if let Ok(Value::String(s)) = t.raw_get::<Value>("ok") {
-                return Reply::Simple(String::from_utf8_lossy(&s.as_bytes()).into_owned());
+            if let Some(s) = string_field(t, "ok") {
+                return Reply::Simple(one_line(&s));
+            }
+            if let Ok(Value::Integer(_) | Value::Number(_)) = t.raw_get::<Value>("double") {
+                return Reply::Double(t.raw_get::<f64>("double").unwrap_or_default());
+            }
+            if let Some(s) = string_field(t, "big_number") {
+                return Reply::Bulk(one_line(&s).into_bytes());
+            }
+            if let Ok(Value::Table(v)) = t.raw_get::<Value>("verbatim_string") {
+                if let (Some(_), Some(s)) = (string_field(&v, "format"), string_field(&v, "string"))
+                {
+                    return Reply::Verbatim(String::from_utf8_lossy(&s).into_owned());
+                }
             }
             if depth >= MAX_DEPTH {
                 return Reply::error("ERR reached lua stack limit");
+            }
+            if let Ok(Value::Table(m)) = t.raw_get::<Value>("map") {
+                let mut pairs = Vec::new();
+                for pair in m.pairs::<Value, Value>() {
+                    let Ok((k, v)) = pair else { break };
+                    pairs.push((
+                        lua_to_reply(&k, depth + 1, resp3),
+                        lua_to_reply(&v, depth + 1, resp3),
+                    ));
+                }
+                return Reply::Map(pairs);
+            }
+            if let Ok(Value::Table(m)) = t.raw_get::<Value>("set") {
+                let mut items = Vec::new();
+                for pair in m.pairs::<Value, Value>() {
+                    let Ok((k, _)) = pair else { break };
+                    items.push(lua_to_reply(&k, depth + 1, resp3));
+                }
+                return Reply::Set(items);
             }
             let mut items = Vec::new();
             for i in 1.. {
                 match t.raw_get::<Value>(i) {
                     Ok(Value::Nil) | Err(_) => break,
-                    Ok(item) => items.push(lua_to_reply(&item, depth + 1)),
+                    Ok(item) => items.push(lua_to_reply(&item, depth + 1, resp3)),
                 }
             }
             Reply::Array(items)
