@@ -30,6 +30,8 @@ pub struct Session {
     /// The error reply the command just made was counted already (a script's error raised
     /// from a command it called).
     pub error_counted: bool,
+    /// The session a script's commands run on (Redis's `CLIENT_SCRIPT`).
+    pub in_script: bool,
     /// The transaction being queued (`MULTI`).
     pub multi: Option<Multi>,
     /// The keys watched (`WATCH`), until EXEC, DISCARD, UNWATCH or RESET.
@@ -48,6 +50,7 @@ impl Session {
             blocked: None,
             wrote: false,
             error_counted: false,
+            in_script: false,
             multi: None,
             watch: None,
         }

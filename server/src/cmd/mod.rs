@@ -23,6 +23,7 @@ mod args;
 mod number;
 mod reply;
 mod scan;
+mod sort;
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -37,8 +38,14 @@ pub use self::multi::Multi;
 /// The state `dispatch` runs a command in (re-exported: callers take both from here).
 pub use crate::session::Session;
 
-/// Commands that run through `Store::atomically` (which holds the execution lock
-/// exclusively), so `dispatch` does not hold it shared for them.
+/// Whether `cmd` with `args` runs through `Store::atomically` (which holds the execution
+/// lock exclusively), so `dispatch` does not hold it shared for it: EXEC, scripts, and
+/// `SORT ... STORE`.
+fn runs_atomically(cmd: &Command, args: &[Vec<u8>]) -> bool {
+    RUN_ATOMICALLY.contains(&cmd.name) || (cmd.name == "sort" && sort::store_target(args).is_some())
+}
+
+/// Commands that always run through `Store::atomically`.
 const RUN_ATOMICALLY: &[&str] = &[
     "exec",
     "eval",
@@ -290,6 +297,8 @@ pub static COMMANDS: &[Command] = &[
     // Redis's CLUSTER RESET is `noscript`; the container carries the flag for all of them,
     // which without cluster support all answer the same error anyway.
     command!("cluster", -2, ["noscript"], NOKEYS, "cluster", "3.0.0", "A container for Redis Cluster commands.", introspection::cluster),
+    command!("sort", -2, ["write", "denyoom", "movablekeys"], KEY1, "generic", "1.0.0", "Sorts the elements in a list, a set, or a sorted set, optionally storing the result.", sort::sort),
+    command!("sort_ro", -2, ["readonly", "movablekeys"], KEY1, "generic", "7.0.0", "Returns the sorted elements of a list, a set, or a sorted set.", sort::sort_ro),
     command!("time", 1, ["loading", "stale", "fast"], NOKEYS, "server", "2.6.0", "Returns the server time.", introspection::time),
     command!("slowlog", -2, [], NOKEYS, "server", "2.2.12", "A container for slow log commands.", introspection::slowlog),
     command!("object", -2, [], NOKEYS, "generic", "2.2.3", "A container for object introspection commands.", introspection::object),
@@ -317,7 +326,9 @@ pub fn lookup(name: &[u8]) -> Option<&'static Command> {
 
 /// Commands that can run long (they walk a whole database or flush memtables): the
 /// connection hands them to a blocking thread instead of running them on its I/O task.
-const LONG_RUNNING: &[&str] = &["keys", "scan", "flushdb", "flushall", "save", "bgsave"];
+const LONG_RUNNING: &[&str] = &[
+    "keys", "scan", "flushdb", "flushall", "save", "bgsave", "sort", "sort_ro",
+];
 
 /// Whether `cmd` may block its thread for long now: a long-running command, or a write
 /// while the engine stalls writes (until compaction catches up).
@@ -358,6 +369,13 @@ fn numkeys_spec(name: &str) -> Option<(usize, usize)> {
 /// else by its key spec (first, last, step; positions count the name). A bad `numkeys`
 /// gives no keys.
 pub(super) fn command_keys<'a>(cmd: &Command, args: &'a [Vec<u8>]) -> Vec<&'a Vec<u8>> {
+    if cmd.name == "sort" {
+        return args
+            .first()
+            .into_iter()
+            .chain(sort::store_target(args))
+            .collect();
+    }
     if let Some((at, before)) = numkeys_spec(cmd.name) {
         let n = args
             .get(at)
@@ -551,17 +569,15 @@ where
         // command shares it, and answers BUSY if a script keeps it past the threshold.
         // Commands Redis serves while a script is busy (MULTI, WATCH, ...) touch no key a
         // script could be changing, and SCRIPT/FUNCTION KILL must get through.
-        let _shared = if RUN_ATOMICALLY.contains(&cmd.name)
-            || kill_or_stats
-            || cmd.flags.contains(&"allow-busy")
-        {
-            None
-        } else {
-            match shared_unless_busy(server) {
-                Some(g) => Some(g),
-                None => return busy_reply(),
-            }
-        };
+        let _shared =
+            if runs_atomically(cmd, args) || kill_or_stats || cmd.flags.contains(&"allow-busy") {
+                None
+            } else {
+                match shared_unless_busy(server) {
+                    Some(g) => Some(g),
+                    None => return busy_reply(),
+                }
+            };
         if may_block(server, cmd) {
             blocking(&mut || run(cmd, server, session, args))
         } else {
@@ -624,13 +640,21 @@ fn after_run(
 ) {
     let failed = matches!(reply, Reply::Error(_));
     if cmd.flags.contains(&"write") {
+        // What a write may have changed: its keys (SORT only its STORE destination).
+        let written = || {
+            if cmd.name == "sort" {
+                sort::store_target(args).into_iter().collect()
+            } else {
+                command_keys(cmd, args)
+            }
+        };
         if server.blocking.blocked_clients() > 0 {
-            for k in command_keys(cmd, args) {
+            for k in written() {
                 server.blocking.signal(session.db, k);
             }
         }
         if !failed && server.watches.any() {
-            for k in command_keys(cmd, args) {
+            for k in written() {
                 server.watches.touch(session.db, k);
             }
         }

@@ -83,6 +83,7 @@ fn as_script<R>(
 ) -> Result<R, Reply> {
     let mut script_session = Session::new(std::sync::Arc::clone(&session.client), true);
     script_session.db = session.db;
+    script_session.in_script = true;
     let mut wrote = false;
     crate::script::take_error_counted();
     let ran = server.store.atomically(|| {
