@@ -388,8 +388,60 @@ fn cjson_and_cmsgpack_as_redis_has_them() {
         .query::<redis::Value>(c)
         .unwrap_err();
     assert!(e.to_string().contains("Missing bytes"), "{e}");
+    // struct, as lua_struct packs and unpacks.
+    let v: Vec<i64> = q(
+        c,
+        &[
+            "EVAL",
+            "local s = struct.pack('>i2 <I4 !4 b d', -2, 70000, 1, 1.5) \
+                   local a, b, c, d, next = struct.unpack('>i2 <I4 !4 b d', s) \
+                   return {#s, a, b, c, d * 2, next, struct.size('!4 b d')}",
+            "0",
+        ],
+    );
+    assert_eq!(v, [16, -2, 70000, 1, 3, 17, 12]);
+    let e = err(c, &["EVAL", "return struct.pack('i33', 1)", "0"]);
+    assert!(
+        e.contains("user_script:1: integral size 33 is larger than limit of 32"),
+        "{e}"
+    );
     let pong: String = q(c, &["PING"]);
     assert_eq!(pong, "PONG");
+}
+
+/// A script's error says where it was raised, as Redis 7's do.
+#[test]
+fn script_errors_name_the_script_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let mut c = conn(&server.url());
+    let c = &mut c;
+    let e = err(c, &["EVAL", "local x = 1\nerror('boom')", "0"]);
+    assert_eq!(
+        e,
+        "ERR user_script:2: boom script: 714a63a669be258558d12789d99b172938d85961, on @user_script:2."
+    );
+    let e = err(
+        c,
+        &["EVAL", "local r = redis.call('nosuch')\nreturn r", "0"],
+    );
+    assert!(
+        e.starts_with("ERR Unknown Redis command called from script script: "),
+        "{e}"
+    );
+    assert!(e.ends_with(", on @user_script:1."), "{e}");
+    let _: String = q(
+        c,
+        &[
+            "FUNCTION",
+            "LOAD",
+            "#!lua name=l\nredis.register_function('f', function() error({err='MY own'}) end)",
+        ],
+    );
+    assert_eq!(
+        err(c, &["FCALL", "f", "0"]),
+        "MY own script: f, on @user_function:2."
+    );
 }
 
 /// What Redis's sandbox refuses stays refused through the side doors: rawset, getfenv,

@@ -24,6 +24,7 @@ use crate::resp::Reply;
 mod bit;
 mod json;
 mod msgpack;
+mod structlib;
 
 /// Redis's cap on a script's table nesting when converting to a reply.
 const MAX_DEPTH: usize = 64;
@@ -411,8 +412,14 @@ impl Scripting {
         let lua = self.lua();
         let read_only = read_only || flags.read_only;
         Some(self.as_running(&lua, || {
-            run_function(&lua, &key, keys, args, read_only, call, false)
-                .unwrap_or_else(Reply::Error)
+            let run = Invocation {
+                name: sha,
+                keys,
+                args,
+                read_only,
+                as_function: false,
+            };
+            run_function(&lua, &key, &run, call).unwrap_or_else(Reply::Error)
         }))
     }
 
@@ -645,16 +652,15 @@ impl Scripting {
             .unwrap_or_else(|e| e.into_inner()) =
             Some((String::from_utf8_lossy(name).into_owned(), command));
         let out = self.as_running(&lua, || {
-            run_function(
-                &lua,
-                &key,
+            let fname = String::from_utf8_lossy(name);
+            let run = Invocation {
+                name: &fname,
                 keys,
                 args,
-                read_only || flags.read_only,
-                call,
-                true,
-            )
-            .unwrap_or_else(Reply::Error)
+                read_only: read_only || flags.read_only,
+                as_function: true,
+            };
+            run_function(&lua, &key, &run, call).unwrap_or_else(Reply::Error)
         });
         *self
             .running
@@ -1007,14 +1013,15 @@ fn setup(lua: &Lua) -> mlua::Result<()> {
     g.set("bit", bit::library(lua)?)?;
     g.set("cjson", json::library(lua)?)?;
     g.set("cmsgpack", msgpack::library(lua)?)?;
+    g.set("struct", structlib::library(lua)?)?;
     // redis.call raises the error table redis.pcall would return. Then Redis's read-only
     // tables: scripts run in an environment that reads the globals and writes nothing, and
     // the libraries they see cannot be changed ("Attempt to modify a readonly table").
     // Function libraries share one more globals table, as read-only: while a library's code
     // runs (FUNCTION LOAD) it reads only the load API (`redis.register_function`, `log`, the
     // version), and afterwards what scripts read.
-    let (env, function_globals, set_loading): (Table, Table, Function) = lua
-        .load(
+    let (env, function_globals, set_loading, run_protected): (Table, Table, Function, Function) =
+        lua.load(
             r#"
         local register_function = ...
         redis.call = function(...)
@@ -1065,8 +1072,8 @@ fn setup(lua: &Lua) -> mlua::Result<()> {
             if protected[t] then error("Attempt to modify a readonly table", 2) end
             return real_setmetatable(t, m)
         end
-        for _, name in ipairs({'redis', 'bit', 'cjson', 'cmsgpack', 'string', 'table',
-                               'math'}) do
+        for _, name in ipairs({'redis', 'bit', 'cjson', 'cmsgpack', 'struct', 'string',
+                               'table', 'math'}) do
             G[name] = protect(G[name])
         end
         local run_index = strict_index(G)
@@ -1133,7 +1140,13 @@ fn setup(lua: &Lua) -> mlua::Result<()> {
             end
             return compile(concat(parts), name, real_getfenv(2))
         end
-        return env, function_globals, set_loading
+        local real_xpcall, unpack, select = xpcall, unpack, select
+        local function run_protected(f, handler, ...)
+            if select('#', ...) == 0 then return real_xpcall(f, handler) end
+            local args, n = {...}, select('#', ...)
+            return real_xpcall(function() return f(unpack(args, 1, n)) end, handler)
+        end
+        return env, function_globals, set_loading, run_protected
         "#,
         )
         .set_name("@redis_setup")
@@ -1141,6 +1154,8 @@ fn setup(lua: &Lua) -> mlua::Result<()> {
     lua.set_named_registry_value(SCRIPT_ENV, env)?;
     lua.set_named_registry_value(FUNCTION_GLOBALS, function_globals)?;
     lua.set_named_registry_value(SET_LOADING, set_loading)?;
+    lua.set_named_registry_value(RUN_PROTECTED, run_protected)?;
+    lua.set_named_registry_value(ERROR_HANDLER, lua.create_function(error_handler)?)?;
     Ok(())
 }
 
@@ -1152,16 +1167,29 @@ const REDIS_IMPL: &str = "strata.redis_impl";
 /// the load environment and the run environment.
 const FUNCTION_GLOBALS: &str = "strata.function_globals";
 const SET_LOADING: &str = "strata.set_loading";
+/// Runs a function with arguments under a message handler (`xpcall` with arguments), and
+/// the message handler.
+const RUN_PROTECTED: &str = "strata.run_protected";
+const ERROR_HANDLER: &str = "strata.error_handler";
 
-/// Runs the compiled script `key` with KEYS and ARGV set.
+/// One run of a script or function.
+struct Invocation<'a> {
+    /// What its errors name: the script's SHA1, or the function's name.
+    name: &'a str,
+    keys: &'a [Vec<u8>],
+    args: &'a [Vec<u8>],
+    read_only: bool,
+    /// A function gets KEYS and ARGV as its arguments; a script reads the globals.
+    as_function: bool,
+}
+
+/// Runs the compiled script `key` with KEYS and ARGV; its error, if it raises one, says
+/// where as Redis's does (`... script: <name>, on @user_script:<line>.`).
 fn run_function(
     lua: &Lua,
     key: &RegistryKey,
-    keys: &[Vec<u8>],
-    args: &[Vec<u8>],
-    read_only: bool,
+    run: &Invocation<'_>,
     call: &mut dyn FnMut(&mut [Vec<u8>], bool) -> Reply,
-    pass_args: bool,
 ) -> Result<Reply, ScriptError> {
     let err = |e: mlua::Error| format!("ERR {}", message(&e));
     let g = lua.globals();
@@ -1172,14 +1200,19 @@ fn run_function(
         }
         Ok(t)
     };
-    let (keys, args) = (strings(keys).map_err(err)?, strings(args).map_err(err)?);
-    if !pass_args {
+    let (keys, args) = (
+        strings(run.keys).map_err(err)?,
+        strings(run.args).map_err(err)?,
+    );
+    if !run.as_function {
         g.raw_set("KEYS", keys.clone()).map_err(err)?;
         g.raw_set("ARGV", args.clone()).map_err(err)?;
     }
     let func: Function = lua.registry_value(key).map_err(err)?;
-    let pcall: Function = g.raw_get("pcall").map_err(err)?;
+    let protected: Function = lua.named_registry_value(RUN_PROTECTED).map_err(err)?;
+    let handler: Function = lua.named_registry_value(ERROR_HANDLER).map_err(err)?;
     let call = std::cell::RefCell::new(call);
+    let read_only = run.read_only;
     RESP3.with(|r| r.set(false));
     let result = lua.scope(|scope| {
         let command = scope.create_function(|lua, (_raise, argv): (bool, Variadic<Value>)| {
@@ -1188,21 +1221,79 @@ fn run_function(
         })?;
         let redis: Table = lua.named_registry_value(REDIS_IMPL)?;
         redis.raw_set("__command", command)?;
-        // Through Lua's own pcall: an error raised with a table (`redis.call`'s) keeps it.
-        // A function (FCALL) gets KEYS and ARGV as its arguments; a script reads the globals.
-        let (ok, out): (bool, Value) = if pass_args {
-            pcall.call((func, keys, args))?
+        // Under Redis's message handler: an error raised with a table (`redis.call`'s)
+        // keeps it, and any error learns where in the script it happened.
+        let (ok, out): (bool, Value) = if run.as_function {
+            protected.call((func, handler, keys, args))?
         } else {
-            pcall.call(func)?
+            protected.call((func, handler))?
         };
         redis.raw_set("__command", Value::Nil)?;
         Ok(if ok {
             lua_to_reply(&out, 0, script_resp3())
         } else {
-            Reply::Error(raised(&out))
+            let mut line = raised(&out);
+            if let Value::Table(t) = &out {
+                if let (Some(source), Ok(Value::Integer(at))) =
+                    (string_field(t, "source"), t.raw_get::<Value>("line"))
+                {
+                    line = format!(
+                        "{line} script: {}, on {}:{at}.",
+                        run.name,
+                        String::from_utf8_lossy(&source)
+                    );
+                }
+            }
+            Reply::Error(line)
         })
     });
     result.map_err(|e| script_error(&e))
+}
+
+/// The innermost frame of a user's script or function on the stack: its source
+/// (`@user_script`, `@user_function`) and the line running there.
+fn user_frame(lua: &Lua) -> Option<(String, i32)> {
+    (1..64).find_map(|level| {
+        let frame = lua.inspect_stack(level)?;
+        let source = frame.source().source?.into_owned();
+        let line = frame.curr_line();
+        (source.starts_with("@user_") && line > 0).then_some((source, line))
+    })
+}
+
+/// Redis's error handler (run where the error was raised): every error becomes a table
+/// `{err = "CODE message"}` with the script's `source` and `line`. A library function's
+/// error (raised from Rust) is prefixed with that place, as `luaL_error` does.
+fn error_handler(lua: &Lua, error: Value) -> mlua::Result<Value> {
+    let frame = user_frame(lua);
+    let t = match error {
+        Value::Table(t) => t,
+        other => {
+            let msg = match &other {
+                Value::String(s) => format!("ERR {}", String::from_utf8_lossy(&s.as_bytes())),
+                Value::Error(e) => {
+                    let m = message(e);
+                    if m.starts_with("ERR ") {
+                        m
+                    } else if let Some((source, line)) = &frame {
+                        format!("ERR {}:{line}: {m}", source.trim_start_matches('@'))
+                    } else {
+                        format!("ERR {m}")
+                    }
+                }
+                Value::Nil => "ERR nil".to_string(),
+                v => format!("ERR {}", v.to_string().unwrap_or_default()),
+            };
+            let t = lua.create_table()?;
+            t.raw_set("err", msg)?;
+            t
+        }
+    };
+    if let Some((source, line)) = frame {
+        t.raw_set("source", source)?;
+        t.raw_set("line", line)?;
+    }
+    Ok(Value::Table(t))
 }
 
 thread_local! {
@@ -1400,6 +1491,16 @@ fn reply_to_lua(lua: &Lua, reply: Reply, resp3: bool) -> mlua::Result<Value> {
     })
 }
 
+/// A number as C's `(long long)` cast makes it on the machines Redis runs on: truncated,
+/// and anything outside the range (infinities and NaN too) the lowest value.
+fn c_long_long(n: f64) -> i64 {
+    if (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&n) {
+        n as i64
+    } else {
+        i64::MIN
+    }
+}
+
 /// A Lua string field of `t`, if it has one.
 fn string_field(t: &Table, name: &str) -> Option<Vec<u8>> {
     match t.raw_get::<Value>(name) {
@@ -1424,7 +1525,7 @@ fn lua_to_reply(v: &Value, depth: usize, resp3: bool) -> Reply {
         Value::Boolean(true) => Reply::Integer(1),
         Value::Boolean(false) => Reply::Null,
         Value::Integer(i) => Reply::Integer(*i),
-        Value::Number(n) => Reply::Integer(if n.is_finite() { *n as i64 } else { 0 }),
+        Value::Number(n) => Reply::Integer(c_long_long(*n)),
         Value::String(s) => Reply::Bulk(s.as_bytes().to_vec()),
         Value::Table(t) => {
             if let Some(e) = string_field(t, "err") {
