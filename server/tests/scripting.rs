@@ -281,6 +281,38 @@ fn a_busy_script_answers_busy_and_script_kill_stops_it() {
     let pong: String = q(&mut c, &["PING"]);
     assert_eq!(pong, "PONG");
     assert!(err(&mut c, &["SCRIPT", "KILL"]).starts_with("NOTBUSY"));
+
+    // A script quick so far (so run on its connection's thread) that runs long this time
+    // still leaves the server answering: BUSY to others, and SCRIPT KILL stops it.
+    let body = "local n = tonumber(ARGV[1]) local i = 0 while i < n do i = i + 1 end return i";
+    let done: i64 = q(&mut c, &["EVAL", body, "0", "10"]);
+    assert_eq!(done, 10);
+    let url = server.url();
+    let long = std::thread::spawn(move || {
+        let mut s = conn(&url);
+        err(&mut s, &["EVAL", body, "0", "1e15"])
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut others: Vec<redis::Connection> = (0..8).map(|_| conn(&server.url())).collect();
+    'busy: loop {
+        for o in &mut others {
+            match redis::cmd("PING").query::<String>(o) {
+                Err(e) if e.code() == Some("BUSY") => break 'busy,
+                _ if std::time::Instant::now() > deadline => panic!("never BUSY"),
+                _ => std::thread::sleep(std::time::Duration::from_millis(5)),
+            }
+        }
+    }
+    // Every connection is served while the script runs.
+    for o in &mut others {
+        let e = redis::cmd("GET")
+            .arg("x")
+            .query::<Option<String>>(o)
+            .unwrap_err();
+        assert_eq!(e.code(), Some("BUSY"));
+    }
+    let _: () = q(&mut c, &["SCRIPT", "KILL"]);
+    assert!(long.join().unwrap().contains("Script killed by user"));
 }
 
 /// The libraries Redis loads (cjson, cmsgpack) answer as Redis's do, and hostile input to

@@ -330,14 +330,38 @@ const LONG_RUNNING: &[&str] = &[
     "keys", "scan", "flushdb", "flushall", "save", "bgsave", "sort", "sort_ro",
 ];
 
-/// Whether `cmd` may block its thread for long now: a long-running command, or a write
-/// while the engine stalls writes (until compaction catches up).
-fn may_block(server: &Server, cmd: &Command) -> bool {
-    // A transaction or a script holds the execution lock for as long as it runs (a script
-    // until SCRIPT KILL): the runtime hands this thread's other connections to another.
-    LONG_RUNNING.contains(&cmd.name)
-        || RUN_ATOMICALLY.contains(&cmd.name)
-        || (cmd.flags.contains(&"write") && server.store.engine().is_write_stalled())
+/// Whether `cmd` may block its thread for long now: a long-running command, a script that
+/// ran long last time, a transaction holding one of those, or a write while the engine
+/// stalls writes (until compaction catches up). The connection then hands its thread's other
+/// connections to another thread first (`block_in_place`), a hand-off that would cost a
+/// short script more than running it.
+fn may_block(server: &Server, session: &Session, cmd: &Command, args: &[Vec<u8>]) -> bool {
+    if cmd.flags.contains(&"write") && server.store.engine().is_write_stalled() {
+        return true;
+    }
+    let slow = |name: &str, args: &[Vec<u8>]| match name {
+        "eval" | "eval_ro" => args
+            .first()
+            .is_none_or(|body| server.scripting.ran_long(&crate::script::sha1_hex(body))),
+        "evalsha" | "evalsha_ro" => args.first().is_none_or(|sha| {
+            server
+                .scripting
+                .ran_long(&String::from_utf8_lossy(sha).to_ascii_lowercase())
+        }),
+        "fcall" | "fcall_ro" => args
+            .first()
+            .is_none_or(|f| server.scripting.function_ran_long(f)),
+        name => LONG_RUNNING.contains(&name),
+    };
+    if cmd.name == "exec" {
+        return session.multi.as_ref().is_some_and(|m| {
+            m.queued.iter().any(|q| {
+                let name = q.first().and_then(|n| lookup(n)).map_or("", |c| c.name);
+                slow(name, &q[1..])
+            })
+        });
+    }
+    slow(cmd.name, args)
 }
 
 /// Whether running `argv` now would wait in the engine: a write while the engine stalls
@@ -578,8 +602,15 @@ where
                     None => return busy_reply(),
                 }
             };
-        if may_block(server, cmd) {
+        if may_block(server, session, cmd, args) {
             blocking(&mut || run(cmd, server, session, args))
+        } else if runs_atomically(cmd, args) {
+            // A quick script or transaction runs here; if it turns out long, it hands this
+            // thread's other connections over then (`script::leave_worker`).
+            crate::script::set_on_worker(true);
+            let reply = run(cmd, server, session, args);
+            crate::script::set_on_worker(false);
+            reply
         } else {
             run(cmd, server, session, args)
         }
@@ -680,6 +711,9 @@ pub(super) fn run_in_exec(server: &Server, session: &mut Session, argv: &mut [Ve
     };
     if cmd.flags.contains(&"write") {
         session.wrote = true;
+    }
+    if LONG_RUNNING.contains(&cmd.name) {
+        crate::script::leave_worker();
     }
     let start = Instant::now();
     let args = &mut argv[1..];

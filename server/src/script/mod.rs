@@ -49,6 +49,8 @@ pub struct Scripting {
     functions: Mutex<Functions>,
     /// The script running now, if any (its kill switch is read by the interpreter's hook).
     running: Arc<Running>,
+    /// Scripts (SHA1) and functions (`f:name`) whose last run was quick.
+    quick: Mutex<std::collections::HashSet<String>>,
 }
 
 /// What other clients see of the script running: since when (ms after `epoch`, 0: none),
@@ -92,6 +94,13 @@ pub enum Kill {
 /// Script calls between two garbage collection steps (Redis's `LUA_GC_CYCLE_PERIOD`).
 const GC_CYCLE_PERIOD: u64 = 50;
 
+/// A script that ran for less than this (ms) the last time runs on its connection's thread
+/// the next time; a longer one first hands the thread's other connections to another.
+const QUICK_MS: u64 = 2;
+
+/// How many scripts and functions are remembered as quick (beyond, new ones are not).
+const MAX_QUICK: usize = 10_000;
+
 /// How long a library's code may run at FUNCTION LOAD (Redis's `LOAD_TIMEOUT_MS`).
 const LOAD_TIMEOUT_MS: u64 = 500;
 
@@ -106,6 +115,10 @@ fn install_hook(lua: &Lua, running: &Arc<Running>, every: u32) {
     lua.set_hook(
         mlua::HookTriggers::new().every_nth_instruction(every),
         move |lua, _| {
+            let since = hook.since_ms.load(Ordering::Relaxed);
+            if since != 0 && hook.now_ms().saturating_sub(since) >= QUICK_MS {
+                leave_worker();
+            }
             let deadline = hook.load_deadline_ms.load(Ordering::Relaxed);
             if deadline != 0 && hook.now_ms() > deadline {
                 return Err(mlua::Error::RuntimeError("FUNCTION LOAD timeout".into()));
@@ -263,6 +276,7 @@ impl Scripting {
             scripts: Mutex::new(HashMap::new()),
             functions: Mutex::new(Functions::default()),
             running,
+            quick: Mutex::default(),
         })
     }
 
@@ -313,14 +327,42 @@ impl Scripting {
         self.running.wrote.store(true, Ordering::Release);
     }
 
-    /// Runs `f` as the running script (for BUSY and SCRIPT KILL).
-    fn as_running<R>(&self, lua: &Lua, f: impl FnOnce() -> R) -> R {
+    /// Whether the script `sha` (or one not run yet) ran for long the last time: the next
+    /// run leaves its connection's thread to the others first.
+    pub fn ran_long(&self, sha: &str) -> bool {
+        !self.quick().contains(sha)
+    }
+
+    /// [`ran_long`](Self::ran_long) for function `name` (any case).
+    pub fn function_ran_long(&self, name: &[u8]) -> bool {
+        let key = format!("f:{}", String::from_utf8_lossy(name).to_ascii_lowercase());
+        !self.quick().contains(&key)
+    }
+
+    fn quick(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<String>> {
+        self.quick.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `f` as the running script (for BUSY and SCRIPT KILL), `name` (its SHA1, or
+    /// `f:` and the function's name) noted as quick or not.
+    fn as_running<R>(&self, lua: &Lua, name: String, f: impl FnOnce() -> R) -> R {
         let r = &self.running;
         r.kill.store(false, Ordering::Release);
         r.wrote.store(false, Ordering::Release);
-        r.since_ms.store(r.now_ms(), Ordering::Release);
+        let started = r.now_ms();
+        r.since_ms.store(started, Ordering::Release);
         let out = f();
+        let quick = r.now_ms().saturating_sub(started) < QUICK_MS;
         r.since_ms.store(0, Ordering::Release);
+        let mut known = self.quick();
+        if quick {
+            if known.len() < MAX_QUICK || known.contains(&name) {
+                known.insert(name);
+            }
+        } else {
+            known.remove(&name);
+        }
+        drop(known);
         // As Redis: a step of garbage collection every 50 calls keeps what scripts leave
         // behind from piling up between the collector's own cycles.
         if r.calls.fetch_add(1, Ordering::Relaxed) % GC_CYCLE_PERIOD == GC_CYCLE_PERIOD - 1 {
@@ -411,7 +453,7 @@ impl Scripting {
         let (key, flags) = self.scripts().get(sha).cloned()?;
         let lua = self.lua();
         let read_only = read_only || flags.read_only;
-        Some(self.as_running(&lua, || {
+        Some(self.as_running(&lua, sha.to_string(), || {
             let run = Invocation {
                 name: sha,
                 keys,
@@ -651,7 +693,7 @@ impl Scripting {
             .lock()
             .unwrap_or_else(|e| e.into_inner()) =
             Some((String::from_utf8_lossy(name).into_owned(), command));
-        let out = self.as_running(&lua, || {
+        let out = self.as_running(&lua, format!("f:{lname}"), || {
             let fname = String::from_utf8_lossy(name);
             let run = Invocation {
                 name: &fname,
@@ -1297,10 +1339,36 @@ fn error_handler(lua: &Lua, error: Value) -> mlua::Result<Value> {
 }
 
 thread_local! {
+    /// A script or transaction runs on a runtime worker thread, which it has not handed
+    /// over (see `leave_worker`).
+    static ON_WORKER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     /// The script that just ran answered an error a command it called made (counted then).
     static ERROR_COUNTED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     /// The running script asked for RESP3 replies (`redis.setresp(3)`).
     static RESP3: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Notes that what runs next on this thread (a quick script or transaction) runs on a
+/// runtime worker (`true`), or that it is done (`false`).
+pub fn set_on_worker(on: bool) {
+    ON_WORKER.with(|w| w.set(on));
+}
+
+/// If this thread is a runtime worker running a script or transaction that turned out long,
+/// hands the worker (its other connections) to another thread, as `block_in_place` does
+/// before a command known to be long: they are served while this one goes on. The hand-off
+/// takes a millisecond, once.
+pub fn leave_worker() {
+    if !ON_WORKER.with(|w| w.replace(false)) {
+        return;
+    }
+    let multi_thread = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if multi_thread {
+        // The thread taking the worker over needs a moment to start; until it has, the
+        // worker could come back here.
+        tokio::task::block_in_place(|| std::thread::sleep(std::time::Duration::from_millis(1)));
+    }
 }
 
 /// Whether the script running on this thread reads its commands' replies in RESP3.
