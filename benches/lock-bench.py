@@ -10,17 +10,18 @@ EVALSHA to give it back). Run it against strata-server and redis-server in turn:
 Prints cycles/s and the p50/p99 latency of a cycle in microseconds.
 """
 
-import multiprocessing
 import os
 import sys
 import time
 
 # Run from the repository root, `import redis` would find the crate directory `redis/`.
 sys.path = [p for p in sys.path if os.path.abspath(p or ".") != os.getcwd()]
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import redis  # noqa: E402
+from clients import run as clients_run  # noqa: E402
 
 
-def worker(port, proc, seconds, locks, out):
+def worker(proc, port, seconds, locks, out):
     client = redis.Redis(port=port)
     lat = []
     i = 0
@@ -41,24 +42,7 @@ def main():
     procs = int(sys.argv[2]) if len(sys.argv) > 2 else 8
     seconds = float(sys.argv[3]) if len(sys.argv) > 3 else 5
     locks = int(sys.argv[4]) if len(sys.argv) > 4 else 100
-    q = multiprocessing.Queue()
-    ps = [
-        multiprocessing.Process(target=worker, args=(port, p, seconds, locks, q))
-        for p in range(procs)
-    ]
-    for p in ps:
-        p.start()
-    lat = []
-    for _ in ps:
-        lat.extend(q.get())
-    for p in ps:
-        p.join()
-    lat.sort()
-    n = len(lat)
-    print(
-        "%d cycles in %g s: %d cycles/s, p50 %d us, p99 %d us"
-        % (n, seconds, n / seconds, lat[n // 2] * 1e6, lat[n * 99 // 100] * 1e6)
-    )
+    clients_run(worker, (port, seconds, locks), procs, seconds, "cycles")
 
 
 if __name__ == "__main__":

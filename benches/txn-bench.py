@@ -8,14 +8,15 @@ MULTI/EXEC workload). Run it against strata-server and redis-server in turn:
 Prints transactions/s and the p50/p99 latency of a transaction in microseconds.
 """
 
-import multiprocessing
 import random
 import socket
 import sys
 import time
 
+from clients import run as clients_run
 
-def client(port, seconds, keys, out):
+
+def client(_, port, seconds, keys, out):
     s = socket.create_connection(("127.0.0.1", port))
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     rng = random.Random()
@@ -47,24 +48,7 @@ def main():
     clients = int(sys.argv[2]) if len(sys.argv) > 2 else 8
     seconds = float(sys.argv[3]) if len(sys.argv) > 3 else 10
     keys = int(sys.argv[4]) if len(sys.argv) > 4 else 100000
-    q = multiprocessing.Queue()
-    procs = [
-        multiprocessing.Process(target=client, args=(port, seconds, keys, q))
-        for _ in range(clients)
-    ]
-    for p in procs:
-        p.start()
-    lat = []
-    for _ in procs:
-        lat.extend(q.get())
-    for p in procs:
-        p.join()
-    lat.sort()
-    n = len(lat)
-    print(
-        "%d transactions in %.0f s: %.0f tx/s, p50 %.0f us, p99 %.0f us"
-        % (n, seconds, n / seconds, lat[n // 2] * 1e6, lat[n * 99 // 100] * 1e6)
-    )
+    clients_run(client, (port, seconds, keys), clients, seconds, "tx")
 
 
 if __name__ == "__main__":

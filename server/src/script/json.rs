@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use mlua::{LightUserData, Lua, Table, Value, Variadic};
 
-use super::format_g;
+use super::{format_g, lua_error, lua_number};
 
 /// The deepest nesting either direction follows.
 const HARD_DEPTH: i64 = 1000;
@@ -50,19 +50,6 @@ impl Default for Config {
     }
 }
 
-fn err(m: impl Into<String>) -> mlua::Error {
-    mlua::Error::RuntimeError(m.into())
-}
-
-/// A Lua number's value.
-fn number(v: &Value) -> Option<f64> {
-    match v {
-        Value::Integer(i) => Some(*i as f64),
-        Value::Number(n) => Some(*n),
-        _ => None,
-    }
-}
-
 /// The light userdata `cjson.null` stands for.
 fn null() -> Value {
     Value::LightUserData(LightUserData(std::ptr::null_mut()))
@@ -77,7 +64,9 @@ pub(super) fn library(lua: &Lua) -> mlua::Result<Table> {
         "encode",
         lua.create_function(move |lua, args: Variadic<Value>| {
             let [v] = args.as_slice() else {
-                return Err(err("bad argument #1 to 'encode' (expected 1 argument)"));
+                return Err(lua_error(
+                    "bad argument #1 to 'encode' (expected 1 argument)",
+                ));
             };
             let cfg = lock(&c).clone();
             let mut out = Vec::new();
@@ -90,7 +79,9 @@ pub(super) fn library(lua: &Lua) -> mlua::Result<Table> {
         "decode",
         lua.create_function(move |lua, args: Variadic<Value>| {
             let [Value::String(s)] = args.as_slice() else {
-                return Err(err("bad argument #1 to 'decode' (expected 1 argument)"));
+                return Err(lua_error(
+                    "bad argument #1 to 'decode' (expected 1 argument)",
+                ));
             };
             let cfg = lock(&c).clone();
             let bytes = s.as_bytes();
@@ -171,9 +162,9 @@ pub(super) fn library(lua: &Lua) -> mlua::Result<Table> {
                     b"off" => 0,
                     b"on" => 1,
                     b"null" => 2,
-                    _ => return Err(err("bad argument #1 (invalid option)")),
+                    _ => return Err(lua_error("bad argument #1 (invalid option)")),
                 },
-                _ => return Err(err("bad argument #1 (invalid option)")),
+                _ => return Err(lua_error("bad argument #1 (invalid option)")),
             };
             Ok(match cfg.encode_invalid {
                 2 => Value::String(lua.create_string("null")?),
@@ -191,7 +182,7 @@ fn lock(c: &Mutex<Config>) -> std::sync::MutexGuard<'_, Config> {
 /// A configuration function's arguments, padded with nils to `n`.
 fn options(args: &[Value], n: usize) -> mlua::Result<Vec<Value>> {
     if args.len() > n {
-        return Err(err(format!(
+        return Err(lua_error(format!(
             "bad argument #{} (found too many arguments)",
             n + 1
         )));
@@ -208,7 +199,7 @@ fn bool_option(v: &Value, current: bool) -> mlua::Result<bool> {
         Value::Boolean(b) => Ok(*b),
         Value::String(s) if &*s.as_bytes() == b"on" => Ok(true),
         Value::String(s) if &*s.as_bytes() == b"off" => Ok(false),
-        _ => Err(err("bad argument #1 (invalid option)")),
+        _ => Err(lua_error("bad argument #1 (invalid option)")),
     }
 }
 
@@ -217,11 +208,11 @@ fn int_option(v: &Value, current: i64, min: i64, max: i64) -> mlua::Result<i64> 
     if v.is_nil() {
         return Ok(current);
     }
-    let n = number(v)
+    let n = lua_number(v)
         .map(|n| n as i64)
-        .ok_or_else(|| err("bad argument #1 (number expected)"))?;
+        .ok_or_else(|| lua_error("bad argument #1 (number expected)"))?;
     if n < min || n > max {
-        return Err(err(format!(
+        return Err(lua_error(format!(
             "bad argument #1 (expected integer between {min} and {max})"
         )));
     }
@@ -252,7 +243,7 @@ fn append_number(cfg: &Config, out: &mut Vec<u8>, n: f64, what: &str) -> mlua::R
     if !n.is_finite() {
         match cfg.encode_invalid {
             0 => {
-                return Err(err(format!(
+                return Err(lua_error(format!(
                     "Cannot serialise {what}: must not be NaN or Inf"
                 )))
             }
@@ -277,7 +268,7 @@ fn array_length(cfg: &Config, t: &Table) -> mlua::Result<Option<i64>> {
     let (mut max, mut items) = (0i64, 0i64);
     for pair in t.clone().pairs::<Value, Value>() {
         let (k, _) = pair?;
-        match number(&k) {
+        match lua_number(&k) {
             Some(k) if k.floor() == k && k >= 1.0 => {
                 max = max.max(k as i64);
                 items += 1;
@@ -288,7 +279,9 @@ fn array_length(cfg: &Config, t: &Table) -> mlua::Result<Option<i64>> {
     if cfg.sparse_ratio > 0 && max > items.saturating_mul(cfg.sparse_ratio) && max > cfg.sparse_safe
     {
         if !cfg.sparse_convert {
-            return Err(err("Cannot serialise table: excessively sparse array"));
+            return Err(lua_error(
+                "Cannot serialise table: excessively sparse array",
+            ));
         }
         return Ok(None);
     }
@@ -299,7 +292,7 @@ fn encode(cfg: &Config, v: &Value, depth: i64, out: &mut Vec<u8>) -> mlua::Resul
     match v {
         Value::String(s) => append_string(out, &s.as_bytes()),
         Value::Integer(_) | Value::Number(_) => {
-            append_number(cfg, out, number(v).unwrap_or_default(), "number")?;
+            append_number(cfg, out, lua_number(v).unwrap_or_default(), "number")?;
         }
         Value::Boolean(true) => out.extend_from_slice(b"true"),
         Value::Boolean(false) => out.extend_from_slice(b"false"),
@@ -308,7 +301,7 @@ fn encode(cfg: &Config, v: &Value, depth: i64, out: &mut Vec<u8>) -> mlua::Resul
         Value::Table(t) => {
             let depth = depth + 1;
             if depth > cfg.encode_max_depth || depth > HARD_DEPTH {
-                return Err(err(format!(
+                return Err(lua_error(format!(
                     "Cannot serialise, excessive nesting ({depth})"
                 )));
             }
@@ -336,11 +329,16 @@ fn encode(cfg: &Config, v: &Value, depth: i64, out: &mut Vec<u8>) -> mlua::Resul
                             Value::String(s) => append_string(out, &s.as_bytes()),
                             Value::Integer(_) | Value::Number(_) => {
                                 out.push(b'"');
-                                append_number(cfg, out, number(&k).unwrap_or_default(), "number")?;
+                                append_number(
+                                    cfg,
+                                    out,
+                                    lua_number(&k).unwrap_or_default(),
+                                    "number",
+                                )?;
                                 out.push(b'"');
                             }
                             other => {
-                                return Err(err(format!(
+                                return Err(lua_error(format!(
                                     "Cannot serialise {}: table key must be a number or string",
                                     other.type_name()
                                 )))
@@ -354,7 +352,7 @@ fn encode(cfg: &Config, v: &Value, depth: i64, out: &mut Vec<u8>) -> mlua::Resul
             }
         }
         other => {
-            return Err(err(format!(
+            return Err(lua_error(format!(
                 "Cannot serialise {}: type not supported",
                 other.type_name()
             )))
@@ -419,7 +417,7 @@ impl Decoder<'_> {
     }
 
     fn unexpected(&self, wanted: &str, at: usize, token: &Token) -> mlua::Error {
-        err(format!(
+        lua_error(format!(
             "Expected {wanted} but found {} at character {}",
             token.name(),
             at + 1
@@ -429,7 +427,7 @@ impl Decoder<'_> {
     fn descend(&mut self, at: usize) -> mlua::Result<()> {
         self.depth += 1;
         if self.depth > self.cfg.decode_max_depth || self.depth > HARD_DEPTH {
-            return Err(err(format!(
+            return Err(lua_error(format!(
                 "Found too many nested data structures ({}) at character {}",
                 self.depth,
                 at + 1
@@ -460,13 +458,9 @@ impl Decoder<'_> {
                         let (at3, v) = self.token();
                         let v = self.value(at3, v)?;
                         t.raw_set(self.lua.create_string(&key)?, v)?;
-                        let (at4, next) = self.token();
-                        match next {
-                            Token::ObjEnd => break,
-                            Token::Comma => (at, token) = self.token(),
-                            other => {
-                                return Err(self.unexpected("comma or object end", at4, &other))
-                            }
+                        match self.next_item(|t| matches!(t, Token::ObjEnd), "object end")? {
+                            Some(next) => (at, token) = next,
+                            None => break,
                         }
                     }
                 }
@@ -481,13 +475,9 @@ impl Decoder<'_> {
                     for i in 1.. {
                         let v = self.value(at, token)?;
                         t.raw_set(i, v)?;
-                        let (at2, next) = self.token();
-                        match next {
-                            Token::ArrEnd => break,
-                            Token::Comma => (at, token) = self.token(),
-                            other => {
-                                return Err(self.unexpected("comma or array end", at2, &other))
-                            }
+                        match self.next_item(|t| matches!(t, Token::ArrEnd), "array end")? {
+                            Some(next) => (at, token) = next,
+                            None => break,
                         }
                     }
                 }
@@ -496,6 +486,22 @@ impl Decoder<'_> {
             }
             other => return Err(self.unexpected("value", at, &other)),
         })
+    }
+
+    /// After an object's or array's item: `None` at its end, else the token after the comma.
+    fn next_item(
+        &mut self,
+        is_end: fn(&Token) -> bool,
+        end: &str,
+    ) -> mlua::Result<Option<(usize, Token)>> {
+        let (at, next) = self.token();
+        if is_end(&next) {
+            return Ok(None);
+        }
+        if !matches!(next, Token::Comma) {
+            return Err(self.unexpected(&format!("comma or {end}"), at, &next));
+        }
+        Ok(Some(self.token()))
     }
 
     /// The next token and where it starts.

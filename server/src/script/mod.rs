@@ -721,8 +721,17 @@ type Registration = (String, Function, ScriptFlags, Vec<String>, Option<String>)
 struct Loading(Vec<Registration>);
 
 /// A Lua runtime error with `m` as its message.
-fn lua_error(m: &str) -> mlua::Error {
-    mlua::Error::RuntimeError(m.to_string())
+fn lua_error(m: impl Into<String>) -> mlua::Error {
+    mlua::Error::RuntimeError(m.into())
+}
+
+/// A Lua number's value (mlua gives integral ones as `Integer`).
+fn lua_number(v: &Value) -> Option<f64> {
+    match v {
+        Value::Integer(i) => Some(*i as f64),
+        Value::Number(n) => Some(*n),
+        _ => None,
+    }
 }
 
 /// Redis's script flags, by the names shebangs and `register_function` use.

@@ -7,6 +7,7 @@
 //! references end. Unpacking refuses truncated or unknown input, and nesting deeper than
 //! [`MAX_UNPACK_DEPTH`] (where lua-cmsgpack runs out of Lua stack).
 
+use super::{lua_error, lua_number};
 use mlua::{Lua, MultiValue, Table, Value, Variadic};
 
 /// lua-cmsgpack's `LUACMSGPACK_MAX_NESTING`.
@@ -15,10 +16,6 @@ const MAX_NESTING: usize = 16;
 /// How deep unpacking follows nested arrays and maps.
 const MAX_UNPACK_DEPTH: usize = 1000;
 
-fn err(m: impl Into<String>) -> mlua::Error {
-    mlua::Error::RuntimeError(m.into())
-}
-
 /// The `cmsgpack` table.
 pub(super) fn library(lua: &Lua) -> mlua::Result<Table> {
     let t = lua.create_table()?;
@@ -26,7 +23,7 @@ pub(super) fn library(lua: &Lua) -> mlua::Result<Table> {
         "pack",
         lua.create_function(|lua, args: Variadic<Value>| {
             if args.is_empty() {
-                return Err(err(
+                return Err(lua_error(
                     "bad argument #0 to 'pack' (MessagePack pack needs input.)",
                 ));
             }
@@ -62,21 +59,12 @@ pub(super) fn library(lua: &Lua) -> mlua::Result<Table> {
     Ok(t)
 }
 
-/// A number's value, if `v` is one.
-fn number(v: &Value) -> Option<f64> {
-    match v {
-        Value::Integer(i) => Some(*i as f64),
-        Value::Number(n) => Some(*n),
-        _ => None,
-    }
-}
-
 fn encode(v: &Value, level: usize, out: &mut Vec<u8>) -> mlua::Result<()> {
     match v {
         Value::String(s) => encode_bytes(&s.as_bytes(), out),
         Value::Boolean(b) => out.push(if *b { 0xc3 } else { 0xc2 }),
         Value::Integer(_) | Value::Number(_) => {
-            let n = number(v).unwrap_or_default();
+            let n = lua_number(v).unwrap_or_default();
             // IS_INT64_EQUIVALENT: an integral value within int64.
             if n.is_finite()
                 && n.trunc() == n
@@ -164,7 +152,7 @@ fn encode_table(t: &Table, level: usize, out: &mut Vec<u8>) -> mlua::Result<()> 
     for pair in t.clone().pairs::<Value, Value>() {
         let (k, _) = pair?;
         count += 1;
-        match number(&k) {
+        match lua_number(&k) {
             Some(k) if k > 0.0 && k.trunc() == k && k <= f64::from(i32::MAX) => {
                 max = max.max(k as usize);
             }
@@ -292,14 +280,14 @@ impl<'a> Cursor<'a> {
 /// them, returned alone; else the next offset, -1 at the end, then the objects).
 fn unpack(lua: &Lua, s: &[u8], limit: i64, offset: i64) -> mlua::Result<MultiValue> {
     if offset < 0 || limit < 0 {
-        return Err(err(format!(
+        return Err(lua_error(format!(
             "Invalid request to unpack with offset of {offset} and limit of {}.",
             s.len()
         )));
     }
     let start = usize::try_from(offset).unwrap_or(usize::MAX);
     if start > s.len() {
-        return Err(err(format!(
+        return Err(lua_error(format!(
             "Start offset {offset} greater than input length {}.",
             s.len()
         )));
@@ -312,9 +300,9 @@ fn unpack(lua: &Lua, s: &[u8], limit: i64, offset: i64) -> mlua::Result<MultiVal
     while c.pos < s.len() && count < limit {
         match c.value(lua, 0) {
             Ok(v) => out.push(v),
-            Err(Stop::Eof) => return Err(err("Missing bytes in input.")),
-            Err(Stop::BadFormat) => return Err(err("Bad data format in input.")),
-            Err(Stop::TooDeep) => return Err(err(
+            Err(Stop::Eof) => return Err(lua_error("Missing bytes in input.")),
+            Err(Stop::BadFormat) => return Err(lua_error("Bad data format in input.")),
+            Err(Stop::TooDeep) => return Err(lua_error(
                 "stack overflow (too many nested tables; use unpack_one or unpack_limit instead.)",
             )),
             Err(Stop::Lua(e)) => return Err(e),

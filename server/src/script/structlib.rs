@@ -7,6 +7,7 @@
 //! the whole string, or when unpacking the length read just before), `s` a zero-terminated
 //! string; spaces are ignored.
 
+use super::{lua_error, lua_number};
 use mlua::{Lua, MultiValue, Table, Value, Variadic};
 
 /// lua_struct's `MAXINTSIZE`.
@@ -14,10 +15,6 @@ const MAX_INT_SIZE: usize = 32;
 
 /// lua_struct's `MAXALIGN` on 64-bit machines.
 const MAX_ALIGN: usize = 8;
-
-fn err(m: impl Into<String>) -> mlua::Error {
-    mlua::Error::RuntimeError(m.into())
-}
 
 /// The `struct` table.
 pub(super) fn library(lua: &Lua) -> mlua::Result<Table> {
@@ -67,7 +64,7 @@ impl Format<'_> {
                 .checked_mul(10)
                 .and_then(|a| a.checked_add(usize::from(d - b'0')))
                 .filter(|&a| a <= i32::MAX as usize)
-                .ok_or_else(|| err("integral size overflow"))?;
+                .ok_or_else(|| lua_error("integral size overflow"))?;
             self.at += 1;
         }
         Ok(a)
@@ -84,7 +81,7 @@ impl Format<'_> {
             b'i' | b'I' => {
                 let n = self.num(4)?;
                 if n > MAX_INT_SIZE {
-                    return Err(err(format!(
+                    return Err(lua_error(format!(
                         "integral size {n} is larger than limit of {MAX_INT_SIZE}"
                     )));
                 }
@@ -103,12 +100,12 @@ impl Format<'_> {
             b'!' => {
                 let a = self.num(MAX_ALIGN)?;
                 if !a.is_power_of_two() {
-                    return Err(err(format!("alignment {a} is not a power of 2")));
+                    return Err(lua_error(format!("alignment {a} is not a power of 2")));
                 }
                 h.align = a;
             }
             _ => {
-                return Err(err(format!(
+                return Err(lua_error(format!(
                     "bad argument #1 to '{func}' (invalid format option '{}')",
                     opt as char
                 )))
@@ -131,15 +128,13 @@ fn to_align(len: usize, h: &Header, opt: u8, size: usize) -> usize {
 fn number_arg(args: &[Value], i: usize, func: &str) -> mlua::Result<f64> {
     let v = args.get(i).unwrap_or(&Value::Nil);
     let n = match v {
-        Value::Integer(n) => Some(*n as f64),
-        Value::Number(n) => Some(*n),
         Value::String(s) => std::str::from_utf8(&s.as_bytes())
             .ok()
             .and_then(|s| s.trim().parse().ok()),
-        _ => None,
+        v => lua_number(v),
     };
     n.ok_or_else(|| {
-        err(format!(
+        lua_error(format!(
             "bad argument #{} to '{func}' (number expected, got {})",
             i + 1,
             v.type_name()
@@ -153,7 +148,7 @@ fn string_arg(args: &[Value], i: usize, func: &str) -> mlua::Result<Vec<u8>> {
         Some(Value::String(s)) => Ok(s.as_bytes().to_vec()),
         Some(Value::Integer(n)) => Ok(n.to_string().into_bytes()),
         Some(Value::Number(n)) => Ok(super::format_number(*n).into_bytes()),
-        other => Err(err(format!(
+        other => Err(lua_error(format!(
             "bad argument #{} to '{func}' (string expected, got {})",
             i + 1,
             other.map_or("no value", Value::type_name)
@@ -209,7 +204,7 @@ fn pack(lua: &Lua, args: Variadic<Value>) -> mlua::Result<mlua::String> {
                     size = s.len();
                 }
                 if s.len() < size {
-                    return Err(err(format!(
+                    return Err(lua_error(format!(
                         "bad argument #{arg} to 'pack' (string too short)"
                     )));
                 }
@@ -232,7 +227,7 @@ fn unpack(lua: &Lua, args: Variadic<Value>) -> mlua::Result<MultiValue> {
         Some(_) => number_arg(&args, 2, "unpack")?,
     };
     if start < 1.0 {
-        return Err(err(
+        return Err(lua_error(
             "bad argument #3 to 'unpack' (offset must be 1 or greater)",
         ));
     }
@@ -240,7 +235,7 @@ fn unpack(lua: &Lua, args: Variadic<Value>) -> mlua::Result<MultiValue> {
     let mut f = Format { fmt: &fmt, at: 0 };
     let mut h = Header::default();
     let mut out: Vec<Value> = Vec::new();
-    let too_short = || err("bad argument #2 to 'unpack' (data string too short)");
+    let too_short = || lua_error("bad argument #2 to 'unpack' (data string too short)");
     while let Some(opt) = f.next() {
         let mut size = f.size(opt)?;
         pos += to_align(pos, &h, opt, size);
@@ -296,7 +291,7 @@ fn unpack(lua: &Lua, args: Variadic<Value>) -> mlua::Result<MultiValue> {
                     let n = match out.pop() {
                         Some(Value::Number(n)) => n,
                         Some(Value::Integer(n)) => n as f64,
-                        _ => return Err(err("format 'c0' needs a previous size")),
+                        _ => return Err(lua_error("format 'c0' needs a previous size")),
                     };
                     size = if n > 0.0 { n as usize } else { 0 };
                     if size > data.len() || pos > data.len() - size {
@@ -307,7 +302,7 @@ fn unpack(lua: &Lua, args: Variadic<Value>) -> mlua::Result<MultiValue> {
             }
             b's' => {
                 let Some(len) = data[pos..].iter().position(|&b| b == 0) else {
-                    return Err(err("unfinished string in data"));
+                    return Err(lua_error("unfinished string in data"));
                 };
                 out.push(Value::String(lua.create_string(&data[pos..pos + len])?));
                 size = len + 1;
@@ -329,12 +324,12 @@ fn size(_: &Lua, args: Variadic<Value>) -> mlua::Result<i64> {
         let size = f.size(opt)?;
         pos += to_align(pos, &h, opt, size);
         if opt == b's' {
-            return Err(err(
+            return Err(lua_error(
                 "bad argument #1 to 'size' (option 's' has no fixed size)",
             ));
         }
         if opt == b'c' && size == 0 {
-            return Err(err(
+            return Err(lua_error(
                 "bad argument #1 to 'size' (option 'c0' has no fixed size)",
             ));
         }
