@@ -20,6 +20,7 @@ mod zsets;
 
 // What the handlers share.
 mod args;
+mod bits;
 mod number;
 mod reply;
 mod scan;
@@ -156,6 +157,11 @@ pub static COMMANDS: &[Command] = &[
     command!("lcs", -3, ["readonly"], (1, 2, 1), "string", "7.0.0", "Finds the longest common substring.", strings::lcs),
     command!("setbit", 4, ["write", "denyoom"], KEY1, "bitmap", "2.2.0", "Sets or clears the bit at offset of the string value. Creates the key if it doesn't exist.", strings::setbit),
     command!("getbit", 3, ["readonly", "fast"], KEY1, "bitmap", "2.2.0", "Returns a bit value by offset.", strings::getbit),
+    command!("bitcount", -2, ["readonly"], KEY1, "bitmap", "2.6.0", "Counts the number of set bits (population counting) in a string.", bits::bitcount),
+    command!("bitpos", -3, ["readonly"], KEY1, "bitmap", "2.8.7", "Finds the first set (1) or clear (0) bit in a string.", bits::bitpos),
+    command!("bitop", -4, ["write", "denyoom"], (2, -1, 1), "bitmap", "2.6.0", "Performs bitwise operations on multiple strings, and stores the result.", bits::bitop),
+    command!("bitfield", -2, ["write", "denyoom"], KEY1, "bitmap", "3.2.0", "Performs arbitrary bitfield integer operations on strings.", bits::bitfield),
+    command!("bitfield_ro", -2, ["readonly", "fast"], KEY1, "bitmap", "6.0.0", "Performs arbitrary read-only bitfield integer operations on strings.", bits::bitfield_ro),
     command!("setrange", 4, ["write", "denyoom"], KEY1, "string", "2.2.0", "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist.", strings::setrange),
     command!("incr", 2, ["write", "denyoom", "fast"], KEY1, "string", "1.0.0", "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.", strings::incr),
     command!("decr", 2, ["write", "denyoom", "fast"], KEY1, "string", "1.0.0", "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.", strings::decr),
@@ -675,6 +681,8 @@ fn after_run(
         let written = || {
             if cmd.name == "sort" {
                 sort::store_target(args).into_iter().collect()
+            } else if cmd.name == "bitop" {
+                args.get(1).into_iter().collect()
             } else {
                 command_keys(cmd, args)
             }
