@@ -21,6 +21,7 @@ mod zsets;
 // What the handlers share.
 mod args;
 mod bits;
+mod dump;
 mod number;
 mod reply;
 mod scan;
@@ -49,6 +50,7 @@ fn runs_atomically(cmd: &Command, args: &[Vec<u8>]) -> bool {
 /// Commands that always run through `Store::atomically`.
 const RUN_ATOMICALLY: &[&str] = &[
     "exec",
+    "restore",
     "eval",
     "evalsha",
     "eval_ro",
@@ -305,6 +307,8 @@ pub static COMMANDS: &[Command] = &[
     command!("cluster", -2, ["noscript"], NOKEYS, "cluster", "3.0.0", "A container for Redis Cluster commands.", introspection::cluster),
     command!("sort", -2, ["write", "denyoom", "movablekeys"], KEY1, "generic", "1.0.0", "Sorts the elements in a list, a set, or a sorted set, optionally storing the result.", sort::sort),
     command!("sort_ro", -2, ["readonly", "movablekeys"], KEY1, "generic", "7.0.0", "Returns the sorted elements of a list, a set, or a sorted set.", sort::sort_ro),
+    command!("dump", 2, ["readonly"], KEY1, "generic", "2.6.0", "Returns a serialized representation of the value stored at a key.", dump::dump),
+    command!("restore", -4, ["write", "denyoom"], KEY1, "generic", "2.6.0", "Creates a key from the serialized representation of a value.", dump::restore),
     command!("time", 1, ["loading", "stale", "fast"], NOKEYS, "server", "2.6.0", "Returns the server time.", introspection::time),
     command!("slowlog", -2, [], NOKEYS, "server", "2.2.12", "A container for slow log commands.", introspection::slowlog),
     command!("object", -2, [], NOKEYS, "generic", "2.2.3", "A container for object introspection commands.", introspection::object),
