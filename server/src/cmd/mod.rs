@@ -22,6 +22,7 @@ mod zsets;
 mod args;
 mod bits;
 mod dump;
+mod geo;
 mod number;
 mod reply;
 mod scan;
@@ -44,13 +45,17 @@ pub use crate::session::Session;
 /// lock exclusively), so `dispatch` does not hold it shared for it: EXEC, scripts, and
 /// `SORT ... STORE`.
 fn runs_atomically(cmd: &Command, args: &[Vec<u8>]) -> bool {
-    RUN_ATOMICALLY.contains(&cmd.name) || (cmd.name == "sort" && sort::store_target(args).is_some())
+    RUN_ATOMICALLY.contains(&cmd.name)
+        || (cmd.name == "sort" && sort::store_target(args).is_some())
+        || (matches!(cmd.name, "georadius" | "georadiusbymember")
+            && geo::radius_store_target(args).is_some())
 }
 
 /// Commands that always run through `Store::atomically`.
 const RUN_ATOMICALLY: &[&str] = &[
     "exec",
     "restore",
+    "geosearchstore",
     "eval",
     "evalsha",
     "eval_ro",
@@ -264,6 +269,16 @@ pub static COMMANDS: &[Command] = &[
     command!("zintercard", -3, ["readonly", "movablekeys"], NOKEYS, "sorted-set", "7.0.0", "Returns the number of members of the intersect of multiple sorted sets.", zsets::zintercard),
     command!("zrandmember", -2, ["readonly"], KEY1, "sorted-set", "6.2.0", "Returns one or more random members from a sorted set.", zsets::zrandmember),
     command!("zscan", -3, ["readonly"], KEY1, "sorted-set", "2.8.0", "Iterates over members and scores of a sorted set.", zsets::zscan),
+    command!("geoadd", -5, ["write", "denyoom"], KEY1, "geo", "3.2.0", "Adds one or more members to a geospatial index.", geo::geoadd),
+    command!("geodist", -4, ["readonly"], KEY1, "geo", "3.2.0", "Returns the distance between two members of a geospatial index.", geo::geodist),
+    command!("geohash", -2, ["readonly"], KEY1, "geo", "3.2.0", "Returns members from a geospatial index as geohash strings.", geo::geohash),
+    command!("geopos", -2, ["readonly"], KEY1, "geo", "3.2.0", "Returns the longitude and latitude of members from a geospatial index.", geo::geopos),
+    command!("georadius", -6, ["write", "denyoom", "movablekeys"], KEY1, "geo", "3.2.0", "Queries a geospatial index for members within a distance from a coordinate, optionally stores the result.", geo::georadius),
+    command!("georadius_ro", -6, ["readonly"], KEY1, "geo", "3.2.10", "Returns members from a geospatial index that are within a distance from a coordinate.", geo::georadius_ro),
+    command!("georadiusbymember", -5, ["write", "denyoom", "movablekeys"], KEY1, "geo", "3.2.0", "Queries a geospatial index for members within a distance from a member, optionally stores the result.", geo::georadiusbymember),
+    command!("georadiusbymember_ro", -5, ["readonly"], KEY1, "geo", "3.2.10", "Returns members from a geospatial index that are within a distance from a member.", geo::georadiusbymember_ro),
+    command!("geosearch", -7, ["readonly"], KEY1, "geo", "6.2.0", "Queries a geospatial index for members inside an area of a box or a circle.", geo::geosearch),
+    command!("geosearchstore", -8, ["write", "denyoom"], (1, 2, 1), "geo", "6.2.0", "Queries a geospatial index for members inside an area of a box or a circle, optionally stores the result.", geo::geosearchstore),
     // keys and expiry
     command!("del", -2, ["write"], ALLKEYS, "generic", "1.0.0", "Deletes one or more keys.", keys::del),
     command!("unlink", -2, ["write", "fast"], ALLKEYS, "generic", "4.0.0", "Asynchronously deletes one or more keys.", keys::del),
@@ -687,6 +702,10 @@ fn after_run(
                 sort::store_target(args).into_iter().collect()
             } else if cmd.name == "bitop" {
                 args.get(1).into_iter().collect()
+            } else if cmd.name == "geosearchstore" {
+                args.first().into_iter().collect()
+            } else if matches!(cmd.name, "georadius" | "georadiusbymember") {
+                geo::radius_store_target(args).into_iter().collect()
             } else {
                 command_keys(cmd, args)
             }
