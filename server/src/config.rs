@@ -106,6 +106,7 @@ static PARAMS: &[Param] = &[
     p("proto-max-bulk-len", "536870912", Memory, Fixed),
     p("busy-reply-threshold", "5000", Int(0, I64MAX), Applied),
     p("lua-time-limit", "5000", Int(0, I64MAX), Applied),
+    p("hll-sparse-max-bytes", "3000", Memory, Applied),
     p("min-replicas-to-write", "0", Int(0, I64MAX), Applied),
     p("min-replicas-max-lag", "10", Int(0, I64MAX), Applied),
     p("client-query-buffer-limit", "1073741824", Memory, Fixed),

@@ -144,9 +144,9 @@ impl Store {
         Ok(reply)
     }
 
-    /// `BITOP`: stores `f` of the string values of `keys` (a missing key `None`) at `dst`
-    /// (replacing any value; an empty result deletes `dst`), all under the keys' locks, in
-    /// one batch; returns the result's length.
+    /// `BITOP`, `PFMERGE`: stores `f` of the string values of `keys` (a missing key `None`)
+    /// at `dst` (replacing any value; an empty result deletes `dst`; `None` writes nothing),
+    /// all under the keys' locks, in one batch; returns the result's length.
     ///
     /// # Errors
     /// [`Error::WrongType`](super::Error::WrongType) if a source is not a string; engine
@@ -156,8 +156,8 @@ impl Store {
         db: u8,
         dst: &[u8],
         keys: &[K],
-        f: impl FnOnce(&[Option<Vec<u8>>]) -> Vec<u8>,
-    ) -> Result<u64> {
+        f: impl FnOnce(&[Option<Vec<u8>>]) -> Option<Vec<u8>>,
+    ) -> Result<Option<u64>> {
         let t = self.lock_for_store(db, keys, dst);
         let now = self.now_ms();
         let mut values = Vec::with_capacity(t.sources.len());
@@ -166,7 +166,9 @@ impl Store {
             let live = raw.filter(|e| !e.header.expired(now));
             values.push(live.map(|e| e.string().map(<[u8]>::to_vec)).transpose()?);
         }
-        let out = f(&values);
+        let Some(out) = f(&values) else {
+            return Ok(None);
+        };
         let old = self.raw_header(&t.dst)?;
         let mut txn = Txn::new(self, now);
         if out.is_empty() {
@@ -175,7 +177,7 @@ impl Store {
             txn.put(&t.dst, old.as_ref(), meta::encode_string(&out, None))?;
         }
         txn.commit()?;
-        Ok(out.len() as u64)
+        Ok(Some(out.len() as u64))
     }
 
     /// `GETDEL`: the string value of `key`, deleting the key.

@@ -170,7 +170,7 @@ pub(super) fn bitop(server: &Server, session: &mut Session, args: &mut [Vec<u8>]
             let byte = |v: &Option<Vec<u8>>, i: usize| {
                 v.as_ref().and_then(|v| v.get(i)).copied().unwrap_or(0)
             };
-            (0..len)
+            let out = (0..len)
                 .map(|i| match values.split_first() {
                     Some((first, _)) if not => !byte(first, i),
                     Some((first, rest)) => rest
@@ -178,9 +178,11 @@ pub(super) fn bitop(server: &Server, session: &mut Session, args: &mut [Vec<u8>]
                         .fold(byte(first, i), |acc, v| combine(acc, byte(v, i))),
                     None => 0,
                 })
-                .collect()
+                .collect();
+            Some(out)
         })
-        .map_err(store_error)?;
+        .map_err(store_error)?
+        .unwrap_or(0);
     session.wrote = true;
     Ok(Reply::Integer(n as i64))
 }

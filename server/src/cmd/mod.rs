@@ -23,6 +23,7 @@ mod args;
 mod bits;
 mod dump;
 mod geo;
+mod hll;
 mod number;
 mod reply;
 mod scan;
@@ -169,6 +170,9 @@ pub static COMMANDS: &[Command] = &[
     command!("bitop", -4, ["write", "denyoom"], (2, -1, 1), "bitmap", "2.6.0", "Performs bitwise operations on multiple strings, and stores the result.", bits::bitop),
     command!("bitfield", -2, ["write", "denyoom"], KEY1, "bitmap", "3.2.0", "Performs arbitrary bitfield integer operations on strings.", bits::bitfield),
     command!("bitfield_ro", -2, ["readonly", "fast"], KEY1, "bitmap", "6.0.0", "Performs arbitrary read-only bitfield integer operations on strings.", bits::bitfield_ro),
+    command!("pfadd", -2, ["write", "denyoom", "fast"], KEY1, "hyperloglog", "2.8.9", "Adds elements to a HyperLogLog key. Creates the key if it doesn't exist.", hll::pfadd),
+    command!("pfcount", -2, ["readonly", "may-replicate"], (1, -1, 1), "hyperloglog", "2.8.9", "Returns the approximated cardinality of the set(s) observed by the HyperLogLog key(s).", hll::pfcount),
+    command!("pfmerge", -2, ["write", "denyoom"], (1, -1, 1), "hyperloglog", "2.8.9", "Merges one or more HyperLogLog values into a single key.", hll::pfmerge),
     command!("setrange", 4, ["write", "denyoom"], KEY1, "string", "2.2.0", "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist.", strings::setrange),
     command!("incr", 2, ["write", "denyoom", "fast"], KEY1, "string", "1.0.0", "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.", strings::incr),
     command!("decr", 2, ["write", "denyoom", "fast"], KEY1, "string", "1.0.0", "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.", strings::decr),
@@ -700,6 +704,8 @@ fn after_run(
         let written = || {
             if cmd.name == "sort" {
                 sort::store_target(args).into_iter().collect()
+            } else if cmd.name == "pfmerge" {
+                args.first().into_iter().collect()
             } else if cmd.name == "bitop" {
                 args.get(1).into_iter().collect()
             } else if cmd.name == "geosearchstore" {
