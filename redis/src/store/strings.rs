@@ -146,7 +146,8 @@ impl Store {
 
     /// `BITOP`, `PFMERGE`: stores `f` of the string values of `keys` (a missing key `None`)
     /// at `dst` (replacing any value; an empty result deletes `dst`; `None` writes nothing),
-    /// all under the keys' locks, in one batch; returns the result's length.
+    /// all under the keys' locks, in one batch; returns the result's length. `dst` keeps its
+    /// TTL with `keep_ttl` (PFMERGE), loses it without (BITOP, as SET).
     ///
     /// # Errors
     /// [`Error::WrongType`](super::Error::WrongType) if a source is not a string; engine
@@ -156,6 +157,7 @@ impl Store {
         db: u8,
         dst: &[u8],
         keys: &[K],
+        keep_ttl: bool,
         f: impl FnOnce(&[Option<Vec<u8>>]) -> Option<Vec<u8>>,
     ) -> Result<Option<u64>> {
         let t = self.lock_for_store(db, keys, dst);
@@ -174,7 +176,11 @@ impl Store {
         if out.is_empty() {
             txn.delete(&t.dst, old.as_ref());
         } else {
-            txn.put(&t.dst, old.as_ref(), meta::encode_string(&out, None))?;
+            let ttl = old
+                .as_ref()
+                .filter(|e| keep_ttl && !e.header.expired(now))
+                .and_then(|e| e.header.expiry);
+            txn.put(&t.dst, old.as_ref(), meta::encode_string(&out, ttl))?;
         }
         txn.commit()?;
         Ok(Some(out.len() as u64))

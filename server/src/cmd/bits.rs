@@ -161,7 +161,7 @@ pub(super) fn bitop(server: &Server, session: &mut Session, args: &mut [Vec<u8>]
     }
     let n = server
         .store
-        .strings_combine_store(session.db, &args[1], &args[2..], |values| {
+        .strings_combine_store(session.db, &args[1], &args[2..], false, |values| {
             let len = values
                 .iter()
                 .map(|v| v.as_ref().map_or(0, Vec::len))

@@ -343,7 +343,7 @@ pub(super) fn pfmerge(server: &Server, session: &mut Session, args: &mut [Vec<u8
     let mut failure = None;
     let r = server
         .store
-        .strings_combine_store(session.db, &args[0], &args[..], |values| {
+        .strings_combine_store(session.db, &args[0], &args[..], true, |values| {
             let mut max = vec![0u8; REGISTERS];
             let mut dense = false;
             for v in values.iter().flatten() {
