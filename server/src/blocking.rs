@@ -36,6 +36,9 @@ pub struct Blocked {
     pub retry: fn(&Server, &mut Session, &[Vec<u8>]) -> Option<Reply>,
     /// The reply when the timeout passes.
     pub timeout_reply: Reply,
+    /// The keys it writes when served (its sources, BLMOVE's destination): touched for
+    /// WATCH, and signalled for clients blocked on them, as any write's keys are.
+    pub written: Vec<Vec<u8>>,
 }
 
 impl std::fmt::Debug for Blocked {
@@ -152,6 +155,7 @@ pub(crate) fn block_on(
         args: args.to_vec(),
         retry: attempt,
         timeout_reply: Reply::NullArray,
+        written: keys.to_vec(),
     });
     Reply::NoReply
 }

@@ -114,14 +114,51 @@ async fn wait(
 ) -> Option<Reply> {
     let waiter = server.blocking.register(session.db, &blocked.keys);
     let client = Arc::clone(&session.client);
+    client.unblock.store(0, Ordering::SeqCst);
+    client.blocked.store(true, Ordering::SeqCst);
+    let reply = wait_served(
+        server, session, &blocked, &waiter, &client, stream, buf, limit,
+    )
+    .await;
+    client.blocked.store(false, Ordering::SeqCst);
+    reply
+}
+
+/// The waiting loop of [`wait`].
+#[allow(clippy::too_many_arguments)]
+async fn wait_served(
+    server: &Server,
+    session: &mut Session,
+    blocked: &Blocked,
+    waiter: &crate::blocking::Waiter<'_>,
+    client: &Arc<crate::server::Client>,
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    limit: usize,
+) -> Option<Reply> {
     loop {
         let retried = {
             // A retry is a command: never inside another client's EXEC.
             let _shared = server.store.shared();
             (blocked.retry)(server, session, &blocked.args)
         };
-        if let Some(reply) = retried {
-            return Some(reply);
+        match retried {
+            // A key that became another type while the client waited does not serve it
+            // (Redis serves a blocked client only from a key of its type): it waits on,
+            // unless a key of its type is there (BLMOVE's destination is the wrong one).
+            Some(Reply::Error(e))
+                if e.starts_with("WRONGTYPE")
+                    && !holds_a_collection(server, session.db, &blocked.keys) => {}
+            Some(reply) => {
+                if !matches!(reply, Reply::Error(_)) {
+                    for k in &blocked.written {
+                        server.watches.touch(session.db, k);
+                        server.blocking.signal(session.db, k);
+                    }
+                }
+                return Some(reply);
+            }
+            None => {}
         }
         let timeout = async {
             match blocked.deadline {
@@ -131,8 +168,13 @@ async fn wait(
         };
         tokio::select! {
             _ = waiter.notify.notified() => {}
-            _ = timeout => return Some(blocked.timeout_reply),
+            _ = timeout => return Some(blocked.timeout_reply.clone()),
             _ = client.kill.notified() => return None,
+            _ = client.unblocked.notified() => match client.unblock.swap(0, Ordering::SeqCst) {
+                1 => return Some(blocked.timeout_reply.clone()),
+                2 => return Some(Reply::error("UNBLOCKED client unblocked via CLIENT UNBLOCK")),
+                _ => {}
+            },
             read = stream.read_buf(buf) => match read {
                 Ok(0) | Err(_) => return None,
                 Ok(_) if buf.len() > limit => return None,
@@ -143,6 +185,18 @@ async fn wait(
             return None;
         }
     }
+}
+
+/// Whether one of `keys` holds a list or a sorted set (what a blocked client pops).
+fn holds_a_collection(server: &Server, db: u8, keys: &[Vec<u8>]) -> bool {
+    keys.iter().any(|k| {
+        matches!(
+            server.store.key_type(db, k),
+            Ok(Some(
+                strata_redis::RedisType::List | strata_redis::RedisType::ZSet
+            ))
+        )
+    })
 }
 
 /// Replies a client that was never authenticated may have waiting before it is closed:

@@ -73,6 +73,12 @@ pub struct Client {
     pub killed: AtomicBool,
     /// Wakes the connection for a kill.
     pub kill: tokio::sync::Notify,
+    /// Waiting in a blocking command (BLPOP, BZPOPMIN, ...).
+    pub blocked: AtomicBool,
+    /// `CLIENT UNBLOCK`: 1 to end the wait as its timeout would, 2 with an error.
+    pub unblock: AtomicU8,
+    /// Wakes a blocked connection for `CLIENT UNBLOCK`.
+    pub unblocked: tokio::sync::Notify,
 }
 
 impl Client {
@@ -470,6 +476,9 @@ impl Server {
             last_cmd: Mutex::new("NULL".into()),
             killed: AtomicBool::new(false),
             kill: tokio::sync::Notify::new(),
+            blocked: AtomicBool::new(false),
+            unblock: AtomicU8::new(0),
+            unblocked: tokio::sync::Notify::new(),
         });
         self.clients
             .lock()

@@ -78,6 +78,30 @@ pub(super) fn client(server: &Server, session: &mut Session, args: &mut [Vec<u8>
         }
         b"list" => client_list(server, rest),
         b"kill" => client_kill(server, session, rest),
+        b"unblock" if !rest.is_empty() && rest.len() <= 2 => {
+            let id = parse_i64(&rest[0])
+                .ok_or_else(|| Reply::error("ERR value is not an integer or out of range"))?;
+            let mode = match rest.get(1).map(|m| m.to_ascii_lowercase()).as_deref() {
+                None | Some(b"timeout") => 1,
+                Some(b"error") => 2,
+                Some(_) => {
+                    return Err(Reply::error(
+                        "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR",
+                    ))
+                }
+            };
+            let target = u64::try_from(id)
+                .ok()
+                .and_then(|id| server.clients.lock().ok()?.get(&id).cloned());
+            Ok(Reply::Integer(match target {
+                Some(c) if c.blocked.load(std::sync::atomic::Ordering::SeqCst) => {
+                    c.unblock.store(mode, std::sync::atomic::Ordering::SeqCst);
+                    c.unblocked.notify_one();
+                    1
+                }
+                _ => 0,
+            }))
+        }
         b"help" => Ok(help(&[
             "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
             "ID",
@@ -96,6 +120,8 @@ pub(super) fn client(server: &Server, session: &mut Session, args: &mut [Vec<u8>
             "    Kill connection made from <ip:port>.",
             "KILL <option> <value> [<option> <value> [...]]",
             "    Kill connections. Options are: ID, ADDR, LADDR, SKIPME (YES|NO), TYPE, USER.",
+            "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+            "    Unblock the specified blocked client.",
             "HELP",
             "    Print this help.",
         ])),

@@ -318,9 +318,11 @@ fn block_on_source(
     deadline: Option<Instant>,
 ) -> CmdResult {
     let source = &args[..1];
-    Ok(block_on(
-        server, session, args, source, deadline, blmove_try,
-    ))
+    let reply = block_on(server, session, args, source, deadline, blmove_try);
+    if let Some(blocked) = session.blocked.as_mut() {
+        blocked.written.push(args[1].clone());
+    }
+    Ok(reply)
 }
 
 fn blmpop_try(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> Option<Reply> {

@@ -10,4 +10,4 @@ mod parse;
 mod reply;
 
 pub use parse::{split_args, Limits, Parsed, Parser, ProtocolError};
-pub use reply::{format_double, Protocol, Reply};
+pub use reply::{format_double, format_g, Protocol, Reply};

@@ -43,19 +43,45 @@ pub enum Reply {
     Push(Vec<Reply>),
 }
 
-/// Formats a double as Redis does for replies: `inf`, `-inf`, `nan`, integers without a
-/// fraction, otherwise the shortest representation that reads back to the same value.
+/// A double as Redis 7.0 replies it (`%.17g`: `0.1` is `0.10000000000000001`, `inf`,
+/// `-inf`).
 pub fn format_double(d: f64) -> String {
-    if d.is_nan() {
-        "nan".into()
-    } else if d.is_infinite() {
-        if d > 0.0 {
+    format_g(d, 17)
+}
+
+/// `n` as C's `%.{precision}g` writes it.
+pub fn format_g(n: f64, precision: usize) -> String {
+    if !n.is_finite() {
+        return if n.is_nan() {
+            "nan".into()
+        } else if n > 0.0 {
             "inf".into()
         } else {
             "-inf".into()
+        };
+    }
+    if n == 0.0 {
+        return if n.is_sign_negative() { "-0" } else { "0" }.into();
+    }
+    let precision = precision.max(1);
+    // `precision` significant digits, then %g's choice between fixed and exponent notation.
+    let sci = format!("{n:.*e}", precision - 1);
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let trim = |s: String| -> String {
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s
         }
+    };
+    if exp < -4 || exp >= precision as i32 {
+        let m = trim(mantissa.to_string());
+        let sign = if exp < 0 { '-' } else { '+' };
+        format!("{m}e{sign}{:02}", exp.unsigned_abs())
     } else {
-        format!("{d}")
+        let decimals = usize::try_from(precision as i32 - 1 - exp).unwrap_or(0);
+        trim(format!("{n:.decimals$}"))
     }
 }
 

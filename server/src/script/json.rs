@@ -14,7 +14,8 @@ use std::sync::{Arc, Mutex};
 
 use mlua::{LightUserData, Lua, Table, Value, Variadic};
 
-use super::{format_g, lua_error, lua_number};
+use super::{lua_error, lua_number};
+use crate::resp::format_g;
 
 /// The deepest nesting either direction follows.
 const HARD_DEPTH: i64 = 1000;

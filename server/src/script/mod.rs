@@ -1465,43 +1465,7 @@ fn command_reply(
 /// A Lua number as Lua 5.1's `tostring` writes it (`%.14g`), which is how Redis passes a
 /// number argument on.
 fn format_number(n: f64) -> String {
-    format_g(n, 14)
-}
-
-/// `n` as C's `%.{precision}g` writes it.
-fn format_g(n: f64, precision: usize) -> String {
-    if !n.is_finite() {
-        return if n.is_nan() {
-            "nan".into()
-        } else if n > 0.0 {
-            "inf".into()
-        } else {
-            "-inf".into()
-        };
-    }
-    if n == 0.0 {
-        return if n.is_sign_negative() { "-0" } else { "0" }.into();
-    }
-    let precision = precision.max(1);
-    // `precision` significant digits, then %g's choice between fixed and exponent notation.
-    let sci = format!("{n:.*e}", precision - 1);
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let trim = |s: String| -> String {
-        if s.contains('.') {
-            s.trim_end_matches('0').trim_end_matches('.').to_string()
-        } else {
-            s
-        }
-    };
-    if exp < -4 || exp >= precision as i32 {
-        let m = trim(mantissa.to_string());
-        let sign = if exp < 0 { '-' } else { '+' };
-        format!("{m}e{sign}{:02}", exp.unsigned_abs())
-    } else {
-        let decimals = usize::try_from(precision as i32 - 1 - exp).unwrap_or(0);
-        trim(format!("{n:.decimals$}"))
-    }
+    crate::resp::format_g(n, 14)
 }
 
 /// A reply as a script sees it: Redis's RESP2 rules, or its RESP3 ones after

@@ -1,0 +1,119 @@
+//! CLIENT UNBLOCK ends a blocking command as its timeout would or with Redis's error; a
+//! blocked BLMOVE that is served touches its destination for WATCH; a key that becomes another
+//! type does not serve a blocked client.
+
+// Test helpers outside `#[test]` functions unwrap too; clippy's test exemption misses them.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{conn, q, start};
+
+/// Waits until `n` clients are blocked.
+fn blocked(c: &mut redis::Connection, n: u64) {
+    for _ in 0..500 {
+        let info: String = q(c, &["INFO", "clients"]);
+        if info.contains(&format!("blocked_clients:{n}\r")) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("never {n} blocked clients");
+}
+
+#[test]
+fn unblock_watch_and_types() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let mut c = conn(&server.url());
+    let c = &mut c;
+
+    for (mode, want) in [("TIMEOUT", None), ("ERROR", Some("UNBLOCKED"))] {
+        let url = server.url();
+        let waiter = std::thread::spawn(move || {
+            let mut b = conn(&url);
+            let id: i64 = q(&mut b, &["CLIENT", "ID"]);
+            let r = redis::cmd("BLPOP")
+                .arg("nothing")
+                .arg(0)
+                .query::<Option<(String, String)>>(&mut b);
+            (id, r)
+        });
+        blocked(c, 1);
+        let ids: String = q(c, &["CLIENT", "LIST"]);
+        let id = ids
+            .lines()
+            .filter(|l| l.contains("cmd=blpop"))
+            .find_map(|l| {
+                l.strip_prefix("id=")?
+                    .split(' ')
+                    .next()?
+                    .parse::<i64>()
+                    .ok()
+            })
+            .unwrap();
+        let n: i64 = q(c, &["CLIENT", "UNBLOCK", &id.to_string(), mode]);
+        assert_eq!(n, 1);
+        let (_, r) = waiter.join().unwrap();
+        match want {
+            None => assert_eq!(r.unwrap(), None),
+            Some(code) => assert_eq!(r.unwrap_err().code(), Some(code)),
+        }
+    }
+    let n: i64 = q(c, &["CLIENT", "UNBLOCK", "999999"]);
+    assert_eq!(n, 0);
+
+    // A served BLMOVE wrote its destination: a WATCH on it fails the EXEC.
+    let url = server.url();
+    let mover = std::thread::spawn(move || {
+        let mut b = conn(&url);
+        redis::cmd("BLMOVE")
+            .arg("src")
+            .arg("dst")
+            .arg("LEFT")
+            .arg("RIGHT")
+            .arg(0)
+            .query::<String>(&mut b)
+            .unwrap()
+    });
+    blocked(c, 1);
+    let mut w = conn(&server.url());
+    let _: () = q(&mut w, &["WATCH", "dst"]);
+    let _: i64 = q(c, &["LPUSH", "src", "v"]);
+    assert_eq!(mover.join().unwrap(), "v");
+    let _: () = q(&mut w, &["MULTI"]);
+    let _: String = q(&mut w, &["PING"]);
+    let r: Option<Vec<String>> = q(&mut w, &["EXEC"]);
+    assert!(r.is_none());
+
+    // A key that turns into a string does not serve a client blocked on a sorted set.
+    let url = server.url();
+    let popper = std::thread::spawn(move || {
+        let mut b = conn(&url);
+        redis::cmd("BZPOPMIN")
+            .arg("z")
+            .arg(0)
+            .query::<(String, String, String)>(&mut b)
+            .unwrap()
+    });
+    blocked(c, 1);
+    let _: () = q(c, &["MULTI"]);
+    for cmd in [
+        &["ZADD", "z", "0", "foo"][..],
+        &["DEL", "z"],
+        &["SET", "z", "foo"],
+    ] {
+        let queued: String = q(c, cmd);
+        assert_eq!(queued, "QUEUED");
+    }
+    let _: Vec<redis::Value> = q(c, &["EXEC"]);
+    std::thread::sleep(Duration::from_millis(50));
+    let _: i64 = q(c, &["DEL", "z"]);
+    let _: i64 = q(c, &["ZADD", "z", "1", "bar"]);
+    assert_eq!(
+        popper.join().unwrap(),
+        ("z".into(), "bar".into(), "1".into())
+    );
+}
