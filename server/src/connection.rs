@@ -249,6 +249,10 @@ pub async fn serve(mut stream: TcpStream, server: Arc<Server>, limits: Limits) {
         while !client.killed.load(Ordering::Relaxed) {
             match parser.parse(&buf[consumed..]) {
                 Ok(Some((mut argv, used))) => {
+                    // CLIENT LIST's `qbuf`: the query buffer with this command still in it.
+                    client
+                        .qbuf
+                        .store((buf.len() - consumed) as u64, Ordering::Relaxed);
                     consumed += used;
                     if argv.is_empty() {
                         continue;
@@ -266,6 +270,8 @@ pub async fn serve(mut stream: TcpStream, server: Arc<Server>, limits: Limits) {
                         tokio::time::sleep(STALL_POLL).await;
                         polls += 1;
                     }
+                    // CLIENT REPLY SKIP silences the reply of the command after it.
+                    session.reply_skip = std::mem::take(&mut session.reply_skip_next);
                     // Most commands take microseconds and run on this task; one that may
                     // block for long lets the runtime move other connections off this thread.
                     let mut reply = dispatch_in(&server, &mut session, &mut argv, |run| {
@@ -292,7 +298,9 @@ pub async fn serve(mut stream: TcpStream, server: Arc<Server>, limits: Limits) {
                             }
                         }
                     }
-                    reply.write(session.protocol, &mut out);
+                    if !(session.reply_off || session.reply_skip) {
+                        reply.write(session.protocol, &mut out);
+                    }
                     parser.limits.unauthenticated = !session.authenticated;
                     ever_authenticated |= session.authenticated;
                     if !ever_authenticated && out.len() > UNAUTHENTICATED_REPLY_LIMIT {

@@ -79,6 +79,8 @@ pub struct Client {
     pub unblock: AtomicU8,
     /// Wakes a blocked connection for `CLIENT UNBLOCK`.
     pub unblocked: tokio::sync::Notify,
+    /// Bytes in its query buffer when its current command started (`qbuf`).
+    pub qbuf: AtomicU64,
 }
 
 impl Client {
@@ -98,7 +100,7 @@ impl Client {
     pub fn info_line(&self) -> String {
         let (lib_name, lib_ver) = self.lib.lock().map(|l| l.clone()).unwrap_or_default();
         format!(
-            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags=N db={} sub=0 psub=0 ssub=0 multi=-1 watch=0 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags=N db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -106,6 +108,7 @@ impl Client {
             self.created.elapsed().as_secs(),
             self.idle_secs(),
             self.db.load(Ordering::Relaxed),
+            self.qbuf.load(Ordering::Relaxed),
             self.last_cmd.lock().map(|c| c.clone()).unwrap_or_default(),
             self.resp.load(Ordering::Relaxed),
             lib_name,
@@ -479,6 +482,7 @@ impl Server {
             blocked: AtomicBool::new(false),
             unblock: AtomicU8::new(0),
             unblocked: tokio::sync::Notify::new(),
+            qbuf: AtomicU64::new(0),
         });
         self.clients
             .lock()

@@ -32,6 +32,12 @@ pub struct Session {
     pub error_counted: bool,
     /// The session a script's commands run on (Redis's `CLIENT_SCRIPT`).
     pub in_script: bool,
+    /// `CLIENT REPLY OFF`: no reply is sent.
+    pub reply_off: bool,
+    /// `CLIENT REPLY SKIP` was the last command: the next one's reply is not sent.
+    pub reply_skip_next: bool,
+    /// This command's reply is not sent (`CLIENT REPLY SKIP` before it).
+    pub reply_skip: bool,
     /// The transaction being queued (`MULTI`).
     pub multi: Option<Multi>,
     /// The keys watched (`WATCH`), until EXEC, DISCARD, UNWATCH or RESET.
@@ -51,6 +57,9 @@ impl Session {
             wrote: false,
             error_counted: false,
             in_script: false,
+            reply_off: false,
+            reply_skip_next: false,
+            reply_skip: false,
             multi: None,
             watch: None,
         }

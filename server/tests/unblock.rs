@@ -117,3 +117,25 @@ fn unblock_watch_and_types() {
         ("z".into(), "bar".into(), "1".into())
     );
 }
+
+/// CLIENT REPLY OFF, ON and SKIP silence replies as Redis does; CLIENT LIST names a
+/// container's subcommand (`cmd=client|list`) and shows the query buffer.
+#[test]
+fn client_reply_and_list() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    s.write_all(
+        b"CLIENT REPLY OFF\r\nPING a\r\nCLIENT REPLY ON\r\nPING b\r\nCLIENT REPLY SKIP\r\nPING c\r\nPING d\r\n",
+    )
+    .unwrap();
+    let want = b"+OK\r\n$1\r\nb\r\n$1\r\nd\r\n";
+    let mut got = vec![0u8; want.len()];
+    s.read_exact(&mut got).unwrap();
+    assert_eq!(got, want);
+    let mut c = conn(&server.url());
+    let list: String = q(&mut c, &["CLIENT", "INFO"]);
+    assert!(list.contains(" cmd=client|info "), "{list}");
+    assert!(list.contains(" qbuf=26 "), "{list}");
+}

@@ -1,4 +1,5 @@
-//! `CLIENT` and its subcommands: ID, GETNAME, SETNAME, SETINFO, INFO, LIST, KILL, HELP.
+//! `CLIENT` and its subcommands: ID, GETNAME, SETNAME, SETINFO, INFO, LIST, KILL, REPLY,
+//! UNBLOCK, HELP.
 
 use std::sync::Arc;
 
@@ -77,7 +78,31 @@ pub(super) fn client(server: &Server, session: &mut Session, args: &mut [Vec<u8>
             Ok(Reply::Verbatim(session.client.info_line() + "\n"))
         }
         b"list" => client_list(server, rest),
-        b"kill" => client_kill(server, session, rest),
+        b"kill" => {
+            arity(!rest.is_empty())?;
+            client_kill(server, session, rest)
+        }
+        b"reply" => {
+            arity(rest.len() == 1)?;
+            match rest[0].to_ascii_lowercase().as_slice() {
+                b"on" => {
+                    session.reply_off = false;
+                    session.reply_skip = false;
+                    Ok(Reply::ok())
+                }
+                b"off" => {
+                    session.reply_off = true;
+                    Ok(Reply::NoReply)
+                }
+                b"skip" => {
+                    if !session.reply_off {
+                        session.reply_skip_next = true;
+                    }
+                    Ok(Reply::NoReply)
+                }
+                _ => Err(syntax_error()),
+            }
+        }
         b"unblock" if !rest.is_empty() && rest.len() <= 2 => {
             let id = parse_i64(&rest[0])
                 .ok_or_else(|| Reply::error("ERR value is not an integer or out of range"))?;
@@ -120,6 +145,8 @@ pub(super) fn client(server: &Server, session: &mut Session, args: &mut [Vec<u8>
             "    Kill connection made from <ip:port>.",
             "KILL <option> <value> [<option> <value> [...]]",
             "    Kill connections. Options are: ID, ADDR, LADDR, SKIPME (YES|NO), TYPE, USER.",
+            "REPLY (ON|OFF|SKIP)",
+            "    Control the replies sent to the current connection.",
             "UNBLOCK <clientid> [TIMEOUT|ERROR]",
             "    Unblock the specified blocked client.",
             "HELP",
@@ -214,7 +241,13 @@ fn client_kill(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdR
             },
             b"addr" => addr = Some(value),
             b"laddr" => laddr = Some(value),
-            b"user" => user = Some(value),
+            b"user" => {
+                // The one user there is (no ACL yet): any other name is unknown, as in Redis.
+                if value != "default" {
+                    return Err(Reply::error(format!("ERR No such user '{value}'")));
+                }
+                user = Some(value);
+            }
             b"type" => {
                 if !matches!(
                     value.to_ascii_lowercase().as_str(),

@@ -52,6 +52,11 @@ fn runs_atomically(cmd: &Command, args: &[Vec<u8>]) -> bool {
             && geo::radius_store_target(args).is_some())
 }
 
+/// Commands made of subcommands (`CLIENT LIST`), named with theirs in CLIENT LIST's `cmd`.
+const CONTAINERS: &[&str] = &[
+    "client", "config", "command", "object", "memory", "slowlog", "script", "function", "cluster",
+];
+
 /// Commands that always run through `Store::atomically`.
 const RUN_ATOMICALLY: &[&str] = &[
     "exec",
@@ -570,10 +575,20 @@ where
         return refuse(session, Reply::error("NOAUTH Authentication required."));
     }
     if let Ok(mut last) = session.client.last_cmd.lock() {
-        if *last != cmd.name {
-            cmd.name.clone_into(&mut last);
+        // A container's subcommand is named with it, as Redis 7 does (`client|list`).
+        match argv.get(1).filter(|_| CONTAINERS.contains(&cmd.name)) {
+            Some(sub) => {
+                *last = format!(
+                    "{}|{}",
+                    cmd.name,
+                    String::from_utf8_lossy(sub).to_ascii_lowercase()
+                );
+            }
+            None if *last != cmd.name => cmd.name.clone_into(&mut last),
+            None => {}
         }
     }
+
     if cmd.flags.contains(&"write") {
         // A poisoned engine refuses writes; say so as Redis does when it cannot persist
         // (MISCONF), and keep serving reads.
