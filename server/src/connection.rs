@@ -137,11 +137,13 @@ async fn wait_served(
     limit: usize,
 ) -> Option<Reply> {
     loop {
+        let started = std::time::Instant::now();
         let retried = {
             // A retry is a command: never inside another client's EXEC.
             let _shared = server.store.shared();
             (blocked.retry)(server, session, &blocked.args)
         };
+        let micros = started.elapsed().as_micros() as u64;
         match retried {
             // A key that became another type while the client waited does not serve it
             // (Redis serves a blocked client only from a key of its type): it waits on,
@@ -154,6 +156,26 @@ async fn wait_served(
                     for k in &blocked.written {
                         server.watches.touch(session.db, k);
                         server.blocking.signal(session.db, k);
+                    }
+                }
+                // The slow log has the command as the client sent it, served now.
+                let threshold = server.slowlog_threshold();
+                if threshold >= 0 && micros >= threshold as u64 {
+                    let name = client
+                        .last_cmd
+                        .lock()
+                        .map(|n| n.clone())
+                        .unwrap_or_default();
+                    let argv: Vec<Vec<u8>> = std::iter::once(name.into_bytes())
+                        .chain(blocked.args.iter().cloned())
+                        .collect();
+                    if let Ok(mut log) = server.slowlog.lock() {
+                        log.record(
+                            crate::server::SlowLog::summarize(&argv),
+                            micros,
+                            client,
+                            server.slowlog_max_len(),
+                        );
                     }
                 }
                 return Some(reply);

@@ -661,7 +661,7 @@ where
     };
     let micros = start.elapsed().as_micros() as u64;
     after_run(server, session, cmd, args, &reply, micros);
-    if threshold >= 0 && micros >= threshold as u64 && cmd.name != "slowlog" {
+    if threshold >= 0 && micros >= threshold as u64 && cmd.name != "exec" {
         let args = slow_args.unwrap_or_else(|| SlowLog::summarize(argv));
         if let Ok(mut log) = server.slowlog.lock() {
             log.record(args, micros, &session.client, server.slowlog_max_len());
