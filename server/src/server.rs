@@ -246,6 +246,8 @@ pub struct Server {
     pub run_id: String,
     /// Unix time (s) of the last `SAVE`/`BGSAVE` (or the start).
     pub last_save: AtomicU64,
+    /// The store's change count at the last `SAVE`/`BGSAVE` (`rdb_changes_since_last_save`).
+    pub changes_at_save: AtomicU64,
     /// The config file given at start, if any.
     pub config_file: Option<PathBuf>,
     fsync: AtomicU8,
@@ -304,6 +306,7 @@ impl Server {
             started: Instant::now(),
             run_id,
             last_save: AtomicU64::new(unix_secs()),
+            changes_at_save: AtomicU64::new(0),
             config_file,
             fsync: AtomicU8::new(Fsync::EverySec as u8),
             slowlog_threshold: AtomicI64::new(10_000),

@@ -88,6 +88,25 @@ fn bitmaps_count_find_combine_and_pack_fields() {
         );
         assert!(err(c, &["BITFIELD", "bf", "GET", "u64", "0"]).contains("Invalid bitfield type"));
         assert!(err(c, &["BITFIELD", "bf", "GET", "i8", "-1"]).contains("bit offset"));
+        // rdb_changes_since_last_save counts a write that changed something, only.
+        let changes = |c: &mut redis::Connection| -> u64 {
+            let info: String = q(c, &["INFO", "persistence"]);
+            info.lines()
+                .find_map(|l| l.strip_prefix("rdb_changes_since_last_save:"))
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap()
+        };
+        let before = changes(c);
+        let _: i64 = q(c, &["SETBIT", "dirty", "0", "0"]);
+        let _: i64 = q(c, &["SETBIT", "dirty", "0", "0"]);
+        let _: Vec<i64> = q(c, &["BITFIELD", "dirty", "SET", "i5", "0", "0"]);
+        assert_eq!(changes(c), before + 1);
+        let _: i64 = q(c, &["SETBIT", "dirty", "0", "1"]);
+        assert_eq!(changes(c), before + 2);
+        let _: () = q(c, &["SAVE"]);
+        assert_eq!(changes(c), 0);
         // Reads alone create nothing.
         let _: Vec<i64> = q(c, &["BITFIELD", "nk", "GET", "i8", "0"]);
         let exists: i64 = q(c, &["EXISTS", "nk"]);

@@ -332,6 +332,8 @@ pub struct Store {
     /// Element scans: metadata key and the last element key returned.
     element_cursors: Mutex<Cursors<(Vec<u8>, Vec<u8>)>>,
     expired_keys: AtomicU64,
+    /// Batches of key changes written (Redis's `dirty`, roughly: one per writing command).
+    changes: AtomicU64,
     hits: AtomicU64,
     misses: AtomicU64,
     /// Held shared by every command and exclusively by an atomic run (see `atomic.rs`).
@@ -434,6 +436,7 @@ impl Store {
             cursors: Mutex::new(Cursors::default()),
             element_cursors: Mutex::new(Cursors::default()),
             expired_keys: AtomicU64::new(0),
+            changes: AtomicU64::new(0),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             exec_lock: RwLock::new(()),
@@ -610,6 +613,12 @@ impl Store {
     pub fn sync(&self) -> Result<()> {
         self.db.sync_wal_to(self.db.latest_sequence())?;
         Ok(())
+    }
+
+    /// Writes that changed keys since the store opened: one per command batch (Redis counts
+    /// one per key changed; a command that changes nothing counts none here either).
+    pub fn changes(&self) -> u64 {
+        self.changes.load(Ordering::Relaxed)
     }
 
     /// The clock expiry is judged by (Unix ms).

@@ -163,6 +163,7 @@ impl<'s> Txn<'s> {
         self.store
             .expired_keys
             .fetch_add(self.expired, Ordering::Relaxed);
+        self.store.changes.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 }

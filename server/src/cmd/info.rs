@@ -220,7 +220,11 @@ fn persistence_section(server: &Server, out: &mut String) {
     out.push_str("# Persistence\r\n");
     put(out, "loading", &0);
     put(out, "async_loading", &0);
-    put(out, "rdb_changes_since_last_save", &0);
+    let since_save = server
+        .store
+        .changes()
+        .saturating_sub(server.changes_at_save.load(Ordering::Relaxed));
+    put(out, "rdb_changes_since_last_save", &since_save);
     put(out, "rdb_bgsave_in_progress", &0);
     put(
         out,

@@ -29,6 +29,9 @@ pub(super) fn save(server: &Server, _session: &mut Session, _args: &mut [Vec<u8>
         .flush()
         .map_err(|e| store_error(e.into()))?;
     server.last_save.store(unix_secs(), Ordering::Relaxed);
+    server
+        .changes_at_save
+        .store(server.store.changes(), Ordering::Relaxed);
     Ok(Reply::ok())
 }
 
@@ -48,6 +51,9 @@ pub(super) fn bgsave(server: &Server, _session: &mut Session, args: &mut [Vec<u8
     match started {
         Ok(_) => {
             server.last_save.store(unix_secs(), Ordering::Relaxed);
+            server
+                .changes_at_save
+                .store(server.store.changes(), Ordering::Relaxed);
             Ok(Reply::Simple("Background saving started".into()))
         }
         Err(e) => Err(Reply::error(format!("ERR cannot start BGSAVE: {e}"))),

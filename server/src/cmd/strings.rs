@@ -223,11 +223,16 @@ pub(super) fn setbit(server: &Server, session: &mut Session, args: &mut [Vec<u8>
         _ => return Err(Reply::error("ERR bit is not an integer or out of range")),
     };
     let r = server.store.update_string(session.db, &args[0], |old| {
+        let current = old.and_then(|o| o.get(byte)).copied();
+        let was = current.is_some_and(|b| b & mask != 0);
+        // A string whose bit is already right is left as is (Redis writes nothing).
+        if current.is_some() && was == on {
+            return Ok((None, i64::from(was)));
+        }
         let mut v = old.map(<[u8]>::to_vec).unwrap_or_default();
         if v.len() <= byte {
             v.resize(byte + 1, 0);
         }
-        let was = v[byte] & mask != 0;
         if on {
             v[byte] |= mask;
         } else {
