@@ -2,8 +2,8 @@
 //! index rules (negative from the end, BYTE or BIT units), replies and errors. Bit 0 is the
 //! most significant bit of the first byte, as in SETBIT.
 
-use super::number::parse_i64;
-use super::reply::{or_error, store_error, syntax_error, CmdResult};
+use super::number::{integer_arg, parse_i64};
+use super::reply::{not_an_integer, or_error, store_error, syntax_error, CmdResult};
 use super::Session;
 use crate::resp::Reply;
 use crate::server::Server;
@@ -79,16 +79,12 @@ fn unit(arg: &[u8]) -> Result<bool, Reply> {
     }
 }
 
-fn integer(arg: &[u8]) -> Result<i64, Reply> {
-    parse_i64(arg).ok_or_else(|| Reply::error("ERR value is not an integer or out of range"))
-}
-
 /// `BITCOUNT key [start end [BYTE|BIT]]`.
 pub(super) fn bitcount(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     let range = match args.len() {
         1 => None,
         3 | 4 => {
-            let (start, end) = (integer(&args[1])?, integer(&args[2])?);
+            let (start, end) = (integer_arg(&args[1])?, integer_arg(&args[2])?);
             let in_bits = args.get(3).map(|u| unit(u)).transpose()?.unwrap_or(false);
             Some((start, end, in_bits))
         }
@@ -110,7 +106,7 @@ pub(super) fn bitpos(server: &Server, session: &mut Session, args: &mut [Vec<u8>
     let want = match parse_i64(&args[1]) {
         Some(b @ (0 | 1)) => b == 1,
         Some(_) => return Err(Reply::error("ERR The bit argument must be 1 or 0.")),
-        None => return Err(Reply::error("ERR value is not an integer or out of range")),
+        None => return Err(not_an_integer()),
     };
     let Some(s) = server
         .store
@@ -123,10 +119,10 @@ pub(super) fn bitpos(server: &Server, session: &mut Session, args: &mut [Vec<u8>
     let (start, end, in_bits, end_given) = match args.len() {
         2 => (0, -1, false, false),
         3..=5 => {
-            let start = integer(&args[2])?;
+            let start = integer_arg(&args[2])?;
             let in_bits = args.get(4).map(|u| unit(u)).transpose()?.unwrap_or(false);
             match args.get(3) {
-                Some(end) => (start, integer(end)?, in_bits, true),
+                Some(end) => (start, integer_arg(end)?, in_bits, true),
                 None => (start, -1, in_bits, false),
             }
         }
@@ -366,7 +362,7 @@ fn bitfield_generic(
             offset,
         };
         let op = if takes_value {
-            let v = integer(&args[i + 3])?;
+            let v = integer_arg(&args[i + 3])?;
             if sub == b"set" {
                 FieldOp::Set(v)
             } else {

@@ -104,8 +104,7 @@ pub(super) fn client(server: &Server, session: &mut Session, args: &mut [Vec<u8>
             }
         }
         b"unblock" if !rest.is_empty() && rest.len() <= 2 => {
-            let id = parse_i64(&rest[0])
-                .ok_or_else(|| Reply::error("ERR value is not an integer or out of range"))?;
+            let id = super::number::integer_arg(&rest[0])?;
             let mode = match rest.get(1).map(|m| m.to_ascii_lowercase()).as_deref() {
                 None | Some(b"timeout") => 1,
                 Some(b"error") => 2,

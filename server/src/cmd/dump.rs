@@ -6,7 +6,7 @@ use strata_redis::{
     Condition, End, Error as StoreError, RedisType, SetOptions, ZRange, ZRangeSpec,
 };
 
-use super::number::parse_i64;
+use super::number::integer_arg;
 use super::reply::{store_error, syntax_error, CmdResult};
 use super::Session;
 use crate::resp::Reply;
@@ -55,7 +55,7 @@ pub(super) fn restore(server: &Server, session: &mut Session, args: &mut [Vec<u8
             b"replace" => replace = true,
             b"absttl" => absttl = true,
             b"idletime" if more && freq.is_none() => {
-                let n = integer(&args[i + 1])?;
+                let n = integer_arg(&args[i + 1])?;
                 if n < 0 {
                     return Err(Reply::error("ERR Invalid IDLETIME value, must be >= 0"));
                 }
@@ -63,7 +63,7 @@ pub(super) fn restore(server: &Server, session: &mut Session, args: &mut [Vec<u8
                 i += 1;
             }
             b"freq" if more && idle.is_none() => {
-                let n = integer(&args[i + 1])?;
+                let n = integer_arg(&args[i + 1])?;
                 if !(0..=255).contains(&n) {
                     return Err(Reply::error(
                         "ERR Invalid FREQ value, must be >= 0 and <= 255",
@@ -81,7 +81,7 @@ pub(super) fn restore(server: &Server, session: &mut Session, args: &mut [Vec<u8
         if !replace && store.key_type(db, k)?.is_some() {
             return Ok(Err(Reply::error("BUSYKEY Target key name already exists.")));
         }
-        let ttl = integer(&args[1]);
+        let ttl = integer_arg(&args[1]);
         let ttl = match ttl {
             Ok(t) if t < 0 => return Ok(Err(Reply::error("ERR Invalid TTL value, must be >= 0"))),
             Ok(t) => t as u64,
@@ -119,10 +119,6 @@ pub(super) fn restore(server: &Server, session: &mut Session, args: &mut [Vec<u8
         .map_err(store_error)??;
     session.wrote = true;
     Ok(reply)
-}
-
-fn integer(arg: &[u8]) -> Result<i64, Reply> {
-    parse_i64(arg).ok_or_else(|| Reply::error("ERR value is not an integer or out of range"))
 }
 
 /// Whether `v` is a collection without elements (Redis refuses those as bad data).

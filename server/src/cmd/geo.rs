@@ -8,7 +8,7 @@ use strata_redis::{
     Condition, Error as StoreError, ScoreBound, ZRange, ZRangeSpec, ZaddOptions, ZaddOutcome,
 };
 
-use super::number::{parse_float, parse_i64};
+use super::number::{integer_arg, parse_float};
 use super::reply::{not_a_float, or_error, store_error, syntax_error, CmdResult};
 use super::Session;
 use crate::resp::Reply;
@@ -702,8 +702,7 @@ fn search(server: &Server, session: &mut Session, args: &[Vec<u8>], kind: Kind) 
             b"asc" => sort = Some(true),
             b"desc" => sort = Some(false),
             b"count" if left >= 1 => {
-                count = parse_i64(&args[i + 1])
-                    .ok_or_else(|| Reply::error("ERR value is not an integer or out of range"))?;
+                count = integer_arg(&args[i + 1])?;
                 if count <= 0 {
                     return Err(Reply::error("ERR COUNT must be > 0"));
                 }

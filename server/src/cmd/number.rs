@@ -13,6 +13,11 @@ pub(super) fn parse_i64(b: &[u8]) -> Option<i64> {
     s.parse().ok()
 }
 
+/// An integer argument, or Redis's `value is not an integer or out of range`.
+pub(super) fn integer_arg(b: &[u8]) -> Result<i64, crate::resp::Reply> {
+    parse_i64(b).ok_or_else(super::reply::not_an_integer)
+}
+
 /// Parses a float the way Redis's `string2ld` accepts it: no spaces, not NaN.
 pub(super) fn parse_float(b: &[u8]) -> Option<f64> {
     let s = std::str::from_utf8(b).ok()?;

@@ -18,8 +18,7 @@ type KeysAndArgs<'a> = (&'a [Vec<u8>], &'a [Vec<u8>]);
 
 /// `numkeys` and the keys and arguments after it.
 fn split_keys(args: &[Vec<u8>]) -> Result<KeysAndArgs<'_>, Reply> {
-    let n = parse_i64(&args[0])
-        .ok_or_else(|| Reply::error("ERR value is not an integer or out of range"))?;
+    let n = super::number::integer_arg(&args[0])?;
     if n < 0 {
         return Err(Reply::error("ERR Number of keys can't be negative"));
     }

@@ -11,7 +11,7 @@ use std::cmp::Ordering;
 
 use strata_redis::{Error as StoreError, RedisType, ZRange, ZRangeSpec};
 
-use super::number::parse_i64;
+use super::number::integer_arg;
 use super::reply::{store_error, syntax_error, CmdResult};
 use super::Session;
 use crate::resp::Reply;
@@ -71,11 +71,7 @@ fn parse(args: &[Vec<u8>], read_only: bool) -> Result<Sort, Reply> {
             b"desc" => s.desc = true,
             b"alpha" => s.alpha = true,
             b"limit" if left >= 2 => {
-                let n = |a: &[u8]| {
-                    parse_i64(a)
-                        .ok_or_else(|| Reply::error("ERR value is not an integer or out of range"))
-                };
-                s.limit = Some((n(&args[i + 1])?, n(&args[i + 2])?));
+                s.limit = Some((integer_arg(&args[i + 1])?, integer_arg(&args[i + 2])?));
                 i += 2;
             }
             b"store" if left >= 1 && !read_only => {
