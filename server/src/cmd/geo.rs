@@ -133,7 +133,7 @@ fn align52(hash: Hash) -> u64 {
 }
 
 fn move_x(hash: &mut Hash, d: i8) {
-    if d == 0 {
+    if d == 0 || hash.step == 0 {
         return;
     }
     let mut x = hash.bits & 0xaaaa_aaaa_aaaa_aaaa;
@@ -149,7 +149,7 @@ fn move_x(hash: &mut Hash, d: i8) {
 }
 
 fn move_y(hash: &mut Hash, d: i8) {
-    if d == 0 {
+    if d == 0 || hash.step == 0 {
         return;
     }
     let x = hash.bits & 0xaaaa_aaaa_aaaa_aaaa;
