@@ -139,3 +139,22 @@ fn client_reply_and_list() {
     assert!(list.contains(" cmd=client|info "), "{list}");
     assert!(list.contains(" qbuf=26 "), "{list}");
 }
+
+/// COMMAND LIST lists commands and subcommands, filtered by pattern or ACL category.
+#[test]
+fn command_list_filters() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let mut c = conn(&server.url());
+    let c = &mut c;
+    let all: Vec<String> = q(c, &["COMMAND", "LIST"]);
+    assert!(all.iter().any(|n| n == "set") && all.iter().any(|n| n == "client|list"));
+    let set: Vec<String> = q(c, &["COMMAND", "LIST", "FILTERBY", "PATTERN", "set"]);
+    assert_eq!(set, ["set"]);
+    let scripting: Vec<String> = q(c, &["COMMAND", "LIST", "FILTERBY", "ACLCAT", "scripting"]);
+    assert!(scripting.iter().any(|n| n == "script|kill"));
+    assert!(!scripting.iter().any(|n| n == "set"));
+    let none: Vec<String> = q(c, &["COMMAND", "LIST", "FILTERBY", "MODULE", "x"]);
+    assert!(none.is_empty());
+    assert!(common::err(c, &["COMMAND", "LIST", "bad"]).starts_with("ERR syntax error"));
+}

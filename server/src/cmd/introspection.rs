@@ -11,31 +11,6 @@ use crate::resp::Reply;
 use crate::server::Server;
 use crate::session::Session;
 
-/// Redis's ACL categories of a command, from its group and flags.
-fn acl_categories(c: &Command) -> Vec<Reply> {
-    let mut cats = vec![format!(
-        "@{}",
-        match c.group {
-            "generic" => "keyspace",
-            "server" => "admin",
-            g => g,
-        }
-    )];
-    for (flag, cat) in [
-        ("write", "@write"),
-        ("readonly", "@read"),
-        ("fast", "@fast"),
-    ] {
-        if c.flags.contains(&flag) {
-            cats.push(cat.into());
-        }
-    }
-    if !c.flags.contains(&"fast") {
-        cats.push("@slow".into());
-    }
-    cats.into_iter().map(Reply::Simple).collect()
-}
-
 /// One `COMMAND INFO` entry (Redis 7 layout: name, arity, flags, first key, last key, step,
 /// ACL categories, tips, key specs, subcommands).
 fn command_info(c: &Command) -> Reply {
@@ -46,7 +21,12 @@ fn command_info(c: &Command) -> Reply {
         Reply::Integer(i64::from(c.first_key)),
         Reply::Integer(i64::from(c.last_key)),
         Reply::Integer(i64::from(c.step)),
-        Reply::Set(acl_categories(c)),
+        Reply::Set(
+            acl_categories(c)
+                .into_iter()
+                .map(|k| Reply::Simple(format!("@{k}")))
+                .collect(),
+        ),
         Reply::Array(Vec::new()),
         Reply::Array(Vec::new()),
         Reply::Array(Vec::new()),
@@ -61,6 +41,114 @@ fn command_docs(c: &Command) -> Reply {
     ])
 }
 
+/// Every container's subcommands, as COMMAND LIST names them (`client|list`).
+const SUBCOMMANDS: &[(&str, &[&str])] = &[
+    (
+        "client",
+        &[
+            "id", "getname", "setname", "setinfo", "info", "list", "kill", "reply", "unblock",
+            "help",
+        ],
+    ),
+    (
+        "command",
+        &["count", "info", "docs", "getkeys", "list", "help"],
+    ),
+    ("config", &["get", "set", "resetstat", "help"]),
+    (
+        "function",
+        &[
+            "load", "delete", "flush", "list", "stats", "kill", "dump", "restore", "help",
+        ],
+    ),
+    (
+        "memory",
+        &["usage", "doctor", "malloc-stats", "purge", "help"],
+    ),
+    (
+        "object",
+        &["encoding", "refcount", "idletime", "freq", "help"],
+    ),
+    ("script", &["load", "exists", "flush", "kill", "help"]),
+    ("slowlog", &["get", "len", "reset", "help"]),
+];
+
+/// A command's ACL categories (without `@`), derived as Redis assigns them: its flags
+/// (`write`, `read`, `fast` or `slow`, `blocking`) and its group's data type (`keyspace`
+/// for generic commands, `admin` for the server's).
+fn acl_categories(c: &Command) -> Vec<&'static str> {
+    let mut cats = Vec::new();
+    if c.flags.contains(&"write") {
+        cats.push("write");
+    }
+    if c.flags.contains(&"readonly") {
+        cats.push("read");
+    }
+    cats.push(if c.flags.contains(&"fast") {
+        "fast"
+    } else {
+        "slow"
+    });
+    if c.flags.contains(&"blocking") {
+        cats.push("blocking");
+    }
+    cats.push(match c.group {
+        "string" => "string",
+        "list" => "list",
+        "hash" => "hash",
+        "set" => "set",
+        "sorted-set" => "sortedset",
+        "bitmap" => "bitmap",
+        "hyperloglog" => "hyperloglog",
+        "geo" => "geo",
+        "generic" => "keyspace",
+        "connection" => "connection",
+        "transactions" => "transaction",
+        "scripting" => "scripting",
+        _ => "admin",
+    });
+    cats
+}
+
+/// `COMMAND LIST [FILTERBY MODULE name | ACLCAT category | PATTERN pattern]`: commands and
+/// their subcommands (`client|list`).
+fn command_list(args: &[Vec<u8>]) -> Result<Reply, Reply> {
+    let filter = match args {
+        [] => None,
+        [by, kind, value] if by.eq_ignore_ascii_case(b"filterby") => {
+            match kind.to_ascii_lowercase().as_slice() {
+                b"module" | b"aclcat" | b"pattern" => Some((kind.to_ascii_lowercase(), value)),
+                _ => return Err(super::reply::syntax_error()),
+            }
+        }
+        _ => return Err(super::reply::syntax_error()),
+    };
+    let mut out = Vec::new();
+    for c in COMMANDS {
+        let subs = SUBCOMMANDS
+            .iter()
+            .find(|(n, _)| *n == c.name)
+            .map_or(&[][..], |(_, s)| *s);
+        let names = std::iter::once(c.name.to_string())
+            .chain(subs.iter().map(|s| format!("{}|{s}", c.name)));
+        for name in names {
+            let keep = match &filter {
+                None => true,
+                // No modules are loaded.
+                Some((kind, _)) if kind == b"module" => false,
+                Some((kind, cat)) if kind == b"aclcat" => acl_categories(c)
+                    .iter()
+                    .any(|k| k.as_bytes().eq_ignore_ascii_case(cat)),
+                Some((_, pattern)) => strata_redis::pattern::matches(pattern, name.as_bytes()),
+            };
+            if keep {
+                out.push(Reply::Bulk(name.into_bytes()));
+            }
+        }
+    }
+    Ok(Reply::Array(out))
+}
+
 /// `COMMAND [COUNT | INFO name... | DOCS name... | GETKEYS cmd args... | LIST | HELP]`.
 pub(super) fn command(_server: &Server, _session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     let Some(sub) = args.first() else {
@@ -69,7 +157,7 @@ pub(super) fn command(_server: &Server, _session: &mut Session, args: &mut [Vec<
     let rest = &args[1..];
     let reply = match sub.to_ascii_lowercase().as_slice() {
         b"count" => Reply::Integer(COMMANDS.len() as i64),
-        b"list" => Reply::Array(COMMANDS.iter().map(|c| bulk(c.name)).collect()),
+        b"list" => command_list(rest)?,
         b"info" if rest.is_empty() => Reply::Array(COMMANDS.iter().map(command_info).collect()),
         b"info" => Reply::Array(
             rest.iter()
