@@ -231,7 +231,7 @@ const UNAUTHENTICATED_REPLY_LIMIT: usize = 16 * 1024 + 1024;
 const UNAUTHENTICATED_QUERY_LIMIT: usize = 1024 * 1024;
 
 /// Serves a client until it closes, sends `QUIT`, is killed, or breaks the protocol.
-pub async fn serve(mut stream: TcpStream, server: Arc<Server>, limits: Limits) {
+pub async fn serve(mut stream: TcpStream, server: Arc<Server>) {
     let (Ok(peer), Ok(local)) = (stream.peer_addr(), stream.local_addr()) else {
         return;
     };
@@ -257,7 +257,7 @@ pub async fn serve(mut stream: TcpStream, server: Arc<Server>, limits: Limits) {
     let mut session = Session::new(Arc::clone(&client), !needs_auth);
     let mut parser = Parser::new(Limits {
         unauthenticated: needs_auth,
-        ..limits
+        ..server.limits()
     });
     parser.big_args = true;
     let mut buf: Vec<u8> = Vec::with_capacity(16 * 1024);
@@ -266,6 +266,10 @@ pub async fn serve(mut stream: TcpStream, server: Arc<Server>, limits: Limits) {
     // only a client that never was gets the tight limits, as in Redis).
     let mut ever_authenticated = !needs_auth;
     loop {
+        // CONFIG SET changes the limits for every client at once, as in Redis.
+        let limits = server.limits();
+        parser.limits.max_bulk_len = limits.max_bulk_len;
+        parser.limits.query_buffer_limit = limits.query_buffer_limit;
         let mut consumed = 0;
         let mut close = false;
         while !client.killed.load(Ordering::Relaxed) {

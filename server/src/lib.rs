@@ -26,3 +26,11 @@ pub mod script;
 pub mod server;
 pub mod session;
 pub mod watch;
+
+/// Writes a log line to stdout; a closed stdout (a supervisor gone) must not stop the server.
+pub fn log(line: &str) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}

@@ -5,8 +5,94 @@
 
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use socket2::{Domain, Protocol, Socket, Type};
+use tokio::task::JoinHandle;
+
+use crate::server::Server;
+
+/// The accept loops the server runs, one per listening socket.
+#[derive(Debug, Default)]
+pub struct Listening {
+    loops: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Listening {
+    /// Serves connections on `listeners` (the ones served before must be stopped), returning
+    /// their addresses. Must run inside the server's runtime.
+    ///
+    /// # Errors
+    /// A socket cannot be registered with the runtime.
+    pub fn start(
+        &self,
+        listeners: Vec<std::net::TcpListener>,
+        server: &Arc<Server>,
+    ) -> io::Result<Vec<SocketAddr>> {
+        let mut addresses = Vec::new();
+        let mut loops = self.loops.lock().unwrap_or_else(|e| e.into_inner());
+        for l in listeners {
+            let l = tokio::net::TcpListener::from_std(l)?;
+            addresses.push(l.local_addr()?);
+            loops.push(tokio::spawn(accept_loop(l, Arc::clone(server))));
+        }
+        Ok(addresses)
+    }
+
+    /// Stops every accept loop and waits until their sockets are closed (so their addresses
+    /// can be listened on again at once). Connections already accepted go on.
+    pub fn stop(&self) {
+        let loops = std::mem::take(&mut *self.loops.lock().unwrap_or_else(|e| e.into_inner()));
+        if loops.is_empty() {
+            return;
+        }
+        for l in &loops {
+            l.abort();
+        }
+        // A cancelled task drops its listener when the runtime next polls it; wait for that
+        // off the async context (CONFIG SET runs on a runtime thread).
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        tokio::task::block_in_place(|| {
+            handle.block_on(async {
+                for l in loops {
+                    let _ = l.await;
+                }
+            });
+        });
+    }
+}
+
+/// How long the accept loop waits after a failed accept, doubling up to the maximum while
+/// accepts keep failing.
+const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(10);
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+/// Accepts connections on `listener` and serves each on its own task, until aborted.
+async fn accept_loop(listener: tokio::net::TcpListener, server: Arc<Server>) {
+    let mut backoff = ACCEPT_BACKOFF_MIN;
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                backoff = ACCEPT_BACKOFF_MIN;
+                let _ = stream.set_nodelay(true);
+                tokio::spawn(crate::connection::serve(stream, Arc::clone(&server)));
+            }
+            Err(e) => {
+                // Out of descriptors (or another accept failure): pending connections stay
+                // queued; waiting gives closing clients time to free some, instead of
+                // retrying in a tight loop.
+                crate::log(&format!(
+                    "strata-server: accepting a connection failed: {e}"
+                ));
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
+            }
+        }
+    }
+}
 
 /// Opens a listening socket on `port` for every address of `bind`, in order.
 ///

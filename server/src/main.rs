@@ -7,9 +7,8 @@ use clap::Parser as _;
 use strata::{Options, SyncMode, SystemClock};
 use strata_redis::Store;
 use strata_server::config::Config;
-use strata_server::resp::Limits;
+use strata_server::log;
 use strata_server::server::Server;
-use tokio::net::TcpListener;
 
 #[derive(clap::Parser, Debug)]
 #[command(
@@ -138,6 +137,9 @@ async fn run(
     config: Config,
     config_file: Option<PathBuf>,
 ) -> Result<(), Box<dyn std::error::Error>> {
+    if config.get_i64("port") == 0 {
+        return Err("Configured to not listen anywhere (port 0), exiting.".into());
+    }
     let dir = PathBuf::from(config.get("dir"));
     let mut options = Options::default();
     // The server fsyncs itself (before replies for `always`, once a second for `everysec`), so
@@ -164,7 +166,7 @@ async fn run(
     }
     for path in store.engine().recovery_kept() {
         log(&format!(
-            "strata-server: {} is named like a database file but this database did not make              it; left in place (move it out of the directory if it is not needed)",
+            "strata-server: {} is named like a database file but this database did not make it; left in place (move it out of the directory if it is not needed)",
             path.display()
         ));
     }
@@ -176,11 +178,6 @@ async fn run(
         "strata-block-cache-size",
         &chosen.block_cache_bytes.to_string(),
     )?;
-    let limits = Limits {
-        max_bulk_len: config.get_i64("proto-max-bulk-len") as usize,
-        query_buffer_limit: config.get_i64("client-query-buffer-limit") as usize,
-        ..Limits::default()
-    };
     // Clients must not take the descriptors the engine needs (Redis's adjustOpenFilesLimit).
     let wanted = config.get_i64("maxclients").max(1) as u64;
     let fit = strata_server::fd_limit::fit(wanted);
@@ -194,8 +191,6 @@ async fn run(
         ));
         config.set_initial("maxclients", &fit.maxclients.to_string())?;
     }
-    let bind = config.get("bind");
-    let port = config.get_i64("port") as u16;
     let server = Server::new(store, config, config_file)?;
     // Function libraries live in the engine: load them back.
     for (name, code) in server.store.function_libraries()? {
@@ -207,15 +202,7 @@ async fn run(
         }
     }
     let _housekeeping = server.spawn_housekeeping()?;
-    let backlog = server.config.get_i64("tcp-backlog") as i32;
-    let listeners = strata_server::listen::listen(&bind, port, backlog)?;
-    let mut addresses = Vec::new();
-    let mut accepting = Vec::new();
-    for l in listeners {
-        let l = TcpListener::from_std(l)?;
-        addresses.push(l.local_addr()?.to_string());
-        accepting.push(tokio::spawn(accept_loop(l, Arc::clone(&server), limits)));
-    }
+    let addresses: Vec<String> = server.listen()?.iter().map(ToString::to_string).collect();
     log(&format!(
         "strata-server {} listening on {}, dir {}, appendfsync {}",
         env!("CARGO_PKG_VERSION"),
@@ -227,9 +214,7 @@ async fn run(
         _ = shutdown_signal() => {}
         _ = server.shutdown.notified() => {}
     }
-    for task in accepting {
-        task.abort();
-    }
+    server.listening.stop();
     log("strata-server: shutting down");
     server
         .shutting_down
@@ -238,47 +223,6 @@ async fn run(
     // durable whatever the sync mode.
     server.store.engine().sync_wal()?;
     Ok(())
-}
-
-/// Accepts connections on `listener` and serves each on its own task, until aborted.
-async fn accept_loop(listener: TcpListener, server: Arc<Server>, limits: Limits) {
-    let mut backoff = ACCEPT_BACKOFF_MIN;
-    loop {
-        match listener.accept().await {
-            Ok((stream, _)) => {
-                backoff = ACCEPT_BACKOFF_MIN;
-                let _ = stream.set_nodelay(true);
-                tokio::spawn(strata_server::connection::serve(
-                    stream,
-                    Arc::clone(&server),
-                    limits,
-                ));
-            }
-            Err(e) => {
-                // Out of descriptors (or another accept failure): pending connections stay
-                // queued; waiting gives closing clients time to free some, instead of
-                // retrying in a tight loop.
-                log(&format!(
-                    "strata-server: accepting a connection failed: {e}"
-                ));
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
-            }
-        }
-    }
-}
-
-/// How long the accept loop waits after a failed accept, doubling up to the maximum while
-/// accepts keep failing.
-const ACCEPT_BACKOFF_MIN: std::time::Duration = std::time::Duration::from_millis(10);
-const ACCEPT_BACKOFF_MAX: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// Writes a log line to stdout; a closed stdout (a supervisor gone) must not stop the server.
-fn log(line: &str) {
-    use std::io::Write as _;
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{line}");
-    let _ = out.flush();
 }
 
 async fn shutdown_signal() {

@@ -4,8 +4,8 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use strata::MutableOptions;
@@ -269,6 +269,14 @@ pub struct Server {
     pub watches: Arc<Watches>,
     /// The Lua interpreter and the scripts loaded into it.
     pub scripting: Scripting,
+    /// The accept loops on `bind` and `port`.
+    pub listening: crate::listen::Listening,
+    /// `proto-max-bulk-len`, read by every connection before it parses.
+    max_bulk_len: AtomicUsize,
+    /// `client-query-buffer-limit`, likewise.
+    query_buffer_limit: AtomicUsize,
+    /// This server, for the accept loops `CONFIG SET port` starts.
+    me: Weak<Server>,
 }
 
 impl Server {
@@ -292,7 +300,9 @@ impl Server {
             })
             .collect();
         let group_sync = GroupSync::start(Arc::clone(&store))?;
-        let server = Arc::new(Server {
+        let scripting = Scripting::new()
+            .map_err(|e| std::io::Error::other(format!("cannot start the Lua interpreter: {e}")))?;
+        let server = Arc::new_cyclic(|me| Server {
             store,
             config,
             clients: Mutex::new(BTreeMap::new()),
@@ -318,9 +328,11 @@ impl Server {
             group_sync,
             blocking: Blocking::default(),
             watches: Arc::default(),
-            scripting: Scripting::new().map_err(|e| {
-                std::io::Error::other(format!("cannot start the Lua interpreter: {e}"))
-            })?,
+            scripting,
+            listening: crate::listen::Listening::default(),
+            max_bulk_len: AtomicUsize::new(0),
+            query_buffer_limit: AtomicUsize::new(0),
+            me: me.clone(),
         });
         for name in [
             "appendfsync",
@@ -329,6 +341,8 @@ impl Server {
             "slowlog-max-len",
             "busy-reply-threshold",
             "min-replicas-to-write",
+            "proto-max-bulk-len",
+            "client-query-buffer-limit",
         ] {
             // Only the engine options can be refused, and none of these is one.
             let _ = server.apply(name);
@@ -387,6 +401,21 @@ impl Server {
                     ));
                 }
             }
+            "port" | "bind" => {
+                self.listen().map_err(|e| {
+                    if name == "port" {
+                        format!("Unable to listen on this port: {e}")
+                    } else {
+                        format!("Failed to bind to specified addresses: {e}")
+                    }
+                })?;
+            }
+            "proto-max-bulk-len" => self
+                .max_bulk_len
+                .store(self.config.get_i64(name).max(0) as usize, Ordering::Relaxed),
+            "client-query-buffer-limit" => self
+                .query_buffer_limit
+                .store(self.config.get_i64(name).max(0) as usize, Ordering::Relaxed),
             "slowlog-log-slower-than" => self
                 .slowlog_threshold
                 .store(self.config.get_i64(name), Ordering::Relaxed),
@@ -409,6 +438,39 @@ impl Server {
             _ => {}
         }
         Ok(())
+    }
+
+    /// The protocol limits a connection parses with now (`proto-max-bulk-len`,
+    /// `client-query-buffer-limit`).
+    pub fn limits(&self) -> crate::resp::Limits {
+        crate::resp::Limits {
+            max_bulk_len: self.max_bulk_len.load(Ordering::Relaxed),
+            query_buffer_limit: self.query_buffer_limit.load(Ordering::Relaxed),
+            ..crate::resp::Limits::default()
+        }
+    }
+
+    /// Listens on `bind` and `port` as configured now, in place of the addresses it listened
+    /// on before (which it stops listening on first, so a new `bind` may reuse the port).
+    /// `port 0` listens nowhere. Returns the addresses.
+    ///
+    /// # Errors
+    /// An address cannot be listened on; the server then listens nowhere until called again.
+    pub fn listen(&self) -> std::io::Result<Vec<std::net::SocketAddr>> {
+        self.listening.stop();
+        let port = self.config.get_i64("port");
+        if port == 0 {
+            return Ok(Vec::new());
+        }
+        let Some(me) = self.me.upgrade() else {
+            return Ok(Vec::new());
+        };
+        let backlog = self
+            .config
+            .get_i64("tcp-backlog")
+            .clamp(0, i64::from(i32::MAX)) as i32;
+        let listeners = crate::listen::listen(&self.config.get("bind"), port as u16, backlog)?;
+        self.listening.start(listeners, &me)
     }
 
     /// `slowlog-log-slower-than` in microseconds (negative: off).

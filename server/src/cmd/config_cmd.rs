@@ -1,4 +1,4 @@
-//! `CONFIG GET|SET|RESETSTAT|HELP`: the command over the server's parameters (the parameters
+//! `CONFIG GET|SET|RESETSTAT|REWRITE|HELP`: the command over the server's parameters (the parameters
 //! themselves and the config file are `crate::config`).
 
 use std::sync::atomic::Ordering;
@@ -9,7 +9,7 @@ use crate::resp::Reply;
 use crate::server::Server;
 use crate::session::Session;
 
-/// `CONFIG GET|SET|RESETSTAT|HELP`.
+/// `CONFIG GET|SET|RESETSTAT|REWRITE|HELP`.
 pub(super) fn config(server: &Server, _session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     let sub = args[0].to_ascii_lowercase();
     let rest = &args[1..];
@@ -17,6 +17,7 @@ pub(super) fn config(server: &Server, _session: &mut Session, args: &mut [Vec<u8
         b"get" => get(server, rest),
         b"set" => set(server, rest),
         b"resetstat" => resetstat(server, rest),
+        b"rewrite" => rewrite(server, rest),
         b"help" => Ok(help(&[
             "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
             "GET <pattern>",
@@ -25,6 +26,8 @@ pub(super) fn config(server: &Server, _session: &mut Session, args: &mut [Vec<u8
             "    Set the configuration <directive> to <value>.",
             "RESETSTAT",
             "    Reset statistics reported by the INFO command.",
+            "REWRITE",
+            "    Rewrite the configuration file.",
             "HELP",
             "    Print this help.",
         ])),
@@ -60,28 +63,43 @@ fn set(server: &Server, args: &[Vec<u8>]) -> CmdResult {
             )
         })
         .collect();
-    let old: Vec<(String, String)> = pairs
-        .iter()
-        .map(|(n, _)| {
-            let n = n.to_ascii_lowercase();
-            let v = server.config.get(&n);
-            (n, v)
-        })
-        .collect();
-    let set = server.config.set(&pairs).map_err(|e| Reply::error(e.0))?;
-    for (name, _) in &set {
-        if let Err(e) = server.apply(name) {
-            // All or nothing, like Redis: put every value back.
-            if server.config.set(&old).is_ok() {
-                for (n, _) in &set {
-                    let _ = server.apply(n);
-                }
+    let changed = server.config.set(&pairs).map_err(|e| Reply::error(e.0))?;
+    for (i, c) in changed.iter().enumerate() {
+        if let Err(e) = server.apply(c.name) {
+            // All or nothing, like Redis: put every value back and apply again the ones
+            // applied so far, the failed one included (it may have half taken effect: a new
+            // port failing after the old one was closed).
+            server.config.restore(&changed);
+            for done in &changed[..=i] {
+                let _ = server.apply(done.name);
             }
+            let name = pairs
+                .iter()
+                .map(|(n, _)| n)
+                .find(|n| crate::config::Config::canonical(n) == Some(c.name))
+                .map_or(c.name, |n| n.as_str());
             return Err(Reply::error(format!(
                 "ERR CONFIG SET failed (possibly related to argument '{name}') - {e}"
             )));
         }
     }
+    Ok(Reply::ok())
+}
+
+/// `CONFIG REWRITE`: writes the current values into the config file the server started with.
+fn rewrite(server: &Server, args: &[Vec<u8>]) -> CmdResult {
+    if !args.is_empty() {
+        return Err(wrong_arity("config|rewrite"));
+    }
+    let Some(path) = &server.config_file else {
+        return Err(Reply::error(
+            "ERR The server is running without a config file",
+        ));
+    };
+    server
+        .config
+        .rewrite(path)
+        .map_err(|e| Reply::error(format!("ERR Rewriting config file: {e}")))?;
     Ok(Reply::ok())
 }
 

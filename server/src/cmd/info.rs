@@ -179,9 +179,14 @@ fn memory_section(server: &Server, out: &mut String) {
         "number_of_libraries",
         &server.scripting.function_counts().0,
     );
-    put(out, "maxmemory", &0);
-    put(out, "maxmemory_human", &"0B");
-    put(out, "maxmemory_policy", &"noeviction");
+    let maxmemory = server.config.get_i64("maxmemory").max(0) as u64;
+    put(out, "maxmemory", &maxmemory);
+    put(out, "maxmemory_human", &human_bytes(maxmemory));
+    put(
+        out,
+        "maxmemory_policy",
+        &server.config.get("maxmemory-policy"),
+    );
     put(out, "mem_allocator", &"libc");
     if let Some((allocated, active)) = allocator_bytes() {
         put(out, "allocator_allocated", &allocated);
