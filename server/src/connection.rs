@@ -10,7 +10,7 @@ use tokio::net::TcpStream;
 use crate::blocking::Blocked;
 use crate::cmd::{dispatch_in, waits_for_write_stall};
 use crate::resp::{Limits, Parser, Protocol, Reply};
-use crate::server::{Fsync, Server};
+use crate::server::{Client, Fsync, Server};
 use crate::session::Session;
 
 /// The reply to a non-loopback client while protected mode is on and no password is set.
@@ -95,7 +95,12 @@ async fn flush(
         .counters
         .net_output_bytes
         .fetch_add(out.len() as u64, Ordering::Relaxed);
-    let written = stream.write_all(out).await.is_ok();
+    // A client closed meanwhile (CLIENT KILL, or a subscriber past its output limit that
+    // does not read) stops the write.
+    let written = tokio::select! {
+        written = stream.write_all(out) => written.is_ok(),
+        _ = session.client.kill.notified() => false,
+    };
     out.clear();
     ok && written
 }
@@ -230,6 +235,39 @@ const UNAUTHENTICATED_REPLY_LIMIT: usize = 16 * 1024 + 1024;
 /// The query buffer a client that was never authenticated may fill (Redis 7.4's 1 MiB).
 const UNAUTHENTICATED_QUERY_LIMIT: usize = 1024 * 1024;
 
+/// What woke an idle connection.
+enum Event {
+    /// Input (or its end, or an error).
+    Read(std::io::Result<usize>),
+    /// `CLIENT KILL`, or past its output limit.
+    Killed,
+    /// Pub/Sub messages or MONITOR lines to send.
+    Pushes,
+}
+
+/// How much of its outbox a subscriber is sent at a time.
+const PUSH_SLICE: usize = 256 * 1024;
+
+/// Sends messages (nothing to persist first: they acknowledge no write); a client closed
+/// meanwhile (past its output limit while it does not read) stops the write.
+async fn write_pushes(
+    server: &Server,
+    client: &Client,
+    stream: &mut TcpStream,
+    out: &mut Vec<u8>,
+) -> bool {
+    server
+        .counters
+        .net_output_bytes
+        .fetch_add(out.len() as u64, Ordering::Relaxed);
+    let ok = tokio::select! {
+        written = stream.write_all(out) => written.is_ok(),
+        _ = client.kill.notified() => false,
+    };
+    out.clear();
+    ok
+}
+
 /// Serves a client until it closes, sends `QUIT`, is killed, or breaks the protocol.
 pub async fn serve(mut stream: TcpStream, server: Arc<Server>) {
     let (Ok(peer), Ok(local)) = (stream.peer_addr(), stream.local_addr()) else {
@@ -296,6 +334,12 @@ pub async fn serve(mut stream: TcpStream, server: Arc<Server>) {
                         tokio::time::sleep(STALL_POLL).await;
                         polls += 1;
                     }
+                    // Messages that came before this command go out before its reply.
+                    if session.pushes {
+                        client
+                            .outbox
+                            .drain_into(session.protocol, &mut out, usize::MAX);
+                    }
                     // CLIENT REPLY SKIP silences the reply of the command after it.
                     session.reply_skip = std::mem::take(&mut session.reply_skip_next);
                     // Most commands take microseconds and run on this task; one that may
@@ -324,7 +368,9 @@ pub async fn serve(mut stream: TcpStream, server: Arc<Server>) {
                             }
                         }
                     }
-                    if !(session.reply_off || session.reply_skip) {
+                    // RESP3 pushes (subscribe confirmations) are sent even with replies off.
+                    let push = session.protocol == Protocol::Resp3 && reply.is_push();
+                    if !(session.reply_off || session.reply_skip) || push {
                         reply.write(session.protocol, &mut out);
                     }
                     parser.limits.unauthenticated = !session.authenticated;
@@ -352,6 +398,11 @@ pub async fn serve(mut stream: TcpStream, server: Arc<Server>) {
             }
         }
         buf.drain(..consumed);
+        if session.pushes {
+            client
+                .outbox
+                .drain_into(session.protocol, &mut out, usize::MAX);
+        }
         if !flush(&server, &mut session, &mut stream, &mut out).await {
             let _ = stream.shutdown().await;
             return;
@@ -377,17 +428,37 @@ pub async fn serve(mut stream: TcpStream, server: Arc<Server>) {
             }
             None => &mut buf,
         };
-        let read = tokio::select! {
-            read = stream.read_buf(target) => Some(read),
-            _ = client.kill.notified() => None,
+        let event = tokio::select! {
+            read = stream.read_buf(target) => Event::Read(read),
+            _ = client.kill.notified() => Event::Killed,
+            _ = client.outbox.ready.notified(), if session.pushes => Event::Pushes,
         };
-        match read {
-            None => {
+        let read = match event {
+            Event::Killed => {
                 let _ = stream.shutdown().await;
                 return;
             }
-            Some(Ok(0) | Err(_)) => return,
-            Some(Ok(n)) => {
+            Event::Pushes => {
+                // Written in slices, so a subscriber that reads slowly holds at most one
+                // slice here; the rest waits in its outbox, under the output limit.
+                loop {
+                    let more = client
+                        .outbox
+                        .drain_into(session.protocol, &mut out, PUSH_SLICE);
+                    if !write_pushes(&server, &client, &mut stream, &mut out).await {
+                        return;
+                    }
+                    if !more || client.killed.load(Ordering::Relaxed) {
+                        break;
+                    }
+                }
+                continue;
+            }
+            Event::Read(read) => read,
+        };
+        match read {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
                 server
                     .counters
                     .net_input_bytes

@@ -7,6 +7,7 @@
 //! - [`connection`]: one client served over tokio.
 //! - [`durable`]: group commit for `appendfsync always` (connections await one shared fsync).
 //! - [`blocking`]: clients blocked on keys (BLPOP, ...) and their wake-ups.
+//! - [`pubsub`]: channel subscriptions, MONITOR, and the message queue of each subscriber.
 //! - [`session`]: one connection's state that commands change (database, protocol, auth).
 //! - [`watch`]: the keys clients WATCH and the writes that fail their EXEC.
 //! - [`script`]: the Lua interpreter behind EVAL (sandbox, `redis` library, conversions).
@@ -21,6 +22,7 @@ pub mod connection;
 pub mod durable;
 pub mod fd_limit;
 pub mod listen;
+pub mod pubsub;
 pub mod resp;
 pub mod script;
 pub mod server;

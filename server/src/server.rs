@@ -77,6 +77,8 @@ pub struct Client {
     pub blocked: AtomicBool,
     /// `CLIENT UNBLOCK`: 1 to end the wait as its timeout would, 2 with an error.
     pub unblock: AtomicU8,
+    /// Pub/Sub messages and MONITOR lines waiting for it, and its subscriptions.
+    pub outbox: crate::pubsub::Outbox,
     /// Wakes a blocked connection for `CLIENT UNBLOCK`.
     pub unblocked: tokio::sync::Notify,
     /// Bytes in its query buffer when its current command started (`qbuf`).
@@ -96,18 +98,40 @@ impl Client {
         age.saturating_sub(self.last_active_ms.load(Ordering::Relaxed)) / 1000
     }
 
+    /// `CLIENT LIST`'s flags: `O` monitor, `P` subscriber, `b` blocked, `N` none.
+    fn flags(&self) -> String {
+        let mut f = String::new();
+        if self.outbox.monitor.load(Ordering::Relaxed) {
+            f.push('O');
+        }
+        if self.outbox.subscribed() {
+            f.push('P');
+        }
+        if self.blocked.load(Ordering::Relaxed) {
+            f.push('b');
+        }
+        if f.is_empty() {
+            f.push('N');
+        }
+        f
+    }
+
     /// The `CLIENT LIST` / `CLIENT INFO` line (without the newline).
     pub fn info_line(&self) -> String {
         let (lib_name, lib_ver) = self.lib.lock().map(|l| l.clone()).unwrap_or_default();
         format!(
-            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags=N db={} sub=0 psub=0 ssub=0 multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
             self.name.lock().map(|n| n.clone()).unwrap_or_default(),
             self.created.elapsed().as_secs(),
             self.idle_secs(),
+            self.flags(),
             self.db.load(Ordering::Relaxed),
+            self.outbox.counts[0].load(Ordering::Relaxed),
+            self.outbox.counts[1].load(Ordering::Relaxed),
+            self.outbox.counts[2].load(Ordering::Relaxed),
             self.qbuf.load(Ordering::Relaxed),
             self.last_cmd.lock().map(|c| c.clone()).unwrap_or_default(),
             self.resp.load(Ordering::Relaxed),
@@ -271,6 +295,8 @@ pub struct Server {
     pub scripting: Scripting,
     /// The accept loops on `bind` and `port`.
     pub listening: crate::listen::Listening,
+    /// Channel subscriptions and monitors.
+    pub pubsub: crate::pubsub::PubSub,
     /// `proto-max-bulk-len`, read by every connection before it parses.
     max_bulk_len: AtomicUsize,
     /// `client-query-buffer-limit`, likewise.
@@ -330,6 +356,7 @@ impl Server {
             watches: Arc::default(),
             scripting,
             listening: crate::listen::Listening::default(),
+            pubsub: crate::pubsub::PubSub::default(),
             max_bulk_len: AtomicUsize::new(0),
             query_buffer_limit: AtomicUsize::new(0),
             me: me.clone(),
@@ -343,6 +370,7 @@ impl Server {
             "min-replicas-to-write",
             "proto-max-bulk-len",
             "client-query-buffer-limit",
+            "client-output-buffer-limit",
         ] {
             // Only the engine options can be refused, and none of these is one.
             let _ = server.apply(name);
@@ -410,6 +438,7 @@ impl Server {
                     }
                 })?;
             }
+            "client-output-buffer-limit" => self.pubsub.set_limits(&self.config.get(name)),
             "proto-max-bulk-len" => self
                 .max_bulk_len
                 .store(self.config.get_i64(name).max(0) as usize, Ordering::Relaxed),
@@ -548,6 +577,7 @@ impl Server {
             unblock: AtomicU8::new(0),
             unblocked: tokio::sync::Notify::new(),
             qbuf: AtomicU64::new(0),
+            outbox: crate::pubsub::Outbox::default(),
         });
         self.clients
             .lock()
@@ -556,12 +586,16 @@ impl Server {
         client
     }
 
-    /// Removes a closed connection.
+    /// Removes a closed connection (and its subscriptions).
     pub fn unregister(&self, id: u64) {
-        self.clients
+        let client = self
+            .clients
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&id);
+        if let Some(c) = client {
+            self.pubsub.leave(&c);
+        }
     }
 
     /// Connected clients.
@@ -609,8 +643,10 @@ impl Server {
                     let timeout = s.config.get_i64("timeout");
                     if timeout > 0 {
                         let clients = s.clients.lock().map(|c| c.clone()).unwrap_or_default();
+                        // Subscribers, monitors and blocked clients wait by design, as in Redis.
                         for c in clients.values() {
-                            if c.idle_secs() > timeout as u64 {
+                            let waits = c.outbox.active() || c.blocked.load(Ordering::Relaxed);
+                            if !waits && c.idle_secs() > timeout as u64 {
                                 c.kill();
                             }
                         }

@@ -42,6 +42,8 @@ pub struct Session {
     pub multi: Option<Multi>,
     /// The keys watched (`WATCH`), until EXEC, DISCARD, UNWATCH or RESET.
     pub watch: Option<Watch>,
+    /// The connection subscribes or monitors: messages may wait in its outbox.
+    pub pushes: bool,
 }
 
 impl Session {
@@ -62,6 +64,7 @@ impl Session {
             reply_skip: false,
             multi: None,
             watch: None,
+            pushes: false,
         }
     }
 

@@ -10,12 +10,21 @@ use crate::resp::{Protocol, Reply};
 use crate::server::{Server, REDIS_COMPAT_VERSION};
 use crate::session::Session;
 
-pub(super) fn ping(_server: &Server, _session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
-    match args {
-        [] => Ok(Reply::Simple("PONG".into())),
-        [msg] => Ok(Reply::Bulk(msg.clone())),
-        _ => Err(wrong_arity("ping")),
+pub(super) fn ping(_server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
+    if args.len() > 1 {
+        return Err(wrong_arity("ping"));
     }
+    // RESP2's subscribed mode answers `pong` and the message (empty without one) as an array.
+    if session.pushes && session.protocol == Protocol::Resp2 && session.client.outbox.subscribed() {
+        return Ok(Reply::Array(vec![
+            Reply::Bulk(b"pong".to_vec()),
+            Reply::Bulk(args.first().cloned().unwrap_or_default()),
+        ]));
+    }
+    Ok(match args {
+        [msg] => Reply::Bulk(msg.clone()),
+        _ => Reply::Simple("PONG".into()),
+    })
 }
 
 pub(super) fn echo(_server: &Server, _session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
@@ -32,9 +41,17 @@ fn password(server: &Server) -> Option<String> {
     Some(server.config.get("requirepass")).filter(|p| !p.is_empty())
 }
 
-/// `RESET`: back to a fresh connection's state (database 0, RESP2, logged out if a password
-/// is set); the client name stays, as in Redis.
+/// `RESET`: back to a fresh connection's state, as Redis's `clearClientConnectionState`:
+/// database 0, RESP2, logged out if a password is set, no name, no transaction or watched
+/// keys, no subscriptions, not monitoring, replies on.
 pub(super) fn reset(server: &Server, session: &mut Session, _args: &mut [Vec<u8>]) -> CmdResult {
+    server.pubsub.leave(&session.client);
+    session.pushes = false;
+    if let Ok(mut name) = session.client.name.lock() {
+        name.clear();
+    }
+    session.reply_off = false;
+    session.reply_skip_next = false;
     session.db = 0;
     session.client.db.store(0, Ordering::Relaxed);
     session.protocol = Protocol::Resp2;

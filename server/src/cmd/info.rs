@@ -349,6 +349,15 @@ fn stats_section(server: &Server, out: &mut String) {
     put(out, "evicted_keys", &0);
     put(out, "keyspace_hits", &store_stats.keyspace_hits);
     put(out, "keyspace_misses", &store_stats.keyspace_misses);
+    let [channels, patterns, shard_channels] = server.pubsub.sizes();
+    put(out, "pubsub_channels", &channels);
+    put(out, "pubsub_patterns", &patterns);
+    put(out, "pubsubshard_channels", &shard_channels);
+    put(
+        out,
+        "client_output_buffer_limit_disconnections",
+        &server.pubsub.limit_disconnections.load(Ordering::Relaxed),
+    );
     put(
         out,
         "total_error_replies",

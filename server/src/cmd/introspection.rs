@@ -54,7 +54,7 @@ const SUBCOMMANDS: &[(&str, &[&str])] = &[
         "command",
         &["count", "info", "docs", "getkeys", "list", "help"],
     ),
-    ("config", &["get", "set", "resetstat", "help"]),
+    ("config", &["get", "set", "resetstat", "rewrite", "help"]),
     (
         "function",
         &[
@@ -68,6 +68,17 @@ const SUBCOMMANDS: &[(&str, &[&str])] = &[
     (
         "object",
         &["encoding", "refcount", "idletime", "freq", "help"],
+    ),
+    (
+        "pubsub",
+        &[
+            "channels",
+            "numsub",
+            "numpat",
+            "shardchannels",
+            "shardnumsub",
+            "help",
+        ],
     ),
     ("script", &["load", "exists", "flush", "kill", "help"]),
     ("slowlog", &["get", "len", "reset", "help"]),
@@ -105,6 +116,7 @@ fn acl_categories(c: &Command) -> Vec<&'static str> {
         "connection" => "connection",
         "transactions" => "transaction",
         "scripting" => "scripting",
+        "pubsub" => "pubsub",
         _ => "admin",
     });
     cats

@@ -12,6 +12,7 @@ mod keys;
 mod lists;
 mod multi;
 mod persistence;
+mod pubsub;
 mod scripting;
 mod sets;
 mod strings;
@@ -55,6 +56,7 @@ fn runs_atomically(cmd: &Command, args: &[Vec<u8>]) -> bool {
 /// Commands made of subcommands (`CLIENT LIST`), named with theirs in CLIENT LIST's `cmd`.
 const CONTAINERS: &[&str] = &[
     "client", "config", "command", "object", "memory", "slowlog", "script", "function", "cluster",
+    "pubsub",
 ];
 
 /// Commands that always run through `Store::atomically`.
@@ -316,6 +318,17 @@ pub static COMMANDS: &[Command] = &[
     command!("pexpiretime", 2, ["readonly", "fast"], KEY1, "generic", "7.0.0", "Returns the expiration time of a key as a Unix milliseconds timestamp.", keys::pexpiretime),
     command!("persist", 2, ["write", "fast"], KEY1, "generic", "2.2.0", "Removes the expiration time of a key.", keys::persist),
     // connection and server
+    // pub/sub
+    command!("subscribe", -2, ["pubsub", "noscript", "loading", "stale"], NOKEYS, "pubsub", "2.0.0", "Listens for messages published to channels.", pubsub::subscribe),
+    command!("unsubscribe", -1, ["pubsub", "noscript", "loading", "stale"], NOKEYS, "pubsub", "2.0.0", "Stops listening to messages posted to channels.", pubsub::unsubscribe),
+    command!("psubscribe", -2, ["pubsub", "noscript", "loading", "stale"], NOKEYS, "pubsub", "2.0.0", "Listens for messages published to channels that match one or more patterns.", pubsub::psubscribe),
+    command!("punsubscribe", -1, ["pubsub", "noscript", "loading", "stale"], NOKEYS, "pubsub", "2.0.0", "Stops listening to messages published to channels that match one or more patterns.", pubsub::punsubscribe),
+    command!("ssubscribe", -2, ["pubsub", "noscript", "loading", "stale"], ALLKEYS, "pubsub", "7.0.0", "Listens for messages published to shard channels.", pubsub::ssubscribe),
+    command!("sunsubscribe", -1, ["pubsub", "noscript", "loading", "stale"], ALLKEYS, "pubsub", "7.0.0", "Stops listening to messages posted to shard channels.", pubsub::sunsubscribe),
+    command!("publish", 3, ["pubsub", "loading", "stale", "fast", "may-replicate"], NOKEYS, "pubsub", "2.0.0", "Posts a message to a channel.", pubsub::publish),
+    command!("spublish", 3, ["pubsub", "loading", "stale", "fast", "may-replicate"], KEY1, "pubsub", "7.0.0", "Post a message to a shard channel", pubsub::spublish),
+    command!("pubsub", -2, [], NOKEYS, "pubsub", "2.8.0", "A container for Pub/Sub commands.", pubsub::pubsub),
+    command!("monitor", 1, ["admin", "noscript", "loading", "stale"], NOKEYS, "server", "1.0.0", "Listens for all requests received by the server in real-time.", pubsub::monitor),
     command!("ping", -1, ["fast"], NOKEYS, "connection", "1.0.0", "Returns the server's liveliness response.", connection::ping),
     command!("echo", 2, ["fast"], NOKEYS, "connection", "1.0.0", "Returns the given string.", connection::echo),
     command!("quit", -1, ["no-auth", "fast"], NOKEYS, "connection", "1.0.0", "Closes the connection.", connection::quit),
@@ -489,6 +502,37 @@ pub(crate) fn command_index(cmd: &'static Command) -> usize {
     offset / std::mem::size_of::<Command>().max(1)
 }
 
+/// `cmd`'s name with its subcommand for containers (`client|list`), as Redis 7 names it.
+fn full_name(cmd: &Command, args: &[Vec<u8>]) -> String {
+    match args.first().filter(|_| CONTAINERS.contains(&cmd.name)) {
+        Some(sub) => format!(
+            "{}|{}",
+            cmd.name,
+            String::from_utf8_lossy(sub).to_ascii_lowercase()
+        ),
+        None => cmd.name.to_string(),
+    }
+}
+
+/// Whether MONITOR shows `cmd`: not EXEC (shown after its commands), nor the administrative
+/// commands Redis keeps from monitors.
+fn shown_to_monitors(cmd: &Command, args: &[Vec<u8>]) -> bool {
+    let admin = match cmd.name {
+        "exec" | "monitor" | "config" | "debug" | "shutdown" | "save" | "bgsave"
+        | "bgrewriteaof" | "slowlog" | "latency" | "replicaof" | "slaveof" | "cluster" | "acl"
+        | "module" | "failover" | "sync" | "psync" | "replconf" => true,
+        "client" => args.first().is_some_and(|sub| {
+            let sub = sub.to_ascii_lowercase();
+            matches!(
+                sub.as_slice(),
+                b"kill" | b"list" | b"pause" | b"unpause" | b"no-evict"
+            )
+        }),
+        _ => false,
+    };
+    !admin
+}
+
 /// The reply of `cmd`'s handler, an error reply or not.
 fn run(cmd: &Command, server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> Reply {
     (cmd.handler)(server, session, args).unwrap_or_else(|error| error)
@@ -516,7 +560,18 @@ pub fn dispatch_in<B>(
 where
     B: FnOnce(&mut dyn FnMut() -> Reply) -> Reply,
 {
+    // EXEC reaches monitors after the commands it ran, as in Redis (and an aborted one too).
+    let exec_shown = server.pubsub.monitoring()
+        && session.multi.is_some()
+        && argv
+            .first()
+            .is_some_and(|n| n.eq_ignore_ascii_case(b"exec"));
     let reply = dispatch_uncounted(server, session, argv, blocking);
+    if exec_shown {
+        server
+            .pubsub
+            .feed_monitors(session.db, Some(session.client.addr), argv);
+    }
     // Every error reply counts once: a script's error raised from a command it called was
     // counted when that command failed.
     if let Reply::Error(e) = &reply {
@@ -574,18 +629,36 @@ where
         rejected();
         return refuse(session, Reply::error("NOAUTH Authentication required."));
     }
+    // RESP2's subscribed mode allows only these (RESP3 carries messages as pushes).
+    if session.pushes
+        && session.protocol == crate::resp::Protocol::Resp2
+        && session.client.outbox.subscribed()
+        && !matches!(
+            cmd.name,
+            "ping"
+                | "subscribe"
+                | "ssubscribe"
+                | "unsubscribe"
+                | "sunsubscribe"
+                | "psubscribe"
+                | "punsubscribe"
+                | "quit"
+                | "reset"
+        )
+    {
+        rejected();
+        let reply = Reply::error(format!(
+            "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+            full_name(cmd, &argv[1..])
+        ));
+        return refuse(session, reply);
+    }
     if let Ok(mut last) = session.client.last_cmd.lock() {
         // A container's subcommand is named with it, as Redis 7 does (`client|list`).
-        match argv.get(1).filter(|_| CONTAINERS.contains(&cmd.name)) {
-            Some(sub) => {
-                *last = format!(
-                    "{}|{}",
-                    cmd.name,
-                    String::from_utf8_lossy(sub).to_ascii_lowercase()
-                );
-            }
-            None if *last != cmd.name => cmd.name.clone_into(&mut last),
-            None => {}
+        if CONTAINERS.contains(&cmd.name) && argv.len() > 1 {
+            *last = full_name(cmd, &argv[1..]);
+        } else if *last != cmd.name {
+            cmd.name.clone_into(&mut last);
         }
     }
 
@@ -624,6 +697,11 @@ where
     }
     if cmd.flags.contains(&"write") {
         session.wrote = true;
+    }
+    if server.pubsub.monitoring() && shown_to_monitors(cmd, &argv[1..]) {
+        server
+            .pubsub
+            .feed_monitors(session.db, Some(session.client.addr), argv);
     }
     let threshold = server.slowlog_threshold();
     // A command may take a large argument (SET its value, to store it without holding a
@@ -766,6 +844,10 @@ pub(super) fn run_in_exec(server: &Server, session: &mut Session, argv: &mut [Ve
     }
     if LONG_RUNNING.contains(&cmd.name) {
         crate::script::leave_worker();
+    }
+    if server.pubsub.monitoring() && shown_to_monitors(cmd, &argv[1..]) {
+        let from = (!session.in_script).then_some(session.client.addr);
+        server.pubsub.feed_monitors(session.db, from, argv);
     }
     let start = Instant::now();
     let args = &mut argv[1..];

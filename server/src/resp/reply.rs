@@ -41,6 +41,9 @@ pub enum Reply {
     Verbatim(String),
     /// `>N` in RESP3 (out-of-band push); an array in RESP2.
     Push(Vec<Reply>),
+    /// Several replies one after the other (SUBSCRIBE to several channels answers one push
+    /// for each).
+    Several(Vec<Reply>),
 }
 
 /// A double as Redis 7.0 replies it (`%.17g`: `0.1` is `0.10000000000000001`, `inf`,
@@ -184,6 +187,21 @@ impl Reply {
                 out.extend_from_slice(b"\r\n");
             }
             Reply::Verbatim(text) => bulk(out, text.as_bytes()),
+            Reply::Several(replies) => {
+                for r in replies {
+                    r.write(proto, out);
+                }
+            }
+        }
+    }
+
+    /// Whether this reply is out of band in RESP3 (pushes are sent even under CLIENT REPLY
+    /// OFF, as Redis sends them).
+    pub fn is_push(&self) -> bool {
+        match self {
+            Reply::Push(_) => true,
+            Reply::Several(r) => r.iter().all(Reply::is_push),
+            _ => false,
         }
     }
 
