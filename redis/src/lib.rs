@@ -29,8 +29,8 @@ mod sub;
 pub use meta::RedisType;
 
 pub use store::{
-    Aggregate, Condition, DbCounts, ElementScan, EncodingLimits, End, Error, ExpireCycle, Expiry,
-    LexBound, LposOptions, LsetOutcome, Pairs, Popped, RenameOutcome, Result, ScoreBound, Scored,
-    SetOp, SetOptions, SetOutcome, Store, StoreStats, ZOp, ZRange, ZRangeSpec, ZaddOptions,
-    ZaddOutcome,
+    Aggregate, Condition, DbCounts, ElementScan, EncodingLimits, End, Error, ExpireCycle,
+    ExpiredListener, Expiry, LexBound, LposOptions, LsetOutcome, Pairs, Popped, RenameOutcome,
+    Result, ScoreBound, Scored, SetOp, SetOptions, SetOutcome, Store, StoreStats, ZOp, ZRange,
+    ZRangeSpec, ZaddOptions, ZaddOutcome,
 };

@@ -368,8 +368,8 @@ pub async fn serve(mut stream: TcpStream, server: Arc<Server>) {
                             }
                         }
                     }
-                    // RESP3 pushes (subscribe confirmations) are sent even with replies off.
-                    let push = session.protocol == Protocol::Resp3 && reply.is_push();
+                    // Pub/Sub confirmations are sent even with replies off, as in Redis.
+                    let push = reply.is_push();
                     if !(session.reply_off || session.reply_skip) || push {
                         reply.write(session.protocol, &mut out);
                     }

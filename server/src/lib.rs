@@ -8,6 +8,7 @@
 //! - [`durable`]: group commit for `appendfsync always` (connections await one shared fsync).
 //! - [`blocking`]: clients blocked on keys (BLPOP, ...) and their wake-ups.
 //! - [`pubsub`]: channel subscriptions, MONITOR, and the message queue of each subscriber.
+//! - [`notify`]: keyspace notifications (the events each write command emits).
 //! - [`session`]: one connection's state that commands change (database, protocol, auth).
 //! - [`watch`]: the keys clients WATCH and the writes that fail their EXEC.
 //! - [`script`]: the Lua interpreter behind EVAL (sandbox, `redis` library, conversions).
@@ -22,6 +23,7 @@ pub mod connection;
 pub mod durable;
 pub mod fd_limit;
 pub mod listen;
+pub mod notify;
 pub mod pubsub;
 pub mod resp;
 pub mod script;

@@ -297,6 +297,8 @@ pub struct Server {
     pub listening: crate::listen::Listening,
     /// Channel subscriptions and monitors.
     pub pubsub: crate::pubsub::PubSub,
+    /// Keyspace notifications switched on.
+    pub notifications: crate::notify::Notifications,
     /// `proto-max-bulk-len`, read by every connection before it parses.
     max_bulk_len: AtomicUsize,
     /// `client-query-buffer-limit`, likewise.
@@ -357,6 +359,7 @@ impl Server {
             scripting,
             listening: crate::listen::Listening::default(),
             pubsub: crate::pubsub::PubSub::default(),
+            notifications: crate::notify::Notifications::default(),
             max_bulk_len: AtomicUsize::new(0),
             query_buffer_limit: AtomicUsize::new(0),
             me: me.clone(),
@@ -371,6 +374,7 @@ impl Server {
             "proto-max-bulk-len",
             "client-query-buffer-limit",
             "client-output-buffer-limit",
+            "notify-keyspace-events",
         ] {
             // Only the engine options can be refused, and none of these is one.
             let _ = server.apply(name);
@@ -439,6 +443,23 @@ impl Server {
                 })?;
             }
             "client-output-buffer-limit" => self.pubsub.set_limits(&self.config.get(name)),
+            "notify-keyspace-events" => {
+                let flags = crate::config::parse_events(&self.config.get(name)).unwrap_or(0);
+                self.notifications.set(flags);
+                // Expired keys are reported by the store only while `x` events are wanted.
+                let listener: Option<strata_redis::ExpiredListener> =
+                    if self.notifications.wants_expired() {
+                        let me = self.me.clone();
+                        Some(std::sync::Arc::new(move |db: u8, key: &[u8]| {
+                            if let Some(s) = me.upgrade() {
+                                s.notify(crate::config::events::EXPIRED, "expired", key, db);
+                            }
+                        }))
+                    } else {
+                        None
+                    };
+                self.store.set_expired_listener(listener);
+            }
             "proto-max-bulk-len" => self
                 .max_bulk_len
                 .store(self.config.get_i64(name).max(0) as usize, Ordering::Relaxed),

@@ -222,3 +222,55 @@ fn monitor_shows_commands_scripts_and_transactions() {
     let list: String = q(&mut c, &["CLIENT", "LIST"]);
     assert!(!list.contains("flags=O "), "{list}");
 }
+
+#[test]
+fn keyspace_notifications_follow_redis() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let mut c = conn(&server.url());
+    let _: () = q(&mut c, &["SELECT", "3"]);
+    let _: () = q(&mut c, &["CONFIG", "SET", "notify-keyspace-events", "KEA"]);
+    let mut sub = Raw::new(server.port);
+    assert_eq!(
+        sub.call(&["PSUBSCRIBE", "__key*"]),
+        "[psubscribe, __key*, 1]"
+    );
+    let mut expect = |events: &[(&str, &str)]| {
+        for (event, key) in events {
+            assert_eq!(
+                sub.read(),
+                format!("[pmessage, __key*, __keyspace@3__:{key}, {event}]")
+            );
+            assert_eq!(
+                sub.read(),
+                format!("[pmessage, __key*, __keyevent@3__:{event}, {key}]")
+            );
+        }
+    };
+    let _: () = q(&mut c, &["SET", "s", "1", "EX", "100"]);
+    expect(&[("set", "s"), ("expire", "s")]);
+    let _: i64 = q(&mut c, &["INCR", "s"]);
+    expect(&[("incrby", "s")]);
+    let _: i64 = q(&mut c, &["RPUSH", "l", "a"]);
+    let _: String = q(&mut c, &["LPOP", "l"]);
+    // The last element gone: the list is deleted.
+    expect(&[("rpush", "l"), ("lpop", "l"), ("del", "l")]);
+    let _: i64 = q(&mut c, &["SADD", "set", "a"]);
+    let _: i64 = q(&mut c, &["SADD", "set", "a"]); // nothing added: no event
+    let _: i64 = q(&mut c, &["HSET", "h", "f", "v"]);
+    expect(&[("sadd", "set"), ("hset", "h")]);
+    let _: () = q(&mut c, &["RENAME", "h", "h2"]);
+    expect(&[("rename_from", "h"), ("rename_to", "h2")]);
+    let _: i64 = q(&mut c, &["DEL", "set", "h2", "nothing"]);
+    expect(&[("del", "set"), ("del", "h2")]);
+    // A key expiring while nobody reads it: the expire cycle reports it.
+    let _: () = q(&mut c, &["SET", "soon", "x", "PX", "50"]);
+    expect(&[("set", "soon"), ("expire", "soon"), ("expired", "soon")]);
+    // `n`: only keys that did not exist.
+    let _: () = q(&mut c, &["CONFIG", "SET", "notify-keyspace-events", "En"]);
+    let _: () = q(&mut c, &["SET", "fresh", "1"]);
+    let _: () = q(&mut c, &["SET", "fresh", "2"]);
+    let _: () = q(&mut c, &["SET", "other", "1"]);
+    assert_eq!(sub.read(), "[pmessage, __key*, __keyevent@3__:new, fresh]");
+    assert_eq!(sub.read(), "[pmessage, __key*, __keyevent@3__:new, other]");
+}

@@ -63,6 +63,8 @@ impl Store {
             }
             txn.commit()?;
         }
+        // No lock is held here: tell the listener.
+        self.report_expired();
         Ok(removed)
     }
 

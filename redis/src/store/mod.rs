@@ -31,7 +31,7 @@
 
 use std::hash::{BuildHasher, Hasher};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock, RwLockReadGuard};
 
 use strata::{Clock, CompactionFilter, Db, DbIterator, Keyspace, Options, ReadOptions};
@@ -332,12 +332,29 @@ pub struct Store {
     /// Element scans: metadata key and the last element key returned.
     element_cursors: Mutex<Cursors<(Vec<u8>, Vec<u8>)>>,
     expired_keys: AtomicU64,
+    /// The keys removed because they expired, waiting for [`Store::report_expired`] (kept
+    /// only while a listener is set: keyspace notifications).
+    expired_log: Mutex<Vec<(u8, Vec<u8>)>>,
+    expired_listener: RwLock<Option<Listener>>,
+    listening_expired: AtomicBool,
     /// Batches of key changes written (Redis's `dirty`, roughly: one per writing command).
     changes: AtomicU64,
     hits: AtomicU64,
     misses: AtomicU64,
     /// Held shared by every command and exclusively by an atomic run (see `atomic.rs`).
     exec_lock: RwLock<()>,
+}
+
+/// Told of each key removed because it expired: (logical database, key).
+pub type ExpiredListener = Arc<dyn Fn(u8, &[u8]) + Send + Sync>;
+
+#[derive(Clone)]
+struct Listener(ExpiredListener);
+
+impl std::fmt::Debug for Listener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ExpiredListener")
+    }
 }
 
 /// A held slot lock.
@@ -436,6 +453,9 @@ impl Store {
             cursors: Mutex::new(Cursors::default()),
             element_cursors: Mutex::new(Cursors::default()),
             expired_keys: AtomicU64::new(0),
+            expired_log: Mutex::new(Vec::new()),
+            expired_listener: RwLock::new(None),
+            listening_expired: AtomicBool::new(false),
             changes: AtomicU64::new(0),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
@@ -638,6 +658,73 @@ impl Store {
     }
 
     /// The database map, read-locked for the rest of a command.
+    /// Calls `listener` with (logical database, key) for every key removed because it
+    /// expired (by the expire cycle, or by a write that found it expired), from
+    /// [`report_expired`](Self::report_expired); `None` stops it.
+    pub fn set_expired_listener(&self, listener: Option<ExpiredListener>) {
+        let on = listener.is_some();
+        *self
+            .expired_listener
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = listener.map(Listener);
+        self.listening_expired.store(on, Ordering::Relaxed);
+        if !on {
+            self.expired_log
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clear();
+        }
+    }
+
+    /// Whether expired keys are being kept for the listener.
+    pub(super) fn listening_expired(&self) -> bool {
+        self.listening_expired.load(Ordering::Relaxed)
+    }
+
+    /// Keeps expired keys (physical database, key) for the listener.
+    pub(super) fn log_expired(&self, keys: Vec<(u8, Vec<u8>)>) {
+        self.expired_log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(keys);
+    }
+
+    /// Whether expired keys wait to be reported (one atomic load when nobody listens).
+    pub fn expired_pending(&self) -> bool {
+        self.listening_expired()
+            && !self
+                .expired_log
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_empty()
+    }
+
+    /// Hands the keys removed because they expired to the listener, in removal order. Call
+    /// with no key or database lock held (after a command, or from the expire cycle).
+    pub fn report_expired(&self) {
+        if !self.listening_expired() {
+            return;
+        }
+        let keys = std::mem::take(&mut *self.expired_log.lock().unwrap_or_else(|e| e.into_inner()));
+        if keys.is_empty() {
+            return;
+        }
+        let listener = self
+            .expired_listener
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let Some(Listener(listener)) = listener else {
+            return;
+        };
+        let map = *self.dbs();
+        for (pdb, k) in keys {
+            if let Some(db) = map.iter().position(|&p| p == pdb) {
+                listener(db as u8, &k);
+            }
+        }
+    }
+
     fn dbs(&self) -> RwLockReadGuard<'_, [u8; MAX_DATABASES]> {
         self.dbmap.read().unwrap_or_else(|e| e.into_inner())
     }

@@ -18,6 +18,8 @@ pub(super) struct Txn<'s> {
     pub(super) deltas: HashMap<(u8, u16), (i64, i64)>,
     pub(super) now: u64,
     pub(super) expired: u64,
+    /// The keys it removed because they expired (only while the store reports them).
+    expired_keys: Vec<(u8, Vec<u8>)>,
 }
 
 impl<'s> Txn<'s> {
@@ -28,6 +30,17 @@ impl<'s> Txn<'s> {
             deltas: HashMap::new(),
             now,
             expired: 0,
+            expired_keys: Vec::new(),
+        }
+    }
+
+    /// Counts (and, for a listener, keeps) a key removed or replaced because it expired.
+    fn note_expired(&mut self, ekey: &[u8]) {
+        self.expired += 1;
+        if self.store.listening_expired() {
+            if let Some((pdb, _, k)) = key::decode(ekey) {
+                self.expired_keys.push((pdb, k.to_vec()));
+            }
         }
     }
 
@@ -59,8 +72,8 @@ impl<'s> Txn<'s> {
                     .put_in(&self.store.expire, expire_key(at, ekey), []);
             }
         }
-        if let Some(e) = old.filter(|e| e.header.expired(self.now)) {
-            self.expired += u64::from(e.header.expiry.is_some());
+        if old.is_some_and(|e| e.header.expired(self.now) && e.header.expiry.is_some()) {
+            self.note_expired(ekey);
         }
         self.batch.put_in(&self.store.meta, ekey, new);
         self.delta(
@@ -115,7 +128,7 @@ impl<'s> Txn<'s> {
         let Some(old) = old else { return };
         self.remove(ekey, old.header.expiry);
         if old.header.expired(self.now) {
-            self.expired += 1;
+            self.note_expired(ekey);
         }
     }
 
@@ -163,6 +176,10 @@ impl<'s> Txn<'s> {
         self.store
             .expired_keys
             .fetch_add(self.expired, Ordering::Relaxed);
+        if !self.expired_keys.is_empty() {
+            self.store
+                .log_expired(std::mem::take(&mut self.expired_keys));
+        }
         self.store.changes.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }

@@ -567,6 +567,10 @@ where
             .first()
             .is_some_and(|n| n.eq_ignore_ascii_case(b"exec"));
     let reply = dispatch_uncounted(server, session, argv, blocking);
+    // Keys the command found expired and removed: their `expired` events (no lock held now).
+    if server.store.expired_pending() {
+        server.store.report_expired();
+    }
     if exec_shown {
         server
             .pubsub
@@ -708,6 +712,7 @@ where
     // copy): what the slow log shows of it is taken first.
     let slow_args = (threshold >= 0 && argv.iter().any(|a| a.len() >= TAKEN_ARG))
         .then(|| SlowLog::summarize(argv));
+    let before = keys_before(server, session, cmd, &argv[1..]);
     let start = Instant::now();
     let args = &mut argv[1..];
     let reply = {
@@ -739,6 +744,7 @@ where
     };
     let micros = start.elapsed().as_micros() as u64;
     after_run(server, session, cmd, args, &reply, micros);
+    publish_events(server, session, cmd, args, &reply, before);
     if threshold >= 0 && micros >= threshold as u64 && cmd.name != "exec" {
         let args = slow_args.unwrap_or_else(|| SlowLog::summarize(argv));
         if let Ok(mut log) = server.slowlog.lock() {
@@ -781,6 +787,88 @@ fn shared_unless_busy(server: &Server) -> Option<std::sync::RwLockReadGuard<'_, 
     }
 }
 
+/// What a write may change: its keys (SORT only its STORE destination, PFMERGE and
+/// GEOSEARCHSTORE their destination, BITOP its destination).
+fn written_keys<'a>(cmd: &Command, args: &'a [Vec<u8>]) -> Vec<&'a Vec<u8>> {
+    match cmd.name {
+        "sort" => sort::store_target(args).into_iter().collect(),
+        "pfmerge" | "geosearchstore" => args.first().into_iter().collect(),
+        "bitop" => args.get(1).into_iter().collect(),
+        "georadius" | "georadiusbymember" => geo::radius_store_target(args).into_iter().collect(),
+        _ => command_keys(cmd, args),
+    }
+}
+
+/// With keyspace notifications on: which keys a write may change exist before it runs (for
+/// its `new` and `del` events), or `None` when those events are off or it is no write.
+fn keys_before(
+    server: &Server,
+    session: &Session,
+    cmd: &Command,
+    args: &[Vec<u8>],
+) -> Option<Vec<bool>> {
+    let n = &server.notifications;
+    if !(n.on() && n.wants_existence() && cmd.flags.contains(&"write")) {
+        return None;
+    }
+    Some(
+        written_keys(cmd, args)
+            .iter()
+            .map(|k| server.store.exists(session.db, &[k]).is_ok_and(|n| n > 0))
+            .collect(),
+    )
+}
+
+/// Publishes the keyspace events of a write that ran (see `crate::notify`).
+fn publish_events(
+    server: &Server,
+    session: &Session,
+    cmd: &'static Command,
+    args: &[Vec<u8>],
+    reply: &Reply,
+    before: Option<Vec<bool>>,
+) {
+    if !server.notifications.on()
+        || !cmd.flags.contains(&"write")
+        || matches!(reply, Reply::Error(_) | Reply::NoReply)
+    {
+        return;
+    }
+    let db = session.db;
+    let keys = written_keys(cmd, args);
+    let changes: Vec<(&[u8], bool, bool)> = match &before {
+        Some(before) => keys
+            .iter()
+            .zip(before)
+            .map(|(k, &was)| {
+                let is = server.store.exists(db, &[k]).is_ok_and(|n| n > 0);
+                (k.as_slice(), was, is)
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    let gone = |k: &[u8]| changes.iter().any(|&(c, was, is)| c == k && was && !is);
+    let mut seen: Vec<&[u8]> = Vec::new();
+    for &(k, was, is) in &changes {
+        if !was && is && !seen.contains(&k) {
+            seen.push(k);
+            server.notify(crate::config::events::NEW, "new", k, db);
+        }
+    }
+    for e in crate::notify::command_events(cmd.name, args, reply, &gone) {
+        server.notify(e.class, e.name, e.key, e.db.unwrap_or(db));
+    }
+    if !crate::notify::moves_keys(cmd.name) {
+        seen.clear();
+        for &(k, was, is) in &changes {
+            if was && !is && !seen.contains(&k) {
+                seen.push(k);
+                server.notify(crate::config::events::GENERIC, "del", k, db);
+            }
+        }
+    }
+}
+
 /// What follows every command that ran: a successful write wakes clients blocked on its keys
 /// and touches them for WATCH; the counters and `INFO commandstats` count it.
 fn after_run(
@@ -793,22 +881,7 @@ fn after_run(
 ) {
     let failed = matches!(reply, Reply::Error(_));
     if cmd.flags.contains(&"write") {
-        // What a write may have changed: its keys (SORT only its STORE destination).
-        let written = || {
-            if cmd.name == "sort" {
-                sort::store_target(args).into_iter().collect()
-            } else if cmd.name == "pfmerge" {
-                args.first().into_iter().collect()
-            } else if cmd.name == "bitop" {
-                args.get(1).into_iter().collect()
-            } else if cmd.name == "geosearchstore" {
-                args.first().into_iter().collect()
-            } else if matches!(cmd.name, "georadius" | "georadiusbymember") {
-                geo::radius_store_target(args).into_iter().collect()
-            } else {
-                command_keys(cmd, args)
-            }
-        };
+        let written = || written_keys(cmd, args);
         if server.blocking.blocked_clients() > 0 {
             for k in written() {
                 server.blocking.signal(session.db, k);
@@ -849,6 +922,7 @@ pub(super) fn run_in_exec(server: &Server, session: &mut Session, argv: &mut [Ve
         let from = (!session.in_script).then_some(session.client.addr);
         server.pubsub.feed_monitors(session.db, from, argv);
     }
+    let before = keys_before(server, session, cmd, &argv[1..]);
     let start = Instant::now();
     let args = &mut argv[1..];
     let mut reply = run(cmd, server, session, args);
@@ -863,6 +937,7 @@ pub(super) fn run_in_exec(server: &Server, session: &mut Session, argv: &mut [Ve
         &reply,
         start.elapsed().as_micros() as u64,
     );
+    publish_events(server, session, cmd, args, &reply, before);
     if let Reply::Error(e) = &reply {
         server.count_error(e);
     }

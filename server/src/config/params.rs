@@ -173,7 +173,7 @@ pub(super) static PARAMS: &[Param] = &[
         "client-output-buffer-limit",
         "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
         OutputLimits,
-        Recorded,
+        Applied,
     ),
     p("bind-source-addr", "", Text, Recorded),
     p("unixsocket", "", Text, Fixed),
@@ -238,7 +238,7 @@ pub(super) static PARAMS: &[Param] = &[
     p("dynamic-hz", "yes", Bool, Recorded),
     p("active-expire-effort", "1", Int(1, 10), Recorded),
     p("activerehashing", "yes", Bool, Recorded),
-    p("notify-keyspace-events", "", Events, Recorded),
+    p("notify-keyspace-events", "", Events, Applied),
     p(
         "tracking-table-max-keys",
         "1000000",

@@ -195,8 +195,8 @@ impl Reply {
         }
     }
 
-    /// Whether this reply is out of band in RESP3 (pushes are sent even under CLIENT REPLY
-    /// OFF, as Redis sends them).
+    /// Whether this reply is a push (a Pub/Sub confirmation): sent even under CLIENT REPLY
+    /// OFF, as Redis sends them.
     pub fn is_push(&self) -> bool {
         match self {
             Reply::Push(_) => true,
