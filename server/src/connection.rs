@@ -161,7 +161,11 @@ async fn wait_served(
                     for k in &blocked.written {
                         server.watches.touch(session.db, k);
                         server.blocking.signal(session.db, k);
+                        if server.tracking.active() {
+                            server.tracking.invalidate(server, k, client.id);
+                        }
                     }
+                    server.tracking.flush_bcast(server);
                 }
                 // The slow log has the command as the client sent it, served now.
                 let threshold = server.slowlog_threshold();
@@ -335,7 +339,7 @@ pub async fn serve(mut stream: TcpStream, server: Arc<Server>) {
                         polls += 1;
                     }
                     // Messages that came before this command go out before its reply.
-                    if session.pushes {
+                    if session.pushes || client.outbox.pending() {
                         client
                             .outbox
                             .drain_into(session.protocol, &mut out, usize::MAX);
@@ -398,7 +402,7 @@ pub async fn serve(mut stream: TcpStream, server: Arc<Server>) {
             }
         }
         buf.drain(..consumed);
-        if session.pushes {
+        if session.pushes || client.outbox.pending() {
             client
                 .outbox
                 .drain_into(session.protocol, &mut out, usize::MAX);
@@ -431,7 +435,9 @@ pub async fn serve(mut stream: TcpStream, server: Arc<Server>) {
         let event = tokio::select! {
             read = stream.read_buf(target) => Event::Read(read),
             _ = client.kill.notified() => Event::Killed,
-            _ = client.outbox.ready.notified(), if session.pushes => Event::Pushes,
+            // Any client may be sent messages: a subscriber, a monitor, a tracking client,
+            // or the redirect target of another's tracking.
+            _ = client.outbox.ready.notified() => Event::Pushes,
         };
         let read = match event {
             Event::Killed => {

@@ -9,6 +9,7 @@
 //! - [`blocking`]: clients blocked on keys (BLPOP, ...) and their wake-ups.
 //! - [`pubsub`]: channel subscriptions, MONITOR, and the message queue of each subscriber.
 //! - [`notify`]: keyspace notifications (the events each write command emits).
+//! - [`tracking`]: client-side caching (`CLIENT TRACKING`) and its invalidation messages.
 //! - [`session`]: one connection's state that commands change (database, protocol, auth).
 //! - [`watch`]: the keys clients WATCH and the writes that fail their EXEC.
 //! - [`script`]: the Lua interpreter behind EVAL (sandbox, `redis` library, conversions).
@@ -29,6 +30,7 @@ pub mod resp;
 pub mod script;
 pub mod server;
 pub mod session;
+pub mod tracking;
 pub mod watch;
 
 /// Writes a log line to stdout; a closed stdout (a supervisor gone) must not stop the server.

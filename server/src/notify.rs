@@ -14,9 +14,7 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use crate::config::events::{
-    EXPIRED, GENERIC, HASH, KEYEVENT, KEYSPACE, LIST, NEW, SET, STRING, ZSET,
-};
+use crate::config::events::{GENERIC, HASH, KEYEVENT, KEYSPACE, LIST, NEW, SET, STRING, ZSET};
 use crate::pubsub::Kind;
 use crate::resp::Reply;
 use crate::server::Server;
@@ -43,11 +41,6 @@ impl Notifications {
     /// after the command.
     pub fn wants_existence(&self) -> bool {
         self.flags.load(Ordering::Relaxed) & (NEW | GENERIC) != 0
-    }
-
-    /// Whether expired keys are reported.
-    pub fn wants_expired(&self) -> bool {
-        self.on() && self.flags.load(Ordering::Relaxed) & EXPIRED != 0
     }
 }
 

@@ -435,6 +435,23 @@ impl PubSub {
         }
     }
 
+    /// Queues `frame` for `client` (a tracking message), held to the normal clients' output
+    /// limit, or the Pub/Sub one while that is unlimited.
+    pub fn send(&self, client: &Client, frame: Frame) {
+        self.deliver(client, frame, self.reply_limits());
+    }
+
+    /// The limits of a client that is not a subscriber (see [`PubSub::send`]).
+    fn reply_limits(&self) -> &Limits {
+        if self.normal_limits.hard.load(Ordering::Relaxed) > 0
+            || self.normal_limits.soft.load(Ordering::Relaxed) > 0
+        {
+            &self.normal_limits
+        } else {
+            &self.pubsub_limits
+        }
+    }
+
     /// Whether anyone monitors (one atomic load: commands check it before formatting).
     pub fn monitoring(&self) -> bool {
         self.monitoring.load(Ordering::Relaxed) > 0
@@ -467,14 +484,7 @@ impl PubSub {
         for c in monitors.values() {
             // A monitor that does not read is held to the normal clients' limit, or the
             // Pub/Sub one when that is unlimited (Redis leaves it unlimited).
-            let limits = if self.normal_limits.hard.load(Ordering::Relaxed) > 0
-                || self.normal_limits.soft.load(Ordering::Relaxed) > 0
-            {
-                &self.normal_limits
-            } else {
-                &self.pubsub_limits
-            };
-            self.deliver(c, frame.clone(), limits);
+            self.deliver(c, frame.clone(), self.reply_limits());
         }
     }
 }

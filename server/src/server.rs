@@ -79,6 +79,8 @@ pub struct Client {
     pub unblock: AtomicU8,
     /// Pub/Sub messages and MONITOR lines waiting for it, and its subscriptions.
     pub outbox: crate::pubsub::Outbox,
+    /// Its `CLIENT TRACKING` mode.
+    pub tracking: crate::tracking::ClientTracking,
     /// Wakes a blocked connection for `CLIENT UNBLOCK`.
     pub unblocked: tokio::sync::Notify,
     /// Bytes in its query buffer when its current command started (`qbuf`).
@@ -299,6 +301,8 @@ pub struct Server {
     pub pubsub: crate::pubsub::PubSub,
     /// Keyspace notifications switched on.
     pub notifications: crate::notify::Notifications,
+    /// Client-side caching: the keys tracking clients read.
+    pub tracking: crate::tracking::Tracking,
     /// `proto-max-bulk-len`, read by every connection before it parses.
     max_bulk_len: AtomicUsize,
     /// `client-query-buffer-limit`, likewise.
@@ -360,10 +364,25 @@ impl Server {
             listening: crate::listen::Listening::default(),
             pubsub: crate::pubsub::PubSub::default(),
             notifications: crate::notify::Notifications::default(),
+            tracking: crate::tracking::Tracking::default(),
             max_bulk_len: AtomicUsize::new(0),
             query_buffer_limit: AtomicUsize::new(0),
             me: me.clone(),
         });
+        // Keys removed because they expired: `expired` events, and invalidations for the
+        // clients that track them.
+        let me = Arc::downgrade(&server);
+        server
+            .store
+            .set_expired_listener(Some(Arc::new(move |db: u8, key: &[u8]| {
+                if let Some(s) = me.upgrade() {
+                    s.notify(crate::config::events::EXPIRED, "expired", key, db);
+                    if s.tracking.active() {
+                        s.tracking.invalidate(&s, key, 0);
+                        s.tracking.flush_bcast(&s);
+                    }
+                }
+            })));
         for name in [
             "appendfsync",
             "hz",
@@ -375,6 +394,7 @@ impl Server {
             "client-query-buffer-limit",
             "client-output-buffer-limit",
             "notify-keyspace-events",
+            "tracking-table-max-keys",
         ] {
             // Only the engine options can be refused, and none of these is one.
             let _ = server.apply(name);
@@ -443,22 +463,14 @@ impl Server {
                 })?;
             }
             "client-output-buffer-limit" => self.pubsub.set_limits(&self.config.get(name)),
+            "tracking-table-max-keys" => {
+                let max = self.config.get_i64(name).max(0) as usize;
+                self.tracking.set_max_keys(max);
+                self.tracking.enforce_limit(self);
+            }
             "notify-keyspace-events" => {
                 let flags = crate::config::parse_events(&self.config.get(name)).unwrap_or(0);
                 self.notifications.set(flags);
-                // Expired keys are reported by the store only while `x` events are wanted.
-                let listener: Option<strata_redis::ExpiredListener> =
-                    if self.notifications.wants_expired() {
-                        let me = self.me.clone();
-                        Some(std::sync::Arc::new(move |db: u8, key: &[u8]| {
-                            if let Some(s) = me.upgrade() {
-                                s.notify(crate::config::events::EXPIRED, "expired", key, db);
-                            }
-                        }))
-                    } else {
-                        None
-                    };
-                self.store.set_expired_listener(listener);
             }
             "proto-max-bulk-len" => self
                 .max_bulk_len
@@ -599,6 +611,7 @@ impl Server {
             unblocked: tokio::sync::Notify::new(),
             qbuf: AtomicU64::new(0),
             outbox: crate::pubsub::Outbox::default(),
+            tracking: crate::tracking::ClientTracking::default(),
         });
         self.clients
             .lock()
@@ -616,7 +629,13 @@ impl Server {
             .remove(&id);
         if let Some(c) = client {
             self.pubsub.leave(&c);
+            self.tracking.disable(&c);
         }
+    }
+
+    /// The connected client with this id.
+    pub fn client(&self, id: u64) -> Option<Arc<Client>> {
+        self.clients.lock().ok()?.get(&id).cloned()
     }
 
     /// Connected clients.

@@ -44,6 +44,8 @@ pub struct Session {
     pub watch: Option<Watch>,
     /// The connection subscribes or monitors: messages may wait in its outbox.
     pub pushes: bool,
+    /// `CLIENT TRACKING` is on (its mode is on the client's registry entry).
+    pub tracking: bool,
 }
 
 impl Session {
@@ -65,6 +67,7 @@ impl Session {
             multi: None,
             watch: None,
             pushes: false,
+            tracking: false,
         }
     }
 

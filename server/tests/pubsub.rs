@@ -274,3 +274,115 @@ fn keyspace_notifications_follow_redis() {
     assert_eq!(sub.read(), "[pmessage, __key*, __keyevent@3__:new, fresh]");
     assert_eq!(sub.read(), "[pmessage, __key*, __keyevent@3__:new, other]");
 }
+
+#[test]
+fn client_tracking_invalidates_what_was_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let mut w = conn(&server.url());
+    // RESP3: invalidations come as pushes on the same connection.
+    let mut t = Raw::new(server.port);
+    t.call(&["HELLO", "3"]);
+    assert_eq!(t.call(&["CLIENT", "TRACKING", "ON"]), "OK");
+    let _: () = q(&mut w, &["SET", "k", "1"]);
+    assert_eq!(t.call(&["GET", "k"]), "1");
+    let _: () = q(&mut w, &["SET", "other", "1"]); // not read: no message
+    let _: () = q(&mut w, &["SET", "k", "2"]);
+    assert_eq!(t.read(), ">[invalidate, [k]]");
+    // Told once: the key is forgotten until it is read again.
+    let _: () = q(&mut w, &["SET", "k", "3"]);
+    assert_eq!(t.call(&["PING"]), "PONG");
+    // A flush invalidates everything (a null key list).
+    assert_eq!(t.call(&["GET", "k"]), "3");
+    let _: () = q(&mut w, &["FLUSHALL"]);
+    assert_eq!(t.read(), ">[invalidate, nil]");
+    assert_eq!(t.call(&["CLIENT", "TRACKING", "OFF"]), "OK");
+
+    // RESP2 with a redirect to a client subscribed to __redis__:invalidate.
+    let mut redir = Raw::new(server.port);
+    let redir_id = redir.call(&["CLIENT", "ID"]);
+    assert_eq!(
+        redir.call(&["SUBSCRIBE", "__redis__:invalidate"]),
+        "[subscribe, __redis__:invalidate, 1]"
+    );
+    let mut r2 = Raw::new(server.port);
+    assert_eq!(
+        r2.call(&["CLIENT", "TRACKING", "ON", "REDIRECT", &redir_id, "NOLOOP"]),
+        "OK"
+    );
+    assert_eq!(r2.call(&["MGET", "a", "b"]), "[nil, nil]");
+    assert_eq!(r2.call(&["SET", "a", "mine"]), "OK"); // NOLOOP: its own write is not told
+    let _: () = q(&mut w, &["SET", "b", "theirs"]);
+    assert_eq!(redir.read(), "[message, __redis__:invalidate, [b]]");
+    assert_eq!(r2.call(&["CLIENT", "GETREDIR"]), redir_id);
+    // The redirect client gone: a RESP3 tracker is told the redirect is broken.
+    assert_eq!(r2.call(&["CLIENT", "TRACKING", "OFF"]), "OK");
+    let mut r3 = Raw::new(server.port);
+    r3.call(&["HELLO", "3"]);
+    assert_eq!(
+        r3.call(&["CLIENT", "TRACKING", "ON", "REDIRECT", &redir_id]),
+        "OK"
+    );
+    assert_eq!(r3.call(&["GET", "c"]), "nil");
+    drop(redir);
+    std::thread::sleep(Duration::from_millis(100));
+    let _: () = q(&mut w, &["SET", "c", "1"]);
+    assert_eq!(r3.read(), format!(">[tracking-redir-broken, {redir_id}]"));
+    let info = r3.call(&["CLIENT", "TRACKINGINFO"]);
+    assert!(info.contains("broken_redirect"), "{info}");
+}
+
+#[test]
+fn bcast_optin_and_the_table_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let mut w = conn(&server.url());
+    let mut b = Raw::new(server.port);
+    b.call(&["HELLO", "3"]);
+    assert_eq!(
+        b.call(&["CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", "user:", "PREFIX", "cart:"]),
+        "OK"
+    );
+    assert!(b
+        .call(&["CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", "use"])
+        .starts_with("ERR Prefix 'use' overlaps with an existing prefix 'user:'"));
+    // One message per prefix for the keys one command changed; nothing was read first.
+    let _: () = q(
+        &mut w,
+        &[
+            "MSET", "user:1", "a", "user:2", "b", "cart:1", "c", "x", "d",
+        ],
+    );
+    let mut got = vec![b.read(), b.read()];
+    got.sort();
+    assert_eq!(
+        got,
+        [">[invalidate, [cart:1]]", ">[invalidate, [user:1, user:2]]"]
+    );
+
+    // OPTIN: only what is read right after CLIENT CACHING yes.
+    let mut o = Raw::new(server.port);
+    o.call(&["HELLO", "3"]);
+    assert_eq!(o.call(&["CLIENT", "TRACKING", "ON", "OPTIN"]), "OK");
+    assert_eq!(o.call(&["GET", "x"]), "d");
+    assert_eq!(o.call(&["CLIENT", "CACHING", "YES"]), "OK");
+    assert_eq!(o.call(&["GET", "user:1"]), "a");
+    let _: () = q(&mut w, &["SET", "x", "1"]);
+    let _: () = q(&mut w, &["SET", "user:1", "1"]);
+    assert_eq!(o.read(), ">[invalidate, [user:1]]");
+
+    // The table holds at most tracking-table-max-keys keys; the rest are invalidated.
+    let mut t = Raw::new(server.port);
+    t.call(&["HELLO", "3"]);
+    assert_eq!(t.call(&["CLIENT", "TRACKING", "ON"]), "OK");
+    for i in 0..10 {
+        t.call(&["GET", &format!("k{i}")]);
+    }
+    let _: () = q(&mut w, &["CONFIG", "SET", "tracking-table-max-keys", "4"]);
+    for _ in 0..6 {
+        assert!(t.read().starts_with(">[invalidate, [k"));
+    }
+    let info: String = q(&mut w, &["INFO"]);
+    assert!(info.contains("tracking_total_keys:4\r\n"), "{info}");
+    assert!(info.contains("tracking_clients:3\r\n"), "{info}");
+}

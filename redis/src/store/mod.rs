@@ -337,6 +337,7 @@ pub struct Store {
     expired_log: Mutex<Vec<(u8, Vec<u8>)>>,
     expired_listener: RwLock<Option<Listener>>,
     listening_expired: AtomicBool,
+    expired_logged: AtomicBool,
     /// Batches of key changes written (Redis's `dirty`, roughly: one per writing command).
     changes: AtomicU64,
     hits: AtomicU64,
@@ -456,6 +457,7 @@ impl Store {
             expired_log: Mutex::new(Vec::new()),
             expired_listener: RwLock::new(None),
             listening_expired: AtomicBool::new(false),
+            expired_logged: AtomicBool::new(false),
             changes: AtomicU64::new(0),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
@@ -687,16 +689,12 @@ impl Store {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .extend(keys);
+        self.expired_logged.store(true, Ordering::Release);
     }
 
-    /// Whether expired keys wait to be reported (one atomic load when nobody listens).
+    /// Whether expired keys wait to be reported (one atomic load).
     pub fn expired_pending(&self) -> bool {
-        self.listening_expired()
-            && !self
-                .expired_log
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .is_empty()
+        self.expired_logged.load(Ordering::Acquire)
     }
 
     /// Hands the keys removed because they expired to the listener, in removal order. Call
@@ -705,7 +703,11 @@ impl Store {
         if !self.listening_expired() {
             return;
         }
-        let keys = std::mem::take(&mut *self.expired_log.lock().unwrap_or_else(|e| e.into_inner()));
+        let keys = {
+            let mut log = self.expired_log.lock().unwrap_or_else(|e| e.into_inner());
+            self.expired_logged.store(false, Ordering::Release);
+            std::mem::take(&mut *log)
+        };
         if keys.is_empty() {
             return;
         }

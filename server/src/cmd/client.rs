@@ -103,6 +103,33 @@ pub(super) fn client(server: &Server, session: &mut Session, args: &mut [Vec<u8>
                 _ => Err(syntax_error()),
             }
         }
+        b"tracking" => {
+            arity(!rest.is_empty())?;
+            tracking(server, session, rest)
+        }
+        b"caching" => {
+            arity(rest.len() == 1)?;
+            caching(session, &rest[0])
+        }
+        b"getredir" => {
+            arity(rest.is_empty())?;
+            let mode = session
+                .client
+                .tracking
+                .mode
+                .lock()
+                .map(|m| m.clone())
+                .unwrap_or_default();
+            Ok(Reply::Integer(if mode.on {
+                mode.redirect as i64
+            } else {
+                -1
+            }))
+        }
+        b"trackinginfo" => {
+            arity(rest.is_empty())?;
+            Ok(tracking_info(session))
+        }
         b"unblock" if !rest.is_empty() && rest.len() <= 2 => {
             let id = super::number::integer_arg(&rest[0])?;
             let mode = match rest.get(1).map(|m| m.to_ascii_lowercase()).as_deref() {
@@ -276,4 +303,172 @@ fn client_kill(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdR
         }
     }
     Ok(Reply::Integer(killed))
+}
+
+/// `CLIENT TRACKING ON|OFF [REDIRECT id] [PREFIX p ...] [BCAST] [OPTIN] [OPTOUT] [NOLOOP]`,
+/// checked as Redis checks it.
+fn tracking(server: &Server, session: &mut Session, args: &[Vec<u8>]) -> CmdResult {
+    let mut mode = crate::tracking::Mode::default();
+    let mut prefixes: Vec<Vec<u8>> = Vec::new();
+    let mut i = 1;
+    while i < args.len() {
+        let more = i + 1 < args.len();
+        match args[i].to_ascii_lowercase().as_slice() {
+            b"redirect" if more => {
+                i += 1;
+                if mode.redirect != 0 {
+                    return Err(Reply::error(
+                        "ERR A client can only redirect to a single other client",
+                    ));
+                }
+                let id = super::number::integer_arg(&args[i])?;
+                let id = u64::try_from(id).unwrap_or(0);
+                if id == 0 || server.client(id).is_none() {
+                    return Err(Reply::error(
+                        "ERR The client ID you want redirect to does not exist",
+                    ));
+                }
+                mode.redirect = id;
+            }
+            b"bcast" => mode.bcast = true,
+            b"optin" => mode.optin = true,
+            b"optout" => mode.optout = true,
+            b"noloop" => mode.noloop = true,
+            b"prefix" if more => {
+                i += 1;
+                prefixes.push(args[i].clone());
+            }
+            _ => return Err(syntax_error()),
+        }
+        i += 1;
+    }
+    let client = &session.client;
+    match args[0].to_ascii_lowercase().as_slice() {
+        b"on" => {
+            let current = client
+                .tracking
+                .mode
+                .lock()
+                .map(|m| m.clone())
+                .unwrap_or_default();
+            if !mode.bcast && !prefixes.is_empty() {
+                return Err(Reply::error(
+                    "ERR PREFIX option requires BCAST mode to be enabled",
+                ));
+            }
+            if current.on && current.bcast != mode.bcast {
+                return Err(Reply::error(
+                    "ERR You can't switch BCAST mode on/off before disabling tracking for this client, and then re-enabling it with a different mode.",
+                ));
+            }
+            if mode.bcast && (mode.optin || mode.optout) {
+                return Err(Reply::error(
+                    "ERR OPTIN and OPTOUT are not compatible with BCAST",
+                ));
+            }
+            if mode.optin && mode.optout {
+                return Err(Reply::error("ERR You can't use both OPTIN and OPTOUT"));
+            }
+            if (mode.optin && current.optout) || (mode.optout && current.optin) {
+                return Err(Reply::error(
+                    "ERR You can't switch OPTIN/OPTOUT mode before disabling tracking for this client, and then re-enabling it with a different mode.",
+                ));
+            }
+            if mode.bcast {
+                crate::tracking::Tracking::check_prefixes(&current.prefixes, &prefixes)
+                    .map_err(Reply::error)?;
+            }
+            server.tracking.enable(client, mode, prefixes);
+            session.tracking = true;
+        }
+        b"off" => {
+            server.tracking.disable(client);
+            session.tracking = false;
+        }
+        _ => return Err(syntax_error()),
+    }
+    Ok(Reply::ok())
+}
+
+/// `CLIENT CACHING YES|NO`: the next command's keys are (OPTIN) or are not (OPTOUT) tracked.
+fn caching(session: &mut Session, arg: &[u8]) -> CmdResult {
+    let mut mode = session
+        .client
+        .tracking
+        .mode
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if !mode.on {
+        return Err(Reply::error(
+            "ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled",
+        ));
+    }
+    match arg.to_ascii_lowercase().as_slice() {
+        b"yes" if mode.optin => mode.caching = true,
+        b"yes" => {
+            return Err(Reply::error(
+                "ERR CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode.",
+            ))
+        }
+        b"no" if mode.optout => mode.caching = true,
+        b"no" => {
+            return Err(Reply::error(
+                "ERR CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode.",
+            ))
+        }
+        _ => return Err(syntax_error()),
+    }
+    Ok(Reply::ok())
+}
+
+/// `CLIENT TRACKINGINFO`: flags, redirect and prefixes, as Redis answers them.
+fn tracking_info(session: &Session) -> Reply {
+    let mode = session
+        .client
+        .tracking
+        .mode
+        .lock()
+        .map(|m| m.clone())
+        .unwrap_or_default();
+    let mut flags = Vec::new();
+    if mode.on {
+        flags.push("on");
+        if mode.bcast {
+            flags.push("bcast");
+        }
+        if mode.optin {
+            flags.push("optin");
+            if mode.caching {
+                flags.push("caching-yes");
+            }
+        }
+        if mode.optout {
+            flags.push("optout");
+            if mode.caching {
+                flags.push("caching-no");
+            }
+        }
+        if mode.noloop {
+            flags.push("noloop");
+        }
+        if mode.broken {
+            flags.push("broken_redirect");
+        }
+    } else {
+        flags.push("off");
+    }
+    Reply::Map(vec![
+        (
+            bulk("flags"),
+            Reply::Set(flags.into_iter().map(bulk).collect()),
+        ),
+        (
+            bulk("redirect"),
+            Reply::Integer(if mode.on { mode.redirect as i64 } else { -1 }),
+        ),
+        (
+            bulk("prefixes"),
+            Reply::Array(mode.prefixes.into_iter().map(Reply::Bulk).collect()),
+        ),
+    ])
 }

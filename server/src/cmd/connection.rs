@@ -47,6 +47,8 @@ fn password(server: &Server) -> Option<String> {
 pub(super) fn reset(server: &Server, session: &mut Session, _args: &mut [Vec<u8>]) -> CmdResult {
     server.pubsub.leave(&session.client);
     session.pushes = false;
+    server.tracking.disable(&session.client);
+    session.tracking = false;
     if let Ok(mut name) = session.client.name.lock() {
         name.clear();
     }

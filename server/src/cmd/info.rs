@@ -150,7 +150,7 @@ fn clients_section(server: &Server, out: &mut String) {
     put(out, "connected_clients", &server.connected());
     put(out, "maxclients", &server.config.get("maxclients"));
     put(out, "blocked_clients", &server.blocking.blocked_clients());
-    put(out, "tracking_clients", &0);
+    put(out, "tracking_clients", &server.tracking.sizes().0);
 }
 
 /// `# Memory`: the engine's memory accounting, RSS and the allocator's figures, and the
@@ -353,6 +353,10 @@ fn stats_section(server: &Server, out: &mut String) {
     put(out, "pubsub_channels", &channels);
     put(out, "pubsub_patterns", &patterns);
     put(out, "pubsubshard_channels", &shard_channels);
+    let (_, keys, items, prefixes) = server.tracking.sizes();
+    put(out, "tracking_total_keys", &keys);
+    put(out, "tracking_total_items", &items);
+    put(out, "tracking_total_prefixes", &prefixes);
     put(
         out,
         "client_output_buffer_limit_disconnections",

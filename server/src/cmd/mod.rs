@@ -566,10 +566,27 @@ where
         && argv
             .first()
             .is_some_and(|n| n.eq_ignore_ascii_case(b"exec"));
+    if server.tracking.active() {
+        server.tracking.enforce_limit(server);
+    }
     let reply = dispatch_uncounted(server, session, argv, blocking);
     // Keys the command found expired and removed: their `expired` events (no lock held now).
     if server.store.expired_pending() {
         server.store.report_expired();
+    }
+    if server.tracking.active() {
+        server.tracking.flush_bcast(server);
+    }
+    // CLIENT CACHING yes|no holds for the one command after it (a whole transaction).
+    if session.tracking
+        && session.multi.is_none()
+        && !argv
+            .first()
+            .is_some_and(|n| n.eq_ignore_ascii_case(b"client"))
+    {
+        if let Ok(mut mode) = session.client.tracking.mode.lock() {
+            mode.caching = false;
+        }
     }
     if exec_shown {
         server
@@ -869,6 +886,28 @@ fn publish_events(
     }
 }
 
+/// Client tracking: the keys a read command of a tracking client fetched are remembered
+/// for it. A script's reads mark its caller, and the script's declared keys are remembered
+/// when it ends (Redis tracks scripts only when they read).
+fn remember_read_keys(server: &Server, session: &Session, cmd: &Command, args: &[Vec<u8>]) {
+    let client = &session.client;
+    let script = matches!(
+        cmd.name,
+        "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro"
+    );
+    if script {
+        if client.tracking.script_read.swap(false, Ordering::Relaxed) && session.tracking {
+            server.tracking.remember(client, &command_keys(cmd, args));
+        }
+    } else if cmd.flags.contains(&"readonly") {
+        if session.in_script {
+            client.tracking.script_read.store(true, Ordering::Relaxed);
+        } else if session.tracking {
+            server.tracking.remember(client, &command_keys(cmd, args));
+        }
+    }
+}
+
 /// What follows every command that ran: a successful write wakes clients blocked on its keys
 /// and touches them for WATCH; the counters and `INFO commandstats` count it.
 fn after_run(
@@ -892,6 +931,19 @@ fn after_run(
                 server.watches.touch(session.db, k);
             }
         }
+        if !failed && server.tracking.active() {
+            for k in written() {
+                server.tracking.invalidate(server, k, session.client.id);
+            }
+        }
+        // A flush empties the tracking table even with nobody tracking now (keys read by
+        // clients that turned tracking off stay in it until they change, as in Redis).
+        if !failed && matches!(cmd.name, "flushdb" | "flushall") {
+            server.tracking.flush_all(server);
+        }
+    }
+    if server.tracking.active() {
+        remember_read_keys(server, session, cmd, args);
     }
     server
         .counters
