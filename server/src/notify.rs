@@ -14,7 +14,9 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use crate::config::events::{GENERIC, HASH, KEYEVENT, KEYSPACE, LIST, NEW, SET, STRING, ZSET};
+use crate::config::events::{
+    GENERIC, HASH, KEYEVENT, KEYSPACE, KEY_MISS, LIST, NEW, SET, STRING, ZSET,
+};
 use crate::pubsub::Kind;
 use crate::resp::Reply;
 use crate::server::Server;
@@ -35,6 +37,12 @@ impl Notifications {
     pub fn on(&self) -> bool {
         let f = self.flags.load(Ordering::Relaxed);
         f & (KEYSPACE | KEYEVENT) != 0 && f & !(KEYSPACE | KEYEVENT) != 0
+    }
+
+    /// Whether `keymiss` events are wanted (reads of missing keys).
+    pub fn wants_keymiss(&self) -> bool {
+        let f = self.flags.load(Ordering::Relaxed);
+        f & KEY_MISS != 0 && f & (KEYSPACE | KEYEVENT) != 0
     }
 
     /// Whether `new` or `del` events are wanted: they need the keys looked at before and
@@ -307,6 +315,28 @@ pub fn command_events<'a>(
         _ => {}
     }
     out
+}
+
+/// Read commands whose misses are not `keymiss` events (Redis looks their keys up without
+/// notifying: they ask whether a key exists, or about it).
+pub fn quiet_reads(name: &str) -> bool {
+    matches!(
+        name,
+        "exists"
+            | "type"
+            | "ttl"
+            | "pttl"
+            | "expiretime"
+            | "pexpiretime"
+            | "object"
+            | "touch"
+            | "memory"
+            | "dump"
+            | "scan"
+            | "keys"
+            | "randomkey"
+            | "dbsize"
+    )
 }
 
 /// Commands whose removed keys are not `del` events (they report them their own way).

@@ -273,6 +273,14 @@ fn keyspace_notifications_follow_redis() {
     let _: () = q(&mut c, &["SET", "other", "1"]);
     assert_eq!(sub.read(), "[pmessage, __key*, __keyevent@3__:new, fresh]");
     assert_eq!(sub.read(), "[pmessage, __key*, __keyevent@3__:new, other]");
+    // `m`: reads of missing keys (EXISTS asks, it does not miss).
+    let _: () = q(&mut c, &["CONFIG", "SET", "notify-keyspace-events", "Em"]);
+    let _: i64 = q(&mut c, &["EXISTS", "ghost"]);
+    let _: Vec<Option<String>> = q(&mut c, &["MGET", "fresh", "ghost"]);
+    assert_eq!(
+        sub.read(),
+        "[pmessage, __key*, __keyevent@3__:keymiss, ghost]"
+    );
 }
 
 #[test]

@@ -845,6 +845,17 @@ fn publish_events(
     reply: &Reply,
     before: Option<Vec<bool>>,
 ) {
+    if server.notifications.wants_keymiss()
+        && cmd.flags.contains(&"readonly")
+        && !crate::notify::quiet_reads(cmd.name)
+        && !matches!(reply, Reply::Error(_))
+    {
+        for k in command_keys(cmd, args) {
+            if server.store.exists(session.db, &[k]).is_ok_and(|n| n == 0) {
+                server.notify(crate::config::events::KEY_MISS, "keymiss", k, session.db);
+            }
+        }
+    }
     if !server.notifications.on()
         || !cmd.flags.contains(&"write")
         || matches!(reply, Reply::Error(_) | Reply::NoReply)
