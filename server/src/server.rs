@@ -303,6 +303,8 @@ pub struct Server {
     pub notifications: crate::notify::Notifications,
     /// Client-side caching: the keys tracking clients read.
     pub tracking: crate::tracking::Tracking,
+    /// MIGRATE's kept connections to its targets.
+    pub migrate_sockets: crate::cmd::MigrateSockets,
     /// `proto-max-bulk-len`, read by every connection before it parses.
     max_bulk_len: AtomicUsize,
     /// `client-query-buffer-limit`, likewise.
@@ -365,6 +367,7 @@ impl Server {
             pubsub: crate::pubsub::PubSub::default(),
             notifications: crate::notify::Notifications::default(),
             tracking: crate::tracking::Tracking::default(),
+            migrate_sockets: crate::cmd::MigrateSockets::default(),
             max_bulk_len: AtomicUsize::new(0),
             query_buffer_limit: AtomicUsize::new(0),
             me: me.clone(),
@@ -680,6 +683,7 @@ impl Server {
                         .instantaneous_ops
                         .store(ops - last_ops, Ordering::Relaxed);
                     last_ops = ops;
+                    s.migrate_sockets.close_idle();
                     let timeout = s.config.get_i64("timeout");
                     if timeout > 0 {
                         let clients = s.clients.lock().map(|c| c.clone()).unwrap_or_default();

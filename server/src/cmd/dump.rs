@@ -14,7 +14,17 @@ use crate::server::Server;
 
 /// `DUMP key`: the key's value serialized, or nil. The TTL is not part of it (as in Redis).
 pub(super) fn dump(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
-    let (store, db, k) = (&server.store, session.db, &args[0]);
+    Ok(
+        match payload(server, session.db, &args[0]).map_err(store_error)? {
+            None => Reply::Null,
+            Some(p) => Reply::Bulk(p),
+        },
+    )
+}
+
+/// The DUMP payload of `k` (its value in Redis's serialization), `None` without the key.
+pub(super) fn payload(server: &Server, db: u8, k: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+    let store = &server.store;
     let read = || -> Result<Option<Value>, StoreError> {
         Ok(Some(match store.key_type(db, k)? {
             None => return Ok(None),
@@ -32,14 +42,11 @@ pub(super) fn dump(server: &Server, session: &mut Session, args: &mut [Vec<u8>])
             }
         }))
     };
-    Ok(match read().map_err(store_error)? {
-        None => Reply::Null,
-        Some(value) => {
-            let mut body = Vec::new();
-            rdb::put_value(&mut body, &value);
-            Reply::Bulk(rdb::seal(body))
-        }
-    })
+    Ok(read()?.map(|value| {
+        let mut body = Vec::new();
+        rdb::put_value(&mut body, &value);
+        rdb::seal(body)
+    }))
 }
 
 /// `RESTORE key ttl payload [REPLACE] [ABSTTL] [IDLETIME seconds] [FREQ frequency]`: creates

@@ -357,6 +357,7 @@ fn stats_section(server: &Server, out: &mut String) {
     put(out, "tracking_total_keys", &keys);
     put(out, "tracking_total_items", &items);
     put(out, "tracking_total_prefixes", &prefixes);
+    put(out, "migrate_cached_sockets", &server.migrate_sockets.len());
     put(
         out,
         "client_output_buffer_limit_disconnections",

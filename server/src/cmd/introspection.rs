@@ -54,6 +54,40 @@ const SUBCOMMANDS: &[(&str, &[&str])] = &[
         "command",
         &["count", "info", "docs", "getkeys", "list", "help"],
     ),
+    // Redis's CLUSTER subcommands: each answers that cluster support is disabled, as Redis
+    // does when it runs without cluster mode.
+    (
+        "cluster",
+        &[
+            "addslots",
+            "addslotsrange",
+            "bumpepoch",
+            "count-failure-reports",
+            "countkeysinslot",
+            "delslots",
+            "delslotsrange",
+            "failover",
+            "flushslots",
+            "forget",
+            "getkeysinslot",
+            "help",
+            "info",
+            "keyslot",
+            "links",
+            "meet",
+            "myid",
+            "nodes",
+            "replicas",
+            "replicate",
+            "reset",
+            "saveconfig",
+            "set-config-epoch",
+            "setslot",
+            "shards",
+            "slaves",
+            "slots",
+        ],
+    ),
     ("config", &["get", "set", "resetstat", "rewrite", "help"]),
     (
         "function",
@@ -198,15 +232,13 @@ pub(super) fn command(_server: &Server, _session: &mut Session, args: &mut [Vec<
                     "ERR Invalid number of arguments specified for command",
                 ));
             }
-            if c.first_key == 0 && !c.flags.contains(&"movablekeys") {
+            let keys = command_keys(c, &rest[1..]);
+            // A container's keys come from its subcommand (MEMORY USAGE key).
+            let keyed_container = matches!(c.name, "memory" | "object") && !keys.is_empty();
+            if c.first_key == 0 && !c.flags.contains(&"movablekeys") && !keyed_container {
                 return Err(Reply::error("ERR The command has no key arguments"));
             }
-            Reply::Array(
-                command_keys(c, &rest[1..])
-                    .into_iter()
-                    .map(|k| Reply::Bulk(k.clone()))
-                    .collect(),
-            )
+            Reply::Array(keys.into_iter().map(|k| Reply::Bulk(k.clone())).collect())
         }
         b"help" => help(&[
             "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",

@@ -10,6 +10,7 @@ mod info;
 mod introspection;
 mod keys;
 mod lists;
+mod migrate;
 mod multi;
 mod persistence;
 mod pubsub;
@@ -39,6 +40,7 @@ use self::reply::{wrong_arity, CmdResult};
 use crate::resp::Reply;
 use crate::server::{Server, SlowLog};
 
+pub use self::migrate::MigrateSockets;
 pub use self::multi::Multi;
 /// The state `dispatch` runs a command in (re-exported: callers take both from here).
 pub use crate::session::Session;
@@ -346,6 +348,7 @@ pub static COMMANDS: &[Command] = &[
     command!("sort_ro", -2, ["readonly", "movablekeys"], KEY1, "generic", "7.0.0", "Returns the sorted elements of a list, a set, or a sorted set.", sort::sort_ro),
     command!("dump", 2, ["readonly"], KEY1, "generic", "2.6.0", "Returns a serialized representation of the value stored at a key.", dump::dump),
     command!("restore", -4, ["write", "denyoom"], KEY1, "generic", "2.6.0", "Creates a key from the serialized representation of a value.", dump::restore),
+    command!("migrate", -6, ["write", "movablekeys"], (3, 3, 1), "generic", "2.6.0", "Atomically transfers a key from one Redis instance to another.", migrate::migrate),
     command!("time", 1, ["loading", "stale", "fast"], NOKEYS, "server", "2.6.0", "Returns the server time.", introspection::time),
     command!("slowlog", -2, [], NOKEYS, "server", "2.2.12", "A container for slow log commands.", introspection::slowlog),
     command!("object", -2, [], NOKEYS, "generic", "2.2.3", "A container for object introspection commands.", introspection::object),
@@ -374,7 +377,7 @@ pub fn lookup(name: &[u8]) -> Option<&'static Command> {
 /// Commands that can run long (they walk a whole database or flush memtables): the
 /// connection hands them to a blocking thread instead of running them on its I/O task.
 const LONG_RUNNING: &[&str] = &[
-    "keys", "scan", "flushdb", "flushall", "save", "bgsave", "sort", "sort_ro",
+    "keys", "scan", "flushdb", "flushall", "save", "bgsave", "sort", "sort_ro", "migrate",
 ];
 
 /// Whether `cmd` may block its thread for long now: a long-running command, a script that
@@ -446,6 +449,30 @@ pub(super) fn command_keys<'a>(cmd: &Command, args: &'a [Vec<u8>]) -> Vec<&'a Ve
             .into_iter()
             .chain(sort::store_target(args))
             .collect();
+    }
+    // Containers whose subcommands take a key: `MEMORY USAGE key`, `OBJECT ENCODING key`.
+    if matches!(cmd.name, "memory" | "object") {
+        let sub = args.first().map(|s| s.to_ascii_lowercase());
+        let keyed = matches!(
+            sub.as_deref(),
+            Some(b"usage" | b"encoding" | b"refcount" | b"idletime" | b"freq")
+        );
+        return if keyed {
+            args.get(1).into_iter().collect()
+        } else {
+            Vec::new()
+        };
+    }
+    if cmd.name == "migrate" {
+        // `MIGRATE host port key ...`, or an empty key and `KEYS key ...` at the end.
+        return match args.get(2) {
+            Some(k) if !k.is_empty() => vec![k],
+            _ => args
+                .iter()
+                .position(|a| a.eq_ignore_ascii_case(b"keys"))
+                .map(|i| args[i + 1..].iter().collect())
+                .unwrap_or_default(),
+        };
     }
     if let Some((at, before)) = numkeys_spec(cmd.name) {
         let n = args
