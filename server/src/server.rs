@@ -85,6 +85,11 @@ pub struct Client {
     pub unblocked: tokio::sync::Notify,
     /// Bytes in its query buffer when its current command started (`qbuf`).
     pub qbuf: AtomicU64,
+    /// The query buffer's capacity (`qbuf` + `qbuf-free`; 0 once released while idle).
+    pub qbuf_cap: AtomicU64,
+    /// Set by the housekeeping thread for a client idle 2 seconds: its connection gives its
+    /// buffers back (Redis frees an idle client's query buffer likewise).
+    pub release_buffers: AtomicBool,
 }
 
 impl Client {
@@ -122,7 +127,7 @@ impl Client {
     pub fn info_line(&self) -> String {
         let (lib_name, lib_ver) = self.lib.lock().map(|l| l.clone()).unwrap_or_default();
         format!(
-            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi=-1 qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi=-1 qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -135,6 +140,9 @@ impl Client {
             self.outbox.counts[1].load(Ordering::Relaxed),
             self.outbox.counts[2].load(Ordering::Relaxed),
             self.qbuf.load(Ordering::Relaxed),
+            self.qbuf_cap
+                .load(Ordering::Relaxed)
+                .saturating_sub(self.qbuf.load(Ordering::Relaxed)),
             self.last_cmd.lock().map(|c| c.clone()).unwrap_or_default(),
             self.resp.load(Ordering::Relaxed),
             lib_name,
@@ -613,6 +621,8 @@ impl Server {
             unblock: AtomicU8::new(0),
             unblocked: tokio::sync::Notify::new(),
             qbuf: AtomicU64::new(0),
+            qbuf_cap: AtomicU64::new(0),
+            release_buffers: AtomicBool::new(false),
             outbox: crate::pubsub::Outbox::default(),
             tracking: crate::tracking::ClientTracking::default(),
         });
@@ -684,6 +694,14 @@ impl Server {
                         .store(ops - last_ops, Ordering::Relaxed);
                     last_ops = ops;
                     s.migrate_sockets.close_idle();
+                    // Clients idle for 2 seconds give their buffers back.
+                    let clients = s.clients.lock().map(|c| c.clone()).unwrap_or_default();
+                    for c in clients.values() {
+                        if c.idle_secs() >= 2 && c.qbuf_cap.load(Ordering::Relaxed) > 0 {
+                            c.release_buffers.store(true, Ordering::Relaxed);
+                            c.outbox.ready.notify_one();
+                        }
+                    }
                     let timeout = s.config.get_i64("timeout");
                     if timeout > 0 {
                         let clients = s.clients.lock().map(|c| c.clone()).unwrap_or_default();
