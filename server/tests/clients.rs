@@ -451,3 +451,35 @@ fn memory_budget_flag_sizes_the_engine_and_info_reports_it() {
         assert!(allocated > 0 && active >= allocated, "{allocated} {active}");
     }
 }
+
+/// `qbuf` + `qbuf-free` of the client named `name` in CLIENT LIST.
+fn query_buffer(c: &mut redis::Connection, name: &str) -> u64 {
+    let list: String = q(c, &["CLIENT", "LIST"]);
+    let line = list
+        .lines()
+        .find(|l| l.contains(&format!(" name={name} ")))
+        .unwrap();
+    let field = |f: &str| -> u64 {
+        let at = line.find(&format!(" {f}=")).unwrap() + f.len() + 2;
+        line[at..].split(' ').next().unwrap().parse().unwrap()
+    };
+    field("qbuf") + field("qbuf-free")
+}
+
+#[test]
+fn idle_clients_give_their_buffers_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let mut admin = conn(&server.url());
+    let mut idle = conn(&server.url());
+    let _: () = q(&mut idle, &["CLIENT", "SETNAME", "idler"]);
+    assert_eq!(query_buffer(&mut admin, "idler"), 16 * 1024);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while query_buffer(&mut admin, "idler") != 0 {
+        assert!(Instant::now() < deadline, "the buffer was never given back");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // It is taken again for the next command, which works as before.
+    assert_eq!(q::<String>(&mut idle, &["ECHO", "back"]), "back");
+    assert_eq!(query_buffer(&mut admin, "idler"), 16 * 1024);
+}
