@@ -10,6 +10,7 @@
 //! - [`pubsub`]: channel subscriptions, MONITOR, and the message queue of each subscriber.
 //! - [`notify`]: keyspace notifications (the events each write command emits).
 //! - [`tracking`]: client-side caching (`CLIENT TRACKING`) and its invalidation messages.
+//! - [`latency`]: per-command latency histograms and the latency monitor.
 //! - [`session`]: one connection's state that commands change (database, protocol, auth).
 //! - [`watch`]: the keys clients WATCH and the writes that fail their EXEC.
 //! - [`script`]: the Lua interpreter behind EVAL (sandbox, `redis` library, conversions).
@@ -23,6 +24,7 @@ pub mod config;
 pub mod connection;
 pub mod durable;
 pub mod fd_limit;
+pub mod latency;
 pub mod listen;
 pub mod notify;
 pub mod pubsub;

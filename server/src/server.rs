@@ -187,6 +187,8 @@ pub struct CommandStats {
     pub rejected: AtomicU64,
     /// Calls that ran and answered an error.
     pub failed: AtomicU64,
+    /// Run times (`latency-tracking`: LATENCY HISTOGRAM, INFO latencystats).
+    pub latency: crate::latency::Histogram,
 }
 
 /// One slow-log entry.
@@ -313,6 +315,12 @@ pub struct Server {
     pub tracking: crate::tracking::Tracking,
     /// MIGRATE's kept connections to its targets.
     pub migrate_sockets: crate::cmd::MigrateSockets,
+    /// `latency-tracking`.
+    latency_tracking: AtomicBool,
+    /// `latency-monitor-threshold` (ms; 0: off).
+    latency_threshold: AtomicU64,
+    /// The latency monitor's events.
+    pub latency_monitor: crate::latency::Monitor,
     /// `proto-max-bulk-len`, read by every connection before it parses.
     max_bulk_len: AtomicUsize,
     /// `client-query-buffer-limit`, likewise.
@@ -376,6 +384,9 @@ impl Server {
             notifications: crate::notify::Notifications::default(),
             tracking: crate::tracking::Tracking::default(),
             migrate_sockets: crate::cmd::MigrateSockets::default(),
+            latency_tracking: AtomicBool::new(true),
+            latency_threshold: AtomicU64::new(0),
+            latency_monitor: crate::latency::Monitor::default(),
             max_bulk_len: AtomicUsize::new(0),
             query_buffer_limit: AtomicUsize::new(0),
             me: me.clone(),
@@ -406,6 +417,8 @@ impl Server {
             "client-output-buffer-limit",
             "notify-keyspace-events",
             "tracking-table-max-keys",
+            "latency-tracking",
+            "latency-monitor-threshold",
         ] {
             // Only the engine options can be refused, and none of these is one.
             let _ = server.apply(name);
@@ -474,6 +487,12 @@ impl Server {
                 })?;
             }
             "client-output-buffer-limit" => self.pubsub.set_limits(&self.config.get(name)),
+            "latency-tracking" => self
+                .latency_tracking
+                .store(self.config.get(name) == "yes", Ordering::Relaxed),
+            "latency-monitor-threshold" => self
+                .latency_threshold
+                .store(self.config.get_i64(name).max(0) as u64, Ordering::Relaxed),
             "tracking-table-max-keys" => {
                 let max = self.config.get_i64(name).max(0) as usize;
                 self.tracking.set_max_keys(max);
@@ -544,6 +563,16 @@ impl Server {
             .clamp(0, i64::from(i32::MAX)) as i32;
         let listeners = crate::listen::listen(&self.config.get("bind"), port as u16, backlog)?;
         self.listening.start(listeners, &me)
+    }
+
+    /// Whether command run times go into their histograms (`latency-tracking`).
+    pub fn latency_tracking(&self) -> bool {
+        self.latency_tracking.load(Ordering::Relaxed)
+    }
+
+    /// `latency-monitor-threshold` in milliseconds (0: the monitor is off).
+    pub fn latency_monitor_threshold(&self) -> u64 {
+        self.latency_threshold.load(Ordering::Relaxed)
     }
 
     /// `slowlog-log-slower-than` in microseconds (negative: off).

@@ -483,3 +483,62 @@ fn idle_clients_give_their_buffers_back() {
     assert_eq!(q::<String>(&mut idle, &["ECHO", "back"]), "back");
     assert_eq!(query_buffer(&mut admin, "idler"), 16 * 1024);
 }
+
+#[test]
+fn latency_histograms_and_the_latency_monitor() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let mut c = conn(&server.url());
+    let c = &mut c;
+    for i in 0..100 {
+        let _: () = q(c, &["SET", &format!("k{i}"), "v"]);
+    }
+    let hist: Value = q(c, &["LATENCY", "HISTOGRAM", "set", "nosuchcommand"]);
+    let Value::Array(items) = hist else {
+        panic!("{hist:?}")
+    };
+    assert_eq!(items[0], Value::BulkString(b"set".to_vec()));
+    let Value::Array(fields) = &items[1] else {
+        panic!("{items:?}")
+    };
+    assert_eq!(fields[1], Value::Int(100));
+    let Value::Array(cdf) = &fields[3] else {
+        panic!("{fields:?}")
+    };
+    // Cumulative counts at growing bounds, ending at every call.
+    assert_eq!(cdf.last(), Some(&Value::Int(100)), "{cdf:?}");
+    let info: String = q(c, &["INFO", "latencystats"]);
+    let line = info
+        .lines()
+        .find(|l| l.starts_with("latency_percentiles_usec_set:"))
+        .unwrap_or_else(|| panic!("{info}"));
+    assert!(
+        line.contains("p50=") && line.contains(",p99=") && line.contains(",p99.9="),
+        "{line}"
+    );
+    let _: () = q(c, &["CONFIG", "RESETSTAT"]);
+    let hist: Value = q(c, &["LATENCY", "HISTOGRAM", "set"]);
+    assert_eq!(hist, Value::Array(vec![]));
+
+    // The monitor: a command past the threshold is an event.
+    let _: () = q(c, &["CONFIG", "SET", "latency-monitor-threshold", "1"]);
+    let _: Value = q(
+        c,
+        &[
+            "EVAL",
+            "local n = 0 for i = 1, 3000000 do n = n + i end return 1",
+            "0",
+        ],
+    );
+    let latest: Vec<Value> = q(c, &["LATENCY", "LATEST"]);
+    assert_eq!(latest.len(), 1, "{latest:?}");
+    let Value::Array(event) = &latest[0] else {
+        panic!("{latest:?}")
+    };
+    assert_eq!(event[0], Value::BulkString(b"command".to_vec()));
+    let history: Vec<Vec<i64>> = q(c, &["LATENCY", "HISTORY", "command"]);
+    assert_eq!(history.len(), 1);
+    assert!(history[0][1] >= 1, "{history:?}");
+    assert_eq!(q::<i64>(c, &["LATENCY", "RESET"]), 1);
+    assert_eq!(q::<Vec<Value>>(c, &["LATENCY", "LATEST"]), vec![]);
+}

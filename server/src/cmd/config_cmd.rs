@@ -130,6 +130,7 @@ fn resetstat(server: &Server, args: &[Vec<u8>]) -> CmdResult {
         for counter in [&s.calls, &s.usec, &s.rejected, &s.failed] {
             counter.store(0, Ordering::Relaxed);
         }
+        s.latency.reset();
     }
     Ok(Reply::ok())
 }

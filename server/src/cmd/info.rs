@@ -65,7 +65,10 @@ const DEFAULT_SECTIONS: &[(&str, Section)] = &[
 ];
 
 /// Sections only `INFO all`, `INFO everything` or their own name show, as in Redis.
-const EXTRA_SECTIONS: &[(&str, Section)] = &[("commandstats", commandstats_section)];
+const EXTRA_SECTIONS: &[(&str, Section)] = &[
+    ("commandstats", commandstats_section),
+    ("latencystats", latencystats_section),
+];
 
 /// `INFO [section ...]`: Redis's field names (so exporters and dashboards read them) plus a
 /// `strata` section with the engine's figures.
@@ -313,6 +316,36 @@ fn commandstats_section(server: &Server, out: &mut String) {
             "cmdstat_{}:calls={calls},usec={usec},usec_per_call={per_call:.2},rejected_calls={rejected},failed_calls={}\r\n",
             cmd.name,
             s.failed.load(Ordering::Relaxed)
+        );
+    }
+}
+
+/// `# Latencystats`: each command's run-time percentiles in µs (`latency-tracking`, at
+/// `latency-tracking-info-percentiles`), as Redis prints them.
+fn latencystats_section(server: &Server, out: &mut String) {
+    out.push_str("# Latencystats\r\n");
+    if !server.latency_tracking() {
+        return;
+    }
+    let percentiles: Vec<f64> = server
+        .config
+        .get("latency-tracking-info-percentiles")
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect();
+    for (cmd, s) in super::COMMANDS.iter().zip(&server.command_stats) {
+        if s.latency.total() == 0 {
+            continue;
+        }
+        let values: Vec<String> = percentiles
+            .iter()
+            .map(|&p| format!("p{p}={:.3}", s.latency.percentile(p) as f64 / 1000.0))
+            .collect();
+        let _ = write!(
+            out,
+            "latency_percentiles_usec_{}:{}\r\n",
+            cmd.name,
+            values.join(",")
         );
     }
 }

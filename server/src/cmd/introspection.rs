@@ -96,6 +96,10 @@ const SUBCOMMANDS: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "latency",
+        &["histogram", "latest", "history", "reset", "help"],
+    ),
+    (
         "memory",
         &["usage", "doctor", "malloc-stats", "purge", "help"],
     ),

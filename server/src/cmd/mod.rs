@@ -9,6 +9,7 @@ mod hashes;
 mod info;
 mod introspection;
 mod keys;
+mod latency;
 mod lists;
 mod migrate;
 mod multi;
@@ -58,7 +59,7 @@ fn runs_atomically(cmd: &Command, args: &[Vec<u8>]) -> bool {
 /// Commands made of subcommands (`CLIENT LIST`), named with theirs in CLIENT LIST's `cmd`.
 const CONTAINERS: &[&str] = &[
     "client", "config", "command", "object", "memory", "slowlog", "script", "function", "cluster",
-    "pubsub",
+    "pubsub", "latency",
 ];
 
 /// Commands that always run through `Store::atomically`.
@@ -341,6 +342,7 @@ pub static COMMANDS: &[Command] = &[
     command!("command", -1, ["loading", "stale"], NOKEYS, "server", "2.8.13", "Returns detailed information about all commands.", introspection::command),
     command!("info", -1, ["loading", "stale"], NOKEYS, "server", "1.0.0", "Returns information and statistics about the server.", info::info),
     command!("config", -2, [], NOKEYS, "server", "2.0.0", "A container for server configuration commands.", config_cmd::config),
+    command!("latency", -2, [], NOKEYS, "server", "2.8.13", "A container for latency diagnostics commands.", latency::latency),
     // Redis's CLUSTER RESET is `noscript`; the container carries the flag for all of them,
     // which without cluster support all answer the same error anyway.
     command!("cluster", -2, ["noscript"], NOKEYS, "cluster", "3.0.0", "A container for Redis Cluster commands.", introspection::cluster),
@@ -786,8 +788,9 @@ where
             run(cmd, server, session, args)
         }
     };
-    let micros = start.elapsed().as_micros() as u64;
-    after_run(server, session, cmd, args, &reply, micros);
+    let elapsed = start.elapsed();
+    let micros = elapsed.as_micros() as u64;
+    after_run(server, session, cmd, args, &reply, elapsed);
     publish_events(server, session, cmd, args, &reply, before);
     if threshold >= 0 && micros >= threshold as u64 && cmd.name != "exec" {
         let args = slow_args.unwrap_or_else(|| SlowLog::summarize(argv));
@@ -954,8 +957,9 @@ fn after_run(
     cmd: &'static Command,
     args: &[Vec<u8>],
     reply: &Reply,
-    micros: u64,
+    elapsed: std::time::Duration,
 ) {
+    let micros = elapsed.as_micros() as u64;
     let failed = matches!(reply, Reply::Error(_));
     if cmd.flags.contains(&"write") {
         let written = || written_keys(cmd, args);
@@ -987,9 +991,23 @@ fn after_run(
         .counters
         .commands_processed
         .fetch_add(1, Ordering::Relaxed);
+    let threshold_ms = server.latency_monitor_threshold();
+    if threshold_ms > 0 && micros / 1000 >= threshold_ms {
+        let event = if cmd.flags.contains(&"fast") {
+            "fast-command"
+        } else {
+            "command"
+        };
+        server
+            .latency_monitor
+            .add(event, crate::server::unix_secs(), micros / 1000);
+    }
     if let Some(s) = server.command_stats.get(command_index(cmd)) {
         s.calls.fetch_add(1, Ordering::Relaxed);
         s.usec.fetch_add(micros, Ordering::Relaxed);
+        if server.latency_tracking() {
+            s.latency.record(elapsed.as_nanos() as u64);
+        }
         if failed {
             s.failed.fetch_add(1, Ordering::Relaxed);
         }
@@ -1019,14 +1037,7 @@ pub(super) fn run_in_exec(server: &Server, session: &mut Session, argv: &mut [Ve
     if let Some(blocked) = session.blocked.take() {
         reply = blocked.timeout_reply;
     }
-    after_run(
-        server,
-        session,
-        cmd,
-        args,
-        &reply,
-        start.elapsed().as_micros() as u64,
-    );
+    after_run(server, session, cmd, args, &reply, start.elapsed());
     publish_events(server, session, cmd, args, &reply, before);
     if let Reply::Error(e) = &reply {
         server.count_error(e);
