@@ -218,6 +218,34 @@ async fn wait_served(
     }
 }
 
+/// Waits while `CLIENT PAUSE` holds `argv`; false if the client was killed meanwhile.
+async fn wait_pause(server: &Server, session: &Session, argv: &[Vec<u8>]) -> bool {
+    server.paused_clients.fetch_add(1, Ordering::Relaxed);
+    let client = &session.client;
+    let alive = loop {
+        // Registered before the state is read, so an UNPAUSE in between is not missed.
+        let unpaused = server.unpaused.notified();
+        tokio::pin!(unpaused);
+        unpaused.as_mut().enable();
+        let Some((until, _)) = server.pause() else {
+            break true;
+        };
+        if !crate::cmd::pause_applies(server, session, argv) {
+            break true;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep_until(until.into()) => {}
+            _ = &mut unpaused => {}
+            _ = client.kill.notified() => {}
+        }
+        if client.killed.load(Ordering::Relaxed) {
+            break false;
+        }
+    };
+    server.paused_clients.fetch_sub(1, Ordering::Relaxed);
+    alive
+}
+
 /// Whether one of `keys` holds a list or a sorted set (what a blocked client pops).
 fn holds_a_collection(server: &Server, db: u8, keys: &[Vec<u8>]) -> bool {
     keys.iter().any(|k| {
@@ -345,6 +373,14 @@ pub async fn serve(mut stream: TcpStream, server: Arc<Server>) {
                     while polls < STALL_WAIT.as_millis() && waits_for_write_stall(&server, &argv) {
                         tokio::time::sleep(STALL_POLL).await;
                         polls += 1;
+                    }
+                    // CLIENT PAUSE: the command waits (holding no thread) until the pause
+                    // ends, counted as a blocked client.
+                    if crate::cmd::pause_applies(&server, &session, &argv)
+                        && !wait_pause(&server, &session, &argv).await
+                    {
+                        let _ = stream.shutdown().await;
+                        return;
                     }
                     // Messages that came before this command go out before its reply.
                     if session.pushes || client.outbox.pending() {

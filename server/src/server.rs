@@ -81,6 +81,10 @@ pub struct Client {
     pub outbox: crate::pubsub::Outbox,
     /// Its `CLIENT TRACKING` mode.
     pub tracking: crate::tracking::ClientTracking,
+    /// `CLIENT NO-EVICT on` (flag `e`).
+    pub no_evict: AtomicBool,
+    /// `CLIENT NO-TOUCH on` (flag `T`).
+    pub no_touch: AtomicBool,
     /// Wakes a blocked connection for `CLIENT UNBLOCK`.
     pub unblocked: tokio::sync::Notify,
     /// Bytes in its query buffer when its current command started (`qbuf`).
@@ -116,6 +120,12 @@ impl Client {
         }
         if self.blocked.load(Ordering::Relaxed) {
             f.push('b');
+        }
+        if self.no_evict.load(Ordering::Relaxed) {
+            f.push('e');
+        }
+        if self.no_touch.load(Ordering::Relaxed) {
+            f.push('T');
         }
         if f.is_empty() {
             f.push('N');
@@ -321,6 +331,12 @@ pub struct Server {
     latency_threshold: AtomicU64,
     /// The latency monitor's events.
     pub latency_monitor: crate::latency::Monitor,
+    /// `CLIENT PAUSE`: until when, and whether every command waits (else the writes).
+    pause: Mutex<Option<(Instant, bool)>>,
+    /// Woken when a pause ends early (`CLIENT UNPAUSE`).
+    pub unpaused: tokio::sync::Notify,
+    /// Clients waiting for a pause to end (counted in `blocked_clients`).
+    pub paused_clients: AtomicU64,
     /// `proto-max-bulk-len`, read by every connection before it parses.
     max_bulk_len: AtomicUsize,
     /// `client-query-buffer-limit`, likewise.
@@ -387,6 +403,9 @@ impl Server {
             latency_tracking: AtomicBool::new(true),
             latency_threshold: AtomicU64::new(0),
             latency_monitor: crate::latency::Monitor::default(),
+            pause: Mutex::new(None),
+            unpaused: tokio::sync::Notify::new(),
+            paused_clients: AtomicU64::new(0),
             max_bulk_len: AtomicUsize::new(0),
             query_buffer_limit: AtomicUsize::new(0),
             me: me.clone(),
@@ -565,6 +584,35 @@ impl Server {
         self.listening.start(listeners, &me)
     }
 
+    /// `CLIENT PAUSE`: pauses every command (`all`) or the writes until `until`; a pause in
+    /// effect is extended, never shortened, and made stricter, never laxer (as Redis).
+    pub fn pause_clients(&self, until: Instant, all: bool) {
+        let mut p = self.pause.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        let (until, all) = match *p {
+            Some((t, a)) if t > now => (t.max(until), a || all),
+            _ => (until, all),
+        };
+        *p = Some((until, all));
+        // No key expires while writes are paused (Redis stops active expiry).
+        let left = until.saturating_duration_since(now).as_millis() as u64;
+        self.store
+            .pause_expire_cycle(self.store.now_ms().saturating_add(left));
+    }
+
+    /// `CLIENT UNPAUSE`.
+    pub fn unpause_clients(&self) {
+        *self.pause.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        self.store.pause_expire_cycle(0);
+        self.unpaused.notify_waiters();
+    }
+
+    /// The pause in effect now: its end, and whether it pauses every command.
+    pub fn pause(&self) -> Option<(Instant, bool)> {
+        let p = *self.pause.lock().unwrap_or_else(|e| e.into_inner());
+        p.filter(|(t, _)| *t > Instant::now())
+    }
+
     /// Whether command run times go into their histograms (`latency-tracking`).
     pub fn latency_tracking(&self) -> bool {
         self.latency_tracking.load(Ordering::Relaxed)
@@ -654,6 +702,8 @@ impl Server {
             release_buffers: AtomicBool::new(false),
             outbox: crate::pubsub::Outbox::default(),
             tracking: crate::tracking::ClientTracking::default(),
+            no_evict: AtomicBool::new(false),
+            no_touch: AtomicBool::new(false),
         });
         self.clients
             .lock()

@@ -542,3 +542,54 @@ fn latency_histograms_and_the_latency_monitor() {
     assert_eq!(q::<i64>(c, &["LATENCY", "RESET"]), 1);
     assert_eq!(q::<Vec<Value>>(c, &["LATENCY", "LATEST"]), vec![]);
 }
+
+#[test]
+fn client_pause_holds_writes_until_unpause() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let mut admin = conn(&server.url());
+    let _: () = q(&mut admin, &["SET", "k", "before"]);
+    assert_eq!(
+        q::<String>(&mut admin, &["CLIENT", "PAUSE", "60000", "WRITE"]),
+        "OK"
+    );
+    // Reads go on; a write waits, counted as blocked.
+    let mut reader = conn(&server.url());
+    assert_eq!(q::<String>(&mut reader, &["GET", "k"]), "before");
+    let url = server.url();
+    let writer = std::thread::spawn(move || {
+        let mut w = conn(&url);
+        let started = Instant::now();
+        let _: () = q(&mut w, &["SET", "k", "after"]);
+        started.elapsed()
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let info: String = q(&mut admin, &["INFO", "clients"]);
+        if info.contains("blocked_clients:1\r") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{info}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(q::<String>(&mut reader, &["GET", "k"]), "before");
+    // A wrong arity answers at once.
+    assert_eq!(
+        err(&mut reader, &["SET", "k"]),
+        "ERR wrong number of arguments for 'set' command"
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(q::<String>(&mut admin, &["CLIENT", "UNPAUSE"]), "OK");
+    let waited = writer.join().unwrap();
+    assert!(waited >= Duration::from_millis(200), "{waited:?}");
+    assert_eq!(q::<String>(&mut reader, &["GET", "k"]), "after");
+    // ALL holds every command, until its timeout.
+    let _: () = q(&mut admin, &["CLIENT", "PAUSE", "300", "ALL"]);
+    let started = Instant::now();
+    assert_eq!(q::<String>(&mut reader, &["PING"]), "PONG");
+    assert!(started.elapsed() >= Duration::from_millis(250));
+    assert_eq!(
+        err(&mut admin, &["CLIENT", "PAUSE", "x"]),
+        "ERR timeout is not an integer or out of range"
+    );
+}

@@ -22,6 +22,9 @@ impl Store {
     /// # Errors
     /// Engine errors.
     pub fn expire_cycle(&self, limit: usize) -> Result<usize> {
+        if self.expire_paused() {
+            return Ok(0);
+        }
         let now = self.now_ms();
         let upper = now.saturating_add(1).to_be_bytes();
         let mut removed = 0;

@@ -338,6 +338,9 @@ pub struct Store {
     expired_listener: RwLock<Option<Listener>>,
     listening_expired: AtomicBool,
     expired_logged: AtomicBool,
+    /// The expire cycle deletes nothing before this time (ms; Redis's CLIENT PAUSE WRITE
+    /// stops active expiry).
+    expire_paused_until: AtomicU64,
     /// Batches of key changes written (Redis's `dirty`, roughly: one per writing command).
     changes: AtomicU64,
     hits: AtomicU64,
@@ -458,6 +461,7 @@ impl Store {
             expired_listener: RwLock::new(None),
             listening_expired: AtomicBool::new(false),
             expired_logged: AtomicBool::new(false),
+            expire_paused_until: AtomicU64::new(0),
             changes: AtomicU64::new(0),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
@@ -660,6 +664,16 @@ impl Store {
     }
 
     /// The database map, read-locked for the rest of a command.
+    /// Holds the expire cycle until `until_ms` (0: releases it).
+    pub fn pause_expire_cycle(&self, until_ms: u64) {
+        self.expire_paused_until.store(until_ms, Ordering::Relaxed);
+    }
+
+    /// Whether the expire cycle is held now.
+    pub(super) fn expire_paused(&self) -> bool {
+        self.now_ms() < self.expire_paused_until.load(Ordering::Relaxed)
+    }
+
     /// Calls `listener` with (logical database, key) for every key removed because it
     /// expired (by the expire cycle, or by a write that found it expired), from
     /// [`report_expired`](Self::report_expired); `None` stops it.

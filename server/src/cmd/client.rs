@@ -103,6 +103,40 @@ pub(super) fn client(server: &Server, session: &mut Session, args: &mut [Vec<u8>
                 _ => Err(syntax_error()),
             }
         }
+        b"pause" => {
+            arity(rest.len() == 1 || rest.len() == 2)?;
+            let ms = super::number::parse_i64(&rest[0])
+                .filter(|n| *n >= 0)
+                .ok_or_else(|| Reply::error("ERR timeout is not an integer or out of range"))?;
+            let all = match rest.get(1).map(|m| m.to_ascii_lowercase()).as_deref() {
+                None | Some(b"all") => true,
+                Some(b"write") => false,
+                Some(_) => return Err(syntax_error()),
+            };
+            let until = std::time::Instant::now() + std::time::Duration::from_millis(ms as u64);
+            server.pause_clients(until, all);
+            Ok(Reply::ok())
+        }
+        b"unpause" => {
+            arity(rest.is_empty())?;
+            server.unpause_clients();
+            Ok(Reply::ok())
+        }
+        b"no-evict" | b"no-touch" => {
+            arity(rest.len() == 1)?;
+            let on = match rest[0].to_ascii_lowercase().as_slice() {
+                b"on" => true,
+                b"off" => false,
+                _ => return Err(syntax_error()),
+            };
+            let flag = if sub.as_slice() == b"no-evict" {
+                &session.client.no_evict
+            } else {
+                &session.client.no_touch
+            };
+            flag.store(on, std::sync::atomic::Ordering::Relaxed);
+            Ok(Reply::ok())
+        }
         b"tracking" => {
             arity(!rest.is_empty())?;
             tracking(server, session, rest)
@@ -175,6 +209,23 @@ pub(super) fn client(server: &Server, session: &mut Session, args: &mut [Vec<u8>
             "    Control the replies sent to the current connection.",
             "UNBLOCK <clientid> [TIMEOUT|ERROR]",
             "    Unblock the specified blocked client.",
+            "PAUSE <timeout> [WRITE|ALL]",
+            "    Suspend all, or just write, clients for <timeout> milliseconds.",
+            "UNPAUSE",
+            "    Stop the current client pause, resuming traffic.",
+            "NO-EVICT (ON|OFF)",
+            "    Protect current client connection from eviction.",
+            "NO-TOUCH (ON|OFF)",
+            "    Will not touch LRU/LFU stats when this mode is on.",
+            "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
+            "         [OPTIN] [OPTOUT] [NOLOOP]",
+            "    Control server assisted client side caching.",
+            "CACHING (YES|NO)",
+            "    Enable or disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
+            "GETREDIR",
+            "    Return the client ID we are redirecting to when tracking is enabled.",
+            "TRACKINGINFO",
+            "    Report tracking status for the current connection.",
             "HELP",
             "    Print this help.",
         ])),

@@ -152,7 +152,11 @@ fn clients_section(server: &Server, out: &mut String) {
     out.push_str("# Clients\r\n");
     put(out, "connected_clients", &server.connected());
     put(out, "maxclients", &server.config.get("maxclients"));
-    put(out, "blocked_clients", &server.blocking.blocked_clients());
+    put(
+        out,
+        "blocked_clients",
+        &(server.blocking.blocked_clients() as u64 + server.paused_clients.load(Ordering::Relaxed)),
+    );
     put(out, "tracking_clients", &server.tracking.sizes().0);
 }
 

@@ -429,6 +429,56 @@ pub fn waits_for_write_stall(server: &Server, argv: &[Vec<u8>]) -> bool {
             .is_some_and(|cmd| cmd.flags.contains(&"write"))
 }
 
+/// Whether `argv` must wait for a `CLIENT PAUSE` to end before it runs: every command under
+/// a pause of all, the ones that may write (or propagate: PUBLISH, PFCOUNT, scripts not
+/// declared `no-writes`) under a pause of writes. A command that would fail its arity check
+/// answers at once, and one queued in MULTI is only queued (its EXEC waits instead).
+pub fn pause_applies(server: &Server, session: &Session, argv: &[Vec<u8>]) -> bool {
+    let Some((_, all)) = server.pause() else {
+        return false;
+    };
+    let Some(cmd) = argv.first().and_then(|n| lookup(n)) else {
+        return false;
+    };
+    if !arity_ok(cmd.arity, argv.len()) {
+        return false;
+    }
+    if session.multi.is_some() && !multi::RUN_IN_MULTI.contains(&cmd.name) {
+        return false;
+    }
+    if all {
+        return true;
+    }
+    if cmd.name == "exec" {
+        return session
+            .multi
+            .as_ref()
+            .is_some_and(|m| m.queued.iter().any(|q| may_replicate(server, q)));
+    }
+    may_replicate(server, argv)
+}
+
+/// Whether a command may write or propagate (Redis's `may-replicate`).
+fn may_replicate(server: &Server, argv: &[Vec<u8>]) -> bool {
+    let Some(cmd) = argv.first().and_then(|n| lookup(n)) else {
+        return false;
+    };
+    let read_only = |f: Option<crate::script::ScriptFlags>| f.is_some_and(|f| f.read_only);
+    match cmd.name {
+        "eval" => !argv
+            .get(1)
+            .is_some_and(|b| crate::script::Scripting::body_flags(b).read_only),
+        "evalsha" => !read_only(argv.get(1).and_then(|sha| {
+            server
+                .scripting
+                .script_flags(&String::from_utf8_lossy(sha).to_ascii_lowercase())
+        })),
+        "fcall" => !read_only(argv.get(1).and_then(|f| server.scripting.function_flags(f))),
+        "eval_ro" | "evalsha_ro" | "fcall_ro" => false,
+        _ => cmd.flags.contains(&"write") || cmd.flags.contains(&"may-replicate"),
+    }
+}
+
 /// Commands whose keys follow a `numkeys` argument (Redis's movable keys): the argument's
 /// place (0: the first after the name) and how many keys come before it (a destination).
 fn numkeys_spec(name: &str) -> Option<(usize, usize)> {

@@ -159,7 +159,9 @@ fn refusal(server: &Server, argv: &[Vec<u8>], may_write: bool) -> Result<bool, S
         return Err("ERR This Redis command is not allowed from script".into());
     }
     let write = cmd.flags.contains(&"write");
-    if write && !may_write {
+    // PUBLISH and the other commands Redis propagates count as writes here (CLIENT PAUSE
+    // WRITE must not let a read-only script through with them).
+    if (write || cmd.flags.contains(&"may-replicate")) && !may_write {
         return Err("ERR Write commands are not allowed from read-only scripts.".into());
     }
     if write {

@@ -652,6 +652,12 @@ impl Scripting {
         self.functions().by_name.get(&lname).map(|r| r.flags)
     }
 
+    /// The flags a script body declares in its shebang (none without one; a bad shebang is
+    /// taken as none: running it will say what is wrong).
+    pub fn body_flags(body: &[u8]) -> ScriptFlags {
+        parse_shebang(body).map(|(f, _)| f).unwrap_or_default()
+    }
+
     /// The flags of the loaded script `sha`.
     pub fn script_flags(&self, sha: &str) -> Option<ScriptFlags> {
         self.scripts().get(sha).map(|s| s.1)
