@@ -593,3 +593,51 @@ fn client_pause_holds_writes_until_unpause() {
         "ERR timeout is not an integer or out of range"
     );
 }
+
+#[test]
+fn debug_is_refused_unless_enabled() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let mut c = conn(&server.url());
+    assert!(err(&mut c, &["DEBUG", "SLEEP", "0"]).starts_with("ERR DEBUG command not allowed."));
+    drop(server);
+
+    let conf = dir.path().join("debug.conf");
+    std::fs::write(&conf, "enable-debug-command local\n").unwrap();
+    let data = dir.path().join("data");
+    let server = start_with(&data, &["--config", conf.to_str().unwrap()]);
+    let mut c = conn(&server.url());
+    let mut other = conn(&server.url());
+    // DEBUG SLEEP holds the whole server, as Redis's does.
+    let url = server.url();
+    let sleeper = std::thread::spawn(move || {
+        let mut s = conn(&url);
+        let _: () = q(&mut s, &["DEBUG", "SLEEP", "0.4"]);
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    let started = Instant::now();
+    let _: String = q(&mut other, &["PING"]);
+    let _: () = q(&mut other, &["SET", "k", "v"]);
+    assert!(
+        started.elapsed() >= Duration::from_millis(200),
+        "{:?}",
+        started.elapsed()
+    );
+    sleeper.join().unwrap();
+    // Without the active expire cycle nothing is deleted in the background.
+    let _: () = q(&mut c, &["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
+    let _: () = q(&mut c, &["SET", "soon", "x", "PX", "20"]);
+    std::thread::sleep(Duration::from_millis(400));
+    let info: String = q(&mut c, &["INFO", "stats"]);
+    assert!(info.contains("expired_keys:0\r"), "{info}");
+    let _: () = q(&mut c, &["DEBUG", "SET-ACTIVE-EXPIRE", "1"]);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let info: String = q(&mut c, &["INFO", "stats"]);
+        if info.contains("expired_keys:1\r") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{info}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -341,6 +341,8 @@ pub struct Store {
     /// The expire cycle deletes nothing before this time (ms; Redis's CLIENT PAUSE WRITE
     /// stops active expiry).
     expire_paused_until: AtomicU64,
+    /// DEBUG SET-ACTIVE-EXPIRE 0 turns the expire cycle off.
+    active_expire: AtomicBool,
     /// Batches of key changes written (Redis's `dirty`, roughly: one per writing command).
     changes: AtomicU64,
     hits: AtomicU64,
@@ -462,6 +464,7 @@ impl Store {
             listening_expired: AtomicBool::new(false),
             expired_logged: AtomicBool::new(false),
             expire_paused_until: AtomicU64::new(0),
+            active_expire: AtomicBool::new(true),
             changes: AtomicU64::new(0),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
@@ -669,9 +672,15 @@ impl Store {
         self.expire_paused_until.store(until_ms, Ordering::Relaxed);
     }
 
+    /// Turns the expire cycle on or off (Redis's DEBUG SET-ACTIVE-EXPIRE).
+    pub fn set_active_expire(&self, on: bool) {
+        self.active_expire.store(on, Ordering::Relaxed);
+    }
+
     /// Whether the expire cycle is held now.
     pub(super) fn expire_paused(&self) -> bool {
-        self.now_ms() < self.expire_paused_until.load(Ordering::Relaxed)
+        !self.active_expire.load(Ordering::Relaxed)
+            || self.now_ms() < self.expire_paused_until.load(Ordering::Relaxed)
     }
 
     /// Calls `listener` with (logical database, key) for every key removed because it

@@ -5,6 +5,7 @@
 mod client;
 mod config_cmd;
 mod connection;
+mod debug;
 mod hashes;
 mod info;
 mod introspection;
@@ -65,6 +66,7 @@ const CONTAINERS: &[&str] = &[
 /// Commands that always run through `Store::atomically`.
 const RUN_ATOMICALLY: &[&str] = &[
     "exec",
+    "debug",
     "restore",
     "geosearchstore",
     "eval",
@@ -343,6 +345,7 @@ pub static COMMANDS: &[Command] = &[
     command!("info", -1, ["loading", "stale"], NOKEYS, "server", "1.0.0", "Returns information and statistics about the server.", info::info),
     command!("config", -2, [], NOKEYS, "server", "2.0.0", "A container for server configuration commands.", config_cmd::config),
     command!("latency", -2, [], NOKEYS, "server", "2.8.13", "A container for latency diagnostics commands.", latency::latency),
+    command!("debug", -2, ["admin", "noscript", "loading", "stale"], NOKEYS, "server", "1.0.0", "A container for debugging commands.", debug::debug),
     // Redis's CLUSTER RESET is `noscript`; the container carries the flag for all of them,
     // which without cluster support all answer the same error anyway.
     command!("cluster", -2, ["noscript"], NOKEYS, "cluster", "3.0.0", "A container for Redis Cluster commands.", introspection::cluster),
@@ -379,7 +382,7 @@ pub fn lookup(name: &[u8]) -> Option<&'static Command> {
 /// Commands that can run long (they walk a whole database or flush memtables): the
 /// connection hands them to a blocking thread instead of running them on its I/O task.
 const LONG_RUNNING: &[&str] = &[
-    "keys", "scan", "flushdb", "flushall", "save", "bgsave", "sort", "sort_ro", "migrate",
+    "keys", "scan", "flushdb", "flushall", "save", "bgsave", "sort", "sort_ro", "migrate", "debug",
 ];
 
 /// Whether `cmd` may block its thread for long now: a long-running command, a script that
