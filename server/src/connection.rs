@@ -328,7 +328,7 @@ pub async fn serve(mut stream: TcpStream, server: Arc<Server>) {
         server: &server,
         id: client.id,
     };
-    let needs_auth = !server.config.get("requirepass").is_empty();
+    let needs_auth = server.acl.default_requires_auth();
     let mut session = Session::new(Arc::clone(&client), !needs_auth);
     let mut parser = Parser::new(Limits {
         unauthenticated: needs_auth,

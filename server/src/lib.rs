@@ -2,6 +2,7 @@
 //!
 //! - [`resp`]: the wire protocol (a request parser for multibulk and inline commands with
 //!   pipelining, Redis's limits and error strings; a reply writer for RESP2 and RESP3).
+//! - [`acl`]: ACL users, their passwords and permissions.
 //! - [`config`]: parameters, the config file, `CONFIG GET`/`SET`.
 //! - [`server`]: state shared by connections (clients, counters, slow log, durability mode).
 //! - [`connection`]: one client served over tokio.
@@ -18,6 +19,7 @@
 //!
 //! It is not: the Redis data model (that is `strata-redis`, over the engine), nor a client.
 
+pub mod acl;
 pub mod blocking;
 pub mod cmd;
 pub mod config;

@@ -81,6 +81,8 @@ pub struct Client {
     pub outbox: crate::pubsub::Outbox,
     /// Its `CLIENT TRACKING` mode.
     pub tracking: crate::tracking::ClientTracking,
+    /// The ACL user it acts as (`user=` in CLIENT LIST).
+    pub user: Mutex<String>,
     /// `CLIENT NO-EVICT on` (flag `e`).
     pub no_evict: AtomicBool,
     /// `CLIENT NO-TOUCH on` (flag `T`).
@@ -137,7 +139,7 @@ impl Client {
     pub fn info_line(&self) -> String {
         let (lib_name, lib_ver) = self.lib.lock().map(|l| l.clone()).unwrap_or_default();
         format!(
-            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi=-1 qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd=-1 name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi=-1 qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user={} redir={} resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -154,6 +156,11 @@ impl Client {
                 .load(Ordering::Relaxed)
                 .saturating_sub(self.qbuf.load(Ordering::Relaxed)),
             self.last_cmd.lock().map(|c| c.clone()).unwrap_or_default(),
+            self.user.lock().map(|u| u.clone()).unwrap_or_default(),
+            self.tracking
+                .mode
+                .lock()
+                .map_or(-1, |m| if m.on { m.redirect as i64 } else { -1 }),
             self.resp.load(Ordering::Relaxed),
             lib_name,
             lib_ver,
@@ -263,6 +270,13 @@ impl SlowLog {
     }
 }
 
+/// Milliseconds since the Unix epoch.
+pub fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 /// Seconds since the Unix epoch.
 pub fn unix_secs() -> u64 {
     SystemTime::now()
@@ -337,6 +351,8 @@ pub struct Server {
     pub unpaused: tokio::sync::Notify,
     /// Clients waiting for a pause to end (counted in `blocked_clients`).
     pub paused_clients: AtomicU64,
+    /// ACL users.
+    pub acl: crate::acl::Acl,
     /// `proto-max-bulk-len`, read by every connection before it parses.
     max_bulk_len: AtomicUsize,
     /// `client-query-buffer-limit`, likewise.
@@ -406,6 +422,7 @@ impl Server {
             pause: Mutex::new(None),
             unpaused: tokio::sync::Notify::new(),
             paused_clients: AtomicU64::new(0),
+            acl: crate::acl::Acl::default(),
             max_bulk_len: AtomicUsize::new(0),
             query_buffer_limit: AtomicUsize::new(0),
             me: me.clone(),
@@ -438,9 +455,20 @@ impl Server {
             "tracking-table-max-keys",
             "latency-tracking",
             "latency-monitor-threshold",
+            "requirepass",
         ] {
             // Only the engine options can be refused, and none of these is one.
             let _ = server.apply(name);
+        }
+        // The config file's ACL users (after `requirepass`: a `user default` line wins).
+        for line in server.config.users() {
+            let Some((name, rules)) = line.split_first() else {
+                continue;
+            };
+            let rules: Vec<Vec<u8>> = rules.iter().map(|r| r.clone().into_bytes()).collect();
+            server.acl.set_user(name, &rules).map_err(|e| {
+                std::io::Error::other(format!("the config file's user {name}: {e}"))
+            })?;
         }
         Ok(server)
     }
@@ -506,6 +534,7 @@ impl Server {
                 })?;
             }
             "client-output-buffer-limit" => self.pubsub.set_limits(&self.config.get(name)),
+            "requirepass" => self.acl.set_default_password(&self.config.get(name)),
             "latency-tracking" => self
                 .latency_tracking
                 .store(self.config.get(name) == "yes", Ordering::Relaxed),
@@ -704,6 +733,7 @@ impl Server {
             tracking: crate::tracking::ClientTracking::default(),
             no_evict: AtomicBool::new(false),
             no_touch: AtomicBool::new(false),
+            user: Mutex::new("default".into()),
         });
         self.clients
             .lock()

@@ -46,6 +46,14 @@ pub struct Session {
     pub pushes: bool,
     /// `CLIENT TRACKING` is on (its mode is on the client's registry entry).
     pub tracking: bool,
+    /// The ACL user it acts as (`default` until AUTH names another).
+    pub user_name: String,
+    /// That user as of ACL change `acl_version` (reloaded when the ACL changes).
+    pub user: Option<Arc<crate::acl::User>>,
+    /// The ACL change count `user` was read at (0: never).
+    pub acl_version: u64,
+    /// `user` may do everything: no check per command.
+    pub unrestricted: bool,
 }
 
 impl Session {
@@ -68,6 +76,10 @@ impl Session {
             watch: None,
             pushes: false,
             tracking: false,
+            user_name: "default".into(),
+            user: None,
+            acl_version: 0,
+            unrestricted: false,
         }
     }
 

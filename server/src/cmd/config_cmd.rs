@@ -96,9 +96,12 @@ fn rewrite(server: &Server, args: &[Vec<u8>]) -> CmdResult {
             "ERR The server is running without a config file",
         ));
     };
+    let users = server
+        .acl
+        .users_for_config(&server.config.get("requirepass"));
     server
         .config
-        .rewrite(path)
+        .rewrite(path, &users)
         .map_err(|e| Reply::error(format!("ERR Rewriting config file: {e}")))?;
     Ok(Reply::ok())
 }

@@ -36,11 +36,6 @@ pub(super) fn quit(_server: &Server, session: &mut Session, _args: &mut [Vec<u8>
     Ok(Reply::ok())
 }
 
-/// Whether a password is required.
-fn password(server: &Server) -> Option<String> {
-    Some(server.config.get("requirepass")).filter(|p| !p.is_empty())
-}
-
 /// `RESET`: back to a fresh connection's state, as Redis's `clearClientConnectionState`:
 /// database 0, RESP2, logged out if a password is set, no name, no transaction or watched
 /// keys, no subscriptions, not monitoring, replies on.
@@ -58,21 +53,38 @@ pub(super) fn reset(server: &Server, session: &mut Session, _args: &mut [Vec<u8>
     session.client.db.store(0, Ordering::Relaxed);
     session.protocol = Protocol::Resp2;
     session.client.resp.store(2, Ordering::Relaxed);
-    session.authenticated = password(server).is_none();
+    session.authenticated = !server.acl.default_requires_auth();
+    session.user_name = "default".into();
+    session.acl_version = 0;
+    if let Ok(mut u) = session.client.user.lock() {
+        *u = "default".into();
+    }
     session.multi = None;
     session.watch = None;
     Ok(Reply::Simple("RESET".into()))
 }
 
-/// Checks a user name and password; `Err` is the reply to send.
-fn check_credentials(server: &Server, user: &[u8], pass: &[u8]) -> Result<(), Reply> {
-    let wrong = || Reply::error("WRONGPASS invalid username-password pair or user is disabled.");
-    match password(server) {
-        // Without requirepass the default user has no password: any password works for it.
-        None if user == b"default" => Ok(()),
-        Some(p) if user == b"default" && p.as_bytes() == pass => Ok(()),
-        _ => Err(wrong()),
+/// Checks a user name and password and makes the connection act as that user; `Err` is
+/// the reply to send (and the failure is in ACL LOG).
+fn check_credentials(
+    server: &Server,
+    session: &mut Session,
+    user: &[u8],
+    pass: &[u8],
+) -> Result<(), Reply> {
+    let name = String::from_utf8_lossy(user).into_owned();
+    if server.acl.user(&name).is_some_and(|u| u.accepts(pass)) {
+        if let Ok(mut u) = session.client.user.lock() {
+            u.clone_from(&name);
+        }
+        session.user_name = name;
+        session.acl_version = 0;
+        return Ok(());
     }
+    super::log_acl_denial(server, session, "auth", "AUTH".into(), &name);
+    Err(Reply::error(
+        "WRONGPASS invalid username-password pair or user is disabled.",
+    ))
 }
 
 /// `AUTH [username] password`.
@@ -82,12 +94,13 @@ pub(super) fn auth(server: &Server, session: &mut Session, args: &mut [Vec<u8>])
         [user, pass] => (user.as_slice(), pass),
         _ => return Err(syntax_error()),
     };
-    if args.len() == 1 && password(server).is_none() {
+    if args.len() == 1 && !server.acl.default_requires_auth() {
         return Err(Reply::error(
             "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
         ));
     }
-    check_credentials(server, user, pass)?;
+    let (user, pass) = (user.to_vec(), pass.clone());
+    check_credentials(server, session, &user, &pass)?;
     session.authenticated = true;
     Ok(Reply::ok())
 }
@@ -113,7 +126,8 @@ pub(super) fn hello(server: &Server, session: &mut Session, args: &mut [Vec<u8>]
         let values = a.remaining() - 1;
         let option = a.next_bytes()?;
         if option.eq_ignore_ascii_case(b"AUTH") && values >= 2 {
-            check_credentials(server, a.next_bytes()?, a.next_bytes()?)?;
+            let (user, pass) = (a.next_bytes()?.to_vec(), a.next_bytes()?.to_vec());
+            check_credentials(server, session, &user, &pass)?;
             session.authenticated = true;
         } else if option.eq_ignore_ascii_case(b"SETNAME") && values >= 1 {
             name = Some(a.next_bytes()?);

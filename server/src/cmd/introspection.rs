@@ -22,7 +22,7 @@ fn command_info(c: &Command) -> Reply {
         Reply::Integer(i64::from(c.last_key)),
         Reply::Integer(i64::from(c.step)),
         Reply::Set(
-            acl_categories(c)
+            categories_of(c.name, c)
                 .into_iter()
                 .map(|k| Reply::Simple(format!("@{k}")))
                 .collect(),
@@ -69,6 +69,13 @@ const SUBCOMMANDS: &[(&str, &[&str])] = &[
     (
         "command",
         &["count", "info", "docs", "getkeys", "list", "help"],
+    ),
+    (
+        "acl",
+        &[
+            "cat", "deluser", "dryrun", "genpass", "getuser", "list", "load", "log", "save",
+            "setuser", "users", "whoami", "help",
+        ],
     ),
     // Redis's CLUSTER subcommands: each answers that cluster support is disabled, as Redis
     // does when it runs without cluster mode.
@@ -138,9 +145,26 @@ const SUBCOMMANDS: &[(&str, &[&str])] = &[
     ("slowlog", &["get", "len", "reset", "help"]),
 ];
 
-/// A command's ACL categories (without `@`), derived as Redis assigns them: its flags
-/// (`write`, `read`, `fast` or `slow`, `blocking`) and its group's data type (`keyspace`
-/// for generic commands, `admin` for the server's).
+/// The subcommands of container `name` (none for other commands).
+pub(crate) fn subcommands(name: &str) -> &'static [&'static str] {
+    SUBCOMMANDS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map_or(&[][..], |(_, s)| *s)
+}
+
+/// A command's (or `container|sub`'s) ACL categories (without `@`): Redis's, from its
+/// command table; for a command Redis does not have, derived from its flags and group.
+pub(crate) fn categories_of(full_name: &str, c: &Command) -> Vec<&'static str> {
+    match super::acl_categories::ACL_CATEGORIES.binary_search_by(|(n, _)| (*n).cmp(full_name)) {
+        Ok(i) => super::acl_categories::ACL_CATEGORIES[i].1.to_vec(),
+        Err(_) => acl_categories(c),
+    }
+}
+
+/// A command's ACL categories derived as Redis assigns them: its flags (`write`, `read`,
+/// `fast` or `slow`, `blocking`) and its group's data type (`keyspace` for generic commands,
+/// `admin` for the server's).
 fn acl_categories(c: &Command) -> Vec<&'static str> {
     let mut cats = Vec::new();
     if c.flags.contains(&"write") {
@@ -202,7 +226,7 @@ fn command_list(args: &[Vec<u8>]) -> Result<Reply, Reply> {
                 None => true,
                 // No modules are loaded.
                 Some((kind, _)) if kind == b"module" => false,
-                Some((kind, cat)) if kind == b"aclcat" => acl_categories(c)
+                Some((kind, cat)) if kind == b"aclcat" => categories_of(&name, c)
                     .iter()
                     .any(|k| k.as_bytes().eq_ignore_ascii_case(cat)),
                 Some((_, pattern)) => strata_redis::pattern::matches(pattern, name.as_bytes()),

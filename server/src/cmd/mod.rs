@@ -23,6 +23,8 @@ mod zranges;
 mod zsets;
 
 // What the handlers share.
+mod acl;
+mod acl_categories;
 mod args;
 mod bits;
 mod dump;
@@ -46,6 +48,7 @@ pub use self::migrate::MigrateSockets;
 pub use self::multi::Multi;
 /// The state `dispatch` runs a command in (re-exported: callers take both from here).
 pub use crate::session::Session;
+pub(crate) use introspection::{categories_of, subcommands};
 
 /// Whether `cmd` with `args` runs through `Store::atomically` (which holds the execution
 /// lock exclusively), so `dispatch` does not hold it shared for it: EXEC, scripts, and
@@ -60,7 +63,7 @@ fn runs_atomically(cmd: &Command, args: &[Vec<u8>]) -> bool {
 /// Commands made of subcommands (`CLIENT LIST`), named with theirs in CLIENT LIST's `cmd`.
 const CONTAINERS: &[&str] = &[
     "client", "config", "command", "object", "memory", "slowlog", "script", "function", "cluster",
-    "pubsub", "latency",
+    "pubsub", "latency", "acl",
 ];
 
 /// Commands that always run through `Store::atomically`.
@@ -345,6 +348,7 @@ pub static COMMANDS: &[Command] = &[
     command!("info", -1, ["loading", "stale"], NOKEYS, "server", "1.0.0", "Returns information and statistics about the server.", info::info),
     command!("config", -2, [], NOKEYS, "server", "2.0.0", "A container for server configuration commands.", config_cmd::config),
     command!("latency", -2, [], NOKEYS, "server", "2.8.13", "A container for latency diagnostics commands.", latency::latency),
+    command!("acl", -2, [], NOKEYS, "server", "6.0.0", "A container for Access List Control commands.", acl::acl),
     command!("debug", -2, ["admin", "noscript", "loading", "stale"], NOKEYS, "server", "1.0.0", "A container for debugging commands.", debug::debug),
     // Redis's CLUSTER RESET is `noscript`; the container carries the flag for all of them,
     // which without cluster support all answer the same error anyway.
@@ -480,6 +484,97 @@ fn may_replicate(server: &Server, argv: &[Vec<u8>]) -> bool {
         "eval_ro" | "evalsha_ro" | "fcall_ro" => false,
         _ => cmd.flags.contains(&"write") || cmd.flags.contains(&"may-replicate"),
     }
+}
+
+/// Adds an ACL denial to ACL LOG (`reason`: command, key, channel or auth).
+pub(crate) fn log_acl_denial(
+    server: &Server,
+    session: &Session,
+    reason: &'static str,
+    object: String,
+    username: &str,
+) {
+    let context = if session.in_script {
+        "lua"
+    } else if session.multi.is_some() {
+        "multi"
+    } else {
+        "toplevel"
+    };
+    let max = server.config.get_i64("acllog-max-len").max(0) as usize;
+    server.acl.log_denial(
+        crate::acl::LogEntry {
+            reason,
+            context,
+            object,
+            username: username.to_string(),
+            client_info: session.client.info_line(),
+            count: 0,
+            id: 0,
+            created: 0,
+            updated: 0,
+        },
+        max,
+    );
+}
+
+/// Why the session's ACL user may not run `cmd` with `args`: the denied command, key or
+/// channel (`Err(None)` when its user was deleted: the connection closes, as in Redis).
+pub(crate) enum AclDenied {
+    /// The command (its full name).
+    Command(String),
+    /// A key.
+    Key(Vec<u8>),
+    /// A channel (or pattern).
+    Channel(Vec<u8>),
+    /// The user no longer exists.
+    Gone,
+}
+
+/// Checks the session's ACL user against `cmd` (and its keys and channels), reloading the
+/// user first if the ACL changed.
+pub(crate) fn acl_check(
+    server: &Server,
+    session: &mut Session,
+    cmd: &Command,
+    args: &[Vec<u8>],
+) -> Result<(), AclDenied> {
+    let version = server.acl.version();
+    if session.acl_version != version {
+        let Some(user) = server.acl.user(&session.user_name) else {
+            return Err(AclDenied::Gone);
+        };
+        session.unrestricted = user.unrestricted();
+        session.user = Some(user);
+        session.acl_version = version;
+    }
+    if session.unrestricted {
+        return Ok(());
+    }
+    let Some(user) = &session.user else {
+        return Err(AclDenied::Gone);
+    };
+    let sub = args.first().filter(|_| CONTAINERS.contains(&cmd.name));
+    if !user.may_run(cmd, sub.map(Vec::as_slice)) {
+        return Err(AclDenied::Command(full_name(cmd, args)));
+    }
+    let access = if cmd.flags.contains(&"write") { 2 } else { 1 };
+    for k in command_keys(cmd, args) {
+        if !user.may_access_key(k, access) {
+            return Err(AclDenied::Key(k.clone()));
+        }
+    }
+    let channels: &[Vec<u8>] = match cmd.name {
+        "publish" | "spublish" => &args[..1.min(args.len())],
+        "subscribe" | "ssubscribe" | "psubscribe" => args,
+        _ => &[],
+    };
+    for c in channels {
+        if !user.may_use_channel(c, cmd.name == "psubscribe") {
+            return Err(AclDenied::Channel(c.clone()));
+        }
+    }
+    Ok(())
 }
 
 /// Commands whose keys follow a `numkeys` argument (Redis's movable keys): the argument's
@@ -731,6 +826,48 @@ where
     if !session.authenticated && !cmd.flags.contains(&"no-auth") {
         rejected();
         return refuse(session, Reply::error("NOAUTH Authentication required."));
+    }
+    if let Err(denied) = acl_check(server, session, cmd, &argv[1..]) {
+        rejected();
+        let user = session.user_name.clone();
+        let reply = match denied {
+            AclDenied::Gone => {
+                // Its user was deleted: the connection closes, as in Redis.
+                session.client.kill();
+                return Reply::NoReply;
+            }
+            AclDenied::Command(name) => {
+                log_acl_denial(server, session, "command", name.clone(), &user);
+                Reply::error(format!(
+                    "NOPERM this user has no permissions to run the '{name}' command"
+                ))
+            }
+            AclDenied::Key(k) => {
+                log_acl_denial(
+                    server,
+                    session,
+                    "key",
+                    String::from_utf8_lossy(&k).into(),
+                    &user,
+                );
+                Reply::error(
+                    "NOPERM this user has no permissions to access one of the keys used as arguments",
+                )
+            }
+            AclDenied::Channel(c) => {
+                log_acl_denial(
+                    server,
+                    session,
+                    "channel",
+                    String::from_utf8_lossy(&c).into(),
+                    &user,
+                );
+                Reply::error(
+                    "NOPERM this user has no permissions to access one of the channels used as arguments",
+                )
+            }
+        };
+        return refuse(session, reply);
     }
     // RESP2's subscribed mode allows only these (RESP3 carries messages as pushes).
     if session.pushes

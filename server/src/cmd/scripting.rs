@@ -83,6 +83,10 @@ fn as_script<R>(
     let mut script_session = Session::new(std::sync::Arc::clone(&session.client), true);
     script_session.db = session.db;
     script_session.in_script = true;
+    script_session.user_name.clone_from(&session.user_name);
+    script_session.user.clone_from(&session.user);
+    script_session.acl_version = session.acl_version;
+    script_session.unrestricted = session.unrestricted;
     let mut wrote = false;
     crate::script::take_error_counted();
     let ran = server.store.atomically(|| {
@@ -125,7 +129,7 @@ fn call(
     argv: &mut [Vec<u8>],
     may_write: bool,
 ) -> (Reply, bool) {
-    match refusal(server, argv, may_write) {
+    match refusal(server, session, argv, may_write) {
         Ok(write) => {
             if write {
                 server.scripting.note_write();
@@ -148,7 +152,12 @@ fn call(
 }
 
 /// Why a script may not run `argv` (Redis's words), or whether it writes.
-fn refusal(server: &Server, argv: &[Vec<u8>], may_write: bool) -> Result<bool, String> {
+fn refusal(
+    server: &Server,
+    session: &mut Session,
+    argv: &[Vec<u8>],
+    may_write: bool,
+) -> Result<bool, String> {
     let Some(cmd) = argv.first().and_then(|n| lookup(n)) else {
         return Err("ERR Unknown Redis command called from script".into());
     };
@@ -157,6 +166,39 @@ fn refusal(server: &Server, argv: &[Vec<u8>], may_write: bool) -> Result<bool, S
     }
     if cmd.flags.contains(&"noscript") || cmd.flags.contains(&"blocking") {
         return Err("ERR This Redis command is not allowed from script".into());
+    }
+    let user = session.user_name.clone();
+    match super::acl_check(server, session, cmd, &argv[1..]) {
+        Ok(()) => {}
+        Err(super::AclDenied::Command(name)) => {
+            super::log_acl_denial(server, session, "command", name, &user);
+            return Err(
+                "ERR The user executing the script can't run this command or subcommand".into(),
+            );
+        }
+        Err(super::AclDenied::Key(k)) => {
+            super::log_acl_denial(
+                server,
+                session,
+                "key",
+                String::from_utf8_lossy(&k).into(),
+                &user,
+            );
+            return Err("ERR The user executing the script can't access at least one of the keys mentioned in the command".into());
+        }
+        Err(super::AclDenied::Channel(c)) => {
+            super::log_acl_denial(
+                server,
+                session,
+                "channel",
+                String::from_utf8_lossy(&c).into(),
+                &user,
+            );
+            return Err("ERR The user executing the script can't publish to the channel mentioned in the command".into());
+        }
+        Err(super::AclDenied::Gone) => {
+            return Err("ERR The user executing the script no longer exists".into())
+        }
     }
     let write = cmd.flags.contains(&"write");
     // PUBLISH and the other commands Redis propagates count as writes here (CLIENT PAUSE
