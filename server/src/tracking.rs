@@ -85,6 +85,13 @@ pub struct ClientTracking {
     pub script_read: AtomicBool,
 }
 
+impl ClientTracking {
+    /// A copy of the mode now.
+    pub fn snapshot(&self) -> Mode {
+        self.mode.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+}
+
 fn invalidate_push(keys: Option<Vec<Vec<u8>>>) -> Reply {
     Reply::Push(vec![
         Reply::Bulk(b"invalidate".to_vec()),
@@ -247,18 +254,25 @@ impl Tracking {
             }
             readers
         };
+        self.tell_readers(server, key, readers, Some(by));
+    }
+
+    /// Tells each reader of `key` it is no longer valid; `by` is the client that changed it
+    /// (a NOLOOP reader is not told of its own change), `None` when the table let it go.
+    fn tell_readers(
+        &self,
+        server: &Server,
+        key: &[u8],
+        readers: Option<BTreeSet<u64>>,
+        by: Option<u64>,
+    ) {
         for id in readers.into_iter().flatten() {
             let Some(client) = server.client(id) else {
                 continue;
             };
-            let mode = client
-                .tracking
-                .mode
-                .lock()
-                .map(|m| m.clone())
-                .unwrap_or_default();
+            let mode = client.tracking.snapshot();
             // A client that turned tracking off, or went BCAST, is no longer told.
-            if !mode.on || mode.bcast || (mode.noloop && id == by) {
+            if !mode.on || mode.bcast || (mode.noloop && Some(id) == by) {
                 continue;
             }
             self.send(server, &client, &mode, Some(vec![key.to_vec()]));
@@ -284,12 +298,7 @@ impl Tracking {
                 let Some(client) = server.client(id) else {
                     continue;
                 };
-                let mode = client
-                    .tracking
-                    .mode
-                    .lock()
-                    .map(|m| m.clone())
-                    .unwrap_or_default();
+                let mode = client.tracking.snapshot();
                 let keys: Vec<Vec<u8>> = keys
                     .iter()
                     .filter(|(_, by)| !(mode.noloop && *by == id))
@@ -320,12 +329,7 @@ impl Tracking {
             .map(|c| c.values().cloned().collect())
             .unwrap_or_default();
         for client in clients {
-            let mode = client
-                .tracking
-                .mode
-                .lock()
-                .map(|m| m.clone())
-                .unwrap_or_default();
+            let mode = client.tracking.snapshot();
             if mode.on {
                 self.send(server, &client, &mode, None);
             }
@@ -355,19 +359,7 @@ impl Tracking {
                 self.keys.store(t.keys.len(), Ordering::Relaxed);
                 r
             };
-            for id in readers.into_iter().flatten() {
-                if let Some(client) = server.client(id) {
-                    let mode = client
-                        .tracking
-                        .mode
-                        .lock()
-                        .map(|m| m.clone())
-                        .unwrap_or_default();
-                    if mode.on && !mode.bcast {
-                        self.send(server, &client, &mode, Some(vec![key.clone()]));
-                    }
-                }
-            }
+            self.tell_readers(server, &key, readers, None);
         }
     }
 

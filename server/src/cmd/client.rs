@@ -147,13 +147,7 @@ pub(super) fn client(server: &Server, session: &mut Session, args: &mut [Vec<u8>
         }
         b"getredir" => {
             arity(rest.is_empty())?;
-            let mode = session
-                .client
-                .tracking
-                .mode
-                .lock()
-                .map(|m| m.clone())
-                .unwrap_or_default();
+            let mode = session.client.tracking.snapshot();
             Ok(Reply::Integer(if mode.on {
                 mode.redirect as i64
             } else {
@@ -474,13 +468,7 @@ fn caching(session: &mut Session, arg: &[u8]) -> CmdResult {
 
 /// `CLIENT TRACKINGINFO`: flags, redirect and prefixes, as Redis answers them.
 fn tracking_info(session: &Session) -> Reply {
-    let mode = session
-        .client
-        .tracking
-        .mode
-        .lock()
-        .map(|m| m.clone())
-        .unwrap_or_default();
+    let mode = session.client.tracking.snapshot();
     let mut flags = Vec::new();
     if mode.on {
         flags.push("on");
