@@ -38,7 +38,9 @@ pub fn refusal(server: &Server, peer: &SocketAddr) -> Option<&'static str> {
     if server.connected() >= server.config.get_i64("maxclients").max(0) as usize {
         return Some("-ERR max number of clients reached\r\n");
     }
-    let no_password = server.config.get("requirepass").is_empty();
+    // Redis's rule: protected mode refuses remote clients while the default user needs no
+    // password (requirepass unset, or ACL SETUSER default nopass).
+    let no_password = server.acl.user("default").is_some_and(|d| d.nopass);
     if no_password && server.config.get("protected-mode") == "yes" && !peer.ip().is_loopback() {
         return Some(PROTECTED_MODE_ERROR);
     }
