@@ -242,11 +242,23 @@ impl Tracking {
                 t.items -= r.len();
                 self.keys.store(t.keys.len(), Ordering::Relaxed);
             }
+            // The prefixes `key` starts with: by walking them all, or (with more prefixes
+            // than the key has bytes) by looking each of the key's own prefixes up, so many
+            // BCAST prefixes do not make every write slow (Redis uses a radix tree).
             let mut queued = false;
-            for (p, prefix) in t.prefixes.iter_mut() {
-                if key.starts_with(p) {
-                    prefix.pending.push((key.to_vec(), by));
-                    queued = true;
+            if t.prefixes.len() <= key.len() {
+                for (p, prefix) in t.prefixes.iter_mut() {
+                    if key.starts_with(p) {
+                        prefix.pending.push((key.to_vec(), by));
+                        queued = true;
+                    }
+                }
+            } else {
+                for len in 0..=key.len() {
+                    if let Some(prefix) = t.prefixes.get_mut(&key[..len]) {
+                        prefix.pending.push((key.to_vec(), by));
+                        queued = true;
+                    }
                 }
             }
             if queued {

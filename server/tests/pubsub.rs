@@ -368,6 +368,19 @@ fn bcast_optin_and_the_table_limit() {
         [">[invalidate, [cart:1]]", ">[invalidate, [user:1, user:2]]"]
     );
 
+    // More prefixes than the key has bytes: found by the key's own prefixes.
+    let mut many = Raw::new(server.port);
+    many.call(&["HELLO", "3"]);
+    let mut args = vec!["CLIENT", "TRACKING", "ON", "BCAST"];
+    let prefixes: Vec<String> = (0..10).map(|i| format!("q{i}")).collect();
+    for p in &prefixes {
+        args.push("PREFIX");
+        args.push(p);
+    }
+    assert_eq!(many.call(&args), "OK");
+    let _: () = q(&mut w, &["SET", "q3", "1"]);
+    assert_eq!(many.read(), ">[invalidate, [q3]]");
+
     // OPTIN: only what is read right after CLIENT CACHING yes.
     let mut o = Raw::new(server.port);
     o.call(&["HELLO", "3"]);
@@ -392,5 +405,5 @@ fn bcast_optin_and_the_table_limit() {
     }
     let info: String = q(&mut w, &["INFO"]);
     assert!(info.contains("tracking_total_keys:4\r\n"), "{info}");
-    assert!(info.contains("tracking_clients:3\r\n"), "{info}");
+    assert!(info.contains("tracking_clients:4\r\n"), "{info}");
 }
