@@ -139,11 +139,23 @@ fn read(v: &[u8]) -> Result<Hll, Reply> {
 
 /// The sparse opcodes of `registers`, or `None` if a register passes what they hold.
 fn sparse_body(registers: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
+    let mut runs = Vec::new();
     let mut i = 0;
     while i < registers.len() {
         let v = registers[i];
         let run = registers[i..].iter().take_while(|&&r| r == v).count();
+        runs.push((v, run));
+        i += run;
+    }
+    encode_runs(runs)
+}
+
+/// The sparse opcodes of registers given as runs of equal values (value, length), in order,
+/// each run as long as it can be (the shortest encoding), or `None` if a value passes what
+/// they hold.
+fn encode_runs(runs: impl IntoIterator<Item = (u8, usize)>) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    for (v, run) in runs {
         if v == 0 {
             let mut left = run;
             while left > 0 {
@@ -167,9 +179,120 @@ fn sparse_body(registers: &[u8]) -> Option<Vec<u8>> {
                 left -= n;
             }
         }
-        i += run;
     }
     Some(out)
+}
+
+/// The non-zero registers of a sparse body, as (index, value) in index order; `None` if the
+/// opcodes do not cover exactly 16,384 registers.
+fn sparse_entries(body: &[u8]) -> Option<Vec<(u16, u8)>> {
+    let mut out = Vec::new();
+    let (mut idx, mut p) = (0usize, 0usize);
+    while p < body.len() {
+        let op = body[p];
+        if op & 0xc0 == 0 {
+            idx += usize::from(op & 0x3f) + 1;
+            p += 1;
+        } else if op & 0xc0 == 0x40 {
+            idx += (usize::from(op & 0x3f) << 8 | usize::from(*body.get(p + 1)?)) + 1;
+            p += 2;
+        } else {
+            let len = usize::from(op & 0x3) + 1;
+            let value = (op >> 2 & 0x1f) + 1;
+            if idx + len > REGISTERS {
+                return None;
+            }
+            out.extend((idx..idx + len).map(|i| (i as u16, value)));
+            idx += len;
+            p += 1;
+        }
+        if idx > REGISTERS {
+            return None;
+        }
+    }
+    (idx == REGISTERS).then_some(out)
+}
+
+/// The runs (value, length) of the registers whose non-zero ones are `entries`.
+fn runs_of(entries: &[(u16, u8)]) -> Vec<(u8, usize)> {
+    let mut runs: Vec<(u8, usize)> = Vec::new();
+    let mut next = 0usize;
+    for &(i, v) in entries {
+        let i = usize::from(i);
+        if i > next {
+            runs.push((0, i - next));
+        }
+        match runs.last_mut() {
+            Some((rv, len)) if *rv == v && i == next => *len += 1,
+            _ => runs.push((v, 1)),
+        }
+        next = i + 1;
+    }
+    if next < REGISTERS {
+        runs.push((0, REGISTERS - next));
+    }
+    runs
+}
+
+/// The HLL header: magic, encoding, and the cached cardinality (`None`: stale).
+fn header(sparse: bool, card: Option<u64>) -> Vec<u8> {
+    let mut out = b"HYLL".to_vec();
+    out.push(if sparse { SPARSE } else { DENSE });
+    out.extend_from_slice(&[0, 0, 0]);
+    let mut cache = card.unwrap_or(0).to_le_bytes();
+    if card.is_none() {
+        cache[7] |= 0x80;
+    }
+    out.extend_from_slice(&cache);
+    out
+}
+
+/// PFADD on a sparse HLL (or a new one) without expanding its 16,384 registers: its
+/// non-zero registers are changed in place and encoded again. `None` when it must take the
+/// general path (not sparse, damaged, or becoming dense); else the new value, if any, and
+/// the reply.
+fn pfadd_sparse(
+    old: Option<&[u8]>,
+    elements: &[Vec<u8>],
+    max: usize,
+) -> Option<(Option<Vec<u8>>, i64)> {
+    let (mut entries, cached) = match old {
+        None => (Vec::new(), Some(0)),
+        Some(v) if v.len() >= HEADER && &v[..4] == b"HYLL" && v[4] == SPARSE => {
+            let card = u64::from_le_bytes(v[8..16].try_into().ok()?);
+            (
+                sparse_entries(&v[HEADER..])?,
+                (v[15] & 0x80 == 0).then_some(card),
+            )
+        }
+        Some(_) => return None,
+    };
+    let mut changed = false;
+    for e in elements {
+        let (i, run) = pattern(e);
+        let i = i as u16;
+        match entries.binary_search_by_key(&i, |&(at, _)| at) {
+            Ok(at) if entries[at].1 < run => {
+                entries[at].1 = run;
+                changed = true;
+            }
+            Ok(_) => {}
+            Err(at) => {
+                entries.insert(at, (i, run));
+                changed = true;
+            }
+        }
+    }
+    if !changed && old.is_some() {
+        return Some((None, 0));
+    }
+    let body = encode_runs(runs_of(&entries))?;
+    if HEADER + body.len() > max {
+        return None;
+    }
+    let mut out = header(true, if changed { None } else { cached });
+    out.extend_from_slice(&body);
+    Some((Some(out), 1))
 }
 
 /// An HLL string of `registers`: sparse if it was and still can be, else dense; the cache
@@ -179,14 +302,7 @@ fn write(registers: &[u8], dense: bool, card: Option<u64>, sparse_max: usize) ->
         .then(|| sparse_body(registers))
         .flatten()
         .filter(|b| HEADER + b.len() <= sparse_max);
-    let mut out = b"HYLL".to_vec();
-    out.push(if sparse.is_some() { SPARSE } else { DENSE });
-    out.extend_from_slice(&[0, 0, 0]);
-    let mut cache = card.unwrap_or(0).to_le_bytes();
-    if card.is_none() {
-        cache[7] |= 0x80;
-    }
-    out.extend_from_slice(&cache);
+    let mut out = header(sparse.is_some(), card);
     match sparse {
         Some(body) => out.extend_from_slice(&body),
         None => {
@@ -261,6 +377,11 @@ fn sparse_max(server: &Server) -> usize {
 pub(super) fn pfadd(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     let max = sparse_max(server);
     let r = server.store.update_string(session.db, &args[0], |old| {
+        // A sparse HLL changes without its registers spelled out (the common case: most
+        // HLLs hold few distinct elements).
+        if let Some((value, reply)) = pfadd_sparse(old.map(|v| &v[..]), &args[1..], max) {
+            return Ok((value, Ok(reply)));
+        }
         let (mut hll, created) = match old {
             Some(v) => match read(v) {
                 Ok(h) => (h, false),
@@ -373,6 +494,65 @@ pub(super) fn pfmerge(server: &Server, session: &mut Session, args: &mut [Vec<u8
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// PFADD through the general path: registers spelled out, then encoded.
+    fn pfadd_general(old: Option<&[u8]>, elements: &[Vec<u8>], max: usize) -> Option<Vec<u8>> {
+        let (mut hll, created) = match old {
+            Some(v) => (read(v).ok()?, false),
+            None => (
+                Hll {
+                    registers: vec![0; REGISTERS],
+                    dense: false,
+                    cached: Some(0),
+                },
+                true,
+            ),
+        };
+        let mut changed = false;
+        for e in elements {
+            let (i, run) = pattern(e);
+            if hll.registers[i] < run {
+                hll.registers[i] = run;
+                changed = true;
+            }
+        }
+        if !changed && !created {
+            return None;
+        }
+        let card = if changed { None } else { hll.cached };
+        Some(write(&hll.registers, hll.dense, card, max))
+    }
+
+    #[test]
+    fn the_sparse_path_writes_what_the_general_one_does() {
+        let mut value: Option<Vec<u8>> = None;
+        for round in 0..400 {
+            let elements: Vec<Vec<u8>> = (0..(round % 7))
+                .map(|i| format!("e{}", round * 31 + i).into_bytes())
+                .collect();
+            let general = pfadd_general(value.as_deref(), &elements, 600);
+            match pfadd_sparse(value.as_deref(), &elements, 600) {
+                Some((fast, reply)) => {
+                    assert_eq!(fast, general, "round {round}");
+                    assert_eq!(reply, i64::from(general.is_some()));
+                }
+                // Dense already, or too big for sparse now: the general path takes over.
+                None => {
+                    let was_dense = value.as_ref().is_some_and(|v| v[4] == DENSE);
+                    let goes_dense = general.as_ref().is_some_and(|g| g[4] == DENSE);
+                    assert!(was_dense || goes_dense, "round {round}");
+                }
+            }
+            if let Some(g) = general {
+                value = Some(g);
+            }
+        }
+        assert_eq!(
+            value.as_ref().map(|v| v[4]),
+            Some(DENSE),
+            "it grew past sparse"
+        );
+    }
 
     #[test]
     fn murmur_and_patterns_as_redis_computes_them() {
