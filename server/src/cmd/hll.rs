@@ -379,7 +379,7 @@ pub(super) fn pfadd(server: &Server, session: &mut Session, args: &mut [Vec<u8>]
     let r = server.store.update_string(session.db, &args[0], |old| {
         // A sparse HLL changes without its registers spelled out (the common case: most
         // HLLs hold few distinct elements).
-        if let Some((value, reply)) = pfadd_sparse(old.map(|v| &v[..]), &args[1..], max) {
+        if let Some((value, reply)) = pfadd_sparse(old, &args[1..], max) {
             return Ok((value, Ok(reply)));
         }
         let (mut hll, created) = match old {
