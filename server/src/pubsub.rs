@@ -105,6 +105,11 @@ impl Outbox {
         !queue.is_empty()
     }
 
+    /// Bytes of messages waiting.
+    pub fn queued_bytes(&self) -> usize {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
     /// Whether the client takes pushes (it subscribes or monitors).
     pub fn active(&self) -> bool {
         self.monitor.load(Ordering::Relaxed)

@@ -353,6 +353,9 @@ pub struct Server {
     pub paused_clients: AtomicU64,
     /// ACL users.
     pub acl: crate::acl::Acl,
+    /// `used_memory` at start, and the most seen since (sampled once a second).
+    memory_startup: AtomicU64,
+    memory_peak: AtomicU64,
     /// `proto-max-bulk-len`, read by every connection before it parses.
     max_bulk_len: AtomicUsize,
     /// `client-query-buffer-limit`, likewise.
@@ -423,10 +426,15 @@ impl Server {
             unpaused: tokio::sync::Notify::new(),
             paused_clients: AtomicU64::new(0),
             acl: crate::acl::Acl::default(),
+            memory_startup: AtomicU64::new(0),
+            memory_peak: AtomicU64::new(0),
             max_bulk_len: AtomicUsize::new(0),
             query_buffer_limit: AtomicUsize::new(0),
             me: me.clone(),
         });
+        let at_start = server.store.engine().stats().memory.total();
+        server.memory_startup.store(at_start, Ordering::Relaxed);
+        server.memory_peak.store(at_start, Ordering::Relaxed);
         // Keys removed because they expired: `expired` events, and invalidations for the
         // clients that track them.
         let me = Arc::downgrade(&server);
@@ -642,6 +650,16 @@ impl Server {
         p.filter(|(t, _)| *t > Instant::now())
     }
 
+    /// `used_memory` when the server started (`used_memory_startup`).
+    pub fn memory_startup(&self) -> u64 {
+        self.memory_startup.load(Ordering::Relaxed)
+    }
+
+    /// The most `used_memory` seen (sampled once a second, and with `now`).
+    pub fn memory_peak(&self, now: u64) -> u64 {
+        self.memory_peak.fetch_max(now, Ordering::Relaxed).max(now)
+    }
+
     /// Whether command run times go into their histograms (`latency-tracking`).
     pub fn latency_tracking(&self) -> bool {
         self.latency_tracking.load(Ordering::Relaxed)
@@ -803,6 +821,7 @@ impl Server {
                         .store(ops - last_ops, Ordering::Relaxed);
                     last_ops = ops;
                     s.migrate_sockets.close_idle();
+                    s.memory_peak(s.store.engine().stats().memory.total());
                     // Clients idle for 2 seconds give their buffers back.
                     let clients = s.clients.lock().map(|c| c.clone()).unwrap_or_default();
                     for c in clients.values() {

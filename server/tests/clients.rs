@@ -641,3 +641,31 @@ fn debug_is_refused_unless_enabled() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn memory_stats_add_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let mut c = conn(&server.url());
+    for i in 0..50 {
+        let _: () = q(&mut c, &["SET", &format!("k{i}"), "v"]);
+    }
+    let _: () = q(&mut c, &["SELECT", "2"]);
+    let _: () = q(&mut c, &["SET", "other", "v"]);
+    let stats: HashMap<String, Value> = q(&mut c, &["MEMORY", "STATS"]);
+    let int = |name: &str| match &stats[name] {
+        Value::Int(n) => *n,
+        v => panic!("{name}: {v:?}"),
+    };
+    assert_eq!(int("keys.count"), 51);
+    let total = int("total.allocated");
+    assert!(total > 0);
+    assert!(int("peak.allocated") >= total);
+    assert!(int("overhead.total") >= int("startup.allocated"));
+    assert_eq!(
+        int("dataset.bytes"),
+        total - int("overhead.total").min(total)
+    );
+    let info: String = q(&mut c, &["INFO", "memory"]);
+    assert!(info.contains("used_memory_peak:"), "{info}");
+}

@@ -23,7 +23,7 @@ fn human_bytes(n: u64) -> String {
 }
 
 /// Resident set size of this process, from `/proc/self/statm` (0 where unavailable).
-fn rss_bytes() -> u64 {
+pub(super) fn rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
         .ok()
         .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
@@ -33,7 +33,7 @@ fn rss_bytes() -> u64 {
 /// The allocator's figures, Redis's `allocator_allocated` and `allocator_active`: bytes
 /// handed out, and bytes it holds from the OS (handed out or free in its arenas, plus
 /// chunks mapped on their own). From glibc's `mallinfo2`; `None` with another allocator.
-fn allocator_bytes() -> Option<(u64, u64)> {
+pub(super) fn allocator_bytes() -> Option<(u64, u64)> {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         // SAFETY: `mallinfo2` only reads the allocator's own counters, under its own locks.
@@ -171,6 +171,10 @@ fn memory_section(server: &Server, out: &mut String) {
     put(out, "used_memory_human", &human_bytes(used));
     put(out, "used_memory_rss", &rss);
     put(out, "used_memory_rss_human", &human_bytes(rss));
+    let peak = server.memory_peak(used);
+    put(out, "used_memory_peak", &peak);
+    put(out, "used_memory_peak_human", &human_bytes(peak));
+    put(out, "used_memory_startup", &server.memory_startup());
     let lua = server.scripting.used_memory();
     put(out, "used_memory_lua", &lua);
     put(out, "used_memory_lua_human", &human_bytes(lua as u64));

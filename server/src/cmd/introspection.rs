@@ -1,6 +1,8 @@
 //! What the server tells about itself: `COMMAND` (the command table as Redis 7 reports it),
 //! `TIME`, `SLOWLOG`, `MEMORY` and `OBJECT`.
 
+use std::sync::atomic::Ordering;
+
 use super::number::parse_i64;
 use super::reply::{
     bulk, help, not_an_integer, store_error, syntax_error, unknown_subcommand, wrong_arity,
@@ -407,6 +409,7 @@ pub(super) fn memory(server: &Server, session: &mut Session, args: &mut [Vec<u8>
                 Err(e) => Err(store_error(e)),
             }
         }
+        (b"stats", []) => Ok(memory_stats(server)),
         (b"doctor", []) => Ok(bulk(
             "Hi Sam, I can't find any memory issue in your instance. I can only account for what occurs on this base.",
         )),
@@ -422,12 +425,94 @@ pub(super) fn memory(server: &Server, session: &mut Session, args: &mut [Vec<u8>
             "    Return internal statistics report from the memory allocator.",
             "PURGE",
             "    Attempt to purge dirty pages for reclamation by the allocator.",
+            "STATS",
+            "    Return information about the memory usage of the server.",
             "USAGE <key> [SAMPLES <count>]",
             "    Return memory in bytes used by <key> and its value. Nested values are",
             "    sampled up to <count> times (default: 5, 0 means sample all).",
         ])),
         _ => Err(unknown_subcommand(&args[0], "memory")),
     }
+}
+
+/// `MEMORY STATS`: Redis's fields, from what this server measures. `total.allocated` is
+/// `used_memory` (the engine's memtables, caches and table builders, as INFO reports it);
+/// the allocator's and the process's figures come from glibc and `/proc`; the `strata.*`
+/// fields split the engine's part.
+fn memory_stats(server: &Server) -> Reply {
+    let s = server.store.engine().stats();
+    let total = s.memory.total();
+    let startup = server.memory_startup();
+    let peak = server.memory_peak(total);
+    let rss = super::info::rss_bytes();
+    let (allocated, active) = super::info::allocator_bytes().unwrap_or((total, total));
+    let clients: u64 = server
+        .clients
+        .lock()
+        .map(|c| {
+            c.values()
+                .map(|c| c.qbuf_cap.load(Ordering::Relaxed) + c.outbox.queued_bytes() as u64)
+                .sum()
+        })
+        .unwrap_or(0);
+    let lua = server.scripting.used_memory() as u64;
+    let overhead = startup + clients + lua;
+    let dbs = server.config.get_i64("databases").clamp(1, 256) as u8;
+    let keys: u64 = (0..dbs).map(|db| server.store.counts_of(db).keys).sum();
+    let dataset = total.saturating_sub(overhead.min(total));
+    let ratio = |a: u64, b: u64| Reply::Double(a as f64 / b.max(1) as f64);
+    let int = |n: u64| Reply::Integer(i64::try_from(n).unwrap_or(i64::MAX));
+    Reply::Map(vec![
+        (bulk("peak.allocated"), int(peak)),
+        (bulk("total.allocated"), int(total)),
+        (bulk("startup.allocated"), int(startup)),
+        (bulk("replication.backlog"), int(0)),
+        (bulk("clients.slaves"), int(0)),
+        (bulk("clients.normal"), int(clients)),
+        (bulk("cluster.links"), int(0)),
+        (bulk("aof.buffer"), int(0)),
+        (bulk("lua.caches"), int(lua)),
+        (bulk("functions.caches"), int(0)),
+        (bulk("overhead.total"), int(overhead)),
+        (bulk("keys.count"), int(keys)),
+        (
+            bulk("keys.bytes-per-key"),
+            int(total.saturating_sub(startup) / keys.max(1)),
+        ),
+        (bulk("dataset.bytes"), int(dataset)),
+        (
+            bulk("dataset.percentage"),
+            Reply::Double(dataset as f64 * 100.0 / total.saturating_sub(startup).max(1) as f64),
+        ),
+        (
+            bulk("peak.percentage"),
+            Reply::Double(total as f64 * 100.0 / peak.max(1) as f64),
+        ),
+        (bulk("allocator.allocated"), int(allocated)),
+        (bulk("allocator.active"), int(active)),
+        (bulk("allocator.resident"), int(rss)),
+        (
+            bulk("allocator-fragmentation.ratio"),
+            ratio(active, allocated),
+        ),
+        (
+            bulk("allocator-fragmentation.bytes"),
+            int(active.saturating_sub(allocated)),
+        ),
+        (bulk("allocator.rss-ratio"), ratio(rss, active)),
+        (bulk("allocator.rss-bytes"), int(rss.saturating_sub(active))),
+        (bulk("rss-overhead.ratio"), Reply::Double(1.0)),
+        (bulk("rss-overhead.bytes"), int(0)),
+        (bulk("fragmentation"), ratio(rss, total)),
+        (bulk("fragmentation.bytes"), int(rss.saturating_sub(total))),
+        (bulk("strata.memtables"), int(s.memory.memtables)),
+        (bulk("strata.block-cache"), int(s.block_cache_bytes)),
+        (
+            bulk("strata.pinned-index-and-filters"),
+            int(s.memory.pinned_index_and_filters),
+        ),
+        (bulk("strata.table-builders"), int(s.memory.table_builders)),
+    ])
 }
 
 /// The `*-max-*` settings `OBJECT ENCODING` answers by.
