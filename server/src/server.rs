@@ -347,6 +347,8 @@ pub struct Server {
     pub latency_monitor: crate::latency::Monitor,
     /// `CLIENT PAUSE`: until when, and whether every command waits (else the writes).
     pause: Mutex<Option<(Instant, bool)>>,
+    /// A pause may be in effect (checked first, so commands take no lock without one).
+    pausing: AtomicBool,
     /// Woken when a pause ends early (`CLIENT UNPAUSE`).
     pub unpaused: tokio::sync::Notify,
     /// Clients waiting for a pause to end (counted in `blocked_clients`).
@@ -423,6 +425,7 @@ impl Server {
             latency_threshold: AtomicU64::new(0),
             latency_monitor: crate::latency::Monitor::default(),
             pause: Mutex::new(None),
+            pausing: AtomicBool::new(false),
             unpaused: tokio::sync::Notify::new(),
             paused_clients: AtomicU64::new(0),
             acl: crate::acl::Acl::default(),
@@ -631,6 +634,7 @@ impl Server {
             _ => (until, all),
         };
         *p = Some((until, all));
+        self.pausing.store(true, Ordering::Release);
         // No key expires while writes are paused (Redis stops active expiry).
         let left = until.saturating_duration_since(now).as_millis() as u64;
         self.store
@@ -640,14 +644,22 @@ impl Server {
     /// `CLIENT UNPAUSE`.
     pub fn unpause_clients(&self) {
         *self.pause.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        self.pausing.store(false, Ordering::Release);
         self.store.pause_expire_cycle(0);
         self.unpaused.notify_waiters();
     }
 
     /// The pause in effect now: its end, and whether it pauses every command.
     pub fn pause(&self) -> Option<(Instant, bool)> {
-        let p = *self.pause.lock().unwrap_or_else(|e| e.into_inner());
-        p.filter(|(t, _)| *t > Instant::now())
+        if !self.pausing.load(Ordering::Acquire) {
+            return None;
+        }
+        let mut p = self.pause.lock().unwrap_or_else(|e| e.into_inner());
+        if p.is_some_and(|(t, _)| t <= Instant::now()) {
+            *p = None;
+            self.pausing.store(false, Ordering::Release);
+        }
+        *p
     }
 
     /// `used_memory` when the server started (`used_memory_startup`).
