@@ -13,16 +13,7 @@ use crate::session::Session;
 pub(super) fn acl(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     let sub = args[0].to_ascii_lowercase();
     let rest = &args[1..];
-    let arity = |ok: bool| {
-        if ok {
-            Ok(())
-        } else {
-            Err(wrong_arity(&format!(
-                "acl|{}",
-                String::from_utf8_lossy(&sub)
-            )))
-        }
-    };
+    let arity = |ok: bool| super::reply::subcommand_arity("acl", &sub, ok);
     let name = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     match sub.as_slice() {
         b"setuser" => {

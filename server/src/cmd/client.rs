@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::args::Args;
 use super::number::parse_i64;
-use super::reply::{bulk, help, syntax_error, unknown_subcommand, wrong_arity, CmdResult};
+use super::reply::{bulk, help, syntax_error, unknown_subcommand, CmdResult};
 use crate::resp::Reply;
 use crate::server::{Client, Server};
 use crate::session::{valid_client_name, Session};
@@ -14,16 +14,7 @@ use crate::session::{valid_client_name, Session};
 pub(super) fn client(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     let sub = args[0].to_ascii_lowercase();
     let rest = &args[1..];
-    let arity = |ok: bool| {
-        if ok {
-            Ok(())
-        } else {
-            Err(wrong_arity(&format!(
-                "client|{}",
-                String::from_utf8_lossy(&sub)
-            )))
-        }
-    };
+    let arity = |ok: bool| super::reply::subcommand_arity("client", &sub, ok);
     match sub.as_slice() {
         b"id" => {
             arity(rest.is_empty())?;

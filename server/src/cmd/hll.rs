@@ -373,6 +373,39 @@ fn sparse_max(server: &Server) -> usize {
     usize::try_from(server.config.get_i64("hll-sparse-max-bytes")).unwrap_or(3000)
 }
 
+/// PFADD with the registers spelled out (any HLL; the sparse ones take [`pfadd_sparse`]
+/// first): the new value, if any, and the reply.
+fn pfadd_registers(
+    old: Option<&[u8]>,
+    elements: &[Vec<u8>],
+    max: usize,
+) -> Result<(Option<Vec<u8>>, i64), Reply> {
+    let (mut hll, created) = match old {
+        Some(v) => (read(v)?, false),
+        None => (
+            Hll {
+                registers: vec![0; REGISTERS],
+                dense: false,
+                cached: Some(0),
+            },
+            true,
+        ),
+    };
+    let mut changed = false;
+    for e in elements {
+        let (i, run) = pattern(e);
+        if hll.registers[i] < run {
+            hll.registers[i] = run;
+            changed = true;
+        }
+    }
+    if !changed && !created {
+        return Ok((None, 0));
+    }
+    let card = if changed { None } else { hll.cached };
+    Ok((Some(write(&hll.registers, hll.dense, card, max)), 1))
+}
+
 /// `PFADD key [element ...]`: 1 if a register changed (or the key was created), else 0.
 pub(super) fn pfadd(server: &Server, session: &mut Session, args: &mut [Vec<u8>]) -> CmdResult {
     let max = sparse_max(server);
@@ -382,33 +415,10 @@ pub(super) fn pfadd(server: &Server, session: &mut Session, args: &mut [Vec<u8>]
         if let Some((value, reply)) = pfadd_sparse(old, &args[1..], max) {
             return Ok((value, Ok(reply)));
         }
-        let (mut hll, created) = match old {
-            Some(v) => match read(v) {
-                Ok(h) => (h, false),
-                Err(e) => return Ok((None, Err(e))),
-            },
-            None => (
-                Hll {
-                    registers: vec![0; REGISTERS],
-                    dense: false,
-                    cached: Some(0),
-                },
-                true,
-            ),
-        };
-        let mut changed = false;
-        for e in &args[1..] {
-            let (i, run) = pattern(e);
-            if hll.registers[i] < run {
-                hll.registers[i] = run;
-                changed = true;
-            }
-        }
-        if !changed && !created {
-            return Ok((None, Ok(0)));
-        }
-        let card = if changed { None } else { hll.cached };
-        Ok((Some(write(&hll.registers, hll.dense, card, max)), Ok(1)))
+        Ok(match pfadd_registers(old, &args[1..], max) {
+            Ok((value, reply)) => (value, Ok(reply)),
+            Err(e) => (None, Err(e)),
+        })
     });
     let n = r.map_err(store_error)??;
     session.wrote |= n == 1;
@@ -495,34 +505,6 @@ pub(super) fn pfmerge(server: &Server, session: &mut Session, args: &mut [Vec<u8
 mod tests {
     use super::*;
 
-    /// PFADD through the general path: registers spelled out, then encoded.
-    fn pfadd_general(old: Option<&[u8]>, elements: &[Vec<u8>], max: usize) -> Option<Vec<u8>> {
-        let (mut hll, created) = match old {
-            Some(v) => (read(v).ok()?, false),
-            None => (
-                Hll {
-                    registers: vec![0; REGISTERS],
-                    dense: false,
-                    cached: Some(0),
-                },
-                true,
-            ),
-        };
-        let mut changed = false;
-        for e in elements {
-            let (i, run) = pattern(e);
-            if hll.registers[i] < run {
-                hll.registers[i] = run;
-                changed = true;
-            }
-        }
-        if !changed && !created {
-            return None;
-        }
-        let card = if changed { None } else { hll.cached };
-        Some(write(&hll.registers, hll.dense, card, max))
-    }
-
     #[test]
     fn the_sparse_path_writes_what_the_general_one_does() {
         let mut value: Option<Vec<u8>> = None;
@@ -530,7 +512,7 @@ mod tests {
             let elements: Vec<Vec<u8>> = (0..(round % 7))
                 .map(|i| format!("e{}", round * 31 + i).into_bytes())
                 .collect();
-            let general = pfadd_general(value.as_deref(), &elements, 600);
+            let general = pfadd_registers(value.as_deref(), &elements, 600).unwrap().0;
             match pfadd_sparse(value.as_deref(), &elements, 600) {
                 Some((fast, reply)) => {
                     assert_eq!(fast, general, "round {round}");

@@ -29,6 +29,19 @@ pub(super) fn wrong_arity(name: &str) -> Reply {
     ))
 }
 
+/// `Ok` if a subcommand's argument count is right (`ok`), else the arity error naming it as
+/// Redis does (`client|kill`).
+pub(super) fn subcommand_arity(container: &str, sub: &[u8], ok: bool) -> Result<(), Reply> {
+    if ok {
+        Ok(())
+    } else {
+        Err(wrong_arity(&format!(
+            "{container}|{}",
+            String::from_utf8_lossy(sub).to_ascii_lowercase()
+        )))
+    }
+}
+
 pub(super) fn unknown_subcommand(sub: &[u8], cmd: &str) -> Reply {
     Reply::error(format!(
         "ERR unknown subcommand '{}'. Try {} HELP.",
