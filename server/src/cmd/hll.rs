@@ -99,35 +99,8 @@ fn read(v: &[u8]) -> Result<Hll, Reply> {
             *r = ((lo | hi << 8) >> bit) as u8 & 63;
         }
     } else {
-        let mut idx = 0usize;
-        let mut p = 0usize;
-        while p < body.len() {
-            let op = body[p];
-            if op & 0xc0 == 0 {
-                idx += usize::from(op & 0x3f) + 1;
-                p += 1;
-            } else if op & 0xc0 == 0x40 {
-                let Some(&low) = body.get(p + 1) else {
-                    return Err(corrupted());
-                };
-                idx += (usize::from(op & 0x3f) << 8 | usize::from(low)) + 1;
-                p += 2;
-            } else {
-                let len = usize::from(op & 0x3) + 1;
-                let value = (op >> 2 & 0x1f) + 1;
-                if idx + len > REGISTERS {
-                    return Err(corrupted());
-                }
-                registers[idx..idx + len].fill(value);
-                idx += len;
-                p += 1;
-            }
-            if idx > REGISTERS {
-                return Err(corrupted());
-            }
-        }
-        if idx != REGISTERS {
-            return Err(corrupted());
+        for (i, v) in sparse_entries(body).ok_or_else(corrupted)? {
+            registers[usize::from(i)] = v;
         }
     }
     Ok(Hll {
